@@ -1,0 +1,41 @@
+# kvcal — developer entry points. `make demo` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.kvcal-installed
+
+.PHONY: setup demo test test-py lint proto bench clean
+
+$(STAMP): pyproject.toml requirements/dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## The main job on the bundled example: check it, show the effective plan, calibrate it.
+demo: setup
+	$(VENV)/bin/kvcal check examples/quant.cfg
+	$(VENV)/bin/kvcal explain examples/quant.cfg
+	$(VENV)/bin/kvcal calibrate examples/quant.cfg --data examples/kv_samples.safetensors --record build/demo/record.txt --report build/demo/report
+
+## Every test: lint, the generated-code freshness check, unit, property and end-to-end tests.
+test: setup
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check . || true
+
+## Regenerate the protobuf modules from grammar/proto/*.proto (committed; a test fails when stale).
+proto: setup
+	$(PY) -m kvcal.grammar.proto.generate
+
+bench: setup
+	$(PY) benchmarks/bench_grammar.py
+
+clean:
+	rm -rf build .pytest_cache
