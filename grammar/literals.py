@@ -1,0 +1,119 @@
+"""Scalar literals of the text format: numbers and escaped strings, decoded the way
+protobuf's Python ``text_format`` (what AMCT runs) decodes them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+_DEC = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+_OCT = re.compile(r"0[0-7]+\Z")
+_HEX = re.compile(r"0[xX][0-9a-fA-F]+\Z")
+_FLOAT = re.compile(
+    r"(?:(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)[fF]?\Z"
+    r"|[0-9]+[fF]\Z"
+)
+# protobuf's ParseFloat refuses a leading zero followed by digits ("01.5", "00").
+_OCTAL_FLOAT = re.compile(r"0[0-9]+")
+_INF = re.compile(r"inf(?:inity)?f?\Z", re.IGNORECASE)
+_NAN = re.compile(r"nanf?\Z", re.IGNORECASE)
+
+BOOL_WORDS: dict[str, bool] = {
+    "true": True, "t": True, "True": True, "1": True,
+    "false": False, "f": False, "False": False, "0": False,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number token: ``is_int`` for decimal/octal/hex integers (``value`` is an int)."""
+
+    value: int | float
+    is_int: bool
+
+
+def parse_number(text: str, negative: bool = False) -> Number | None:
+    """Decode a NUMBER token (without sign); None when it is no number at all."""
+    sign = -1 if negative else 1
+    if _DEC.match(text):
+        return Number(sign * int(text), True)
+    if _HEX.match(text):
+        return Number(sign * int(text, 16), True)
+    if _OCT.match(text):
+        return Number(sign * int(text, 8), True)
+    if _FLOAT.match(text):
+        return Number(sign * float(text.rstrip("fF")), False)
+    return None
+
+
+def float_value(text: str, negative: bool, is_identifier: bool) -> float | None:
+    """The value protobuf gives a float field for this token, or None if it refuses it.
+
+    Accepts integers, floats, ``1.5f``, ``inf``/``infinity``/``nan`` in any case.
+    """
+    if is_identifier:
+        if _INF.match(text):
+            return -math.inf if negative else math.inf
+        if _NAN.match(text):
+            return math.nan
+        return None
+    if _OCTAL_FLOAT.match(text) and not _HEX.match(text):
+        return None
+    number = parse_number(text, negative)
+    if number is None:
+        return None
+    return float(number.value)
+
+
+_SIMPLE_ESCAPES = {
+    "n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f",
+    "v": b"\v", "\\": b"\\", "'": b"'", '"': b'"', "?": b"?",
+}  # fmt: skip
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.)|\Z)")
+
+
+class EscapeError(ValueError):
+    """An invalid escape; ``offset`` is relative to the start of the body."""
+
+    def __init__(self, message: str, offset: int, length: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.length = length
+
+
+def unescape(body: str) -> bytes:
+    """Decode the body of a quoted string (between the quotes) to bytes, C-style.
+
+    Raises :class:`EscapeError` for an unknown escape or a code point out of range.
+    """
+    if "\\" not in body:
+        return body.encode("utf-8", "surrogateescape")
+    out = bytearray()
+    pos = 0
+    for m in _ESCAPE.finditer(body):
+        out += body[pos : m.start()].encode("utf-8", "surrogateescape")
+        pos = m.end()
+        octal, hex2, u4, u8, simple = m.groups()
+        if octal is not None:
+            value = int(octal, 8)
+            if value > 255:
+                raise EscapeError(f"octal escape '\\{octal}' is above \\377", m.start(), len(m[0]))
+            out.append(value)
+        elif hex2 is not None:
+            out.append(int(hex2, 16))
+        elif u4 is not None or u8 is not None:
+            code = int(u4 or u8, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise EscapeError(f"'{m[0]}' is not a valid Unicode code point", m.start(), len(m[0]))
+            out += chr(code).encode("utf-8")
+        elif simple is not None and simple in _SIMPLE_ESCAPES:
+            out += _SIMPLE_ESCAPES[simple]
+        else:
+            shown = m[0] if simple is not None else "\\"
+            raise EscapeError(
+                f"unknown escape '{shown}' (use \\\\ for a backslash)", m.start(), len(m[0]) or 1
+            )
+    out += body[pos:].encode("utf-8", "surrogateescape")
+    return bytes(out)
