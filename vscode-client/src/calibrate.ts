@@ -1,0 +1,137 @@
+// `kvcal.calibrate`: ask the server to calibrate a config (workspace/executeCommand), with a
+// cancellable progress notification fed by the server's work-done progress, and show the
+// result in a webview: per-layer table and the histogram pictures.
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  ErrorCodes,
+  ExecuteCommandRequest,
+  LSPErrorCodes,
+  ResponseError,
+  WorkDoneProgress,
+  WorkDoneProgressCancelNotification,
+  type ExecuteCommandParams,
+} from 'vscode-languageclient/node';
+import { parseCalibrateResult, renderCalibrateHtml } from './calibrateResult';
+import type { KvcalServer } from './server';
+import { LANGUAGE_ID } from './settings';
+
+export const CALIBRATE_COMMAND = 'kvcal.calibrate';
+
+export class Calibrator implements vscode.Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+  private readonly runningEmitter = new vscode.EventEmitter<boolean>();
+  /** Fires true when a calibration starts and false when it ends. */
+  readonly onDidChangeRunning = this.runningEmitter.event;
+
+  constructor(
+    private readonly server: KvcalServer,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly showOutput: () => void,
+  ) {}
+
+  dispose(): void {
+    this.panel?.dispose();
+    this.runningEmitter.dispose();
+  }
+
+  /** The command handler. `arg` is what a code lens or a menu passes: a URI (object or string) or nothing. */
+  async run(arg?: unknown): Promise<unknown> {
+    const uri = targetUri(arg);
+    if (!uri) {
+      void vscode.window.showWarningMessage('kvcal: open an AMCT quant config (quant.cfg) to calibrate it.');
+      return undefined;
+    }
+    const client = await this.server.ready();
+    if (!client) {
+      void vscode.window.showErrorMessage('kvcal: the language server is not running, so there is nothing to calibrate with.', 'Show output').then((c) => c && this.showOutput());
+      return undefined;
+    }
+    const label = path.basename(uri.fsPath || uri.path);
+    this.runningEmitter.fire(true);
+    try {
+      const result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `kvcal: calibrating ${label}`, cancellable: true },
+        async (progress, token) => {
+          const workDoneToken = `kvcal-calibrate-${crypto.randomUUID()}`;
+          let reported = 0;
+          const progressListener = client.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+            if (value.kind === 'end') return;
+            const increment = value.percentage !== undefined ? Math.max(0, value.percentage - reported) : undefined;
+            if (value.percentage !== undefined) reported = Math.max(reported, value.percentage);
+            progress.report({ message: value.message, increment });
+          });
+          const cancelListener = token.onCancellationRequested(() => {
+            void client.sendNotification(WorkDoneProgressCancelNotification.type, { token: workDoneToken });
+          });
+          try {
+            const params: ExecuteCommandParams = { command: CALIBRATE_COMMAND, arguments: [uri.toString()], workDoneToken };
+            return await client.sendRequest(ExecuteCommandRequest.type, params, token);
+          } finally {
+            progressListener.dispose();
+            cancelListener.dispose();
+          }
+        },
+      );
+      await this.show(result, uri, label);
+      return result;
+    } catch (error) {
+      if (isCancellation(error)) {
+        void vscode.window.showInformationMessage(`kvcal: calibration of ${label} cancelled.`);
+      } else {
+        const message = error instanceof Error ? error.message : String(error);
+        this.log.error(`calibration of ${uri.toString()} failed: ${message}`);
+        void vscode.window.showErrorMessage(`kvcal: calibration of ${label} failed: ${message}`, 'Show output').then((c) => c && this.showOutput());
+      }
+      return undefined;
+    } finally {
+      this.runningEmitter.fire(false);
+    }
+  }
+
+  private async show(result: unknown, uri: vscode.Uri, label: string): Promise<void> {
+    const view = parseCalibrateResult(result);
+    const pictures = [...view.pictures, ...view.layers.flatMap((l) => l.pictures)];
+    const roots = [...new Set([...(view.reportDir ? [view.reportDir] : []), ...pictures.map((p) => path.dirname(p))])].map((d) => vscode.Uri.file(d));
+    const options: vscode.WebviewOptions = { enableScripts: false, localResourceRoots: roots };
+    if (!this.panel) {
+      this.panel = vscode.window.createWebviewPanel('kvcal.calibration', `Calibration: ${label}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, options);
+      this.panel.onDidDispose(() => (this.panel = undefined));
+    } else {
+      this.panel.title = `Calibration: ${label}`;
+      this.panel.webview.options = options;
+      this.panel.reveal(vscode.ViewColumn.Beside, true);
+    }
+    const webview = this.panel.webview;
+    webview.html = renderCalibrateHtml(view, {
+      documentLabel: vscode.workspace.asRelativePath(uri),
+      cspSource: webview.cspSource,
+      nonce: crypto.randomBytes(16).toString('base64'),
+      pictureUri: (file) => webview.asWebviewUri(vscode.Uri.file(file)).toString(),
+      summaryHtml: view.summaryMarkdown ? await renderMarkdown(view.summaryMarkdown) : undefined,
+    });
+  }
+}
+
+/** The config to calibrate: the argument (code lens, explorer menu) or the active editor. */
+function targetUri(arg: unknown): vscode.Uri | undefined {
+  if (arg instanceof vscode.Uri) return arg;
+  if (typeof arg === 'string' && arg !== '') return vscode.Uri.parse(arg);
+  if (arg && typeof arg === 'object' && 'uri' in arg) return targetUri((arg as { uri: unknown }).uri);
+  const doc = vscode.window.activeTextEditor?.document;
+  return doc?.languageId === LANGUAGE_ID ? doc.uri : undefined;
+}
+
+function isCancellation(error: unknown): boolean {
+  return error instanceof ResponseError && (error.code === LSPErrorCodes.RequestCancelled || error.code === ErrorCodes.PendingResponseRejected);
+}
+
+/** VS Code's own Markdown renderer (the built-in markdown extension); undefined when unavailable. */
+async function renderMarkdown(markdown: string): Promise<string | undefined> {
+  try {
+    return await vscode.commands.executeCommand<string>('markdown.api.render', markdown);
+  } catch {
+    return undefined;
+  }
+}
