@@ -1,0 +1,70 @@
+"""Sample data associated with a config: the ``# kvcal: data=PATH`` header and the layer
+names a sample file holds (read from the safetensors header alone: no torch, fast).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+
+# `# kvcal: data=relative/or/absolute.safetensors` among the leading comment lines.
+_HEADER = re.compile(r"^[ \t]*#[ \t]*kvcal:(?P<rest>[^\n]*)", re.MULTILINE)
+_DATA = re.compile(r"(?:^|[\s,;])data=(?P<path>\"[^\"]+\"|'[^']+'|\S+)")
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+class SampleHeaderError(ValueError):
+    """A sample file whose header cannot be read; the message names the file."""
+
+
+def header_data_path(text: str) -> tuple[str, int, int] | None:
+    """The ``data=`` value of the first ``# kvcal:`` comment before any field, with its span."""
+    for m in _HEADER.finditer(text):
+        before = text[: m.start()]
+        if any(line.strip() and not line.strip().startswith("#") for line in before.splitlines()):
+            return None  # only the file's leading comments count
+        d = _DATA.search(m["rest"])
+        if d:
+            raw = d["path"]
+            start = m.start("rest") + d.start("path")
+            return raw.strip("\"'"), start, start + len(raw)
+    return None
+
+
+def resolve_data_path(text: str, config_path: Path | None) -> Path | None:
+    """The header's data path, relative to the config file's folder when not absolute."""
+    found = header_data_path(text)
+    if found is None:
+        return None
+    path = Path(found[0]).expanduser()
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.parent / path
+    return path
+
+
+def sample_layer_names(path: Path) -> list[str]:
+    """Layer names in a safetensors sample file (keys ``<layer>/<i>`` or ``<layer>``)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) != 8:
+                raise SampleHeaderError(f"{path}: not a safetensors file (too short)")
+            (size,) = struct.unpack("<Q", raw)
+            if size > _MAX_HEADER:
+                raise SampleHeaderError(f"{path}: not a safetensors file (header size {size})")
+            header = json.loads(fh.read(size))
+    except OSError as exc:
+        raise SampleHeaderError(f"{path}: cannot read sample data ({exc.strerror or exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SampleHeaderError(f"{path}: not a safetensors file (bad header: {exc})") from exc
+    if not isinstance(header, dict):
+        raise SampleHeaderError(f"{path}: not a safetensors file (header is not an object)")
+    names: dict[str, None] = {}
+    for key in header:
+        if key == "__metadata__":
+            continue
+        layer, sep, index = key.rpartition("/")
+        names[layer if sep and index.isdigit() else key] = None
+    return list(names)

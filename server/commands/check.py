@@ -1,0 +1,59 @@
+"""``kvcal check FILE...``: every problem AMCT would hit, and the ones it lets through."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from kvcal.grammar.analysis import analyze
+from kvcal.grammar.association import SampleHeaderError, resolve_data_path, sample_layer_names
+from kvcal.grammar.text import LineIndex
+from kvcal.server.commands._files import problem_json, problem_line, read_config
+
+HELP = "report problems in quant.cfg files"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="config files ('-' reads stdin)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    parser.add_argument("--data", metavar="SAMPLES", type=Path,
+                        help="sample data (.safetensors) to check layer names against; default: the "
+                             "file's '# kvcal: data=PATH' header")  # fmt: skip
+    parser.add_argument("--no-notes", action="store_true", help="hide information and hint notes")
+
+
+def run(args: argparse.Namespace) -> int:
+    errors = usage = 0
+    records: list[dict[str, object]] = []
+    for name in args.files:
+        config = read_config(name)
+        if config is None:
+            usage += 1
+            continue
+        layers = None
+        data = args.data or resolve_data_path(config.text, None if name == "-" else config.path)
+        if data is not None:
+            try:
+                layers = sample_layer_names(data)
+            except SampleHeaderError as exc:
+                sys.stderr.write(f"kvcal: warning: {exc}; layer names not checked\n")
+        problems = analyze(config.parsed, layers=layers).problems
+        if args.no_notes:
+            problems = tuple(p for p in problems if p.severity in ("error", "warning"))
+        index = LineIndex(config.text)
+        shown = "<stdin>" if name == "-" else name
+        errors += sum(p.is_error for p in problems)
+        if args.format == "json":
+            records += [problem_json(shown, index, p) for p in problems]
+        else:
+            for p in problems:
+                print(problem_line(shown, index, p))
+    if args.format == "json":
+        print(json.dumps(records, indent=2, ensure_ascii=False))
+    elif errors:
+        print(f"{errors} error(s) in {len(args.files)} file(s)", file=sys.stderr)
+    if usage:
+        return 2
+    return 1 if errors else 0
