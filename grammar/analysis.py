@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
 from kvcal.grammar import schema
 from kvcal.grammar.literals import BOOL_WORDS, float_value, parse_number
 from kvcal.grammar.parser import ParseResult, parse
@@ -113,7 +114,7 @@ def analyze(text: str | ParseResult, *, layers: Collection[str] | None = None) -
 
     parsed = parse(text) if isinstance(text, str) else text
     walker = _Walker(parsed.text)
-    root = walker.view(parsed.tree, schema.root(), unclosed_names=frozenset())
+    root = walker.view(parsed.tree, schema.root(), ancestors=frozenset(), unclosed=False)
     problems = list(parsed.problems) + walker.problems
     problems += rules.check_values(root, parsed.text, layers=layers)
     problems.sort(key=Problem.sort_key)
@@ -138,15 +139,17 @@ class _Walker:
     def add(self, code: str, severity: str, start: int, end: int, message: str, **kw: Any) -> None:
         self.problems.append(Problem(code, severity, start, end, message, **kw))  # type: ignore[arg-type]
 
-    def view(self, message: Message, desc: Descriptor, unclosed_names: frozenset[str],
-             owner: Field | None = None) -> View:
+    def view(self, message: Message, desc: Descriptor, ancestors: frozenset[str], unclosed: bool,
+             owner: Field | None = None) -> View:  # fmt: skip
+        """*ancestors*: field names of the enclosing messages; *unclosed*: inside a block
+        whose closing bracket is missing, where a field of an enclosing message most likely
+        belongs there (the syntax error already says so: no second diagnostic)."""
         view = View(desc, [message])
-        if message.open is not None and message.close is None:
-            # Inside a block that was never closed, a field of an enclosing message most
-            # likely belongs there: the syntax error already says so, no second diagnostic.
-            unclosed_names = unclosed_names | set(desc.fields_by_name)
+        unclosed = unclosed or (message.open is not None and message.close is None)
+        suppressed = ancestors if unclosed else frozenset()
+        inner = (ancestors | frozenset(desc.fields_by_name), unclosed)
         for fld in message.fields:
-            self.field(view, fld, unclosed_names)
+            self.field(view, fld, suppressed, inner)
         for fd in desc.fields:
             if fd.is_required and not view.has(fd.name) and message.open is not None:
                 anchor = owner.name if owner is not None else message.open
@@ -159,7 +162,8 @@ class _Walker:
                 )  # fmt: skip
         return view
 
-    def field(self, view: View, fld: Field, unclosed_names: frozenset[str]) -> None:
+    def field(self, view: View, fld: Field, unclosed_names: frozenset[str],
+              inner: tuple[frozenset[str], bool]) -> None:  # fmt: skip
         desc = view.descriptor
         name = fld.name
         fd = desc.fields_by_name.get(name.text) if name.kind == "plain" else None
@@ -204,7 +208,7 @@ class _Walker:
             items = (fld.value,)
         bucket = view.fields.setdefault(fd.name, [])
         for item in items:
-            value = self.value(fd, fld, item, unclosed_names)
+            value = self.value(fd, fld, item, inner)
             if value is not _INVALID:
                 bucket.append(Occurrence(fld, item, value))
         if not bucket:
@@ -232,10 +236,10 @@ class _Walker:
     def type_error(self, fld: Field, node: Value, message: str, **data: Any) -> None:
         self.add("type", "error", node.start, node.end, message, data=data or None)
 
-    def value(self, fd: FieldDescriptor, fld: Field, node: Value, unclosed_names: frozenset[str]) -> Any:
+    def value(self, fd: FieldDescriptor, fld: Field, node: Value, inner: tuple[frozenset[str], bool]) -> Any:
         if fd.type == FieldDescriptor.TYPE_MESSAGE:
             if isinstance(node, Message):
-                return self.view(node, fd.message_type, unclosed_names, fld)
+                return self.view(node, fd.message_type, inner[0], inner[1], fld)
             if not (isinstance(node, Scalar) and node.kind == "missing"):
                 self.type_error(fld, node, f"'{fd.name}' is a {fd.message_type.name} message: write {fd.name} {{ ... }}")
             return _INVALID

@@ -14,11 +14,12 @@ import threading
 from dataclasses import dataclass
 from importlib.resources import files
 
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
 from kvcal.grammar.literals import EscapeError, parse_number, unescape
 from kvcal.grammar.problems import Problem, Related
 from kvcal.grammar.tree import Comment, Field, ListValue, Message, Name, Scalar, Span, Value
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 __all__ = ["ParseResult", "parse", "parse_bytes"]
 
@@ -342,17 +343,20 @@ class _Recovering:
         """Feed the end of input, closing what is still open (one diagnostic per opener)."""
         eof = Token("$END", "", start_pos=end, end_pos=end)
         unclosed: list[Token] = []
+        opened: list[Token] | None = None
         for _ in range(2 * len(self.state.value_stack) + 8):
             try:
                 result = self.state.feed_token(eof, True)
                 break
             except UnexpectedToken:
                 pass
+            if opened is None:  # after the reductions $END triggered; scanned once: O(depth)
+                opened = self.open_brackets()
             expected = self.expected()
-            opened = self.open_brackets()
             if opened and _OPENERS[opened[-1].type] in expected:
-                unclosed.append(opened[-1])
-                self.feed(_synthetic(_OPENERS[opened[-1].type], end))
+                opener = opened.pop()
+                unclosed.append(opener)
+                self.feed(_synthetic(_OPENERS[opener.type], end))
             elif expected & {"IDENT", "NUMBER"}:
                 self._report_no_value(end)
                 self.feed(_synthetic("IDENT", end))

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from google.protobuf.descriptor import FieldDescriptor
+
 from kvcal.grammar import schema
 from kvcal.grammar.analysis import Analysis, Occurrence, View, analyze
 from kvcal.grammar.plan import ConfigSource, HfmgParams, IfmrParams, LayerPlan, OffsetSource

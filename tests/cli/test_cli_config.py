@@ -1,0 +1,87 @@
+"""`kvcal check / format / explain` as a user runs them (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "quant.cfg"
+
+
+def kvcal(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "kvcal.server", *args], input=stdin, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+
+
+def test_check_clean_example_exits_0() -> None:
+    r = kvcal("check", str(EXAMPLE))
+    assert r.returncode == 0, r.stderr
+    assert "error" not in r.stdout
+
+
+def test_check_text_format_and_exit_1(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("batch_num: 0\nkv_cache_quant_config { quant_layers: 'a' }\n")
+    r = kvcal("check", str(cfg))
+    assert r.returncode == 1
+    assert f"{cfg}:1:12: error: batch_num must be greater than 0" in r.stdout
+    assert r.stdout.rstrip().endswith("[batch-num]")
+
+
+def test_check_json(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.cfg"
+    cfg.write_text("kv_cache_quant_config { quant_layers: 'a' }\nbatch_nmu: 1\n")
+    r = kvcal("check", "--format", "json", str(cfg))
+    assert r.returncode == 1
+    (item,) = json.loads(r.stdout)
+    assert item == {"path": str(cfg), "line": 2, "column": 1, "end_line": 2, "end_column": 10,
+                    "severity": "error", "code": "unknown-field", "message": item["message"]}  # fmt: skip
+    assert "did you mean 'batch_num'" in item["message"]
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert kvcal("check", str(tmp_path / "missing.cfg")).returncode == 2
+    assert kvcal("check").returncode == 2
+    assert kvcal("nonsense").returncode == 2
+
+
+def test_format_in_place_check_and_diff(tmp_path: Path) -> None:
+    cfg = tmp_path / "q.cfg"
+    original = "# keep me\nbatch_num:2 # and me\nkv_cache_quant_config<quant_layers:'a'>\n"
+    cfg.write_text(original)
+    r = kvcal("format", "--check", str(cfg))
+    assert r.returncode == 1 and cfg.read_text() == original
+    r = kvcal("format", "--diff", str(cfg))
+    assert r.returncode == 1 and "+batch_num: 2  # and me" in r.stdout and cfg.read_text() == original
+    r = kvcal("format", str(cfg))
+    assert r.returncode == 0
+    assert cfg.read_text() == "# keep me\nbatch_num: 2  # and me\nkv_cache_quant_config {\n  quant_layers: 'a'\n}\n"
+    assert kvcal("format", "--check", str(cfg)).returncode == 0
+
+
+def test_format_refuses_syntax_errors_and_keeps_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "q.cfg"
+    cfg.write_text("a {\n")
+    r = kvcal("format", str(cfg))
+    assert r.returncode == 1 and "line 1, column 3" in r.stderr and "nothing was changed" in r.stderr
+    assert cfg.read_text() == "a {\n"
+
+
+def test_explain_table_and_amct_json() -> None:
+    r = kvcal("explain", str(EXAMPLE))
+    assert r.returncode == 0, r.stderr
+    assert "model.layers.0.self_attn.k_proj  IFMR       per_channel" in r.stdout
+    r = kvcal("explain", "--format", "amct-json", str(EXAMPLE))
+    data = json.loads(r.stdout)
+    assert data["batch_num"] == 2
+    assert data["model.layers.0.self_attn.v_proj"]["kv_data_quant_config"]["act_algo"] == "hfmg"
+
+
+def test_explain_refuses_a_config_with_errors(tmp_path: Path) -> None:
+    cfg = tmp_path / "q.cfg"
+    cfg.write_text("kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {} hfmg_quantize {} } }")
+    r = kvcal("explain", str(cfg))
+    assert r.returncode == 1 and "[oneof-conflict]" in r.stderr

@@ -1,0 +1,70 @@
+"""Formatting keeps every value and every comment, and is idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+
+from kvcal.grammar import parse
+from kvcal.grammar.formatter import FormatError, format_text
+from kvcal.grammar.tree import ListValue, Message, Scalar
+from tests.grammar.test_differential import config
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = [*sorted((ROOT / "examples").glob("*.cfg")), *sorted((ROOT / "tests/data/check").glob("*.cfg"))]
+
+
+def values(node, text: str):
+    """The document's content, independent of layout: names, value texts and nesting."""
+    if isinstance(node, Message):
+        return [(f.name.text, values(f.value, text)) for f in node.fields]
+    if isinstance(node, ListValue):
+        return ["list", *[values(v, text) for v in node.items]]
+    assert isinstance(node, Scalar)
+    return (node.kind, node.negative, node.text if node.kind != "string" else node.decoded)
+
+
+def check_roundtrip(text: str) -> None:
+    before = parse(text)
+    out = format_text(text)
+    after = parse(out)
+    assert not after.problems or [p.code for p in after.problems] == [p.code for p in before.problems]
+    assert values(after.tree, out) == values(before.tree, text)
+    assert [c.text.rstrip() for c in after.comments] == [c.text.rstrip() for c in before.comments]
+    assert format_text(out) == out
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.stem not in ("syntax", "unclosed")], ids=lambda p: p.stem)
+def test_fixtures_roundtrip(path: Path) -> None:
+    check_roundtrip(path.read_text(encoding="utf-8"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(config())
+def test_generated_configs_roundtrip(text: str) -> None:
+    if any(p.code == "syntax" for p in parse(text).problems):
+        with pytest.raises(FormatError):
+            format_text(text)
+        return
+    check_roundtrip(text)
+
+
+def test_canonical_layout() -> None:
+    src = "batch_num:2;kv_cache_quant_config <quant_layers: ['a', \"b\"] # q\n calibration_config: {hfmg_quantize{}}>"
+    assert format_text(src) == (
+        "batch_num: 2\n"
+        "kv_cache_quant_config {\n"
+        "  quant_layers: ['a', \"b\"]  # q\n"
+        "  calibration_config {\n"
+        "    hfmg_quantize {\n"
+        "    }\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def test_syntax_errors_are_refused_with_the_location() -> None:
+    with pytest.raises(FormatError, match="line 2, column 1"):
+        format_text("a: 1\n}\n")
