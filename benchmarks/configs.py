@@ -1,0 +1,41 @@
+"""Generated configs of a given size, for the grammar and language-server benchmarks."""
+
+from __future__ import annotations
+
+MANUAL = """kv_cache_quant_config {
+    quant_layers: 'matmul1'
+    quant_layers: 'matmul2'
+    calibration_config: {
+        hfmg_quantize : {
+        }
+    }
+}
+override_layers_configs {
+    layer_name: 'matmul3'
+    kv_data_quant_config: {
+        ifmr_quantize : {
+        }
+    }
+}
+"""
+
+
+def big_config(lines: int) -> str:
+    """A realistic config of about *lines* lines: a common block and many overrides."""
+    head = ["# generated: many per-layer overrides", "batch_num: 4", "activation_offset: true",
+            "kv_cache_quant_config {"]  # fmt: skip
+    n_layers = max(1, lines // 14)
+    for i in range(n_layers):
+        head.append(f"  quant_layers: 'model.layers.{i}.self_attn.k_proj'")
+    head += ["  calibration_config {", "    hfmg_quantize {", "      num_of_bins: 4096", "    }", "  }", "}"]
+    out = head
+    i = 0
+    while True:
+        algo = ["    ifmr_quantize {", "      search_range_start: 0.8", "      search_range_end: 1.2",
+                "      search_step: 0.01", "      quant_granularity: per_channel", "    }"] if i % 2 else [
+                "    hfmg_quantize {", "      num_of_bins: 2048", "      asymmetric: false", "    }"]  # fmt: skip
+        out += ["override_layers_configs {", f"  layer_name: 'model.layers.{i}.self_attn.v_proj'",
+                "  kv_data_quant_config {", *algo, "  }", "}", f"# layer {i} tuned"]  # fmt: skip
+        i += 1
+        if len(out) >= lines:
+            return "\n".join(out) + "\n"
