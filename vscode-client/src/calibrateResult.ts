@@ -171,9 +171,11 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-/** Column key -> header text: `clip_min` -> `clip min`, `scale.min` -> `scale min`. */
+const TITLES: Record<string, string> = { sqnr_db: 'SQNR (dB)', sqnr: 'SQNR', mse: 'MSE', max_abs_error: 'max |error|' };
+
+/** Column key -> header text: `clip_min` -> `clip min`, `scale.min` -> `scale min`, `sqnr_db` -> `SQNR (dB)`. */
 export function columnTitle(key: string): string {
-  return key.replace(/[._]/g, ' ');
+  return TITLES[key] ?? key.replace(/[._]/g, ' ');
 }
 
 export function renderCalibrateHtml(view: CalibrateView, opts: RenderOptions): string {
@@ -193,7 +195,9 @@ export function renderCalibrateHtml(view: CalibrateView, opts: RenderOptions): s
         )
         .join('')}</tbody></table>`
     : '';
-  const layerPictures = view.layers.flatMap((row) => row.pictures.map((p) => figure(p, `${row.name}: ${path.basename(p)}`)));
+  const layerPictures = view.layers.flatMap((row) =>
+    row.pictures.map((p) => figure(p, row.pictures.length === 1 ? row.name : `${row.name}: ${path.basename(p)}`)),
+  );
   const otherPictures = view.pictures.map((p) => figure(p, path.basename(p)));
   const pictures = layerPictures.length + otherPictures.length ? `<h2>Histograms</h2><div class="pictures">${[...layerPictures, ...otherPictures].join('')}</div>` : '';
   const files = [

@@ -9,10 +9,10 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   State,
-  type DynamicFeature,
   type ExecuteCommandRegistrationOptions,
   type LanguageClientOptions,
   type RegistrationData,
+  type ServerOptions,
 } from 'vscode-languageclient/node';
 import { activeInterpreter } from './python';
 import {
@@ -119,7 +119,11 @@ export class KvcalServer implements vscode.Disposable {
     this.setState('starting');
     this.log.info(`starting the kvcal language server: ${formatCommand(command)} (from ${describeSource(command)})`);
 
-    const client = new LanguageClient('kvcal', 'kvcal language server', () => this.spawn(command, folder), this.clientOptions());
+    const client = new KvcalLanguageClient(() => this.spawn(command, folder), this.clientOptions(), (message, data) => {
+      // A failure the client would announce with its own generic toast: during start() our
+      // catch below reports it; later (a restart after a crash failed) report it here.
+      if (!this.starting && this.client === client) this.fail(command, data ?? new Error(message));
+    });
     ownCommands(client, CLIENT_OWNED_COMMANDS);
     client.onDidChangeState((e) => {
       if (e.newState === State.Running) this.setState('running');
@@ -225,6 +229,26 @@ export class KvcalServer implements vscode.Disposable {
   }
 }
 
+/**
+ * vscode-languageclient shows its own error toast ("couldn't create connection to server",
+ * "Restarting server failed") next to ours, which says what to do: keep those in the log only
+ * and hand them to `onForcedError`.
+ */
+class KvcalLanguageClient extends LanguageClient {
+  constructor(
+    serverOptions: ServerOptions,
+    clientOptions: LanguageClientOptions,
+    private readonly onForcedError: (message: string, data: unknown) => void,
+  ) {
+    super('kvcal', 'kvcal language server', serverOptions, clientOptions);
+  }
+
+  override error(message: string, data?: unknown, showNotification?: boolean | 'force'): void {
+    super.error(message, data, showNotification === 'force' ? false : showNotification);
+    if (showNotification === 'force') this.onForcedError(message, data);
+  }
+}
+
 function describeSource(command: ServerCommand): string {
   switch (command.source) {
     case 'setting':
@@ -252,8 +276,7 @@ function settingsFor(scopeUri: string | undefined): unknown {
  * lenses and code actions carrying them then run our command, which calls the server.
  */
 function ownCommands(client: LanguageClient, owned: ReadonlySet<string>): void {
-  const feature = client.getFeature(ExecuteCommandRequest.method) as DynamicFeature<ExecuteCommandRegistrationOptions> | undefined;
-  if (!feature) return;
+  const feature = client.getFeature(ExecuteCommandRequest.method);
   const register = feature.register.bind(feature);
   feature.register = (data: RegistrationData<ExecuteCommandRegistrationOptions>) =>
     register({ ...data, registerOptions: { ...data.registerOptions, commands: data.registerOptions.commands.filter((c) => !owned.has(c)) } });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cellText, escapeHtml, formatNumber, parseCalibrateResult, renderCalibrateHtml } from '../src/calibrateResult';
+import { cellText, columnTitle, escapeHtml, formatNumber, parseCalibrateResult, renderCalibrateHtml } from '../src/calibrateResult';
 
 const sample = {
   summary: '**2 layers** calibrated',
@@ -95,7 +95,7 @@ describe('renderCalibrateHtml', () => {
   });
 
   test('pictures through the webview URI mapping', () => {
-    assert.match(html, /<img src="vscode-resource:\/ws\/report\/hist\/layer0_k.png" alt="model.layers.0.self_attn.k_proj: layer0_k.png">/);
+    assert.match(html, /<img src="vscode-resource:\/ws\/report\/hist\/layer0_k.png" alt="model.layers.0.self_attn.k_proj">/);
     assert.match(html, /<img src="vscode-resource:\/ws\/report\/overview.svg"/);
   });
 
@@ -109,6 +109,11 @@ describe('renderCalibrateHtml', () => {
   test('rendered Markdown is used when given', () => {
     const withSummary = renderCalibrateHtml(parseCalibrateResult(sample), { documentLabel: 'q', cspSource: 'c', nonce: 'n', pictureUri: (f) => f, summaryHtml: '<p><strong>2 layers</strong></p>' });
     assert.match(withSummary, /<section class="summary"><p><strong>2 layers<\/strong><\/p><\/section>/);
+  });
+
+  test('column titles', () => {
+    assert.equal(columnTitle('sqnr_db'), 'SQNR (dB)');
+    assert.equal(columnTitle('scale.min'), 'scale min');
   });
 
   test('escapeHtml', () => assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;'));
