@@ -1,0 +1,477 @@
+#!/usr/bin/env node
+// End-to-end test of the VS Code extension in a real VS Code (code-server 4.100.3) driven
+// through a real browser (Debian's Chromium, playwright-core), against the real kvcal
+// language server from this checkout's .venv. Nothing is mocked.
+//
+//   node tests/editor/vscode_e2e.js [--checks a,b,c,d] [--server-command JSON-ARRAY]
+//        [--vsix FILE] [--out DIR] [--timeout-ms N] [--keep]
+//
+// Builds the .vsix (unless --vsix), installs it into a throwaway user-data/extensions dir,
+// starts code-server on 127.0.0.1:<free port> with a temp copy of examples/, and checks in the UI:
+//   (a) a mistake typed into quant.cfg shows in the Problems panel with its kvcal code,
+//       and goes away on undo;
+//   (b) hovering a field name shows its documentation from the .proto;
+//   (c) completion inside an ifmr_quantize block offers that message's fields (and not HFMG's);
+//   (d) kvcal: Calibrate shows the per-layer results (one table row per layer) and histograms.
+// Screenshots and the extension's log go to --out (default build/editor-test/).
+// Exit status: 0 all checks passed, 1 a check failed, 3 the tools are not set up.
+'use strict';
+const cp = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { tools: findTools } = require('./tools');
+
+const REPO = path.resolve(__dirname, '..', '..');
+const CHROMIUM = process.env.KVCAL_CHROMIUM || '/usr/bin/chromium';
+const PROTO = path.join(REPO, 'grammar', 'proto', 'quant_calibration_config_pytorch.proto');
+const LAYERS = [
+  'model.layers.0.self_attn.k_proj',
+  'model.layers.0.self_attn.v_proj',
+  'model.layers.1.self_attn.k_proj',
+  'model.layers.1.self_attn.v_proj',
+];
+
+function parseArgs(argv) {
+  const opts = {
+    checks: ['a', 'b', 'c', 'd'],
+    serverCommand: [path.join(REPO, '.venv', 'bin', 'python'), '-m', 'kvcal.server', 'lsp'],
+    vsix: null,
+    out: path.join(REPO, 'build', 'editor-test'),
+    timeoutMs: 30000,
+    keep: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) usage(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--checks') opts.checks = value().split(',').map((c) => c.trim()).filter(Boolean);
+    else if (a === '--server-command') opts.serverCommand = JSON.parse(value());
+    else if (a === '--vsix') opts.vsix = path.resolve(value());
+    else if (a === '--out') opts.out = path.resolve(value());
+    else if (a === '--timeout-ms') opts.timeoutMs = Number(value());
+    else if (a === '--keep') opts.keep = true;
+    else usage(`unknown argument ${a}`);
+  }
+  if (!opts.checks.every((c) => 'abcd'.includes(c) && c.length === 1)) usage('--checks takes letters from a,b,c,d');
+  if (!Array.isArray(opts.serverCommand) || !opts.serverCommand.every((w) => typeof w === 'string')) usage('--server-command takes a JSON array of strings');
+  return opts;
+}
+
+function usage(message) {
+  process.stderr.write(`vscode_e2e: ${message}\nusage: node tests/editor/vscode_e2e.js [--checks a,b,c,d] [--server-command JSON] [--vsix FILE] [--out DIR] [--timeout-ms N] [--keep]\n`);
+  process.exit(2);
+}
+
+const t0 = Date.now();
+const say = (msg) => process.stderr.write(`[e2e ${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(what, fn, timeoutMs, intervalMs = 200) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${last.message})` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** The first English line of the .proto doc comment of `field` (what hover must show). */
+function protoDoc(field) {
+  const lines = fs.readFileSync(PROTO, 'utf8').split('\n');
+  const at = lines.findIndex((l) => new RegExp(`\\b${field}\\s*=\\s*\\d+`).test(l));
+  let i = at - 1;
+  while (i >= 0 && lines[i].trim().startsWith('//')) i--;
+  const first = lines[i + 1].trim().replace(/^\/\/\s*/, '');
+  return first.split(/\s+/).slice(0, 4).join(' ');
+}
+
+function buildVsix() {
+  say('building the .vsix (npm run package in vscode-client)');
+  const r = cp.spawnSync('npm', ['run', 'package'], { cwd: path.join(REPO, 'vscode-client'), stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`npm run package failed:\n${r.stdout}\n${r.stderr}`);
+  return path.join(REPO, 'build', 'vscode', 'kvcal.vsix');
+}
+
+function prepareDirs(opts) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kvcal-e2e-'));
+  const dirs = {
+    tmp,
+    userData: path.join(tmp, 'user-data'),
+    extensions: path.join(tmp, 'extensions'),
+    xdgConfig: path.join(tmp, 'xdg-config'),
+    xdgData: path.join(tmp, 'xdg-data'),
+    workspace: path.join(tmp, 'examples'),
+  };
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  fs.cpSync(path.join(REPO, 'examples'), dirs.workspace, { recursive: true });
+  fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
+  const settings = {
+    'kvcal.server.command': opts.serverCommand,
+    'kvcal.trace.server': 'messages',
+    // Quiet, deterministic workbench: no welcome page, no trust prompt, no AI panel, no updates.
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'chat.disableAIFeatures': true,
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    // Completion rows can only come from the language server.
+    'editor.wordBasedSuggestions': 'off',
+    'editor.snippetSuggestions': 'none',
+    'editor.quickSuggestions': { other: false, comments: false, strings: false },
+    'editor.suggestOnTriggerCharacters': false,
+    'editor.hover.delay': 200,
+    'editor.minimap.enabled': false,
+    'files.autoSave': 'off',
+  };
+  fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  return dirs;
+}
+
+function codeServerEnv(dirs) {
+  return { ...process.env, XDG_CONFIG_HOME: dirs.xdgConfig, XDG_DATA_HOME: dirs.xdgData };
+}
+
+function installExtension(tools, dirs, vsix) {
+  say(`installing ${path.relative(REPO, vsix)} into a throwaway extensions dir`);
+  const r = cp.spawnSync(tools.codeServer, ['--install-extension', vsix, '--extensions-dir', dirs.extensions, '--user-data-dir', dirs.userData], {
+    env: codeServerEnv(dirs),
+    encoding: 'utf8',
+  });
+  if (r.status !== 0 || !/was successfully installed/.test(r.stdout + r.stderr)) throw new Error(`installing the .vsix failed:\n${r.stdout}\n${r.stderr}`);
+}
+
+async function startCodeServer(tools, dirs, port) {
+  const log = fs.openSync(path.join(dirs.tmp, 'code-server.log'), 'w');
+  // detached: its own process group (setsid), so that stopping kills the file watcher and the
+  // language server too, not only the main pid.
+  const child = cp.spawn(
+    tools.codeServer,
+    [
+      '--bind-addr', `127.0.0.1:${port}`,
+      '--auth', 'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir', dirs.userData,
+      '--extensions-dir', dirs.extensions,
+      dirs.workspace,
+    ],
+    { detached: true, stdio: ['ignore', log, log], env: codeServerEnv(dirs) },
+  );
+  fs.closeSync(log);
+  const stop = () => {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const end = Date.now() + 3000;
+    while (Date.now() < end) {
+      try {
+        process.kill(-child.pid, 0);
+      } catch {
+        return;
+      }
+      cp.spawnSync('sleep', ['0.1']);
+    }
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  };
+  let exited = null;
+  child.once('exit', (code) => (exited = code));
+  await waitFor('code-server /healthz', async () => {
+    if (exited !== null) throw new Error(`code-server exited with ${exited}; see ${path.join(dirs.tmp, 'code-server.log')}`);
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return res.ok;
+  }, 60000);
+  return stop;
+}
+
+/** The Problems panel rows, as text. */
+async function problemRows(page) {
+  return page.locator('.markers-panel .monaco-tl-row').allInnerTexts();
+}
+
+/** Every notification so far: toasts hide after a while, the notification center keeps them. */
+async function notifications(page) {
+  try {
+    await page.keyboard.press('Escape');
+    await runCommand(page, 'Notifications: Show Notifications');
+    const items = page.locator('.notifications-center .notification-list-item');
+    await items.first().waitFor({ timeout: 2000 }).catch(() => undefined);
+    return await items.allInnerTexts();
+  } catch {
+    return [];
+  }
+}
+
+/** Puts the keyboard focus into the active text editor (clicking its first line's start). */
+async function focusEditor(page) {
+  const editor = page.locator('.editor-instance .monaco-editor').first();
+  await waitFor('the editor to take the focus', async () => {
+    await page.keyboard.press('Escape'); // closes hovers and suggestion lists that would take the click
+    await page.mouse.move(0, 0);
+    const box = await editor.locator('.view-lines').boundingBox();
+    if (!box) return false;
+    await page.mouse.click(box.x + 4, box.y + 4);
+    return /\bfocused\b/.test((await editor.getAttribute('class')) ?? '');
+  }, 5000, 300);
+}
+
+async function statusText(page) {
+  const items = await page.locator('.statusbar-item').allInnerTexts();
+  return items.find((t) => /kvcal/.test(t)) ?? null;
+}
+
+async function runCommand(page, title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10000 });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press('Enter');
+}
+
+async function openFile(page, name) {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10000 });
+  await input.fill(name);
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 10000 });
+  await page.keyboard.press('Enter');
+  await page.locator(`.tab.active[aria-label^="${name}"]`).waitFor({ timeout: 10000 });
+  await focusEditor(page);
+}
+
+/** Selects the first match of `text` in the active editor (find widget, then Escape). */
+async function selectText(page, text) {
+  await page.keyboard.press('Control+F');
+  const find = page.locator('.find-widget textarea, .find-widget input').first();
+  await find.waitFor({ state: 'visible', timeout: 5000 });
+  await find.fill(text);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Escape');
+}
+
+// --- the checks ---------------------------------------------------------------------------------
+
+const CHECKS = {
+  async b(page, opts) {
+    const field = 'batch_num';
+    const expected = protoDoc(field);
+    const span = page.locator('.editor-instance .view-line span span', { hasText: new RegExp(`^${field}$`) }).first();
+    await span.waitFor({ timeout: opts.timeoutMs });
+    const text = await waitFor(`a hover on ${field} showing "${expected}"`, async () => {
+      await page.mouse.move(0, 0);
+      await span.hover();
+      const hover = page.locator('.monaco-hover:not(.hidden) .monaco-hover-content');
+      await hover.first().waitFor({ state: 'visible', timeout: 3000 });
+      const t = (await hover.allInnerTexts()).join('\n');
+      return t.replace(/\s+/g, ' ').includes(expected) ? t : null;
+    }, opts.timeoutMs, 500);
+    return `hover on ${field}: ${JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 160))}`;
+  },
+
+  async a(page, opts) {
+    await page.mouse.move(0, 0);
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Shift+M');
+    await page.locator('.markers-panel').waitFor({ timeout: 10000 });
+    // The mistake: 4096 bins -> 1000 (HFMG allows 1024, 2048, 4096, 8192 only).
+    await focusEditor(page);
+    await selectText(page, 'num_of_bins: 4096');
+    await page.keyboard.type('num_of_bins: 1000');
+    const rows = await waitFor('a Problems row with the code num-of-bins', async () => {
+      const r = await problemRows(page);
+      return r.some((t) => /num-of-bins/.test(t)) ? r : null;
+    }, opts.timeoutMs);
+    const row = rows.find((t) => /num-of-bins/.test(t)).replace(/\s+/g, ' ');
+    await opts.screenshot('a-problems');
+    // Undo: the diagnostic must go (no stale results), and the file is clean for (c) and (d).
+    await focusEditor(page);
+    await page.keyboard.press('Control+Z');
+    await waitFor('the num-of-bins problem to clear after undo', async () => !(await problemRows(page)).some((t) => /num-of-bins/.test(t)), opts.timeoutMs);
+    await page.keyboard.press('Control+Shift+M'); // hide the panel again
+    return `Problems: ${JSON.stringify(row)}; cleared after undo`;
+  },
+
+  async c(page, opts) {
+    // A new line in the override's ifmr_quantize block, after `search_step: 0.01`.
+    await focusEditor(page);
+    await selectText(page, 'search_step: 0.01');
+    await page.keyboard.press('End');
+    await page.keyboard.press('Enter');
+    const want = ['search_range_start', 'max_percentile', 'min_percentile'];
+    const labels = await waitFor(`completion offering ${want.join(', ')}`, async () => {
+      await page.keyboard.press('Control+Space');
+      const rows = page.locator('.suggest-widget.visible .monaco-list-row .label-name');
+      await rows.first().waitFor({ timeout: 3000 });
+      const l = (await rows.allInnerTexts()).map((t) => t.trim());
+      return want.every((w) => l.includes(w)) ? l : null;
+    }, opts.timeoutMs, 500);
+    await opts.screenshot('c-completion');
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+Z');
+    if (labels.includes('num_of_bins')) throw new Error(`completion in ifmr_quantize offers HFMG's num_of_bins: ${labels.join(', ')}`);
+    return `completion rows: ${labels.join(', ')}`;
+  },
+
+  async d(page, opts) {
+    await focusEditor(page);
+    await runCommand(page, 'kvcal: Calibrate');
+    const frame = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+    const rows = frame.locator('table.layers tbody tr');
+    await waitFor('the calibration webview with one row per layer', async () => (await rows.count()) >= LAYERS.length, opts.timeoutMs * 4, 500);
+    const table = (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
+    const missing = LAYERS.filter((l) => !table.some((r) => r.startsWith(l)));
+    if (missing.length) throw new Error(`the result table lacks ${missing.join(', ')}:\n${table.join('\n')}`);
+    const header = (await frame.locator('table.layers thead').innerText()).replace(/\s+/g, ' ').trim();
+    const images = frame.locator('img');
+    await waitFor('the histogram pictures to load', async () => {
+      const n = await images.count();
+      if (n === 0) return false;
+      const widths = await images.evaluateAll((imgs) => imgs.map((i) => i.naturalWidth));
+      return widths.every((w) => w > 0);
+    }, opts.timeoutMs);
+    const nImages = await images.count();
+    await opts.screenshot('d-calibrate');
+    return `result table [${header}]: ${table.length} rows, first: ${JSON.stringify(table[0])}; ${nImages} pictures loaded`;
+  },
+};
+
+// --- main ---------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const tools = findTools();
+  if (!tools) {
+    process.stderr.write('vscode_e2e: code-server and playwright-core are not set up: run scripts/setup-editor-tests.sh\n');
+    return 3;
+  }
+  if (!fs.existsSync(CHROMIUM)) {
+    process.stderr.write(`vscode_e2e: no Chromium at ${CHROMIUM}: run scripts/setup-editor-tests.sh\n`);
+    return 3;
+  }
+  const { chromium } = require(tools.playwrightCore);
+  fs.mkdirSync(opts.out, { recursive: true });
+  for (const f of fs.readdirSync(opts.out)) if (/\.(png|log|json)$/.test(f)) fs.rmSync(path.join(opts.out, f));
+
+  const vsix = opts.vsix ?? buildVsix();
+  const dirs = prepareDirs(opts);
+  installExtension(tools, dirs, vsix);
+  const port = await freePort();
+  say(`starting code-server on 127.0.0.1:${port}; server command: ${JSON.stringify(opts.serverCommand)}`);
+  const stop = await startCodeServer(tools, dirs, port);
+  const results = {};
+  let browser;
+  try {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    page.setDefaultTimeout(15000);
+    opts.screenshot = async (name) => {
+      const file = path.join(opts.out, `${name}.png`);
+      await page.screenshot({ path: file });
+      say(`screenshot ${path.relative(REPO, file)}`);
+    };
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.workspace)}`);
+    await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: 60000 });
+    say('workbench loaded');
+    await openFile(page, 'quant.cfg');
+    const status = await waitFor('the kvcal status bar item to leave "starting"', async () => {
+      const t = await statusText(page);
+      return t && !/loading/.test(await page.locator('.statusbar-item', { hasText: 'kvcal' }).first().innerHTML()) ? t : null;
+    }, opts.timeoutMs).catch((e) => `(${e.message})`);
+    say(`status bar: ${status}`);
+    results.status = status;
+
+    for (const check of ['b', 'a', 'c', 'd'].filter((c) => opts.checks.includes(c))) {
+      say(`check (${check}) ...`);
+      try {
+        const detail = await CHECKS[check](page, opts);
+        results[check] = { ok: true, detail };
+        say(`check (${check}) PASSED: ${detail}`);
+      } catch (error) {
+        results[check] = { ok: false, detail: error.message };
+        say(`check (${check}) FAILED: ${error.message}`);
+        await opts.screenshot(`${check}-FAILED`).catch(() => undefined);
+        const toasts = await notifications(page);
+        if (toasts.length) say(`notifications on screen:\n  ${toasts.map((t) => t.replace(/\s+/g, ' ')).join('\n  ')}`);
+        results[check].notifications = toasts.map((t) => t.replace(/\s+/g, ' '));
+        await page.keyboard.press('Escape').catch(() => undefined);
+      }
+    }
+  } finally {
+    if (browser) await browser.close().catch(() => undefined);
+    stop();
+    collectLogs(dirs, opts.out);
+    if (!opts.keep) fs.rmSync(dirs.tmp, { recursive: true, force: true });
+    else say(`kept ${dirs.tmp}`);
+  }
+  const failed = opts.checks.filter((c) => !results[c]?.ok);
+  fs.writeFileSync(path.join(opts.out, 'results.json'), JSON.stringify(results, null, 2));
+  process.stdout.write(`${JSON.stringify({ passed: failed.length === 0, failed, results })}\n`);
+  say(failed.length ? `FAILED: ${failed.map((c) => `(${c})`).join(' ')}` : `all checks passed: ${opts.checks.map((c) => `(${c})`).join(' ')}`);
+  return failed.length ? 1 : 0;
+}
+
+/** The extension's output channel as VS Code mirrors it on disk, and code-server's own log. */
+function collectLogs(dirs, out) {
+  const found = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (/kvcal.*\.log$/.test(e.name) && /output_logging/.test(p)) found.push(p);
+    }
+  };
+  try {
+    walk(path.join(dirs.userData, 'logs'));
+  } catch {
+    /* no logs */
+  }
+  if (found.length) fs.writeFileSync(path.join(out, 'kvcal-output.log'), found.map((f) => fs.readFileSync(f, 'utf8')).join('\n'));
+  const cs = path.join(dirs.tmp, 'code-server.log');
+  if (fs.existsSync(cs)) fs.copyFileSync(cs, path.join(out, 'code-server.log'));
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`vscode_e2e: ${error.stack || error}\n`);
+    process.exit(1);
+  },
+);
