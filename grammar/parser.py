@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from kvcal.grammar.literals import EscapeError, parse_number, unescape
 from kvcal.grammar.problems import Problem, Related
@@ -189,11 +189,20 @@ class _Builder(Transformer):
         return self._signed(children, "identifier")
 
 
-def _on_comment(tok: Token) -> None:
+def _on_comment(value: str, start: int, end: int) -> None:
     text = _state.text
-    line_start = text.rfind("\n", 0, tok.start_pos) + 1
-    own_line = not text[line_start : tok.start_pos].strip()
-    _state.comments.append(Comment(str(tok), tok.start_pos, tok.end_pos, own_line))
+    line_start = text.rfind("\n", 0, start) + 1
+    own_line = not text[line_start:start].strip()
+    _state.comments.append(Comment(value, start, end, own_line))
+
+
+def _scanner() -> re.Pattern[str]:
+    """The lexer as one regex: the terminals of textproto.lark, read from Lark itself."""
+    terms = {t.name: t.pattern.to_regexp() for t in _LARK.terminals}
+    order = ["COMMENT", "IDENT", "NUMBER", "STRING", "UNTERMINATED_STRING"]
+    groups = [f"(?P<{name}>{terms[name]})" for name in order]
+    groups.append("(?P<PUNCT>[" + re.escape("".join(_PUNCT)) + "])")
+    return re.compile(r"[ \t\f\r\n\v]*(?:" + "|".join(groups) + ")")
 
 
 _LARK = Lark(
@@ -201,7 +210,6 @@ _LARK = Lark(
     parser="lalr",
     lexer="basic",
     transformer=_Builder(),
-    lexer_callbacks={"COMMENT": _on_comment},
     maybe_placeholders=True,
     propagate_positions=False,
     cache=False,
@@ -219,35 +227,129 @@ def _synthetic(kind: str, at: int) -> Token:
     return Token(kind, "", start_pos=at, end_pos=at)
 
 
+class _Rejected(Exception):
+    """The current token has no action in the current state (cheap, internal)."""
+
+
+_SHIFT_ACTION = object()
+
+
+def _fast_table() -> tuple[dict[int, dict[str, tuple]], int, int]:
+    """Lark's LALR table with reductions pre-resolved to (size, callback, goto name).
+
+    Lark builds the table and the tree-builder callbacks; this flattening only removes
+    per-token overhead (Rule hashing, Token-keyed lookups) from the driver loop.
+    """
+    lalr = _LARK.parser.parser.parser
+    table = lalr.parse_table
+    callbacks = lalr.callbacks
+    fast: dict[int, dict[str, tuple]] = {}
+    for state, actions in table.states.items():
+        row = {}
+        for symbol, (action, arg) in actions.items():
+            if action.name == "Shift":
+                row[str(symbol)] = (_SHIFT_ACTION, arg)
+            else:
+                row[str(symbol)] = (len(arg.expansion), callbacks[arg], str(arg.origin.name))
+        fast[state] = row
+    return fast, table.start_states["start"], table.end_states["start"]
+
+
+class _Machine:
+    """A minimal LALR driver over Lark's table: state and value stacks, one token at a time."""
+
+    __slots__ = ("state_stack", "value_stack")
+
+    def __init__(self) -> None:
+        self.state_stack = [_START_STATE]
+        self.value_stack: list = []
+
+    @property
+    def position(self) -> int:
+        return self.state_stack[-1]
+
+    def expected(self) -> set[str]:
+        return {t for t in _TABLE[self.state_stack[-1]] if t.isupper()}
+
+    def feed(self, kind: str, token: object) -> object:
+        """Shift *token* of type *kind* after the reductions it triggers; on ``$END`` return
+        the finished tree. Raises :class:`_Rejected` (with the stacks as they were after
+        the reductions) when the token does not fit."""
+        states, values = self.state_stack, self.value_stack
+        table = _TABLE
+        while True:
+            action = table[states[-1]].get(kind)
+            if action is None:
+                raise _Rejected
+            first, arg = action[0], action[1]
+            if first is _SHIFT_ACTION:
+                states.append(arg)
+                values.append(token)
+                return None
+            size, callback, origin = first, arg, action[2]
+            if size:
+                children = values[-size:]
+                del states[-size:]
+                del values[-size:]
+            else:
+                children = []
+            values.append(callback(children))
+            states.append(table[states[-1]][origin][1])
+            if kind == "$END" and states[-1] == _END_STATE:
+                return values[-1]
+
+
+_TABLE, _START_STATE, _END_STATE = _fast_table()
+
+
 class _Recovering:
     """The token loop: feeds Lark's parser state and repairs it on errors."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.ip = _LARK.parse_interactive(text)
-        self.state = self.ip.parser_state
+        self.state = _Machine()
         self.suppress = 0
 
-    # -- lexing: garbage characters are reported and skipped, lexing resumes ---------------
-    def tokens(self):
-        lexer_thread = self.ip.lexer_thread
-        while True:
-            try:
-                yield from lexer_thread.lex(self.state)
-                return
-            except UnexpectedCharacters:
-                line_ctr = lexer_thread.state.line_ctr
-                start = line_ctr.char_pos
-                m = _GARBAGE_END.search(self.text, start + 1)
-                end = m.start() if m else len(self.text)
-                bad = self.text[start:end]
+    # -- lexing: one compiled scanner; garbage characters are reported and skipped ---------
+    def tokens(self) -> Iterator[Token]:
+        """The tokens of the text (comments recorded on the side), whitespace skipped.
+
+        One regex match per token (leading whitespace is part of the match), much faster
+        than Lark's own lexer loop; the token definitions mirror ``textproto.lark``.
+        """
+        text = self.text
+        match = _SCAN.match
+        new = str.__new__
+        pos, n = 0, len(text)
+        while pos < n:
+            m = match(text, pos)
+            kind = m.lastgroup if m is not None else None
+            if kind is None:
+                start = _WHITESPACE.match(text, pos).end()  # type: ignore[union-attr]
+                if start >= n:
+                    return
+                g = _GARBAGE_END.search(text, start + 1)
+                end = g.start() if g else n
+                bad = text[start:end]
                 shown = bad if len(bad) <= 20 else bad[:20] + "…"
                 self.report(start, end, f"unexpected character(s) {shown!r}: delete them",
                             force=True, delete=[start, end])  # fmt: skip
-                line_ctr.feed(bad)
+                pos = end
+                continue
+            start, pos = m.start(kind), m.end()
+            value = m.group(kind)
+            if kind == "COMMENT":
+                _on_comment(value, start, pos)
+                continue
+            tok = new(Token, value)
+            tok.type = _PUNCT[value] if kind == "PUNCT" else kind
+            tok.value = value
+            tok.start_pos = start
+            tok.end_pos = pos
+            yield tok
 
     def expected(self) -> set[str]:
-        return set(self.state.parse_conf.parse_table.states[self.state.position])
+        return self.state.expected()
 
     def report(self, start: int, end: int, message: str, force: bool = False, **data: object) -> None:
         if self.suppress and not force:
@@ -256,8 +358,8 @@ class _Recovering:
 
     def feed(self, tok: Token) -> bool:
         try:
-            self.state.feed_token(tok, tok.type == "$END")
-        except UnexpectedToken:
+            self.state.feed(tok.type, tok)
+        except _Rejected:
             return False
         if self.suppress:
             self.suppress -= 1
@@ -270,6 +372,7 @@ class _Recovering:
     # -- recovery ---------------------------------------------------------------------------
     def run(self) -> Message:
         tokens = self.tokens()
+        feed = self.state.feed
         pending: Token | None = next(tokens, None)
         last_end = 0
         while pending is not None:
@@ -277,7 +380,11 @@ class _Recovering:
             pending = next(tokens, None)
             if tok.type == "IDENT" and pending is not None and pending.type in _FIELD_FOLLOWERS:
                 self._fill_missing_value(tok)
-            if not self.feed(tok):
+            try:
+                feed(tok.type, tok)
+                if self.suppress:
+                    self.suppress -= 1
+            except _Rejected:
                 self.recover(tok)
             last_end = tok.end_pos
         return self.finish(max(last_end, len(self.text.rstrip())))
@@ -346,9 +453,9 @@ class _Recovering:
         opened: list[Token] | None = None
         for _ in range(2 * len(self.state.value_stack) + 8):
             try:
-                result = self.state.feed_token(eof, True)
+                result = self.state.feed("$END", eof)
                 break
-            except UnexpectedToken:
+            except _Rejected:
                 pass
             if opened is None:  # after the reductions $END triggered; scanned once: O(depth)
                 opened = self.open_brackets()
@@ -380,6 +487,12 @@ class _Recovering:
 
 
 _CLOSE_TEXT = {"RBRACE": "}", "RANGLE": ">", "RBRACKET": "]"}
+_PUNCT = {
+    ":": "COLON", ",": "COMMA", ";": "SEMICOLON", "{": "LBRACE", "}": "RBRACE", "<": "LANGLE",
+    ">": "RANGLE", "[": "LBRACKET", "]": "RBRACKET", "-": "MINUS", ".": "DOT", "/": "SLASH",
+}  # fmt: skip
+_SCAN = _scanner()
+_WHITESPACE = re.compile(r"[ \t\f\r\n\v]*")
 _lock = threading.Lock()
 
 
@@ -391,7 +504,7 @@ def parse(text: str) -> ParseResult:
         _state.comments = []
         try:
             tree = _Recovering(text).run()
-        except (UnexpectedInput, RecursionError) as exc:  # pragma: no cover - defensive
+        except (_Rejected, RecursionError) as exc:  # pragma: no cover - defensive
             _state.problems.append(_syntax(0, 0, f"the file could not be parsed: {exc}"))
             tree = Message((), 0, len(text))
         problems = sorted(_state.problems, key=Problem.sort_key)
