@@ -1,0 +1,27 @@
+"""kvcal's language server (``kvcal lsp``): pygls 2 on stdio.
+
+Handlers are thin (:mod:`.handlers`): the config language lives in ``kvcal.grammar``,
+LSP conversion in :mod:`.convert`, and the calibration engine (torch) is imported only
+when ``kvcal.calibrate`` runs (:mod:`.engine`).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("kvcal")
+except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+    __version__ = "0.0.0"
+
+
+def create_server():  # -> KvcalServer (pygls is imported here, not by `import kvcal.server.lsp`)
+    from kvcal.server.lsp.handlers import register
+    from kvcal.server.lsp.server import KvcalServer
+
+    return register(KvcalServer())
+
+
+def serve() -> None:
+    """Run the server on stdin/stdout until the client says exit."""
+    create_server().start_io()

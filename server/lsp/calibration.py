@@ -1,0 +1,199 @@
+"""The ``kvcal.calibrate`` command: run the config's effective plans on its sample data in
+a worker thread, with work-done progress per layer and cancellation, write the record
+and the report, and show the results where the config is.
+
+The engine (torch) is imported by :mod:`kvcal.server.lsp.engine` only when a calibration
+runs. Result shape (documented in docs/lsp.md)::
+
+    {"markdown": str, "record": path, "report": dir, "errors": [str],
+     "layers": [{"layer", "algorithm", "granularity", "symmetric", "scale": [...],
+                 "offset": [...], "clip_min", "clip_max", "sqnr_db", "mse", "histogram"}]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from kvcal.server.lsp.outcome import Issue, LayerOutcome, Outcome, summary
+
+if TYPE_CHECKING:
+    from kvcal.server.lsp.server import KvcalServer, Snapshot
+
+# One calibration at a time; a cancelled one finishes its current step before the next starts.
+_EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-calibrate")
+
+
+class Refused(Exception):
+    """The calibration cannot start or failed: the message says why and what to do."""
+
+    def __init__(self, message: str, layer: str | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
+
+
+@dataclass(frozen=True)
+class Job:
+    uri: str
+    label: str
+    plans: tuple[Any, ...]
+    data: Path
+    record: Path
+    report: Path
+
+
+def uri_argument(arguments: list[Any] | None) -> str | None:
+    """The config's URI: ``[uri]``, ``[{"uri": ...}]`` or ``[{"external": ...}]``."""
+    first = (arguments or [None])[0]
+    if isinstance(first, dict):
+        first = first.get("uri") or first.get("external")
+    return first if isinstance(first, str) and first else None
+
+
+async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams) -> dict[str, Any]:
+    uri = uri_argument(params.arguments)
+    if uri is None:
+        return _refused(ls, None, Refused("kvcal.calibrate needs the config's URI as its argument"))
+    snap = await _snapshot(ls, uri)
+    try:
+        job = prepare(ls, snap)
+    except Refused as exc:
+        return _refused(ls, snap, exc)
+    progress = _Progress(ls, params.work_done_token)
+    await progress.begin(f"kvcal: calibrating {job.label}", len(job.plans))
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+
+    def on_layer(layer: str, index: int, total: int) -> None:
+        loop.call_soon_threadsafe(progress.report, layer, index, total)
+
+    def cancelled() -> bool:
+        return stop.is_set() or progress.cancelled()
+
+    from kvcal.server.lsp import engine
+
+    try:
+        result = await loop.run_in_executor(_EXECUTOR, lambda: engine.run(job, progress=on_layer, cancel=cancelled))
+    except asyncio.CancelledError:  # $/cancelRequest
+        stop.set()
+        progress.end("cancelled")
+        raise
+    except engine.Cancelled:  # window/workDoneProgress/cancel
+        progress.end("cancelled")
+        raise asyncio.CancelledError() from None
+    except engine.Failed as exc:
+        progress.end("failed")
+        return _refused(ls, snap, Refused(str(exc), exc.layer), job)
+    progress.end(f"{len(result['layers'])} layers calibrated")
+    ls.outcomes[uri] = Outcome({row["layer"]: LayerOutcome(plan, summary(row))
+                                for plan, row in zip(job.plans, result["layers"], strict=False)},
+                               plans=tuple(snap.plans) if snap else ())  # fmt: skip
+    ls.refresh_views()
+    return result
+
+
+async def _snapshot(ls: KvcalServer, uri: str) -> Snapshot | None:
+    """The open document, or the file on disk when it is not open."""
+    if ls.documents.get(uri) is None:
+        from kvcal.server.lsp.server import fs_path
+
+        path = fs_path(uri)
+        if path is None or not path.is_file():
+            return None
+        ls.documents.open(types.TextDocumentItem(uri=uri, language_id="", version=0,
+                                                 text=path.read_text(encoding="utf-8", errors="replace")))  # fmt: skip
+        await ls.fetch_settings([uri])
+        try:
+            return ls.snapshot(uri)
+        finally:
+            ls.documents.close(uri)
+    if uri not in ls.settings:
+        await ls.fetch_settings([uri])
+    return ls.snapshot(uri)
+
+
+def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
+    """Everything a calibration needs, or a :class:`Refused` saying what is missing."""
+    if snap is None:
+        raise Refused("the config is neither open nor a readable file")
+    path = snap.path
+    label = path.name if path else snap.uri.rsplit("/", 1)[-1]
+    errors = [p for p in snap.analysis.problems if p.is_error]
+    if errors:
+        line = snap.index.position(errors[0].start)[0] + 1
+        raise Refused(f"{label} has {len(errors)} error(s) (first on line {line}: {errors[0].message}); "
+                      "AMCT would reject it: fix them first")  # fmt: skip
+    if not snap.plans:
+        raise Refused(f"{label} quantizes no layer: add quant_layers or an override")
+    samples = snap.samples
+    if samples.path is None:
+        raise Refused("no sample data: add a '# kvcal: data=PATH.safetensors' line at the top of the config "
+                      "or set kvcal.sampleData")  # fmt: skip
+    if samples.error:
+        raise Refused(f"sample data: {samples.error}")
+    settings = snap.settings
+    if settings.record_file:
+        record = Path(settings.record_file).expanduser()
+        if not record.is_absolute():
+            record = (ls._root() or (path.parent if path else Path.cwd())) / record
+    elif path is not None:
+        record = path.with_name(f"{path.stem}.record.txt")
+    else:
+        raise Refused("the config is not saved: save it, or set kvcal.recordFile")
+    report = record.with_name(f"{path.stem if path else record.stem}.report")
+    return Job(snap.uri, label, tuple(snap.plans), samples.path, record, report)
+
+
+def _refused(ls: KvcalServer, snap: Snapshot | None, exc: Refused, job: Job | None = None) -> dict[str, Any]:
+    message = f"kvcal: calibration not done: {exc}"
+    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+    if snap is not None:
+        ls.outcomes[snap.uri] = Outcome(issues=[Issue(str(exc), exc.layer)], plans=tuple(snap.plans))
+        ls.refresh_views()
+    return {"markdown": f"**Calibration not done**: {exc}", "errors": [str(exc)], "layers": [],
+            "record": None, "report": None}  # fmt: skip
+
+
+class _Progress:
+    """Work-done progress on the client's token, or on one the server creates; cancellable."""
+
+    def __init__(self, ls: KvcalServer, token: types.ProgressToken | None) -> None:
+        self.ls = ls
+        self.token = token
+        self._future: concurrent.futures.Future | None = None
+
+    async def begin(self, title: str, total: int) -> None:
+        if self.token is None and self.ls.client.work_done_progress:
+            token = f"kvcal-calibrate-{uuid.uuid4()}"
+            try:
+                await self.ls.work_done_progress.create_async(token)
+                self.token = token
+            except Exception:
+                self.token = None
+        if self.token is None:
+            return
+        self.ls.work_done_progress.begin(self.token, types.WorkDoneProgressBegin(
+            title=title, cancellable=True, message=f"0/{total} layers", percentage=0))  # fmt: skip
+        self._future = self.ls.work_done_progress.tokens.get(self.token)
+
+    def report(self, layer: str, index: int, total: int) -> None:
+        if self.token is not None:
+            pct = int(100 * index / total) if total else 100
+            self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(
+                message=f"{index}/{total} layers: {layer}", percentage=pct, cancellable=True))  # fmt: skip
+
+    def cancelled(self) -> bool:
+        return self._future is not None and self._future.cancelled()
+
+    def end(self, message: str) -> None:
+        if self.token is not None:
+            self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
+            self.ls.work_done_progress.tokens.pop(self.token, None)
+            self.token = None

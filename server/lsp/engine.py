@@ -1,0 +1,116 @@
+"""The bridge to the calibration engine (:mod:`kvcal.calibrate`, which imports torch).
+
+Imported only when a calibration runs, from the worker thread's caller; everything here
+runs in that thread. Turns the engine's result into the command's JSON-able result and
+its errors into :class:`Failed` naming the layer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kvcal.server.lsp.calibration import Job
+
+_LAYER_IN_MESSAGE = re.compile(r"layer '([^']*)'")
+
+
+class Cancelled(Exception):
+    """The client cancelled the calibration (work-done progress cancel)."""
+
+
+class Failed(Exception):
+    """The engine refused the data or the plan; ``layer`` is the layer it names, if any."""
+
+    def __init__(self, message: str, layer: str | None) -> None:
+        super().__init__(message)
+        self.layer = layer
+
+
+def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable[[], bool],
+        device: str = "auto") -> dict[str, Any]:  # fmt: skip
+    import kvcal.calibrate as engine
+    from kvcal.calibrate.errors import CalibrationCancelled, CalibrationError
+
+    try:
+        result = engine.calibrate(list(job.plans), job.data, device=device, progress=progress, cancel=cancel)
+        if cancel():
+            raise Cancelled()
+        factors = {layer.layer_name: layer.factors for layer in result.layers}
+        from kvcal.calibrate.record import write_record
+
+        job.record.parent.mkdir(parents=True, exist_ok=True)
+        write_record(job.record, factors)
+        pictures = _write_report(engine, result, job)
+    except CalibrationCancelled as exc:
+        raise Cancelled() from exc
+    except CalibrationError as exc:
+        layer = getattr(exc, "layer", None) or _layer_named(str(exc), job)
+        raise Failed(str(exc), layer) from exc
+    except OSError as exc:
+        raise Failed(f"cannot write {exc.filename or job.record}: {exc.strerror or exc}", None) from exc
+    layers = [_layer_row(layer, pictures.get(layer.layer_name)) for layer in result.layers]
+    return {"markdown": _markdown(job, layers), "record": str(job.record), "report": str(job.report),
+            "errors": [], "layers": layers}  # fmt: skip
+
+
+def _layer_named(message: str, job: Job) -> str | None:
+    names = {p.layer_name for p in job.plans}
+    m = _LAYER_IN_MESSAGE.search(message)
+    return m.group(1) if m and m.group(1) in names else None
+
+
+def _write_report(engine: Any, result: Any, job: Job) -> dict[str, str]:
+    """The engine's report (Markdown + histogram PNGs) in ``job.report``; layer -> picture."""
+    report = getattr(engine, "write_report", None)
+    if report is None:
+        return {}
+    written = report(result, job.report)
+    pictures = getattr(written, "histograms", None) or (written if isinstance(written, dict) else {})
+    return {str(k): str(v) for k, v in pictures.items()}
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
+    plan = layer.plan
+    scales, offsets = layer.factors.to_lists()
+    quality = layer.quality
+    return {
+        "layer": layer.layer_name,
+        "algorithm": plan.algorithm,
+        "granularity": plan.granularity,
+        "symmetric": not plan.with_offset,
+        "scale": scales,
+        "offset": offsets,
+        "clip_min": _finite(layer.factors.clip_min.min()),
+        "clip_max": _finite(layer.factors.clip_max.max()),
+        "sqnr_db": _finite(getattr(quality, "sqnr_db", None)),
+        "mse": _finite(getattr(quality, "mse", None)),
+        "histogram": histogram,
+    }
+
+
+def _markdown(job: Job, layers: list[dict[str, Any]]) -> str:
+    from kvcal.server.lsp.outcome import summary
+
+    lines = [f"### Calibration of {job.label}", "",
+             "| layer | algorithm | granularity | mode | scale / offset | SQNR (dB) | MSE |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in layers:
+        mode = "symmetric" if row["symmetric"] else "asymmetric"
+        sq = f"{row['sqnr_db']:.2f}" if row["sqnr_db"] is not None else "–"
+        mse = f"{row['mse']:.3g}" if row["mse"] is not None else "–"
+        scale_offset = summary(row).split(" · ")[0]
+        lines.append(f"| `{row['layer']}` | {row['algorithm']} | {row['granularity']} | {mode} | {scale_offset} | {sq} | {mse} |")
+    lines += ["", f"Record: `{job.record}`  ", f"Report: `{job.report}`"]
+    return "\n".join(lines)

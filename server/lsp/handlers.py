@@ -1,0 +1,281 @@
+"""LSP feature handlers: get the document, call grammar (or the calibration), convert,
+return. Each is guarded: a failure is logged and answered with an empty result."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from lsprotocol import types
+
+from kvcal.grammar.formatter import FormatError, format_text
+from kvcal.grammar.navigation import (
+    document_symbols,
+    folding_ranges,
+    layer_definitions,
+    layer_references,
+    tokens,
+)
+from kvcal.grammar.problems import Problem
+from kvcal.server.lsp import actions
+from kvcal.server.lsp.calibration import calibrate_command
+from kvcal.server.lsp.completion import completion_items
+from kvcal.server.lsp.convert import (
+    TOKEN_MODIFIERS,
+    TOKEN_TYPES,
+    lsp_diagnostics,
+    lsp_folding_range,
+    lsp_location,
+    lsp_range,
+    lsp_semantic_tokens,
+    lsp_symbol,
+    lsp_text_edit,
+    offset_at,
+    offsets_of,
+)
+from kvcal.server.lsp.hints import CALIBRATE_COMMAND, code_lenses, inlay_hints
+from kvcal.server.lsp.hover import hover_text
+from kvcal.server.lsp.outcome import Outcome
+from kvcal.server.lsp.server import ClientInfo, KvcalServer, Snapshot, guarded
+from kvcal.server.lsp.settings import SECTION
+
+T = types
+
+
+def diagnostics_for(ls: KvcalServer, snap: Snapshot) -> list[types.Diagnostic]:
+    problems = list(snap.analysis.problems)
+    samples = snap.samples
+    if samples.error:
+        span = samples.span or (0, 0)
+        problems.append(Problem("sample-data", "warning", span[0], span[1],
+                                f"{samples.error}: layer names are not checked and calibration cannot run"))  # fmt: skip
+    outcome = ls.outcomes.get(snap.uri)
+    if outcome is not None:
+        problems += outcome.problems(snap.analysis, snap.plans, samples.span)
+    problems.sort(key=Problem.sort_key)
+    return lsp_diagnostics(snap.uri, snap.index, problems)
+
+
+def results_of(ls: KvcalServer, snap: Snapshot) -> dict[str, str]:
+    outcome = ls.outcomes.get(snap.uri)
+    return outcome.current(snap.plans) if outcome else {}
+
+
+# -- lifecycle and synchronisation -------------------------------------------------------------
+
+
+def initialize(ls: KvcalServer, params: T.InitializeParams) -> None:
+    ls.client = ClientInfo.from_params(params)
+
+
+async def initialized(ls: KvcalServer, params: T.InitializedParams) -> None:
+    if ls.client.config_registration:
+        registration = T.Registration(id=str(uuid.uuid4()), method=T.WORKSPACE_DID_CHANGE_CONFIGURATION,
+                                      register_options=T.DidChangeConfigurationRegistrationOptions(section=SECTION))  # fmt: skip
+        try:
+            await ls.client_register_capability_async(T.RegistrationParams(registrations=[registration]))
+        except Exception as exc:
+            ls.log_failure(f"registering for configuration changes ({exc!r})")
+
+
+@guarded("didOpen")
+async def did_open(ls: KvcalServer, params: T.DidOpenTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    await ls.fetch_settings([uri])
+    ls.publish_diagnostics(uri)
+
+
+@guarded("didChange")
+def did_change(ls: KvcalServer, params: T.DidChangeTextDocumentParams) -> None:
+    ls.schedule_diagnostics(params.text_document.uri)
+
+
+@guarded("didClose")
+def did_close(ls: KvcalServer, params: T.DidCloseTextDocumentParams) -> None:
+    ls.forget(params.text_document.uri)
+    ls.clear_diagnostics(params.text_document.uri)
+
+
+@guarded("didChangeConfiguration")
+async def did_change_configuration(ls: KvcalServer, params: T.DidChangeConfigurationParams) -> None:
+    await ls.fetch_settings([doc.uri for doc in ls.documents])
+    ls.refresh_views()
+
+
+@guarded("diagnostic", empty=lambda: T.RelatedFullDocumentDiagnosticReport(items=[]))
+def pull_diagnostics(ls: KvcalServer, params: T.DocumentDiagnosticParams) -> T.RelatedFullDocumentDiagnosticReport:
+    snap = ls.snapshot(params.text_document.uri)
+    items = diagnostics_for(ls, snap) if snap is not None else []
+    return T.RelatedFullDocumentDiagnosticReport(items=items)
+
+
+# -- features --------------------------------------------------------------------------------
+
+
+@guarded("hover")
+def hover(ls: KvcalServer, params: T.HoverParams) -> T.Hover | None:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return None
+    offset = offset_at(snap.index, params.position)
+    found = hover_text(snap.analysis, snap.index, offset, locale=ls.client.locale, plans=snap.plans,
+                       results=results_of(ls, snap))  # fmt: skip
+    if found is None:
+        return None
+    kind = T.MarkupKind.Markdown if ls.client.markdown_hover else T.MarkupKind.PlainText
+    return T.Hover(contents=T.MarkupContent(kind=kind, value=found.markdown),
+                   range=lsp_range(snap.index, found.start, found.end))  # fmt: skip
+
+
+@guarded("completion", empty=lambda: T.CompletionList(is_incomplete=False, items=[]))
+def completion(ls: KvcalServer, params: T.CompletionParams) -> T.CompletionList:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return T.CompletionList(is_incomplete=False, items=[])
+    offset = offset_at(snap.index, params.position)
+    items = completion_items(snap.analysis, snap.index, offset, layers=snap.samples.layers or (),
+                             snippets=ls.client.snippets, locale=ls.client.locale,
+                             markdown=ls.client.markdown_completion)  # fmt: skip
+    return T.CompletionList(is_incomplete=False, items=items)
+
+
+@guarded("codeAction", empty=list)
+def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.CodeAction]:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return []
+    start, end = offsets_of(snap.index, params.range)
+    fixes = actions.quick_fixes(snap.analysis, start, end)
+    if (fmt := actions.format_fix(snap.analysis)) is not None:
+        fixes.append(fmt)
+    wanted = params.context.only
+    out = []
+    for fix in fixes:
+        if wanted and not any(fix.kind == k or fix.kind.startswith(f"{k}.") for k in wanted):
+            continue
+        edits = [lsp_text_edit(snap.index, s, e, t) for s, e, t in fix.edits]
+        out.append(T.CodeAction(
+            title=fix.title, kind=fix.kind, is_preferred=fix.preferred or None,
+            diagnostics=lsp_diagnostics(snap.uri, snap.index, [fix.problem]) if fix.problem else None,
+            edit=T.WorkspaceEdit(changes={snap.uri: edits}),
+        ))  # fmt: skip
+    return out
+
+
+@guarded("documentSymbol", empty=list)
+def document_symbol(ls: KvcalServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol]:
+    snap = ls.snapshot(params.text_document.uri)
+    return [lsp_symbol(snap.index, s) for s in document_symbols(snap.analysis)] if snap else []
+
+
+@guarded("foldingRange", empty=list)
+def folding_range(ls: KvcalServer, params: T.FoldingRangeParams) -> list[T.FoldingRange]:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return []
+    return [r for f in folding_ranges(snap.analysis) if (r := lsp_folding_range(snap.index, f)) is not None]
+
+
+@guarded("formatting", empty=list)
+def formatting(ls: KvcalServer, params: T.DocumentFormattingParams) -> list[T.TextEdit]:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return []
+    try:
+        formatted = format_text(snap.analysis.parsed)
+    except FormatError as exc:
+        ls.window_show_message(T.ShowMessageParams(type=T.MessageType.Warning, message=f"kvcal: not formatted: {exc}"))
+        return []
+    if formatted == snap.text:
+        return []
+    return [lsp_text_edit(snap.index, 0, len(snap.text), formatted)]
+
+
+@guarded("definition", empty=list)
+def definition(ls: KvcalServer, params: T.DefinitionParams) -> list[T.Location]:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return []
+    refs = layer_definitions(snap.analysis, offset_at(snap.index, params.position))
+    return [lsp_location(snap.uri, snap.index, r.start, r.end) for r in refs]
+
+
+@guarded("references", empty=list)
+def references(ls: KvcalServer, params: T.ReferenceParams) -> list[T.Location]:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return []
+    refs = layer_references(snap.analysis, offset_at(snap.index, params.position),
+                            include_self=params.context.include_declaration)  # fmt: skip
+    return [lsp_location(snap.uri, snap.index, r.start, r.end) for r in refs]
+
+
+@guarded("semanticTokens", empty=lambda: T.SemanticTokens(data=[]))
+def semantic_tokens(ls: KvcalServer, params: T.SemanticTokensParams) -> T.SemanticTokens:
+    snap = ls.snapshot(params.text_document.uri)
+    return lsp_semantic_tokens(snap.index, tokens(snap.analysis)) if snap else T.SemanticTokens(data=[])
+
+
+@guarded("inlayHint", empty=list)
+def inlay_hint(ls: KvcalServer, params: T.InlayHintParams) -> list[T.InlayHint]:
+    snap = ls.snapshot(params.text_document.uri)
+    if snap is None:
+        return []
+    start, end = offsets_of(snap.index, params.range)
+    return inlay_hints(snap.analysis, snap.index, start, end, defaults=snap.settings.inlay_hints,
+                       results=results_of(ls, snap))  # fmt: skip
+
+
+@guarded("codeLens", empty=list)
+def code_lens(ls: KvcalServer, params: T.CodeLensParams) -> list[T.CodeLens]:
+    snap = ls.snapshot(params.text_document.uri)
+    return code_lenses(snap.analysis, snap.index, snap.uri, snap.plans) if snap else []
+
+
+async def calibrate(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict:
+    try:
+        return await calibrate_command(ls, params)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        ls.log_failure("kvcal.calibrate")
+        message = f"kvcal: calibration failed unexpectedly: {exc}"
+        ls.window_show_message(T.ShowMessageParams(type=T.MessageType.Error, message=message))
+        return {"markdown": message, "errors": [message], "layers": [], "record": None, "report": None}
+
+
+FEATURES = [
+    (T.INITIALIZE, None, initialize),
+    (T.INITIALIZED, None, initialized),
+    (T.TEXT_DOCUMENT_DID_OPEN, None, did_open),
+    (T.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
+    (T.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (T.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
+    (T.TEXT_DOCUMENT_DIAGNOSTIC, T.DiagnosticOptions(identifier="kvcal", inter_file_dependencies=False,
+                                                     workspace_diagnostics=False), pull_diagnostics),
+    (T.TEXT_DOCUMENT_HOVER, None, hover),
+    (T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=[":", "'", '"']), completion),
+    (T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=[
+        T.CodeActionKind.QuickFix, T.CodeActionKind.Source, actions.FORMAT]), code_action),
+    (T.TEXT_DOCUMENT_DOCUMENT_SYMBOL, None, document_symbol),
+    (T.TEXT_DOCUMENT_FOLDING_RANGE, None, folding_range),
+    (T.TEXT_DOCUMENT_FORMATTING, None, formatting),
+    (T.TEXT_DOCUMENT_DEFINITION, None, definition),
+    (T.TEXT_DOCUMENT_REFERENCES, None, references),
+    (T.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, T.SemanticTokensLegend(token_types=list(TOKEN_TYPES),
+                                                                  token_modifiers=list(TOKEN_MODIFIERS)), semantic_tokens),
+    (T.TEXT_DOCUMENT_INLAY_HINT, None, inlay_hint),
+    (T.TEXT_DOCUMENT_CODE_LENS, None, code_lens),
+]  # fmt: skip
+COMMANDS = [(CALIBRATE_COMMAND, calibrate)]
+
+
+def register(ls: KvcalServer) -> KvcalServer:
+    for method, options, handler in FEATURES:
+        ls.feature(method, options)(handler)
+    for name, handler in COMMANDS:
+        ls.command(name)(handler)
+    return ls
+
+
+__all__ = ["Outcome", "diagnostics_for", "register"]

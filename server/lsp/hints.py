@@ -1,0 +1,79 @@
+"""Inlay hints (the defaults that apply where a field is omitted, calibration results on
+layer names) and code lenses ("Calibrate" at the top and above each algorithm block)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from lsprotocol import types
+
+from kvcal.grammar.analysis import Analysis
+from kvcal.grammar.navigation import default_hints, layer_refs
+from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.text import LineIndex
+from kvcal.server.lsp.convert import lsp_position, lsp_range
+
+CALIBRATE_COMMAND = "kvcal.calibrate"
+
+
+def inlay_hints(analysis: Analysis, index: LineIndex, start: int, end: int, *, defaults: bool,
+                results: Mapping[str, str]) -> list[types.InlayHint]:  # fmt: skip
+    out: list[types.InlayHint] = []
+    if defaults:
+        for hint in default_hints(analysis):
+            if not start <= hint.offset <= end:
+                continue
+            label = ", ".join(f"{name}: {value}" for name, value in hint.items)
+            out.append(types.InlayHint(
+                position=lsp_position(index, hint.offset), label=label if hint.at_start else f"defaults: {label}",
+                kind=types.InlayHintKind.Parameter, tooltip="what applies where these fields are omitted",
+                padding_left=not hint.at_start, padding_right=hint.at_start,
+            ))  # fmt: skip
+    for ref in _result_anchors(analysis, results):
+        if start <= ref[0] <= end:
+            out.append(types.InlayHint(position=lsp_position(index, ref[0]), label=ref[1], padding_left=True,
+                                       tooltip="result of the last kvcal: Calibrate"))  # fmt: skip
+    out.sort(key=lambda h: (h.position.line, h.position.character))
+    return out
+
+
+def _result_anchors(analysis: Analysis, results: Mapping[str, str]) -> list[tuple[int, str]]:
+    """Where a layer's result is shown: after its override's layer_name, else its first entry."""
+    if not results:
+        return []
+    chosen: dict[str, tuple[int, str]] = {}
+    for ref in layer_refs(analysis):
+        if ref.name in results and (ref.name not in chosen or ref.role == "override"):
+            chosen[ref.name] = (ref.end, results[ref.name])
+    return list(chosen.values())
+
+
+def code_lenses(analysis: Analysis, index: LineIndex, uri: str, plans: list[LayerPlan]) -> list[types.CodeLens]:
+    top = types.Position(line=0, character=0)
+    n = len(plans)
+    out = [types.CodeLens(range=types.Range(start=top, end=top), command=types.Command(
+        title=f"▶ Calibrate ({n} layer{'s' if n != 1 else ''})", command=CALIBRATE_COMMAND, arguments=[uri]))]  # fmt: skip
+    common = sum(p.config_source == "common" for p in plans)
+    for block, layers in _algorithm_blocks(analysis, common):
+        title = f"▶ Calibrate — {block.name.text} for {layers} layer{'s' if layers != 1 else ''}"
+        rng = lsp_range(index, block.name.start, block.name.end)
+        out.append(types.CodeLens(range=rng, command=types.Command(title=title, command=CALIBRATE_COMMAND,
+                                                                   arguments=[uri])))  # fmt: skip
+    return out
+
+
+def _algorithm_blocks(analysis: Analysis, common_layers: int):
+    """``(field, number of layers it applies to)`` for every ifmr/hfmg block that is used."""
+    root = analysis.root
+    common = root.child("kv_cache_quant_config")
+    cal = common.child("calibration_config") if common else None
+    blocks = []
+    if cal is not None:
+        blocks += [(o.field, common_layers) for n in ("ifmr_quantize", "hfmg_quantize") for o in cal.all(n)]
+    for occ in root.all("override_layers_configs"):
+        if not occ.value.has("layer_name"):
+            continue
+        inner = occ.value.child("kv_data_quant_config")
+        if inner is not None:
+            blocks += [(o.field, 1) for n in ("ifmr_quantize", "hfmg_quantize") for o in inner.all(n)]
+    return blocks

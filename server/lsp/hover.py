@@ -1,0 +1,185 @@
+"""Hover text: a field's documentation, whether a value is valid and why, and the
+effective plan of a layer. Markdown; English, or Chinese for a ``zh*`` client locale
+(the documentation comes from the .proto in both languages)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from google.protobuf.descriptor import FieldDescriptor
+
+from kvcal.grammar import schema
+from kvcal.grammar.analysis import Analysis
+from kvcal.grammar.navigation import Target, layer_refs, target_at
+from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.rules import VALUE_RULES
+from kvcal.grammar.text import LineIndex
+
+_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "type": "type", "default": "default", "allowed": "allowed", "in": "in", "oneof": "one of",
+        "valid": "Valid", "layer": "Layer", "algorithm": "algorithm", "granularity": "granularity",
+        "quantization": "quantization", "asymmetric": "asymmetric (with offset)",
+        "symmetric": "symmetric (no offset)", "decided": "decided by", "config": "config from",
+        "batch_num": "batch_num", "parameters": "parameters", "result": "last calibration",
+        "src.override": "this layer's override (line {line})", "src.common": "kv_cache_quant_config.calibration_config",
+        "src.default": "nothing configured: IFMR with AMCT's defaults",
+        "off.override": "`asymmetric` in this layer's override", "off.common": "`asymmetric` in kv_cache_quant_config",
+        "off.activation_offset": "`activation_offset`", "off.default": "default (`activation_offset` is not set: true)",
+        "unset": "(unset: inherits activation_offset)", "amct": "AMCT reads it as",
+        "also": "also named at line {lines}",
+    },
+    "zh": {
+        "type": "类型", "default": "默认值", "allowed": "取值", "in": "范围", "oneof": "二选一",
+        "valid": "有效", "layer": "层", "algorithm": "算法", "granularity": "量化粒度",
+        "quantization": "量化方式", "asymmetric": "非对称（带 offset）", "symmetric": "对称（无 offset）",
+        "decided": "决定于", "config": "配置来源", "batch_num": "batch_num", "parameters": "参数",
+        "result": "最近一次校准", "src.override": "该层的 override（第 {line} 行）",
+        "src.common": "kv_cache_quant_config.calibration_config", "src.default": "未配置算法：IFMR 默认参数",
+        "off.override": "该层 override 中的 `asymmetric`", "off.common": "kv_cache_quant_config 中的 `asymmetric`",
+        "off.activation_offset": "`activation_offset`", "off.default": "默认（未设置 `activation_offset`：true）",
+        "unset": "（未设置：继承 activation_offset）", "amct": "AMCT 读取为", "also": "另见第 {lines} 行",
+    },
+}  # fmt: skip
+
+
+def labels(locale: str | None) -> Mapping[str, str]:
+    return _LABELS["zh" if locale and locale.lower().startswith("zh") else "en"]
+
+
+@dataclass(frozen=True)
+class HoverText:
+    markdown: str
+    start: int
+    end: int
+
+
+def hover_text(analysis: Analysis, index: LineIndex, offset: int, *, locale: str | None,
+               plans: list[LayerPlan], results: Mapping[str, str] | None = None) -> HoverText | None:  # fmt: skip
+    target = target_at(analysis, offset)
+    if target.kind == "field" and target.field_descriptor is not None:
+        return HoverText(field_markdown(target.field_descriptor, locale), target.start, target.end)
+    if target.kind == "layer" and target.layer is not None:
+        plan = next((p for p in plans if p.layer_name == target.layer), None)
+        text = layer_markdown(analysis, index, target.layer, plan, locale, (results or {}).get(target.layer))
+        return HoverText(text, target.start, target.end)
+    if target.kind == "value" and target.field_descriptor is not None:
+        return HoverText(value_markdown(analysis, target, locale), target.start, target.end)
+    return None
+
+
+def field_markdown(fd: FieldDescriptor, locale: str | None) -> str:
+    lab = labels(locale)
+    head = f"**{fd.name}** · `{schema.label(fd)} {schema.type_name(fd)}` · {fd.containing_type.name}"
+    lines = [head]
+    facts = []
+    default = schema.default_text(fd)
+    if default is not None:
+        facts.append(f"{lab['default']}: `{default}`")
+    elif fd.name == "asymmetric":
+        facts.append(f"{lab['default']}: {lab['unset']}")
+    allowed = allowed_text(fd, locale)
+    if allowed:
+        facts.append(allowed)
+    if fd.containing_oneof is not None:
+        members = " | ".join(f"`{f.name}`" for f in fd.containing_oneof.fields)
+        facts.append(f"{lab['oneof']} `{fd.containing_oneof.name}`: {members}")
+    doc = schema.doc(fd.full_name).text(locale)
+    if doc:
+        lines += ["", doc]
+    if facts:
+        lines += ["", " · ".join(facts)]
+    return "\n".join(lines)
+
+
+def allowed_text(fd: FieldDescriptor, locale: str | None) -> str | None:
+    lab = labels(locale)
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        values = ", ".join(f"`{v.name}` ({v.number})" for v in fd.enum_type.values)
+        return f"{lab['allowed']}: {values}"
+    if fd.type == FieldDescriptor.TYPE_BOOL:
+        return f"{lab['allowed']}: `true`, `false`"
+    rule = next((r for r in VALUE_RULES if (r.message, r.field) == (fd.containing_type.name, fd.name)), None)
+    if rule is not None:
+        return f"{lab['allowed']}: {rule.describe()}"
+    return None
+
+
+def value_markdown(analysis: Analysis, target: Target, locale: str | None) -> str:
+    lab = labels(locale)
+    fd = target.field_descriptor
+    assert fd is not None and target.node is not None
+    shown = analysis.text[target.start : target.end]
+    lines = [f"`{fd.name}: {shown}`"]
+    problems = [p for p in analysis.problems if (p.start < target.end and p.end > target.start)
+                or (p.start == p.end == target.start)]  # fmt: skip
+    if problems:
+        lines += ["", *(f"- **{p.severity}** ({p.code}): {p.message}" for p in problems)]
+    else:
+        why = allowed_text(fd, locale)
+        lines += ["", f"✓ {lab['valid']}" + (f" — {why}" if why else "")]
+        if fd.type == FieldDescriptor.TYPE_FLOAT:
+            occ = _occurrence_value(analysis, target)
+            if occ is not None:
+                lines.append(f"\n{lab['amct']} float32 `{schema.shortest_float32(occ)}`")
+        if fd.type == FieldDescriptor.TYPE_ENUM:
+            name = target.node.text if target.node.text in fd.enum_type.values_by_name else None
+            if name is None and target.node.text.isdigit() and int(target.node.text) in fd.enum_type.values_by_number:
+                name = fd.enum_type.values_by_number[int(target.node.text)].name
+            doc = schema.doc(f"{fd.enum_type.full_name}.{name}").text(locale) if name else ""
+            if doc:
+                lines += ["", doc]
+    return "\n".join(lines)
+
+
+def _occurrence_value(analysis: Analysis, target: Target) -> float | None:
+    """The decoded value of the field occurrence under the cursor (from the analysed views)."""
+    pending = [analysis.root]
+    while pending:
+        view = pending.pop()
+        for occs in view.fields.values():
+            for occ in occs:
+                if occ.node is target.node:
+                    return occ.value if isinstance(occ.value, float) else None
+                if hasattr(occ.value, "fields"):
+                    pending.append(occ.value)
+    return None
+
+
+def layer_markdown(analysis: Analysis, index: LineIndex, layer: str, plan: LayerPlan | None,
+                   locale: str | None, result: str | None) -> str:  # fmt: skip
+    lab = labels(locale)
+    lines = [f"**{lab['layer']}** `{layer}`"]
+    refs = [r for r in layer_refs(analysis) if r.name == layer]
+    override = next((r for r in refs if r.role == "override"), None)
+    if plan is None:
+        return "\n".join(lines)
+    params = plan.params
+    if plan.ifmr is not None:
+        p = plan.ifmr
+        detail = (f"search [{_num(p.search_range_start)}, {_num(p.search_range_end)}) step {_num(p.search_step)}, "
+                  f"max_percentile {_num(p.max_percentile)}, min_percentile {_num(p.min_percentile)}")
+    else:
+        detail = f"num_of_bins {getattr(params, 'num_of_bins', '')}"
+    source = lab[f"src.{plan.config_source}"].format(line=index.position(override.start)[0] + 1 if override else "?")
+    mode = lab["asymmetric"] if plan.with_offset else lab["symmetric"]
+    rows = [
+        (lab["algorithm"], f"**{plan.algorithm.upper()}** — {lab['config']} {source}"),
+        (lab["parameters"], detail),
+        (lab["granularity"], f"`{plan.granularity}`"),
+        (lab["quantization"], f"{mode} — {lab['decided']} {lab['off.' + plan.offset_source]}"),
+        (lab["batch_num"], str(plan.batch_num)),
+    ]
+    lines += ["", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+    others = sorted({index.position(r.start)[0] + 1 for r in refs})
+    if len(others) > 1:
+        lines += ["", lab["also"].format(lines=", ".join(map(str, others)))]
+    if result:
+        lines += ["", f"**{lab['result']}**: {result}"]
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return schema.shortest_float32(value)
+
