@@ -4,6 +4,7 @@ return. Each is guarded: a failure is logged and answered with an empty result."
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 
 from lsprotocol import types
@@ -244,6 +245,18 @@ async def calibrate(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict:
         return {"markdown": message, "errors": [message], "layers": [], "record": None, "report": None}
 
 
+def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
+    """``kvcal.syncState [uri]``: the server's version and a hash of its text of a document,
+    for a client (or a test) to check that incremental sync kept both sides equal."""
+    from kvcal.server.lsp.calibration import uri_argument
+
+    doc = ls.documents.get(uri_argument(params.arguments) or "")
+    if doc is None:
+        return None
+    digest = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest()
+    return {"uri": doc.uri, "version": doc.version, "length": len(doc.text), "sha256": digest}
+
+
 FEATURES = [
     (T.INITIALIZE, None, initialize),
     (T.INITIALIZED, None, initialized),
@@ -267,7 +280,7 @@ FEATURES = [
     (T.TEXT_DOCUMENT_INLAY_HINT, None, inlay_hint),
     (T.TEXT_DOCUMENT_CODE_LENS, None, code_lens),
 ]  # fmt: skip
-COMMANDS = [(CALIBRATE_COMMAND, calibrate)]
+COMMANDS = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state)]
 
 
 def register(ls: KvcalServer) -> KvcalServer:
