@@ -60,12 +60,12 @@ def uri_argument(arguments: list[Any] | None) -> str | None:
 async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams) -> dict[str, Any]:
     uri = uri_argument(params.arguments)
     if uri is None:
-        return _refused(ls, None, Refused("kvcal.calibrate needs the config's URI as its argument"))
+        return await _refused(ls, None, Refused("kvcal.calibrate needs the config's URI as its argument"))
     snap = await _snapshot(ls, uri)
     try:
         job = prepare(ls, snap)
     except Refused as exc:
-        return _refused(ls, snap, exc)
+        return await _refused(ls, snap, exc)
     progress = _Progress(ls, params.work_done_token)
     await progress.begin(f"kvcal: calibrating {job.label}", len(job.plans))
     loop = asyncio.get_running_loop()
@@ -90,12 +90,12 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
         raise asyncio.CancelledError() from None
     except engine.Failed as exc:
         progress.end("failed")
-        return _refused(ls, snap, Refused(str(exc), exc.layer), job)
+        return await _refused(ls, snap, Refused(str(exc), exc.layer), job)
     progress.end(f"{len(result['layers'])} layers calibrated")
     ls.outcomes[uri] = Outcome({row["layer"]: LayerOutcome(plan, summary(row))
                                 for plan, row in zip(job.plans, result["layers"], strict=False)},
                                plans=tuple(snap.plans) if snap else ())  # fmt: skip
-    ls.refresh_views()
+    await ls.refresh_views()
     return result
 
 
@@ -111,12 +111,12 @@ async def _snapshot(ls: KvcalServer, uri: str) -> Snapshot | None:
                                                  text=path.read_text(encoding="utf-8", errors="replace")))  # fmt: skip
         await ls.fetch_settings([uri])
         try:
-            return ls.snapshot(uri)
+            return await ls.snapshot(uri)
         finally:
             ls.documents.close(uri)
     if uri not in ls.settings:
         await ls.fetch_settings([uri])
-    return ls.snapshot(uri)
+    return await ls.snapshot(uri)
 
 
 def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
@@ -151,12 +151,12 @@ def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
     return Job(snap.uri, label, tuple(snap.plans), samples.path, record, report)
 
 
-def _refused(ls: KvcalServer, snap: Snapshot | None, exc: Refused, job: Job | None = None) -> dict[str, Any]:
+async def _refused(ls: KvcalServer, snap: Snapshot | None, exc: Refused, job: Job | None = None) -> dict[str, Any]:
     message = f"kvcal: calibration not done: {exc}"
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
     if snap is not None:
         ls.outcomes[snap.uri] = Outcome(issues=[Issue(str(exc), exc.layer)], plans=tuple(snap.plans))
-        ls.refresh_views()
+        await ls.refresh_views()
     return {"markdown": f"**Calibration not done**: {exc}", "errors": [str(exc)], "layers": [],
             "record": None, "report": None}  # fmt: skip
 

@@ -53,6 +53,9 @@ class Documents:
     def __iter__(self):
         return iter(list(self._docs.values()))
 
+    def __contains__(self, uri: object) -> bool:
+        return uri in self._docs
+
     def open(self, item: types.TextDocumentItem) -> Document:
         doc = Document(item.uri, item.text, item.version, item.language_id)
         self._docs[item.uri] = doc

@@ -83,7 +83,7 @@ async def initialized(ls: KvcalServer, params: T.InitializedParams) -> None:
 async def did_open(ls: KvcalServer, params: T.DidOpenTextDocumentParams) -> None:
     uri = params.text_document.uri
     await ls.fetch_settings([uri])
-    ls.publish_diagnostics(uri)
+    await ls.publish_diagnostics(uri)
 
 
 @guarded("didChange")
@@ -100,12 +100,12 @@ def did_close(ls: KvcalServer, params: T.DidCloseTextDocumentParams) -> None:
 @guarded("didChangeConfiguration")
 async def did_change_configuration(ls: KvcalServer, params: T.DidChangeConfigurationParams) -> None:
     await ls.fetch_settings([doc.uri for doc in ls.documents])
-    ls.refresh_views()
+    await ls.refresh_views()
 
 
 @guarded("diagnostic", empty=lambda: T.RelatedFullDocumentDiagnosticReport(items=[]))
-def pull_diagnostics(ls: KvcalServer, params: T.DocumentDiagnosticParams) -> T.RelatedFullDocumentDiagnosticReport:
-    snap = ls.snapshot(params.text_document.uri)
+async def pull_diagnostics(ls: KvcalServer, params: T.DocumentDiagnosticParams) -> T.RelatedFullDocumentDiagnosticReport:
+    snap = await ls.snapshot(params.text_document.uri)
     items = diagnostics_for(ls, snap) if snap is not None else []
     return T.RelatedFullDocumentDiagnosticReport(items=items)
 
@@ -114,8 +114,8 @@ def pull_diagnostics(ls: KvcalServer, params: T.DocumentDiagnosticParams) -> T.R
 
 
 @guarded("hover")
-def hover(ls: KvcalServer, params: T.HoverParams) -> T.Hover | None:
-    snap = ls.snapshot(params.text_document.uri)
+async def hover(ls: KvcalServer, params: T.HoverParams) -> T.Hover | None:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return None
     offset = offset_at(snap.index, params.position)
@@ -129,8 +129,8 @@ def hover(ls: KvcalServer, params: T.HoverParams) -> T.Hover | None:
 
 
 @guarded("completion", empty=lambda: T.CompletionList(is_incomplete=False, items=[]))
-def completion(ls: KvcalServer, params: T.CompletionParams) -> T.CompletionList:
-    snap = ls.snapshot(params.text_document.uri)
+async def completion(ls: KvcalServer, params: T.CompletionParams) -> T.CompletionList:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return T.CompletionList(is_incomplete=False, items=[])
     offset = offset_at(snap.index, params.position)
@@ -141,8 +141,8 @@ def completion(ls: KvcalServer, params: T.CompletionParams) -> T.CompletionList:
 
 
 @guarded("codeAction", empty=list)
-def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.CodeAction]:
-    snap = ls.snapshot(params.text_document.uri)
+async def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.CodeAction]:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
     start, end = offsets_of(snap.index, params.range)
@@ -164,22 +164,22 @@ def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.CodeActio
 
 
 @guarded("documentSymbol", empty=list)
-def document_symbol(ls: KvcalServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol]:
-    snap = ls.snapshot(params.text_document.uri)
+async def document_symbol(ls: KvcalServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol]:
+    snap = await ls.snapshot(params.text_document.uri)
     return [lsp_symbol(snap.index, s) for s in document_symbols(snap.analysis)] if snap else []
 
 
 @guarded("foldingRange", empty=list)
-def folding_range(ls: KvcalServer, params: T.FoldingRangeParams) -> list[T.FoldingRange]:
-    snap = ls.snapshot(params.text_document.uri)
+async def folding_range(ls: KvcalServer, params: T.FoldingRangeParams) -> list[T.FoldingRange]:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
     return [r for f in folding_ranges(snap.analysis) if (r := lsp_folding_range(snap.index, f)) is not None]
 
 
 @guarded("formatting", empty=list)
-def formatting(ls: KvcalServer, params: T.DocumentFormattingParams) -> list[T.TextEdit]:
-    snap = ls.snapshot(params.text_document.uri)
+async def formatting(ls: KvcalServer, params: T.DocumentFormattingParams) -> list[T.TextEdit]:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
     try:
@@ -193,8 +193,8 @@ def formatting(ls: KvcalServer, params: T.DocumentFormattingParams) -> list[T.Te
 
 
 @guarded("definition", empty=list)
-def definition(ls: KvcalServer, params: T.DefinitionParams) -> list[T.Location]:
-    snap = ls.snapshot(params.text_document.uri)
+async def definition(ls: KvcalServer, params: T.DefinitionParams) -> list[T.Location]:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
     refs = layer_definitions(snap.analysis, offset_at(snap.index, params.position))
@@ -202,8 +202,8 @@ def definition(ls: KvcalServer, params: T.DefinitionParams) -> list[T.Location]:
 
 
 @guarded("references", empty=list)
-def references(ls: KvcalServer, params: T.ReferenceParams) -> list[T.Location]:
-    snap = ls.snapshot(params.text_document.uri)
+async def references(ls: KvcalServer, params: T.ReferenceParams) -> list[T.Location]:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
     refs = layer_references(snap.analysis, offset_at(snap.index, params.position),
@@ -212,14 +212,14 @@ def references(ls: KvcalServer, params: T.ReferenceParams) -> list[T.Location]:
 
 
 @guarded("semanticTokens", empty=lambda: T.SemanticTokens(data=[]))
-def semantic_tokens(ls: KvcalServer, params: T.SemanticTokensParams) -> T.SemanticTokens:
-    snap = ls.snapshot(params.text_document.uri)
+async def semantic_tokens(ls: KvcalServer, params: T.SemanticTokensParams) -> T.SemanticTokens:
+    snap = await ls.snapshot(params.text_document.uri)
     return lsp_semantic_tokens(snap.index, tokens(snap.analysis)) if snap else T.SemanticTokens(data=[])
 
 
 @guarded("inlayHint", empty=list)
-def inlay_hint(ls: KvcalServer, params: T.InlayHintParams) -> list[T.InlayHint]:
-    snap = ls.snapshot(params.text_document.uri)
+async def inlay_hint(ls: KvcalServer, params: T.InlayHintParams) -> list[T.InlayHint]:
+    snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
     start, end = offsets_of(snap.index, params.range)
@@ -228,8 +228,8 @@ def inlay_hint(ls: KvcalServer, params: T.InlayHintParams) -> list[T.InlayHint]:
 
 
 @guarded("codeLens", empty=list)
-def code_lens(ls: KvcalServer, params: T.CodeLensParams) -> list[T.CodeLens]:
-    snap = ls.snapshot(params.text_document.uri)
+async def code_lens(ls: KvcalServer, params: T.CodeLensParams) -> list[T.CodeLens]:
+    snap = await ls.snapshot(params.text_document.uri)
     return code_lenses(snap.analysis, snap.index, snap.uri, snap.plans) if snap else []
 
 

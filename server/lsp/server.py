@@ -8,6 +8,7 @@ import inspect
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -24,18 +25,16 @@ from kvcal.grammar.analysis import Analysis, analyze
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import resolve_analysis
 from kvcal.grammar.text import LineIndex
-from kvcal.server.lsp.documents import Document, Documents
+from kvcal.server.lsp.documents import Documents
 from kvcal.server.lsp.outcome import Outcome
 from kvcal.server.lsp.settings import SECTION, SampleCache, SampleData, Settings, parse_settings
 
 logger = logging.getLogger("kvcal.lsp")
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Diagnostics wait at least this long after a change, and at most DEBOUNCE_MAX_S; in
-#: between, as long as the document's last analysis took (cheap files get instant feedback,
-#: big ones are not re-analysed on every keystroke).
-DEBOUNCE_MIN_S = 0.01
-DEBOUNCE_MAX_S = 0.25
+#: Diagnostics are published this long after the last change of a burst (an undo group,
+#: a paste, multi-cursor typing); an analysis overtaken by a change is never published.
+DEBOUNCE_S = 0.015
 CONFIG_TIMEOUT_S = 2.0
 
 
@@ -123,14 +122,16 @@ class ClientInfo:
 class Snapshot:
     """One version of a document with everything derived from it, computed once."""
 
-    def __init__(self, doc: Document, analysis: Analysis, samples: SampleData, settings: Settings) -> None:
-        self.uri = doc.uri
-        self.version = doc.version
-        self.text = doc.text
-        self.index: LineIndex = doc.index
+    def __init__(self, uri: str, version: int | None, text: str, analysis: Analysis, samples: SampleData,
+                 settings: Settings, cost_s: float = 0.0) -> None:  # fmt: skip
+        self.uri = uri
+        self.version = version
+        self.text = text
+        self.index = LineIndex(text)
         self.analysis = analysis
         self.samples = samples
         self.settings = settings
+        self.cost_s = cost_s
 
     @cached_property
     def plans(self) -> list[LayerPlan]:
@@ -146,11 +147,11 @@ def fs_path(uri: str) -> Path | None:
     return Path(path) if path else None
 
 
-@dataclass(frozen=True)
-class _Cached:
+@dataclass
+class _Analysing:
     text: str
     settings: Settings
-    snapshot: Snapshot
+    future: asyncio.Future[Snapshot]
 
 
 class KvcalServer(LanguageServer):
@@ -163,30 +164,49 @@ class KvcalServer(LanguageServer):
         self.client = ClientInfo()
         self.settings: dict[str, Settings] = {}
         self.outcomes: dict[str, Outcome] = {}
-        self._cache: dict[str, _Cached] = {}
+        self._cache: dict[str, Snapshot] = {}
+        self._analysing: dict[str, _Analysing] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._costs: dict[str, float] = {}
-        self._result_ids: dict[str, str] = {}
+        # Analyses run off the event loop (which keeps reading changes and cancellations),
+        # one at a time: the parser is not re-entrant.
+        self._analyser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-analyse")
 
     # -- derived state ---------------------------------------------------------------------
-    def snapshot(self, uri: str) -> Snapshot | None:
-        """The current version of an open document, analysed (cached per text and settings)."""
-        doc = self.documents.get(uri)
-        if doc is None:
-            return None
-        settings = self.settings.get(uri, Settings())
-        cached = self._cache.get(uri)
-        if cached and cached.text is doc.text and cached.settings == settings:
-            cached.snapshot.version = doc.version
-            return cached.snapshot
+    async def snapshot(self, uri: str) -> Snapshot | None:
+        """The current version of an open document, analysed. Cached per text and settings;
+        at most one analysis per document runs at a time and callers share it."""
+        while True:
+            doc = self.documents.get(uri)
+            if doc is None:
+                return None
+            text, settings = doc.text, self.settings.get(uri, Settings())
+            cached = self._cache.get(uri)
+            if cached is not None and cached.text is text and cached.settings == settings:
+                cached.version = doc.version
+                return cached
+            running = self._analysing.get(uri)
+            if running is not None:
+                done = await asyncio.shield(running.future)
+                if running.text is text and running.settings == settings:
+                    return done
+                continue  # that was an older text: analyse the current one now
+            loop = asyncio.get_running_loop()
+            job = loop.run_in_executor(self._analyser, self._analyse, uri, doc.version, text, settings)
+            running = self._analysing[uri] = _Analysing(text, settings, job)
+            try:
+                snap = await asyncio.shield(job)
+            finally:
+                if self._analysing.get(uri) is running:
+                    del self._analysing[uri]
+            if uri in self.documents:
+                self._cache[uri] = snap
+            return snap
+
+    def _analyse(self, uri: str, version: int | None, text: str, settings: Settings) -> Snapshot:
         started = time.perf_counter()
-        samples = self.samples.resolve(doc.text, fs_path(uri), settings, self._root())
-        analysis = analyze(doc.text, layers=samples.layers)
-        snap = Snapshot(doc, analysis, samples, settings)
-        cost = time.perf_counter() - started
-        self._cache[uri] = _Cached(doc.text, settings, snap)
-        self._costs[uri] = cost
-        return snap
+        samples = self.samples.resolve(text, fs_path(uri), settings, self._root())
+        analysis = analyze(text, layers=samples.layers)
+        return Snapshot(uri, version, text, analysis, samples, settings, time.perf_counter() - started)
 
     def _root(self) -> Path | None:
         try:
@@ -197,7 +217,6 @@ class KvcalServer(LanguageServer):
 
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
-        self._costs.pop(uri, None)
         self.settings.pop(uri, None)
         if (timer := self._timers.pop(uri, None)) is not None:
             timer.cancel()
@@ -220,47 +239,49 @@ class KvcalServer(LanguageServer):
 
     # -- diagnostics -----------------------------------------------------------------------
     def schedule_diagnostics(self, uri: str) -> None:
-        """Publish after a pause proportional to the cost of analysing this document."""
+        """Publish DEBOUNCE_S after the last change of a burst."""
         if (timer := self._timers.pop(uri, None)) is not None:
             timer.cancel()
-        delay = min(DEBOUNCE_MAX_S, max(DEBOUNCE_MIN_S, self._costs.get(uri, 0.0)))
         loop = asyncio.get_running_loop()
-        self._timers[uri] = loop.call_later(delay, self._publish_scheduled, uri)
+        self._timers[uri] = loop.call_later(DEBOUNCE_S, self._publish_later, uri)
 
-    def _publish_scheduled(self, uri: str) -> None:
+    def _publish_later(self, uri: str) -> None:
         self._timers.pop(uri, None)
-        try:
-            self.publish_diagnostics(uri)
-        except Exception:
-            self.log_failure("diagnostics")
+        task = asyncio.ensure_future(self.publish_diagnostics(uri))
+        task.add_done_callback(self._report_task)
 
-    def publish_diagnostics(self, uri: str) -> None:
-        """Push the diagnostics of the current version (clients that pull get a refresh)."""
+    def _report_task(self, task: asyncio.Future) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            try:
+                raise task.exception()  # type: ignore[misc]
+            except Exception:
+                self.log_failure("diagnostics")
+
+    async def publish_diagnostics(self, uri: str) -> None:
+        """Push the diagnostics of the current version, unless the text changed while it was
+        analysed (then the change's own publish follows). Clients that pull get a refresh."""
         if self.client.pull_diagnostics:
             if self.client.diagnostic_refresh:
                 self.workspace_diagnostic_refresh(None)
             return
         from kvcal.server.lsp.handlers import diagnostics_for
 
-        snap = self.snapshot(uri)
-        if snap is None:
-            return
-        diagnostics = diagnostics_for(self, snap)
+        snap = await self.snapshot(uri)
         doc = self.documents.get(uri)
-        if doc is None or doc.text is not snap.text:
-            return  # the document changed while we worked: a newer publish is scheduled
+        if snap is None or doc is None or doc.text is not snap.text:
+            return
         self.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, version=snap.version, diagnostics=diagnostics)
+            types.PublishDiagnosticsParams(uri=uri, version=doc.version, diagnostics=diagnostics_for(self, snap))
         )
 
     def clear_diagnostics(self, uri: str) -> None:
         if not self.client.pull_diagnostics:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
-    def refresh_views(self) -> None:
+    async def refresh_views(self) -> None:
         """After settings or calibration results change: everything shown again."""
         for doc in self.documents:
-            self.publish_diagnostics(doc.uri)
+            await self.publish_diagnostics(doc.uri)
             if self.client.pull_diagnostics:
                 break  # one refresh covers every document
         if self.client.inlay_hint_refresh:

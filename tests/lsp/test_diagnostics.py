@@ -4,6 +4,7 @@ straight from the grammar's problems; sample data adds unknown-layer."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,18 @@ async def test_example_has_only_its_notes(editor: Editor) -> None:
     uri = editor.open(example_text(), name="examples/quant.cfg")
     diags = await editor.diagnostics(uri)
     assert {d.code for d in diags} == {"precedence", "sample-data"}
+
+
+async def test_an_analysis_overtaken_by_a_change_is_never_published(editor: Editor) -> None:
+    # ~20,000 lines take well over 100 ms to analyse; the second change arrives while the
+    # first version is being analysed, so the first version's diagnostics must not appear.
+    block = "override_layers_configs {\n  layer_name: 'l%d'\n  kv_data_quant_config { hfmg_quantize { num_of_bins: 4096 } }\n}\n"
+    big = "".join(block % i for i in range(5000))
+    uri = editor.open(big)
+    await editor.diagnostics(uri, 1)
+    v2 = editor.replace(uri, "4096", "3000")  # an error in the first block
+    await asyncio.sleep(0.06)  # past the debounce: v2 is being analysed now
+    v3 = editor.replace(uri, "3000", "2048")
+    diags = await editor.diagnostics(uri, v3)
+    assert diags == []
+    assert v2 not in [p.version for p in editor.client.published if p.uri == uri]
