@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "format": ("format", "format quant.cfg files canonically, keeping every comment"),
     "explain": ("explain", "show the effective per-layer plan AMCT will run"),
     "calibrate": ("calibrate", "run the configured IFMR/HFMG on sample data, write the record"),
+    "capture": ("capture", "run a model over text and save its K/V projection outputs as sample data"),
+    "evaluate": ("evaluate", "perplexity of a model with its KV cache fake-quantized by a config"),
     "lsp": ("lsp", "run the language server on stdio"),
 }
 
