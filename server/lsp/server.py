@@ -32,8 +32,8 @@ from kvcal.server.lsp.settings import SECTION, SampleCache, SampleData, Settings
 logger = logging.getLogger("kvcal.lsp")
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Diagnostics are published this long after the last change of a burst (an undo group,
-#: a paste, multi-cursor typing); an analysis overtaken by a change is never published.
+#: The diagnostics of a burst of changes are published this long after its last change.
+#: An analysis overtaken by a change is never published.
 DEBOUNCE_S = 0.015
 CONFIG_TIMEOUT_S = 2.0
 
@@ -239,11 +239,16 @@ class KvcalServer(LanguageServer):
 
     # -- diagnostics -----------------------------------------------------------------------
     def schedule_diagnostics(self, uri: str) -> None:
-        """Publish DEBOUNCE_S after the last change of a burst."""
-        if (timer := self._timers.pop(uri, None)) is not None:
-            timer.cancel()
+        """Debounce with a leading edge: a change that finds nothing pending for its document
+        is analysed at once; one that arrives while a publish is pending or an analysis runs
+        (a burst: an undo group, a paste, fast typing on a big file) waits until DEBOUNCE_S
+        after the last change of the burst."""
+        pending = self._timers.pop(uri, None)
+        if pending is not None:
+            pending.cancel()
+        quiet = pending is None and uri not in self._analysing
         loop = asyncio.get_running_loop()
-        self._timers[uri] = loop.call_later(DEBOUNCE_S, self._publish_later, uri)
+        self._timers[uri] = loop.call_later(0 if quiet else DEBOUNCE_S, self._publish_later, uri)
 
     def _publish_later(self, uri: str) -> None:
         self._timers.pop(uri, None)
