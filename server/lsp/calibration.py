@@ -34,9 +34,10 @@ _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_pre
 class Refused(Exception):
     """The calibration cannot start or failed: the message says why and what to do."""
 
-    def __init__(self, message: str, layer: str | None = None) -> None:
+    def __init__(self, message: str, layer: str | None = None, *, diagnostic: bool = True) -> None:
         super().__init__(message)
         self.layer = layer
+        self.diagnostic = diagnostic  # False when the config's own diagnostics already say it
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
         raise asyncio.CancelledError() from None
     except engine.Failed as exc:
         progress.end("failed")
-        return await _refused(ls, snap, Refused(str(exc), exc.layer), job)
+        return await _refused(ls, snap, Refused(str(exc), exc.layer))
     progress.end(f"{len(result['layers'])} layers calibrated")
     ls.outcomes[uri] = Outcome({row["layer"]: LayerOutcome(plan, summary(row))
                                 for plan, row in zip(job.plans, result["layers"], strict=False)},
@@ -129,7 +130,7 @@ def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
     if errors:
         line = snap.index.position(errors[0].start)[0] + 1
         raise Refused(f"{label} has {len(errors)} error(s) (first on line {line}: {errors[0].message}); "
-                      "AMCT would reject it: fix them first")  # fmt: skip
+                      "AMCT would reject it: fix them first", diagnostic=False)  # fmt: skip
     if not snap.plans:
         raise Refused(f"{label} quantizes no layer: add quant_layers or an override")
     samples = snap.samples
@@ -151,10 +152,10 @@ def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
     return Job(snap.uri, label, tuple(snap.plans), samples.path, record, report)
 
 
-async def _refused(ls: KvcalServer, snap: Snapshot | None, exc: Refused, job: Job | None = None) -> dict[str, Any]:
+async def _refused(ls: KvcalServer, snap: Snapshot | None, exc: Refused) -> dict[str, Any]:
     message = f"kvcal: calibration not done: {exc}"
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
-    if snap is not None:
+    if snap is not None and exc.diagnostic:
         ls.outcomes[snap.uri] = Outcome(issues=[Issue(str(exc), exc.layer)], plans=tuple(snap.plans))
         await ls.refresh_views()
     return {"markdown": f"**Calibration not done**: {exc}", "errors": [str(exc)], "layers": [],
