@@ -235,15 +235,16 @@ async function notifications(page) {
   }
 }
 
-/** Puts the keyboard focus into the active text editor (clicking its first line's start). */
+/** Puts the keyboard focus into the active text editor (clicking the start of a text line). */
 async function focusEditor(page) {
   const editor = page.locator('.editor-instance .monaco-editor').first();
   await waitFor('the editor to take the focus', async () => {
     await page.keyboard.press('Escape'); // closes hovers and suggestion lists that would take the click
     await page.mouse.move(0, 0);
-    const box = await editor.locator('.view-lines').boundingBox();
+    // A text line, not the top of the editor: code lenses (Calibrate!) sit above line 1.
+    const box = await editor.locator('.view-line').first().boundingBox();
     if (!box) return false;
-    await page.mouse.click(box.x + 4, box.y + 4);
+    await page.mouse.click(box.x + 2, box.y + box.height / 2);
     return /\bfocused\b/.test((await editor.getAttribute('class')) ?? '');
   }, 5000, 300);
 }
@@ -276,11 +277,30 @@ async function openFile(page, name) {
 /** Selects the first match of `text` in the active editor (find widget, then Escape). */
 async function selectText(page, text) {
   await page.keyboard.press('Control+F');
-  const find = page.locator('.find-widget textarea, .find-widget input').first();
+  const find = page.locator('.find-widget.visible textarea, .find-widget.visible input').first();
   await find.waitFor({ state: 'visible', timeout: 5000 });
   await find.fill(text);
+  await page.locator('.find-widget.visible .matchesCount', { hasText: /\b1 of \d+/ }).waitFor({ timeout: 5000 });
   await page.keyboard.press('Enter');
-  await page.keyboard.press('Escape');
+  await waitFor('the find widget to close, leaving the match selected', async () => {
+    if ((await page.locator('.find-widget.visible').count()) === 0) return true;
+    await page.keyboard.press('Escape');
+    return false;
+  }, 5000, 200);
+}
+
+/** Waits until the active editor shows the consecutive lines `texts` (indentation aside). */
+async function editorLines(page, ...texts) {
+  await waitFor(`the editor lines ${JSON.stringify(texts)}`, async () => {
+    // Monaco reuses line nodes: DOM order is not line order, their position is.
+    const lines = await page.locator('.editor-instance .view-line').evaluateAll((nodes) =>
+      nodes
+        .map((n) => [n.getBoundingClientRect().top, n.innerText.replace(/\u00a0/g, ' ').trim()])
+        .sort((x, y) => x[0] - y[0])
+        .map(([, text]) => text),
+    );
+    return lines.some((_, i) => texts.every((t, j) => lines[i + j] === t));
+  }, 5000);
 }
 
 // --- the checks ---------------------------------------------------------------------------------
@@ -307,6 +327,8 @@ const CHECKS = {
     await page.keyboard.press('Escape');
     await page.keyboard.press('Control+Shift+M');
     await page.locator('.markers-panel').waitFor({ timeout: 10000 });
+    const before = await problemRows(page);
+    if (before.some((t) => /num-of-bins/.test(t))) throw new Error(`num-of-bins is reported before the mistake is made:\n${before.join('\n')}`);
     // The mistake: 4096 bins -> 1000 (HFMG allows 1024, 2048, 4096, 8192 only).
     await focusEditor(page);
     await selectText(page, 'num_of_bins: 4096');
@@ -317,12 +339,17 @@ const CHECKS = {
     }, opts.timeoutMs);
     const row = rows.find((t) => /num-of-bins/.test(t)).replace(/\s+/g, ' ');
     await opts.screenshot('a-problems');
-    // Undo: the diagnostic must go (no stale results), and the file is clean for (c) and (d).
+    // Put the value back: the diagnostic must go (no stale results), and the file is as it was for (c) and (d).
     await focusEditor(page);
-    await page.keyboard.press('Control+Z');
-    await waitFor('the num-of-bins problem to clear after undo', async () => !(await problemRows(page)).some((t) => /num-of-bins/.test(t)), opts.timeoutMs);
+    await selectText(page, 'num_of_bins: 1000');
+    await page.keyboard.type('num_of_bins: 4096');
+    await editorLines(page, 'num_of_bins: 4096');
+    await waitFor('the num-of-bins problem to clear once the value is fixed', async () => {
+      const r = await problemRows(page);
+      return !r.some((t) => /num-of-bins|kvcal\(syntax\)/.test(t));
+    }, opts.timeoutMs);
     await page.keyboard.press('Control+Shift+M'); // hide the panel again
-    return `Problems: ${JSON.stringify(row)}; cleared after undo`;
+    return `Problems: ${JSON.stringify(row)}; cleared once fixed`;
   },
 
   async c(page, opts) {
@@ -341,7 +368,8 @@ const CHECKS = {
     }, opts.timeoutMs, 500);
     await opts.screenshot('c-completion');
     await page.keyboard.press('Escape');
-    await page.keyboard.press('Control+Z');
+    await page.keyboard.press('Control+Shift+K'); // delete the line we added
+    await editorLines(page, 'search_step: 0.01', 'quant_granularity: per_channel');
     if (labels.includes('num_of_bins')) throw new Error(`completion in ifmr_quantize offers HFMG's num_of_bins: ${labels.join(', ')}`);
     return `completion rows: ${labels.join(', ')}`;
   },

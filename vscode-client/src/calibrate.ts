@@ -92,6 +92,12 @@ export class Calibrator implements vscode.Disposable {
 
   private async show(result: unknown, uri: vscode.Uri, label: string): Promise<void> {
     const view = parseCalibrateResult(result);
+    if (view.layers.length === 0 && view.errors.length > 0) {
+      // Refused (errors in the config, no sample data, ...): the server has shown the message
+      // and put a diagnostic on the line; a page with only that message would add nothing.
+      view.errors.forEach((e) => this.log.warn(`calibration of ${uri.toString()} not done: ${e}`));
+      return;
+    }
     const pictures = [...view.pictures, ...view.layers.flatMap((l) => l.pictures)];
     const roots = [...new Set([...(view.reportDir ? [view.reportDir] : []), ...pictures.map((p) => path.dirname(p))])].map((d) => vscode.Uri.file(d));
     const options: vscode.WebviewOptions = { enableScripts: false, localResourceRoots: roots };

@@ -48,10 +48,17 @@ export function headerSampleData(text: string): string | null {
   return null;
 }
 
-/** The sample data a config uses, as the status bar names it: the header wins over the setting. */
-export function sampleDataInUse(text: string, settings: ServerSettings): { path: string; from: 'header' | 'setting' } | null {
+/**
+ * The sample data a config uses, as the server resolves it: the header wins over the setting;
+ * a relative header path is relative to the config's folder (`configDir`, when it is saved).
+ */
+export function sampleDataInUse(
+  text: string,
+  settings: ServerSettings,
+  configDir?: string,
+): { path: string; from: 'header' | 'setting' } | null {
   const header = headerSampleData(text);
-  if (header) return { path: header, from: 'header' };
+  if (header) return { path: configDir && !path.isAbsolute(header) ? path.join(configDir, header) : header, from: 'header' };
   if (settings.sampleData) return { path: settings.sampleData, from: 'setting' };
   return null;
 }

@@ -1,4 +1,5 @@
 // The status bar item: server state and the sample data the active config uses.
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -52,7 +53,8 @@ export class StatusBar implements vscode.Disposable {
       return;
     }
     const data = doc ? this.sampleData(doc) : null;
-    const dataText = data ? path.basename(data.path) : 'no sample data';
+    const missing = data !== null && path.isAbsolute(data.path) && !fs.existsSync(data.path);
+    const dataText = data ? `${path.basename(data.path)}${missing ? ' (missing)' : ''}` : 'no sample data';
     this.item.text = this.calibrating ? `$(loading~spin) kvcal: calibrating…` : `${ICONS[state]} kvcal: ${dataText}`;
     this.item.backgroundColor = state === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
 
@@ -61,7 +63,7 @@ export class StatusBar implements vscode.Disposable {
     if (this.server.command) tooltip.appendMarkdown(`command: \`${formatCommand(this.server.command)}\`\n\n`);
     tooltip.appendMarkdown(
       data
-        ? `sample data: \`${data.path}\` (from the ${data.from === 'header' ? '`# kvcal: data=` header' : 'setting kvcal.sampleData'})\n\n`
+        ? `sample data: \`${data.path}\`${missing ? ' **(file not found)**' : ''} (from the ${data.from === 'header' ? '`# kvcal: data=` header' : 'setting kvcal.sampleData'})\n\n`
         : 'sample data: none (add `# kvcal: data=PATH.safetensors` or set kvcal.sampleData)\n\n',
     );
     tooltip.appendMarkdown('Click to show the log.');
@@ -76,6 +78,6 @@ export class StatusBar implements vscode.Disposable {
       userHome: os.homedir(),
     });
     const header = doc.getText(new vscode.Range(0, 0, Math.min(doc.lineCount, 50), 0));
-    return sampleDataInUse(header, settings);
+    return sampleDataInUse(header, settings, doc.uri.scheme === 'file' ? path.dirname(doc.uri.fsPath) : undefined);
   }
 }

@@ -40,6 +40,8 @@ describe('sample data in use', () => {
   test('the header wins over the setting', () => {
     const settings = { sampleData: '/ws/s.safetensors', recordFile: null, inlayHints: true };
     assert.deepEqual(sampleDataInUse('# kvcal: data=h.safetensors\n', settings), { path: 'h.safetensors', from: 'header' });
+    assert.deepEqual(sampleDataInUse('# kvcal: data=d/h.safetensors\n', settings, '/ws/cfg'), { path: '/ws/cfg/d/h.safetensors', from: 'header' });
+    assert.deepEqual(sampleDataInUse('# kvcal: data=/abs/h.safetensors\n', settings, '/ws/cfg'), { path: '/abs/h.safetensors', from: 'header' });
     assert.deepEqual(sampleDataInUse('batch_num: 1\n', settings), { path: '/ws/s.safetensors', from: 'setting' });
     assert.equal(sampleDataInUse('', { ...settings, sampleData: null }), null);
   });
