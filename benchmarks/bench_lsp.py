@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import queue
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,18 +138,27 @@ def positions(text: str, needles: list[str]) -> list[dict[str, int]]:
     return out
 
 
+#: One keystroke every 50 ms (20 a second, a fast typist); the server debounces changes
+#: closer than 15 ms together as a burst.
+KEYSTROKE_S = 0.05
+
+
 def edit_loop(client: Client, uri: str, text: str, n: int) -> list[float]:
-    """Type and delete one character after a value, one change at a time: change -> diagnostics."""
+    """Type and delete one character after a value, a keystroke every KEYSTROKE_S: the time
+    from each didChange to the diagnostics of its version."""
     lines = text.splitlines()
-    line = next(i for i, l in enumerate(lines) if "num_of_bins" in l)
+    line = next(i for i, text_line in enumerate(lines) if "num_of_bins" in text_line)
     col = len(lines[line])
-    times = []
+    times: list[float] = []
+    start = time.perf_counter()
     for k in range(n):
         version = k + 2
         if k % 2 == 0:
             change = {"range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}}, "text": "0"}
         else:
             change = {"range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col + 1}}, "text": ""}
+        if times:
+            time.sleep(max(0.0, start + KEYSTROKE_S - time.perf_counter()))
         start = time.perf_counter()
         client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]})
         times.append(client.wait_diagnostics(uri, version) - start)

@@ -167,6 +167,7 @@ class KvcalServer(LanguageServer):
         self._cache: dict[str, Snapshot] = {}
         self._analysing: dict[str, _Analysing] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._last_change: dict[str, float] = {}
         # Analyses run off the event loop (which keeps reading changes and cancellations),
         # one at a time: the parser is not re-entrant.
         self._analyser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-analyse")
@@ -218,6 +219,7 @@ class KvcalServer(LanguageServer):
     def forget(self, uri: str) -> None:
         self._cache.pop(uri, None)
         self.settings.pop(uri, None)
+        self._last_change.pop(uri, None)
         if (timer := self._timers.pop(uri, None)) is not None:
             timer.cancel()
 
@@ -239,15 +241,20 @@ class KvcalServer(LanguageServer):
 
     # -- diagnostics -----------------------------------------------------------------------
     def schedule_diagnostics(self, uri: str) -> None:
-        """Debounce with a leading edge: a change that finds nothing pending for its document
-        is analysed at once; one that arrives while a publish is pending or an analysis runs
-        (a burst: an undo group, a paste, fast typing on a big file) waits until DEBOUNCE_S
-        after the last change of the burst."""
+        """Debounce with a leading edge. A change after a quiet spell (no change for
+        DEBOUNCE_S, nothing pending for the document) is analysed at once: typing gets
+        immediate diagnostics. Changes closer together than that, or arriving while an
+        analysis runs, form a burst (an undo group, a paste, a replace-all, fast typing on a
+        big file), published DEBOUNCE_S after its last change."""
+        if self.client.pull_diagnostics:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         pending = self._timers.pop(uri, None)
         if pending is not None:
             pending.cancel()
-        quiet = pending is None and uri not in self._analysing
-        loop = asyncio.get_running_loop()
+        last, self._last_change[uri] = self._last_change.get(uri), now
+        quiet = pending is None and uri not in self._analysing and (last is None or now - last > DEBOUNCE_S)
         self._timers[uri] = loop.call_later(0 if quiet else DEBOUNCE_S, self._publish_later, uri)
 
     def _publish_later(self, uri: str) -> None:
@@ -264,10 +271,9 @@ class KvcalServer(LanguageServer):
 
     async def publish_diagnostics(self, uri: str) -> None:
         """Push the diagnostics of the current version, unless the text changed while it was
-        analysed (then the change's own publish follows). Clients that pull get a refresh."""
+        analysed (then the change's own publish follows). Clients that pull (they do after
+        every change) get nothing pushed."""
         if self.client.pull_diagnostics:
-            if self.client.diagnostic_refresh:
-                self.workspace_diagnostic_refresh(None)
             return
         from kvcal.server.lsp.handlers import diagnostics_for
 
@@ -285,10 +291,12 @@ class KvcalServer(LanguageServer):
 
     async def refresh_views(self) -> None:
         """After settings or calibration results change: everything shown again."""
-        for doc in self.documents:
-            await self.publish_diagnostics(doc.uri)
-            if self.client.pull_diagnostics:
-                break  # one refresh covers every document
+        if self.client.pull_diagnostics:
+            if self.client.diagnostic_refresh:
+                self.workspace_diagnostic_refresh(None)
+        else:
+            for doc in self.documents:
+                await self.publish_diagnostics(doc.uri)
         if self.client.inlay_hint_refresh:
             self.workspace_inlay_hint_refresh(None)
         if self.client.code_lens_refresh:

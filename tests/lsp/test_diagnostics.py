@@ -148,10 +148,17 @@ async def test_pull_diagnostics(tmp_path: Path) -> None:
         report = await ed.client.text_document_diagnostic_async(T.DocumentDiagnosticParams(text_document=ed.doc(uri)))
         assert report.kind == "full"
         assert got(report.items) == expected(BAD)
-        version = ed.replace(uri, "batch_nmu", "batch_num")
-        await wait_for(lambda: "diagnostic" in ed.client.refreshes)  # the server asks the client to pull again
+        ed.replace(uri, "batch_nmu", "batch_num")  # the client pulls after a change by itself
         report = await ed.client.text_document_diagnostic_async(T.DocumentDiagnosticParams(text_document=ed.doc(uri)))
-        assert got(report.items) == expected(ed.texts[uri]) and version == 2
+        assert got(report.items) == expected(ed.texts[uri])
+        assert "diagnostic" not in ed.client.refreshes
+        # new settings can change them: then the server asks the client to pull again
+        write_samples(tmp_path / "kv.safetensors", {"b": 1})
+        ed.client.set_configuration({"kvcal": {"sampleData": str(tmp_path / "kv.safetensors")}})
+        ed.client.workspace_did_change_configuration(T.DidChangeConfigurationParams(settings=None))
+        await wait_for(lambda: "diagnostic" in ed.client.refreshes)
+        report = await ed.client.text_document_diagnostic_async(T.DocumentDiagnosticParams(text_document=ed.doc(uri)))
+        assert [d.code for d in report.items if d.code == "unknown-layer"] == ["unknown-layer"]  # 'a' is not in it
         assert not ed.client.published, "a client that pulls gets no pushed diagnostics"
 
 
