@@ -71,6 +71,7 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
     await progress.begin(f"kvcal: calibrating {job.label}", len(job.plans))
     loop = asyncio.get_running_loop()
     stop = threading.Event()
+    ls.running.add(stop)
 
     def on_layer(layer: str, index: int, total: int) -> None:
         loop.call_soon_threadsafe(progress.report, layer, index, total)
@@ -82,7 +83,7 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
 
     try:
         result = await loop.run_in_executor(_EXECUTOR, lambda: engine.run(job, progress=on_layer, cancel=cancelled))
-    except asyncio.CancelledError:  # $/cancelRequest
+    except asyncio.CancelledError:  # $/cancelRequest, or shutdown
         stop.set()
         progress.end("cancelled")
         raise
@@ -92,6 +93,8 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
     except engine.Failed as exc:
         progress.end("failed")
         return await _refused(ls, snap, Refused(str(exc), exc.layer))
+    finally:
+        ls.running.discard(stop)
     progress.end(f"{len(result['layers'])} layers calibrated")
     ls.outcomes[uri] = Outcome({row["layer"]: LayerOutcome(plan, summary(row))
                                 for plan, row in zip(job.plans, result["layers"], strict=False)},

@@ -79,6 +79,12 @@ async def initialized(ls: KvcalServer, params: T.InitializedParams) -> None:
             ls.log_failure(f"registering for configuration changes ({exc!r})")
 
 
+def shutdown(ls: KvcalServer, params: None) -> None:
+    """Stop running calibrations at their next step, so that exit does not wait for them."""
+    for stop in list(ls.running):
+        stop.set()
+
+
 @guarded("didOpen")
 async def did_open(ls: KvcalServer, params: T.DidOpenTextDocumentParams) -> None:
     uri = params.text_document.uri
@@ -260,6 +266,7 @@ def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
 FEATURES = [
     (T.INITIALIZE, None, initialize),
     (T.INITIALIZED, None, initialized),
+    (T.SHUTDOWN, None, shutdown),
     (T.TEXT_DOCUMENT_DID_OPEN, None, did_open),
     (T.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (T.TEXT_DOCUMENT_DID_CLOSE, None, did_close),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -164,6 +165,8 @@ class KvcalServer(LanguageServer):
         self.client = ClientInfo()
         self.settings: dict[str, Settings] = {}
         self.outcomes: dict[str, Outcome] = {}
+        #: stop flags of the calibrations running now (set on shutdown)
+        self.running: set[threading.Event] = set()
         self._cache: dict[str, Snapshot] = {}
         self._analysing: dict[str, _Analysing] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
