@@ -1,0 +1,162 @@
+"""``calibrate()``: every layer of a config on sample data, with quality metrics.
+
+For each :class:`~kvcal.grammar.plan.LayerPlan` the layer's first ``batch_num`` batches
+are read once and fed to an IFMR and an HFMG observer (the configured algorithm with its
+parameters, the other with AMCT's defaults, for comparison); IFMR's single layout of the
+values then serves the quality metrics and the histogram summary. Memory stays within
+about twice the layer's sample data. Safe to call from a worker thread; ``cancel`` is
+polled between layers, batches and chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, where
+from kvcal.calibrate.factors import Factors
+from kvcal.calibrate.hfmg import HfmgObserver
+from kvcal.calibrate.ifmr import IfmrObserver
+from kvcal.calibrate.observer import resolve_device
+from kvcal.calibrate.quality import QualityReport, quality_report
+from kvcal.calibrate.samples import SampleSource, open_samples
+from kvcal.grammar.plan import HfmgParams, IfmrParams, LayerPlan
+
+Progress = Callable[[str, int, int], None]
+HISTOGRAM_BINS = 256
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A small summary of a layer's values for pictures: counts over ``edges``."""
+
+    counts: torch.Tensor
+    edges: torch.Tensor
+    slice_min: torch.Tensor
+    slice_max: torch.Tensor
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    layer_name: str
+    plan: LayerPlan
+    factors: Factors
+    quality: QualityReport
+    histogram: Histogram
+    values: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    layers: list[LayerResult]
+    samples: str
+    device: str
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def factors_by_layer(self) -> dict[str, Factors]:
+        return {r.layer_name: r.factors for r in self.layers}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (the CLI's ``--json``, the language server's result)."""
+        from kvcal.calibrate.report import layer_row
+
+        return {"samples": self.samples, "device": self.device, "seconds": self.seconds,
+                "layers": [layer_row(r) for r in self.layers], **self.extra}  # fmt: skip
+
+
+def _check_plans(plans: Sequence[LayerPlan], source: SampleSource) -> None:
+    """What would stop a layer, found before any work: missing layers, too few batches."""
+    for plan in plans:
+        if plan.batch_num < 1:
+            raise PlanError(f"{where(None, plan.layer_name)}batch_num is {plan.batch_num}; it must be > 0")
+    source.require(plan.layer_name for plan in plans)
+    for plan in plans:
+        source.check_count(plan.layer_name, plan.batch_num)
+
+
+def _histogram(x: torch.Tensor) -> Histogram:
+    lo, hi = torch.aminmax(x, dim=1)
+    a, b = float(lo.min()), float(hi.max())
+    if a == b:
+        a, b = a - 1.0, b + 1.0
+    counts = torch.histc(x.reshape(-1), HISTOGRAM_BINS, min=a, max=b).cpu()
+    edges = torch.linspace(a, b, HISTOGRAM_BINS + 1, dtype=torch.float64)
+    return Histogram(counts, edges, lo.cpu(), hi.cpu())
+
+
+def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSource, *,
+                    device: str | torch.device = "cpu",
+                    cancel: Callable[[], bool] | None = None) -> LayerResult:  # fmt: skip
+    """One layer: its configured algorithm, the other one, the min-max baseline."""
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    name = plan.layer_name
+    label = name
+    ifmr = IfmrObserver(plan.ifmr or IfmrParams(), per_channel=plan.per_channel,
+                        with_offset=plan.with_offset, device=dev, name=label)  # fmt: skip
+    hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
+                        with_offset=plan.with_offset, device=dev, name=label)  # fmt: skip
+    if isinstance(batches, SampleSource):
+        ifmr.store.name = hfmg.store.name = f"{batches.path}: layer '{name}'"
+        stream = batches.batches(name, plan.batch_num)
+    else:
+        if len(batches) < plan.batch_num:
+            raise SampleDataError(
+                f"{where(None, name)}batch_num is {plan.batch_num} but only {len(batches)} "
+                "batch(es) were given: AMCT would write no record"
+            )
+        stream = iter(batches[: plan.batch_num])
+    for batch in stream:
+        if cancel is not None and cancel():
+            raise CalibrationCancelled("calibration cancelled")
+        hfmg.observe(batch)
+        ifmr.observe(batch)
+        del batch
+    f_ifmr = ifmr.compute(cancel=cancel)
+    f_hfmg = hfmg.compute(cancel=cancel)
+    data = ifmr.data if ifmr.data is not None else torch.empty(1, 0)
+    if plan.algorithm == "ifmr":
+        chosen, other, other_name = f_ifmr, f_hfmg, "hfmg"
+    else:
+        chosen, other, other_name = f_hfmg, f_ifmr, "ifmr"
+    quality = quality_report(data, chosen, other, other_name, plan.with_offset)
+    hist = _histogram(data)
+    values = data.numel()
+    ifmr.data = None
+    del data
+    return LayerResult(name, plan, chosen.cpu(), quality, hist, values, time.perf_counter() - start)
+
+
+def calibrate(plans: Sequence[LayerPlan], samples: str | os.PathLike[str] | SampleSource, *,
+              device: str | torch.device = "cpu", progress: Progress | None = None,
+              cancel: Callable[[], bool] | None = None) -> CalibrationResult:  # fmt: skip
+    """Calibrate every layer of *plans* on *samples* (a path or an opened source).
+
+    ``progress(layer_name, index, total)`` is called before each layer; ``cancel()`` is
+    polled between layers and chunks and raises :class:`CalibrationCancelled`.
+    """
+    start = time.perf_counter()
+    dev = resolve_device(device)
+    opened = not isinstance(samples, SampleSource)
+    source = open_samples(samples)
+    try:
+        _check_plans(plans, source)
+        layers = []
+        for i, plan in enumerate(plans):
+            if cancel is not None and cancel():
+                raise CalibrationCancelled("calibration cancelled")
+            if progress is not None:
+                progress(plan.layer_name, i, len(plans))
+            layers.append(calibrate_layer(plan, source, device=dev, cancel=cancel))
+    finally:
+        if opened:
+            source.close()
+    return CalibrationResult(layers, str(source.path), str(dev), time.perf_counter() - start)
+

@@ -1,0 +1,135 @@
+"""HFMG (spec §3.3): a histogram per slice, merged batch by batch, then a range search.
+
+Per slice a histogram of ``num_of_bins`` bins over ``[mn, mx]``:
+
+1. first batch: ``mn, mx = min, max``; ``hist = histc(data, bins, mn, mx)``;
+2. later batches: ``mn' = min(mn, data.min())``, ``mx' = max(mx, data.max())``,
+   ``new = histc(data, bins, mn', mx')``; if both ends moved by at most FLT_EPSILON the old
+   counts are added bin by bin, else each old bin ``[lo_j, hi_j)`` moves into the new bins
+   ``a = floor((lo_j - mn') / w')``, ``b = min(floor((hi_j - mn') / w'), bins - 1)``:
+   all to ``a`` when ``a == b``, else ``int(count * (hi'_a - lo_j) / (hi_j - lo_j))`` to
+   ``a`` and the rest to ``b`` — float32 as AMCT computes it, counts stay integers.
+
+All slices' histograms are one ``[slices, bins]`` int64 tensor: one ``bincount`` fills
+them (the bin index is torch.histc's own float32 formula, offset per slice), and the merge
+is two ``scatter_add`` of the split counts. The search is in :mod:`hfmg_search`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from kvcal.calibrate.errors import where
+from kvcal.calibrate.factors import FLT_EPSILON, Factors
+from kvcal.calibrate.observer import BatchStore
+from kvcal.grammar.plan import HfmgParams
+
+#: values per chunk when binning many slices at once (bounds the int64 temporaries)
+CHUNK = 1 << 21
+
+
+def histc_rows(data: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int) -> torch.Tensor:
+    """``torch.histc`` of each column of *data* (``[values, slices]``) over ``[lo, hi]``
+    (``[slices]`` float32), as ``[slices, bins]`` int64.
+
+    The bin of ``x`` is ``int((x - lo) * bins / (hi - lo))`` in float32, the top edge in
+    the last bin; ``lo == hi`` widens the range to ``[lo - 1, hi + 1]`` (histc does).
+    """
+    slices = data.shape[1]
+    if slices == 1:
+        hist = torch.histc(data.reshape(-1), bins, min=float(lo[0]), max=float(hi[0]))
+        return hist.to(torch.int64)[None, :]
+    equal = lo == hi
+    left = torch.where(equal, (lo.to(torch.float64) - 1).to(torch.float32), lo)
+    right = torch.where(equal, (hi.to(torch.float64) + 1).to(torch.float32), hi)
+    span = right - left
+    offset = torch.arange(slices, device=data.device) * bins
+    counts = torch.zeros(slices * bins, dtype=torch.int64, device=data.device)
+    step = max(1, CHUNK // slices)
+    for r0 in range(0, data.shape[0], step):
+        part = data[r0 : r0 + step].to(torch.float32)
+        pos = ((part - left) * bins / span).to(torch.int64).clamp_(max=bins - 1)
+        counts += torch.bincount((pos + offset).reshape(-1), minlength=slices * bins)
+    return counts.reshape(slices, bins)
+
+
+def _isclose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``math.isclose(a, b, abs_tol=FLT_EPSILON)`` elementwise, in double."""
+    a64, b64 = a.to(torch.float64), b.to(torch.float64)
+    tol = torch.clamp((1e-9 * torch.maximum(a64.abs(), b64.abs())), min=FLT_EPSILON)
+    return (a64 - b64).abs() <= tol
+
+
+def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tensor,
+          new_mn: torch.Tensor, new_mx: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Old counts ``[S, bins]`` over ``[mn, mx]`` moved into the new histogram ``new``."""
+    bins = old.shape[1]
+    same = _isclose(new_mn, mn) & _isclose(new_mx, mx)
+    out = new.clone()
+    out[same] += old[same]
+    moved = (~same).nonzero()[:, 0]
+    if moved.numel() == 0:
+        return out
+    cnt, lo0, hi0 = old[moved], mn[moved, None], mx[moved, None]
+    nlo = new_mn[moved, None]
+    idx = torch.arange(bins, device=old.device, dtype=torch.float32)[None, :]
+    width = (hi0 - lo0) / bins
+    lower, upper = lo0 + idx * width, lo0 + (idx + 1) * width
+    new_width = (new_mx[moved, None] - nlo) / bins
+    a = torch.div(lower - nlo, new_width, rounding_mode="floor").to(torch.int64)
+    b = torch.div(upper - nlo, new_width, rounding_mode="floor").to(torch.int64)
+    a = a.clamp_(0, bins - 1)  # AMCT raises IndexError when a == bins (documented)
+    b = b.clamp_(max=bins - 1)
+    new_upper = nlo + (a + 1).to(torch.float32) * new_width
+    part = (new_upper - lower) / (upper - lower)
+    low = torch.trunc(cnt.to(torch.float32) * part).to(torch.int64)
+    split = a != b
+    to_a = torch.where(split, low, cnt)
+    to_b = torch.where(split, cnt - low, torch.zeros_like(cnt))
+    rows = out[moved]
+    rows.scatter_add_(1, a, to_a)
+    rows.scatter_add_(1, b, to_b)
+    out[moved] = rows
+    return out
+
+
+class HfmgObserver:
+    """Keeps one histogram per slice (``[slices, bins]``), merged as batches arrive."""
+
+    def __init__(self, params: HfmgParams | None = None, *, per_channel: bool,
+                 with_offset: bool, device: str | torch.device = "cpu",
+                 name: str | None = None) -> None:  # fmt: skip
+        self.params = params or HfmgParams()
+        self.per_channel = per_channel
+        self.with_offset = with_offset
+        self.store = BatchStore(per_channel=per_channel, device=device, name=name)
+        self.mn: torch.Tensor | None = None
+        self.mx: torch.Tensor | None = None
+        self.hist: torch.Tensor | None = None
+
+    def observe(self, batch: torch.Tensor) -> None:
+        data = self.store.check(batch)  # [values, slices]
+        bins = self.params.num_of_bins
+        lo, hi = torch.aminmax(data, dim=0)
+        lo, hi = lo.to(torch.float32), hi.to(torch.float32)
+        if self.hist is None or self.mn is None or self.mx is None:
+            self.mn, self.mx = lo, hi
+            self.hist = histc_rows(data, lo, hi, bins)
+            return
+        new_mn, new_mx = torch.minimum(lo, self.mn), torch.maximum(hi, self.mx)
+        new = histc_rows(data, new_mn, new_mx, bins)
+        self.hist = merge(self.hist, self.mn, self.mx, new, new_mn, new_mx)
+        self.mn, self.mx = new_mn, new_mx
+
+    def compute(self, *, cancel: Callable[[], bool] | None = None) -> Factors:
+        from kvcal.calibrate.hfmg_search import hfmg_search
+
+        if self.hist is None or self.mn is None or self.mx is None:
+            from kvcal.calibrate.errors import SampleDataError
+
+            raise SampleDataError(
+                f"{where(None, self.store.name)}no batch was observed: call observe(batch) first"
+            )
+        return hfmg_search(self.hist, self.mn, self.mx, self.with_offset, cancel=cancel)

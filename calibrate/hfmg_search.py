@@ -1,0 +1,279 @@
+"""HFMG's range search (spec §3.3 steps 3-5) for all slices' histograms at once.
+
+Candidates: ``step = max(ceil(total / 100000), 1)``, ``min_bins = ceil(bins / 4)``,
+``l, r = 0, bins - 1``; while ``r - l > min_bins``: take bins from the left until their
+count reaches ``step`` (not past the right cursor), then from the right likewise (not
+past the new left cursor); move ``r`` if the right cursor moved at least as many bins,
+else ``l``; append ``(l, r)``. With prefix counts ``P`` each move is a lookup
+(``searchsorted``), precomputed for every position, so the walk is a few integer
+operations per step for all slices together.
+
+Loss of ``(l, r)`` (caffe2's L2 estimate): every source bin is uniform density
+``n_j / w``; 256 destination bins of width ``d = w (r - l + 1) / 256`` over the range,
+indices clamped to ``[0, 255]``; loss ``= ∫ ρ(x) (x - c(x))² dx`` with ``c(x)`` the centre
+of ``x``'s destination bin. In bin-width units with ``F_p(y) = ∫_0^y ρ x^p``, summing
+by parts gives ``loss = Q(c_255) + 2 D Σ_{k=1}^{255} (F_1(e_k) - e_k F_0(e_k))`` with
+``D = d / w``, edges ``e_k = l + k D``, ``Q(c) = ∫ ρ (x - c)²``: 255 lookups per candidate
+instead of a dense ``[bins, candidates]`` tensor, in float64 (exact up to rounding).
+A loss with float32 ``d < FLT_EPSILON`` is 0.
+
+The candidates within ``ETA`` of the best are then scored with AMCT's own float32
+formula (per-bin terms, summed over bins) and the first minimum wins. ``lo = mn + l w``,
+``hi = mn + (r + 1) w``; factors by spec §3.1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from kvcal.calibrate.errors import CalibrationCancelled
+from kvcal.calibrate.factors import FLT_EPSILON, Factors, factors_from_range
+
+DST = 256
+#: relative distance from the best float64 loss within which AMCT's float32 ranking decides
+ETA = 1e-3
+#: candidates scored with the float32 formula per slice, at most
+MAX_FINALISTS = 32
+#: candidates per slice scored first, by the cheap guess, to bound the best loss
+GUESSES = 4
+CHUNK = 1 << 20
+#: candidates scored together by the float32 formula ([bins, FINAL_CHUNK] temporaries)
+FINAL_CHUNK = 64
+F64 = torch.float64
+
+
+def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate ranges of every slice: ``(slice, l, r)`` arrays in walk order."""
+    slices, bins = counts.shape
+    prefix = torch.zeros(slices, bins + 1, dtype=torch.int64)
+    torch.cumsum(counts.cpu(), dim=1, out=prefix[:, 1:])
+    total = prefix[:, -1]
+    step = torch.ceil(total.to(F64) / 100000).clamp_min(1).to(torch.int64)[:, None]
+    if bool((step == 1).all()):  # one count suffices: the next / previous non-empty bin
+        pos = torch.arange(bins).expand(slices, bins)
+        full = counts.cpu() > 0
+        nxt = torch.where(full, pos, bins).flip(1).cummin(1).values.flip(1)
+        prv = torch.where(full, pos, -1).cummax(1).values
+        left_to = (nxt + 1).clamp_(max=bins + 1).numpy()
+        right_to = (prv - 1).numpy()
+    else:
+        here = prefix[:, :bins]
+        left_to = torch.searchsorted(prefix, here + step, side="left").numpy()
+        right_to = (torch.searchsorted(prefix, prefix[:, 1:] - step, side="right") - 2).numpy()
+    min_bins = math.ceil(bins / 4)
+    out_s, out_l, out_r = [], [], []
+    if slices <= 4:
+        for s in range(slices):
+            lt, rt = left_to[s].tolist(), right_to[s].tolist()
+            left, right, got = 0, bins - 1, []
+            while right - left > min_bins:
+                tl = min(lt[left], right)
+                tr = max(rt[right], tl)
+                if right - tr >= tl - left:
+                    right = tr
+                else:
+                    left = tl
+                got.append((left, right))
+            arr = np.array(got, dtype=np.int64).reshape(-1, 2)
+            out_s.append(np.full(len(got), s, dtype=np.int64))
+            out_l.append(arr[:, 0])
+            out_r.append(arr[:, 1])
+        return np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_r)
+    lt_flat, rt_flat = left_to.reshape(-1), right_to.reshape(-1)
+    active = np.arange(slices)
+    base = active * bins
+    left = np.zeros(slices, dtype=np.int64)
+    right = np.full(slices, bins - 1, dtype=np.int64)
+    while active.size:
+        lt = np.minimum(lt_flat[base + left], right)
+        rt = np.maximum(rt_flat[base + right], lt)
+        move_r = (right - rt) >= (lt - left)
+        right = np.where(move_r, rt, right)
+        left = np.where(move_r, left, lt)
+        out_s.append(active)
+        out_l.append(left)
+        out_r.append(right)
+        keep = right - left > min_bins
+        active, base, left, right = active[keep], base[keep], left[keep], right[keep]
+    s, lv, rv = np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_r)
+    order = np.argsort(s, kind="stable")
+    return s[order], lv[order], rv[order]
+
+
+class Prefix:
+    """Per-slice prefix sums of a histogram in bin-width units (bin ``j`` is ``[j, j+1)``):
+    ``p0 = Σ n``, ``p1 = Σ n (j + 1/2)``, ``p2 = Σ n ((j + 1/2)² + 1/12)`` over bins ``< j``."""
+
+    def __init__(self, counts: torch.Tensor) -> None:
+        slices, bins = counts.shape
+        self.bins = bins
+        self.n = counts.to(F64)
+        mid = torch.arange(bins, dtype=F64, device=counts.device) + 0.5
+        self.p = torch.zeros(3, slices, bins + 1, dtype=F64, device=counts.device)
+        for i, w in enumerate((torch.ones_like(mid), mid, mid.square() + 1 / 12)):
+            torch.cumsum(self.n * w, dim=1, out=self.p[i, :, 1:])
+        self.total = self.p[0, :, -1]
+        self.mean = self.p[1, :, -1] / self.total
+        self.spread = (self.n * (mid - self.mean[:, None]).square()).sum(dim=1) + self.total / 12
+
+    def at(self, i: int, s: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        return self.p[i].reshape(-1).index_select(0, (s * (self.bins + 1) + j).reshape(-1)).reshape(j.shape)
+
+
+def tails(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(tails, guess)``: the exact loss of the bins outside ``[l, r]`` (clamped to the
+    first / last destination centre) — a lower bound of the loss — and a cheap guess of the
+    whole loss (tails + interior mass times ``(D² + 1) / 12``)."""
+    d = (rgt - lft + 1).to(F64) / DST
+    c0 = lft.to(F64) + d / 2
+    c255 = lft.to(F64) + (DST - 0.5) * d
+    a = [pre.at(i, s, lft) for i in range(3)]
+    b = [pre.p[i, :, -1][s] - pre.at(i, s, rgt + 1) for i in range(3)]
+    left = a[2] - 2 * c0 * a[1] + c0.square() * a[0]
+    right = b[2] - 2 * c255 * b[1] + c255.square() * b[0]
+    out = (left + right).clamp_min(0)
+    inside = pre.total[s] - a[0] - b[0]
+    return out, out + inside * (d.square() + 1) / 12
+
+
+def screen(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
+           cancel: Callable[[], bool] | None) -> torch.Tensor:  # fmt: skip
+    """Float64 L2 loss (bin-width units) of candidates ``(s, l, r)``:
+    ``Q(c_255) + 2 D Σ_k (F_1(e_k) - e_k F_0(e_k))``."""
+    bins = pre.bins
+    k = torch.arange(1, DST, device=s.device, dtype=torch.int64)[None, :]
+    flat0, flat1, flatn = pre.p[0].reshape(-1), pre.p[1].reshape(-1), pre.n.reshape(-1)
+    out = torch.empty(s.shape[0], dtype=F64, device=s.device)
+    step = max(1, CHUNK // DST)
+    for i in range(0, s.shape[0], step):
+        if cancel is not None and cancel():
+            raise CalibrationCancelled("calibration cancelled")
+        si, li, ri = s[i : i + step, None], lft[i : i + step, None], rgt[i : i + step, None]
+        width = ri - li + 1
+        y256 = 256 * li + k * width  # 256 * edge, exact
+        j = torch.div(y256, 256, rounding_mode="floor")
+        frac = (y256 - 256 * j).to(F64) / 256
+        at = (si * (bins + 1) + j).reshape(-1)
+        g = flat1.index_select(0, at) - (j.to(F64) + frac).reshape(-1) * flat0.index_select(0, at)
+        g = g.reshape(j.shape) - flatn.index_select(0, (si * bins + j).reshape(-1)).reshape(j.shape) * frac.square() / 2
+        d = width[:, 0].to(F64) / DST
+        c255 = li[:, 0].to(F64) + (DST - 0.5) * d
+        sc = si[:, 0]
+        out[i : i + step] = pre.total[sc] * (c255 - pre.mean[sc]).square() + pre.spread[sc] + 2 * d * g.sum(1)
+    return out
+
+
+def losses(counts: torch.Tensor, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
+           cancel: Callable[[], bool] | None) -> torch.Tensor:  # fmt: skip
+    """The float64 loss of every candidate that can be within ETA of its slice's best,
+    ``inf`` for the others: a few guessed-best candidates per slice give an upper bound
+    ``U``; a candidate whose tails alone exceed ``U (1 + ETA)`` cannot be among them."""
+    pre = Prefix(counts)
+    low, guess = tails(pre, s, lft, rgt)
+    slices = counts.shape[0]
+    key = s.to(F64) * (guess.max() + 1) * 2 + guess  # sort by slice, then by guess
+    order = torch.argsort(key)
+    starts = torch.searchsorted(s[order], torch.arange(slices, device=s.device))
+    rank = torch.arange(s.shape[0], device=s.device) - starts[s[order]]
+    first = order[rank < GUESSES]
+    out = torch.full_like(low, float("inf"))
+    out[first] = screen(pre, s[first], lft[first], rgt[first], cancel)
+    bound = torch.full((slices,), float("inf"), dtype=F64, device=s.device)
+    bound = bound.scatter_reduce(0, s[first], out[first], "amin")
+    slack = 1e-12 * pre.p[2, :, -1][s]
+    rest = ((low <= bound[s] * (1 + ETA) + slack) & torch.isinf(out)).nonzero()[:, 0]
+    out[rest] = screen(pre, s[rest], lft[rest], rgt[rest], cancel)
+    return out
+
+
+def amct_losses(counts: torch.Tensor, width: torch.Tensor, lft: torch.Tensor,
+                rgt: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """AMCT's float32 L2 of candidates (one column each): ``counts`` ``[F, bins]``,
+    ``width`` ``[F]`` float32 bin widths, ``lft``/``rgt`` ``[F]`` — same per-bin terms."""
+    bins = counts.shape[1]
+
+    def norm(begin: torch.Tensor, end: torch.Tensor, density: torch.Tensor) -> torch.Tensor:
+        return (end.pow(3) - begin.pow(3)) / 3 * density
+
+    dens = (counts.to(torch.float32) / width[:, None]).T  # [bins, F]
+    d = width * (rgt - lft + 1) / DST
+    begin = (torch.arange(bins)[:, None] - lft[None, :]) * width[None, :]
+    end = begin + width[None, :]
+    top = torch.tensor(DST - 1)
+    i_begin = torch.min(top, (begin // d).relu())
+    i_end = torch.min(top, (end // d).relu())
+    half = (d / 2)[None, :].expand(bins, -1)
+    centre = i_begin * d + half
+    same, diff = i_begin == i_end, i_begin != i_end
+    loss = norm((begin - centre) * same, (end - centre) * same, dens * same).sum(dim=0)
+    loss += norm((begin - centre) * diff, half * diff, dens * diff).sum(dim=0)
+    middle = (i_end - i_begin) * diff - 1
+    loss += (middle * norm(-half * diff, half * diff, dens * diff)).sum(dim=0)
+    loss += norm(-half * diff, (end - i_end * d - half) * diff, dens * diff).sum(dim=0)
+    return torch.where(d < FLT_EPSILON, torch.zeros(()), loss)
+
+
+def hfmg_search(counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, with_offset: bool, *,
+                cancel: Callable[[], bool] | None = None) -> Factors:  # fmt: skip
+    """HFMG's factors ``[slices]`` from histograms ``[slices, bins]`` over ``[mn, mx]``."""
+    bins = counts.shape[1]
+    dev = counts.device
+    # AMCT's float32 bin geometry: bins rebuilt from the range, then the width again.
+    step32 = (mx - mn) / bins
+    data_min = mn
+    width = ((mn + bins * step32) - data_min) / bins
+    s_np, l_np, r_np = walk(counts)
+    s, lft, rgt = (torch.from_numpy(a).to(dev) for a in (s_np, l_np, r_np))
+    d32 = width[s] * (rgt - lft + 1) / DST
+    loss = losses(counts, s, lft, rgt, cancel)
+    loss = torch.where(d32 < FLT_EPSILON, torch.zeros_like(loss), loss).cpu()
+    best_of = _choose(counts.cpu(), width.cpu(), s_np, l_np, r_np, loss)
+    chosen_l = torch.from_numpy(l_np[best_of]).to(dev)
+    chosen_r = torch.from_numpy(r_np[best_of]).to(dev)
+    lo = data_min + chosen_l * width
+    hi = data_min + (chosen_r + 1) * width
+    return factors_from_range(lo, hi, with_offset)
+
+
+def _choose(counts: torch.Tensor, width: torch.Tensor, s: np.ndarray, lft: np.ndarray,
+            rgt: np.ndarray, loss: torch.Tensor) -> np.ndarray:  # fmt: skip
+    """Per slice, the index (into the candidate arrays) AMCT's arg-min picks."""
+    slices = counts.shape[0]
+    starts = np.searchsorted(s, np.arange(slices + 1))
+    lossn = loss.numpy()
+    picks: list[tuple[int, np.ndarray]] = []
+    for sl in range(slices):
+        a, b = starts[sl], starts[sl + 1]
+        seg = lossn[a:b]
+        best = seg.min()
+        if best <= 0:  # d < FLT_EPSILON: AMCT's loss is exactly 0; the first such wins
+            picks.append((sl, np.array([a + int(np.argmax(seg <= 0))])))
+            continue
+        near = np.nonzero(seg <= best * (1 + ETA))[0]
+        if near.size > MAX_FINALISTS:
+            near = np.sort(near[np.argsort(seg[near], kind="stable")[:MAX_FINALISTS]])
+        picks.append((sl, a + near))
+    chosen = np.empty(slices, dtype=np.int64)
+    single = [(sl, idx) for sl, idx in picks if idx.size == 1]
+    for sl, idx in single:
+        chosen[sl] = idx[0]
+    multi = [(sl, idx) for sl, idx in picks if idx.size > 1]
+    if multi:
+        flat = np.concatenate([idx for _, idx in multi])
+        f32 = np.empty(flat.size, dtype=np.float32)
+        for c0 in range(0, flat.size, FINAL_CHUNK):
+            part = torch.from_numpy(flat[c0 : c0 + FINAL_CHUNK])
+            owner = torch.from_numpy(s)[part]
+            f32[c0 : c0 + part.numel()] = amct_losses(
+                counts[owner], width[owner], torch.from_numpy(lft)[part], torch.from_numpy(rgt)[part]
+            ).numpy()
+        at = 0
+        for sl, idx in multi:
+            seg = f32[at : at + idx.size]
+            at += idx.size
+            chosen[sl] = idx[int(np.argmin(seg))]
+    return chosen

@@ -1,0 +1,175 @@
+"""Presenting a calibration: one row per layer (table, JSON) and a Markdown report with a
+histogram picture per layer (matplotlib, Agg backend, imported only here and lazily).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kvcal.calibrate.engine import CalibrationResult, LayerResult
+    from kvcal.calibrate.factors import Factors
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def number(v: float, digits: int = 4) -> str:
+    if not math.isfinite(v):
+        return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
+    return f"{v:.{digits}g}"
+
+
+def summary(values: list[float] | list[int]) -> str:
+    """One value as itself, many as ``min…max (n ch)``."""
+    if len(values) == 1:
+        return number(values[0]) if isinstance(values[0], float) else str(values[0])
+    lo, hi = min(values), max(values)
+    text = f"{number(lo)}…{number(hi)}" if isinstance(lo, float) else f"{lo}…{hi}"
+    return f"{text} ({len(values)} ch)"
+
+
+def clip_range(f: Factors) -> tuple[float, float]:
+    return float(f.clip_min.min()), float(f.clip_max.max())
+
+
+def layer_row(r: LayerResult) -> dict[str, Any]:
+    """A layer's result as plain values (JSON, tables, the editor's result view)."""
+    scales, offsets = r.factors.to_lists()
+    q = r.quality
+    lo, hi = clip_range(r.factors)
+    return {
+        "layer": r.layer_name,
+        "algorithm": r.plan.algorithm.upper(),
+        "granularity": r.plan.granularity,
+        "mode": "asymmetric" if r.plan.with_offset else "symmetric",
+        "channels": len(scales),
+        "scale": summary(scales),
+        "offset": summary(offsets),
+        "clip_min": lo,
+        "clip_max": hi,
+        "sqnr_db": _finite(q.chosen.sqnr_db),
+        "mse": q.chosen.mse,
+        "max_abs_error": q.chosen.max_abs_err,
+        "clipped_fraction": q.chosen.clipped_fraction,
+        "minmax_sqnr_db": _finite(q.minmax.sqnr_db),
+        "vs_minmax_db": _finite(q.vs_minmax_db),
+        "other_algorithm": q.other_algorithm.upper(),
+        "other_sqnr_db": _finite(q.other.sqnr_db),
+        "vs_other_db": _finite(q.vs_other_db),
+        "batches": r.plan.batch_num,
+        "values": r.values,
+        "seconds": round(r.seconds, 4),
+        "scales": scales,
+        "offsets": offsets,
+    }
+
+
+def table(result: CalibrationResult) -> str:
+    """The per-layer table the CLI prints."""
+    head = ["layer", "algo", "granularity", "mode", "scale", "offset", "clip range",
+            "SQNR dB", "MSE", "vs min-max", "vs other"]  # fmt: skip
+    rows = [head]
+    for r in result.layers:
+        q = r.quality
+        lo, hi = clip_range(r.factors)
+        scales, offsets = r.factors.to_lists()
+        rows.append([
+            r.layer_name, r.plan.algorithm.upper(), r.plan.granularity,
+            "asym" if r.plan.with_offset else "sym", summary(scales), summary(offsets),
+            f"[{number(lo)}, {number(hi)}]", number(q.chosen.sqnr_db, 4), number(q.chosen.mse, 3),
+            f"{q.vs_minmax_db:+.2f} dB", f"{q.vs_other_db:+.2f} dB ({q.other_algorithm.upper()})",
+        ])  # fmt: skip
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in rows)  # fmt: skip
+
+
+def picture_name(layer: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", layer) + ".png"
+
+
+def draw_layer(r: LayerResult, path: Path) -> Path:
+    """Histogram of the layer's values (log counts) with the chosen clip range marked."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    h = r.histogram
+    per_channel = len(r.factors) > 1
+    fig = Figure(figsize=(8, 5.5 if per_channel else 3.6), layout="constrained")
+    axes = fig.subplots(2 if per_channel else 1, 1, squeeze=False)[:, 0]
+    ax = axes[0]
+    edges = h.edges.numpy()
+    ax.stairs(h.counts.numpy(), edges, fill=True, color="#8aa9c9", label="values")
+    ax.set_yscale("symlog", linthresh=1)
+    lo, hi = clip_range(r.factors)
+    other_lo, other_hi = clip_range(r.quality.other_factors)
+    ax.axvspan(lo, hi, color="#2a7", alpha=0.12)
+    for x in (lo, hi):
+        ax.axvline(x, color="#2a7", lw=1.6)
+    for x in (other_lo, other_hi):
+        ax.axvline(x, color="#c63", lw=1, ls="--")
+    ax.plot([], [], color="#2a7", lw=1.6, label=f"{r.plan.algorithm.upper()} clip (chosen)")
+    ax.plot([], [], color="#c63", lw=1, ls="--", label=f"{r.quality.other_algorithm.upper()} clip")
+    ax.set_title(f"{r.layer_name} — {r.plan.algorithm.upper()} {r.plan.granularity}, "
+                 f"SQNR {number(r.quality.chosen.sqnr_db)} dB", fontsize=9)  # fmt: skip
+    ax.set_xlabel("activation value")
+    ax.set_ylabel("count")
+    ax.legend(fontsize=7, loc="upper right")
+    if per_channel:
+        ch = range(len(r.factors))
+        bx = axes[1]
+        bx.fill_between(ch, h.slice_min.numpy(), h.slice_max.numpy(), color="#8aa9c9",
+                        alpha=0.6, step="mid", label="data range")  # fmt: skip
+        bx.fill_between(ch, r.factors.clip_min.numpy(), r.factors.clip_max.numpy(), color="#2a7",
+                        alpha=0.35, step="mid", label="clip range")  # fmt: skip
+        bx.set_xlabel("channel")
+        bx.set_ylabel("value")
+        bx.legend(fontsize=7, loc="upper right")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def write_report(result: CalibrationResult, directory: str | Path, *, config: str | None = None,
+                 record: str | None = None) -> Path:  # fmt: skip
+    """``report.md`` plus one PNG per layer in *directory*; returns the Markdown path."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["# kvcal calibration report", ""]
+    if config:
+        lines.append(f"- config: `{config}`")
+    lines += [f"- samples: `{result.samples}`", f"- device: {result.device}",
+              f"- time: {result.seconds:.2f} s"]  # fmt: skip
+    if record:
+        lines.append(f"- record: `{record}`")
+    lines += ["", "| layer | algorithm | mode | scale | offset | clip range | SQNR dB | MSE | "
+              "max abs err | clipped | vs min-max | vs other |", "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for r in result.layers:
+        row = layer_row(r)
+        q = r.quality
+        lines.append(
+            f"| `{r.layer_name}` | {row['algorithm']} {r.plan.granularity} | {row['mode']} | "
+            f"{row['scale']} | {row['offset']} | [{number(row['clip_min'])}, {number(row['clip_max'])}] | "
+            f"{number(q.chosen.sqnr_db)} | {number(q.chosen.mse, 3)} | {number(q.chosen.max_abs_err, 3)} | "
+            f"{q.chosen.clipped_fraction:.2e} | {q.vs_minmax_db:+.2f} dB | "
+            f"{q.vs_other_db:+.2f} dB ({q.other_algorithm.upper()}) |"
+        )
+    for r in result.layers:
+        picture = draw_layer(r, out / picture_name(r.layer_name))
+        q = r.quality
+        lines += ["", f"## `{r.layer_name}`", "", f"![histogram of {r.layer_name}]({picture.name})", "",
+                  "| factors | SQNR dB | MSE | max abs err | clipped |", "|---|---:|---:|---:|---:|"]  # fmt: skip
+        for label, m in ((f"{r.plan.algorithm.upper()} (chosen)", q.chosen),
+                         ("min-max", q.minmax), (f"{q.other_algorithm.upper()} (defaults)", q.other)):  # fmt: skip
+            lines.append(f"| {label} | {number(m.sqnr_db)} | {number(m.mse, 3)} | "
+                         f"{number(m.max_abs_err, 3)} | {m.clipped_fraction:.2e} |")  # fmt: skip
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,214 @@
+"""Sample activations: the data calibration runs on (DESIGN.md, "Sample data").
+
+A ``.safetensors`` file (the default; read lazily, one tensor at a time) whose key
+``<layer>/<i>`` holds batch ``i`` (0-based) of that layer's K/V projection output, any
+shape ``[..., channels]``; a key ``<layer>`` alone holds a tensor whose dim 0 indexes
+batches. float32 or float16. A ``.pt`` file is read only with
+``torch.load(weights_only=True)`` (no pickle code runs) and must hold such a dict.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from kvcal.calibrate.errors import SampleDataError, where
+
+_BATCH_KEY = re.compile(r"^(?P<layer>.*)/(?P<index>\d+)$")
+ACCEPTED_DTYPES = (torch.float32, torch.float16)
+
+
+def check_batch(batch: object, context: str = "") -> torch.Tensor:
+    """Return *batch* if it is usable activation data, else raise a located SampleDataError.
+
+    Usable: a float32/float16 tensor with at least one element and one dimension, no NaN,
+    no Inf. *context* prefixes the message (file, layer, batch).
+    """
+    if not isinstance(batch, torch.Tensor):
+        raise SampleDataError(f"{context}expected a tensor, got {type(batch).__name__}")
+    if batch.dtype not in ACCEPTED_DTYPES:
+        hint = " (convert it with .float())" if batch.is_floating_point() else ""
+        raise SampleDataError(
+            f"{context}dtype {str(batch.dtype).removeprefix('torch.')} is not accepted: AMCT "
+            f"calibrates float32 or float16 activations{hint}; save the K/V projection outputs "
+            "as float32 or float16"
+        )
+    if batch.dim() == 0 or batch.numel() == 0:
+        raise SampleDataError(
+            f"{context}empty tensor (shape {list(batch.shape)}): each batch needs at least one "
+            "value per channel; re-capture it with a non-empty input"
+        )
+    finite = torch.isfinite(batch)
+    if not bool(finite.all()):
+        bad = batch[~finite]
+        n_nan = int(torch.isnan(bad).sum())
+        raise SampleDataError(
+            f"{context}{n_nan} NaN and {bad.numel() - n_nan} Inf value(s): calibration needs "
+            "finite activations; re-capture the batch (an fp16 overflow is a common cause)"
+        )
+    return batch
+
+
+class SampleSource:
+    """Sample data opened from a file: layer names and their batches, loaded on demand."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._tensors: Mapping[str, torch.Tensor] | None = None
+        self._handle: Any = None
+        keys = self._open()
+        self._batch_keys: dict[str, dict[int, str]] = {}
+        self._stacked: dict[str, str] = {}
+        for key in keys:
+            m = _BATCH_KEY.match(key)
+            if m:
+                self._batch_keys.setdefault(m["layer"], {})[int(m["index"])] = key
+            else:
+                self._stacked[key] = key
+
+    def _open(self) -> list[str]:
+        if not self.path.exists():
+            raise SampleDataError(f"{self.path}: no such sample file; give --data a .safetensors file")
+        if self.path.is_dir():
+            raise SampleDataError(f"{self.path}: is a directory; give --data a .safetensors file")
+        if self.path.suffix in (".pt", ".pth", ".bin") and not _is_safetensors(self.path):
+            return self._open_pt()
+        from safetensors import safe_open
+
+        try:
+            self._handle = safe_open(str(self.path), framework="pt", device="cpu")
+            return list(self._handle.keys())
+        except Exception as exc:  # safetensors raises its own error types
+            raise SampleDataError(
+                f"{self.path}: not a readable safetensors file ({exc}); write sample data with "
+                "safetensors.torch.save_file or kvcal.calibrate.capture(...).save(path)"
+            ) from exc
+
+    def _open_pt(self) -> list[str]:
+        try:
+            data = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise SampleDataError(
+                f"{self.path}: cannot load it with torch.load(weights_only=True) ({exc}); only "
+                "plain tensor dicts are read from .pt files (no pickled code): prefer "
+                "safetensors.torch.save_file"
+            ) from exc
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
+        ):
+            raise SampleDataError(
+                f"{self.path}: a .pt sample file must hold a dict of tensors keyed "
+                "'<layer>/<batch>' (got {type(data).__name__})"
+            )
+        self._tensors = data
+        return list(data)
+
+    def close(self) -> None:
+        self._handle = None
+        self._tensors = None
+
+    def __enter__(self) -> SampleSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def layers(self) -> list[str]:
+        """Layer names, in file order."""
+        return list(dict.fromkeys([*self._batch_keys, *self._stacked]))
+
+    def __contains__(self, layer: object) -> bool:
+        return layer in self._batch_keys or layer in self._stacked
+
+    def _get(self, key: str) -> torch.Tensor:
+        if self._tensors is not None:
+            return self._tensors[key]
+        try:
+            return self._handle.get_tensor(key)
+        except Exception as exc:
+            raise SampleDataError(
+                f"{self.path}: cannot read tensor '{key}' ({exc}); the file may be truncated: "
+                "write it again"
+            ) from exc
+
+    def batch_count(self, layer: str) -> int:
+        """How many batches the file holds for *layer* (contiguous from 0)."""
+        self.require([layer])
+        if layer in self._batch_keys:
+            indices = self._batch_keys[layer]
+            n = 0
+            while n in indices:
+                n += 1
+            return n
+        return self._stacked_tensor_len(layer)
+
+    def _stacked_tensor_len(self, layer: str) -> int:
+        if self._tensors is not None:
+            shape = list(self._tensors[layer].shape)
+        else:
+            shape = list(self._handle.get_slice(layer).get_shape())
+        return shape[0] if shape else 0
+
+    def require(self, layers: Iterable[str]) -> None:
+        """Raise one SampleDataError naming every layer of *layers* the file lacks."""
+        missing = [name for name in layers if name not in self]
+        if not missing:
+            return
+        have = self.layers
+        hints = []
+        for name in missing:
+            close = get_close_matches(name, have, n=2)
+            hints.append(f"'{name}'" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
+        listing = ", ".join(have[:12]) + (f", … ({len(have)} in all)" if len(have) > 12 else "")
+        raise SampleDataError(
+            f"{self.path}: layer(s) {', '.join(hints)} not in the sample data; the file holds: "
+            f"{listing or 'no layers'}. Capture those layers' outputs or fix their names in the config"
+        )
+
+    def check_count(self, layer: str, batch_num: int) -> None:
+        """Raise if *layer* has fewer than *batch_num* batches."""
+        self.require([layer])
+        available = self.batch_count(layer)
+        if available < batch_num:
+            present = sorted(self._batch_keys.get(layer, {}))
+            gap = ""
+            if present and present[-1] >= available:
+                gap = f" (batch {available} is missing; the file has {present})"
+            raise SampleDataError(
+                f"{where(str(self.path), layer)}batch_num is {batch_num} but the sample data "
+                f"holds {available} batch(es){gap}: AMCT would write no record. Capture more "
+                "forward passes or lower batch_num"
+            )
+
+    def batches(self, layer: str, batch_num: int) -> Iterator[torch.Tensor]:
+        """The first *batch_num* batches of *layer*, each checked by :func:`check_batch`."""
+        self.check_count(layer, batch_num)
+        for i in range(batch_num):
+            if layer in self._batch_keys:
+                tensor = self._get(self._batch_keys[layer][i])
+            elif self._tensors is not None:
+                tensor = self._tensors[layer][i]
+            else:
+                tensor = self._handle.get_slice(layer)[i : i + 1][0]
+            yield check_batch(tensor, where(str(self.path), layer, i))
+
+
+def _is_safetensors(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{"
+
+
+def open_samples(samples: str | os.PathLike[str] | SampleSource) -> SampleSource:
+    """A :class:`SampleSource` for a path, or *samples* itself when already opened."""
+    return samples if isinstance(samples, SampleSource) else SampleSource(samples)

@@ -1,0 +1,135 @@
+"""``kvcal calibrate CONFIG --data SAMPLES --record OUT``: run every layer's effective
+config on sample activations, write AMCT's record file, show the factors and their error.
+
+Exit status: 0 done, 1 the config has errors or calibration failed (the message says
+which file, layer and batch, and what to do), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import TextIO
+
+from kvcal.grammar.analysis import analyze
+from kvcal.grammar.association import resolve_data_path
+from kvcal.grammar.resolve import resolve_analysis
+from kvcal.grammar.text import LineIndex
+from kvcal.server.commands._files import problem_line, read_config
+
+HELP = "run the configured IFMR/HFMG on sample data, write the record"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="the quant.cfg to calibrate")
+    parser.add_argument("--data", metavar="SAMPLES", type=Path,
+                        help="sample activations (.safetensors, keys '<layer>/<batch>'); default: the "
+                             "config's '# kvcal: data=PATH' header, relative to the config")  # fmt: skip
+    parser.add_argument("--record", metavar="OUT", type=Path,
+                        help="AMCT record file to write (updated layer by layer if it exists); "
+                             "without it nothing is written")  # fmt: skip
+    parser.add_argument("--replace", action="store_true",
+                        help="write a new record file instead of updating an existing one")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
+                        help="where to compute (auto: CUDA when available)")  # fmt: skip
+    parser.add_argument("--report", metavar="DIR", type=Path,
+                        help="write DIR/report.md with a histogram picture per layer")
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent when the stream is not a tty."""
+
+    def __init__(self, stream: TextIO, width: int = 24) -> None:
+        self.stream = stream
+        self.width = width
+        self.enabled = stream.isatty()
+        self.start = time.perf_counter()
+
+    def __call__(self, layer: str, index: int, total: int) -> None:
+        if not self.enabled:
+            return
+        done = self.width * index // max(total, 1)
+        bar = "#" * done + "-" * (self.width - done)
+        spent = time.perf_counter() - self.start
+        self.stream.write(f"\r[{bar}] {index + 1}/{total} {spent:5.1f}s {layer[:60]:<60}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * (self.width + 80) + "\r")
+            self.stream.flush()
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"kvcal: error: {message}\n")
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    config = read_config(args.config)
+    if config is None:
+        return 2
+    analysis = analyze(config.parsed)
+    errors = [p for p in analysis.problems if p.is_error]
+    if errors:
+        index = LineIndex(config.text)
+        for p in errors:
+            print(problem_line(args.config, index, p), file=sys.stderr)
+        return _fail(f"{args.config} has {len(errors)} error(s); fix them before calibrating "
+                     "(kvcal check shows them all)", 1)  # fmt: skip
+    plans = resolve_analysis(analysis)
+    if not plans:
+        return _fail(f"{args.config}: no layer to quantize (quant_layers and overrides are empty)", 1)
+    data = args.data or resolve_data_path(config.text, None if args.config == "-" else config.path)
+    if data is None:
+        return _fail(f"{args.config}: no sample data: pass --data SAMPLES.safetensors or put "
+                     "'# kvcal: data=PATH' on the config's first line", 2)  # fmt: skip
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        return _fail("--device cuda: no CUDA GPU is available here; use --device cpu or auto", 2)
+
+    from kvcal.calibrate import CalibrationError, calibrate, write_record
+    from kvcal.calibrate.report import table, write_report
+
+    bar = ProgressBar(sys.stderr)
+    try:
+        result = calibrate(plans, data, device=args.device, progress=bar)
+    except CalibrationError as exc:
+        bar.close()
+        return _fail(str(exc), 1)
+    bar.close()
+    replaced: list[str] = []
+    if args.record is not None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                replaced = write_record(args.record, result.factors_by_layer(), update=not args.replace)
+        except CalibrationError as exc:
+            return _fail(str(exc), 1)
+    report = None
+    if args.report is not None:
+        try:
+            report = write_report(result, args.report, config=args.config,
+                                  record=str(args.record) if args.record else None)  # fmt: skip
+        except OSError as exc:
+            return _fail(f"{args.report}: cannot write the report ({exc.strerror or exc})", 1)
+    if args.json:
+        out = result.to_dict()
+        out.update(config=args.config, record=str(args.record) if args.record else None,
+                   replaced=replaced, report=str(report) if report else None)  # fmt: skip
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+    print(table(result))
+    tail = [f"{len(result.layers)} layer(s) in {result.seconds:.2f} s on {result.device}"]
+    if args.record is not None:
+        tail.append(f"record: {args.record}" + (f" (replaced {len(replaced)} layer(s))" if replaced else ""))
+    if report is not None:
+        tail.append(f"report: {report}")
+    print("\n" + "; ".join(tail))
+    return 0
