@@ -80,6 +80,9 @@ function freePort() {
   });
 }
 
+/** Thrown inside a waitFor condition: stop waiting, the condition can no longer become true. */
+class Fatal extends Error {}
+
 async function waitFor(what, fn, timeoutMs, intervalMs = 200) {
   const end = Date.now() + timeoutMs;
   let last;
@@ -88,6 +91,7 @@ async function waitFor(what, fn, timeoutMs, intervalMs = 200) {
       const v = await fn();
       if (v) return v;
     } catch (error) {
+      if (error instanceof Fatal) throw error;
       last = error;
     }
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${last.message})` : ''}`);
@@ -376,10 +380,17 @@ const CHECKS = {
 
   async d(page, opts) {
     await focusEditor(page);
+    await page.keyboard.press('Control+B'); // hide the side bar: room for the result table
     await runCommand(page, 'kvcal: Calibrate');
     const frame = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
     const rows = frame.locator('table.layers tbody tr');
-    await waitFor('the calibration webview with one row per layer', async () => (await rows.count()) >= LAYERS.length, opts.timeoutMs * 4, 500);
+    await waitFor('the calibration webview with one row per layer', async () => {
+      // A refusal or failure shows as a notification: no need to wait out the timeout.
+      const toasts = await page.locator('.notifications-toasts .notification-toast').allInnerTexts();
+      const refused = toasts.find((t) => /calibration (not done|of .* failed)/.test(t));
+      if (refused) throw new Fatal(`the calibration did not run: ${refused.replace(/\s+/g, ' ')}`);
+      return (await rows.count()) >= LAYERS.length;
+    }, opts.timeoutMs * 4, 500);
     const table = (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' ').trim());
     const missing = LAYERS.filter((l) => !table.some((r) => r.startsWith(l)));
     if (missing.length) throw new Error(`the result table lacks ${missing.join(', ')}:\n${table.join('\n')}`);

@@ -13,7 +13,7 @@ import {
   WorkDoneProgressCancelNotification,
   type ExecuteCommandParams,
 } from 'vscode-languageclient/node';
-import { parseCalibrateResult, renderCalibrateHtml } from './calibrateResult';
+import { parseCalibrateResult, renderCalibrateHtml, showsSummary } from './calibrateResult';
 import type { KvcalServer } from './server';
 import { LANGUAGE_ID } from './settings';
 
@@ -115,7 +115,7 @@ export class Calibrator implements vscode.Disposable {
       cspSource: webview.cspSource,
       nonce: crypto.randomBytes(16).toString('base64'),
       pictureUri: (file) => webview.asWebviewUri(vscode.Uri.file(file)).toString(),
-      summaryHtml: view.summaryMarkdown ? await renderMarkdown(view.summaryMarkdown) : undefined,
+      summaryHtml: showsSummary(view) && view.summaryMarkdown ? await renderMarkdown(view.summaryMarkdown) : undefined,
     });
   }
 }

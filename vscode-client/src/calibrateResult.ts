@@ -86,13 +86,17 @@ function layerRow(name: string, d: Dict, base: string | undefined): LayerRow {
       }
       continue;
     }
+    if (key === 'symmetric' && typeof value === 'boolean') {
+      cells.set('symmetric', value ? 'symmetric' : 'asymmetric');
+      continue;
+    }
     const text = cellText(value);
     if (text !== null) cells.set(key, text);
   }
   return { name, cells, pictures };
 }
 
-/** Display text of a value: numbers to 4–6 significant digits, per-channel arrays as a range. */
+/** Display text of a value: numbers to 4 significant digits, per-channel arrays as a range. */
 export function cellText(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'number') return formatNumber(value);
@@ -104,7 +108,7 @@ export function cellText(value: unknown): string | null {
       if (nums.length === 1) return formatNumber(nums[0]);
       const lo = Math.min(...nums);
       const hi = Math.max(...nums);
-      return `${formatNumber(lo)} … ${formatNumber(hi)} (${nums.length} channels)`;
+      return `${formatNumber(lo)} … ${formatNumber(hi)} (${nums.length} ch)`;
     }
     const texts = value.map(cellText).filter((t): t is string => t !== null);
     return texts.join(', ');
@@ -117,7 +121,7 @@ export function formatNumber(n: number): string {
   if (Number.isInteger(n) && Math.abs(n) < 1e9) return String(n);
   const abs = Math.abs(n);
   if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return n.toExponential(3);
-  return String(Number(n.toPrecision(6)));
+  return String(Number(n.toPrecision(4)));
 }
 
 function orderColumns(layers: readonly LayerRow[]): string[] {
@@ -167,11 +171,19 @@ export interface RenderOptions {
   readonly summaryHtml?: string;
 }
 
+/**
+ * Whether the page shows the server's Markdown summary: only when there is no per-layer table,
+ * which is the same information, structured (the Markdown is for clients that render nothing else).
+ */
+export function showsSummary(view: CalibrateView): boolean {
+  return view.layers.length === 0 && view.summaryMarkdown !== null;
+}
+
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-const TITLES: Record<string, string> = { sqnr_db: 'SQNR (dB)', sqnr: 'SQNR', mse: 'MSE', max_abs_error: 'max |error|' };
+const TITLES: Record<string, string> = { symmetric: 'mode', sqnr_db: 'SQNR (dB)', sqnr: 'SQNR', mse: 'MSE', max_abs_error: 'max |error|' };
 
 /** Column key -> header text: `clip_min` -> `clip min`, `scale.min` -> `scale min`, `sqnr_db` -> `SQNR (dB)`. */
 export function columnTitle(key: string): string {
@@ -183,17 +195,17 @@ export function renderCalibrateHtml(view: CalibrateView, opts: RenderOptions): s
   const figure = (file: string, caption: string): string =>
     `<figure><img src="${e(opts.pictureUri(file))}" alt="${e(caption)}"><figcaption>${e(caption)}</figcaption></figure>`;
 
-  const summary = opts.summaryHtml ?? (view.summaryMarkdown ? `<pre class="summary">${e(view.summaryMarkdown)}</pre>` : '');
+  const summary = !showsSummary(view) ? '' : opts.summaryHtml ?? `<pre class="summary">${e(view.summaryMarkdown ?? '')}</pre>`;
   const errors = view.errors.length ? `<ul class="errors">${view.errors.map((m) => `<li>${e(m)}</li>`).join('')}</ul>` : '';
   const table = view.layers.length
-    ? `<table class="layers"><thead><tr><th>layer</th>${view.columns.map((c) => `<th>${e(columnTitle(c))}</th>`).join('')}</tr></thead><tbody>${view.layers
+    ? `<div class="table"><table class="layers"><thead><tr><th>layer</th>${view.columns.map((c) => `<th>${e(columnTitle(c))}</th>`).join('')}</tr></thead><tbody>${view.layers
         .map(
           (row) =>
             `<tr><td class="layer">${e(row.name)}</td>${view.columns
               .map((c) => `<td>${e(row.cells.get(c) ?? '')}</td>`)
               .join('')}</tr>`,
         )
-        .join('')}</tbody></table>`
+        .join('')}</tbody></table></div>`
     : '';
   const layerPictures = view.layers.flatMap((row) =>
     row.pictures.map((p) => figure(p, row.pictures.length === 1 ? row.name : `${row.name}: ${path.basename(p)}`)),
@@ -216,7 +228,8 @@ export function renderCalibrateHtml(view: CalibrateView, opts: RenderOptions): s
   body { font-family: var(--vscode-font-family); color: var(--vscode-foreground); padding: 0 1em 2em; }
   h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
   table.layers { border-collapse: collapse; margin-top: 1em; font-variant-numeric: tabular-nums; }
-  table.layers th, table.layers td { border: 1px solid var(--vscode-panel-border, #8884); padding: 0.25em 0.6em; text-align: right; }
+  div.table { overflow-x: auto; }
+  table.layers th, table.layers td { border: 1px solid var(--vscode-panel-border, #8884); padding: 0.25em 0.6em; text-align: right; white-space: nowrap; }
   table.layers th { background: var(--vscode-editorWidget-background); }
   table.layers td.layer, table.layers th:first-child { text-align: left; font-family: var(--vscode-editor-font-family); }
   .errors { color: var(--vscode-errorForeground); }

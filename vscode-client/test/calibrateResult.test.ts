@@ -17,7 +17,7 @@ const sample = {
       histogram: 'hist/layer0_k.png',
       extra: { note: 'x' },
     },
-    { name: 'model.layers.0.self_attn.v_proj', algorithm: 'hfmg', granularity: 'per_tensor', scale: 0.0123, offset: -7, sqnr_db: 40.5, clip_min: -1.5 },
+    { name: 'model.layers.0.self_attn.v_proj', algorithm: 'hfmg', granularity: 'per_tensor', symmetric: false, scale: 0.0123, offset: -7, sqnr_db: 40.5, clip_min: -1.5 },
   ],
   pictures: [{ path: '/ws/report/overview.svg' }, 'not-a-picture.txt'],
 };
@@ -30,13 +30,14 @@ describe('parseCalibrateResult', () => {
   });
 
   test('known columns first, the rest in order of appearance', () => {
-    assert.deepEqual(view.columns, ['algorithm', 'granularity', 'scale', 'offset', 'clip_min', 'sqnr_db', 'extra.note']);
+    assert.deepEqual(view.columns, ['algorithm', 'granularity', 'symmetric', 'scale', 'offset', 'clip_min', 'sqnr_db', 'extra.note']);
+    assert.equal(view.layers[1].cells.get('symmetric'), 'asymmetric');
   });
 
   test('cells: per-channel arrays as a range, numbers rounded', () => {
     const k = view.layers[0].cells;
-    assert.equal(k.get('scale'), '0.01 … 0.02 (3 channels)');
-    assert.equal(k.get('sqnr_db'), '38.1235');
+    assert.equal(k.get('scale'), '0.01 … 0.02 (3 ch)');
+    assert.equal(k.get('sqnr_db'), '38.12');
     assert.equal(view.layers[1].cells.get('offset'), '-7');
     assert.equal(view.layers[1].cells.get('extra.note'), undefined);
   });
@@ -90,8 +91,8 @@ describe('renderCalibrateHtml', () => {
 
   test('one table row per layer, one column per key', () => {
     assert.equal((html.match(/<tr><td class="layer">/g) ?? []).length, 2);
-    assert.match(html, /<th>layer<\/th><th>algorithm<\/th><th>granularity<\/th><th>scale<\/th>/);
-    assert.match(html, /<td class="layer">model.layers.0.self_attn.v_proj<\/td><td>hfmg<\/td>/);
+    assert.match(html, /<th>layer<\/th><th>algorithm<\/th><th>granularity<\/th><th>mode<\/th><th>scale<\/th>/);
+    assert.match(html, /<td class="layer">model.layers.0.self_attn.v_proj<\/td><td>hfmg<\/td><td>per_tensor<\/td><td>asymmetric<\/td>/);
   });
 
   test('pictures through the webview URI mapping', () => {
@@ -103,12 +104,14 @@ describe('renderCalibrateHtml', () => {
     assert.match(html, /default-src 'none'; img-src vscode-webview:\/\/x data:; style-src 'nonce-N0NCE';/);
     assert.doesNotMatch(html, /<script/);
     assert.match(html, /Calibration of quant&lt;1&gt;.cfg/);
-    assert.match(html, /<pre class="summary">\*\*2 layers\*\* calibrated<\/pre>/);
+    assert.doesNotMatch(html, /2 layers/); // the table says it
   });
 
-  test('rendered Markdown is used when given', () => {
-    const withSummary = renderCalibrateHtml(parseCalibrateResult(sample), { documentLabel: 'q', cspSource: 'c', nonce: 'n', pictureUri: (f) => f, summaryHtml: '<p><strong>2 layers</strong></p>' });
-    assert.match(withSummary, /<section class="summary"><p><strong>2 layers<\/strong><\/p><\/section>/);
+  test('the Markdown summary only stands in for a missing table', () => {
+    const opts = { documentLabel: 'q', cspSource: 'c', nonce: 'n', pictureUri: (f: string) => f, summaryHtml: '<p><strong>not done</strong></p>' };
+    assert.match(renderCalibrateHtml(parseCalibrateResult({ markdown: 'x', layers: [] }), opts), /<section class="summary"><p><strong>not done<\/strong><\/p><\/section>/);
+    assert.match(renderCalibrateHtml(parseCalibrateResult({ markdown: '**x**' }), { ...opts, summaryHtml: undefined }), /<pre class="summary">\*\*x\*\*<\/pre>/);
+    assert.doesNotMatch(renderCalibrateHtml(parseCalibrateResult(sample), opts), /not done/);
   });
 
   test('column titles', () => {
