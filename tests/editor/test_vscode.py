@@ -118,15 +118,16 @@ def test_vscode_end_to_end_fails_with_a_broken_server(
     editor_tools: None, vsix: Path, tmp_path: Path
 ) -> None:
     """The harness is not a rubber stamp: with a server command that cannot start it fails (a),
-    and VS Code shows the extension's "could not start" notification with the fix."""
+    VS Code shows the extension's "could not start" notification with the fix, and (r) pointing
+    kvcal.server.command at the real server restarts it without reloading the window."""
     broken = [str(REPO / ".venv" / "bin" / "no-such-python"), "-m", "kvcal.server", "lsp"]
-    args = ["--vsix", str(vsix), "--out", str(tmp_path), "--checks", "a", "--timeout-ms", "6000"]
+    args = ["--vsix", str(vsix), "--out", str(tmp_path), "--checks", "a,r", "--timeout-ms", "6000"]
     result = _harness(*args, "--server-command", json.dumps(broken), timeout=300)
     assert result.returncode == 1, f"expected the harness to report a failure:\n{_report(result)}"
     results = json.loads((tmp_path / "results.json").read_text())
+    assert results["status"].startswith("$(error)"), results["status"]
     assert results["a"]["ok"] is False
     shown = "\n".join(results["a"].get("notifications", []))
-    assert "kvcal language server could not start" in shown and "command not found" in shown, (
-        _report(result)
-    )
-    assert "pip install kvcal" in shown, shown
+    assert "kvcal language server could not start" in shown, _report(result)
+    assert "command not found" in shown and "pip install kvcal" in shown, shown
+    assert results["r"]["ok"] is True, _report(result)

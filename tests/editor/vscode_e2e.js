@@ -12,7 +12,9 @@
 //       and goes away on undo;
 //   (b) hovering a field name shows its documentation from the .proto;
 //   (c) completion inside an ifmr_quantize block offers that message's fields (and not HFMG's);
-//   (d) kvcal: Calibrate shows the per-layer results (one table row per layer) and histograms.
+//   (d) kvcal: Calibrate shows the per-layer results (one table row per layer) and histograms;
+//   (r) only when asked (after a broken --server-command): setting kvcal.server.command to this
+//       checkout's server restarts it, and hover works.
 // Screenshots and the extension's log go to --out (default build/editor-test/).
 // Exit status: 0 all checks passed, 1 a check failed, 3 the tools are not set up.
 'use strict';
@@ -26,6 +28,8 @@ const { tools: findTools } = require('./tools');
 const REPO = path.resolve(__dirname, '..', '..');
 const CHROMIUM = process.env.KVCAL_CHROMIUM || '/usr/bin/chromium';
 const PROTO = path.join(REPO, 'grammar', 'proto', 'quant_calibration_config_pytorch.proto');
+/** The language server of this checkout: the .venv `make setup` creates. */
+const REPO_SERVER = [path.join(REPO, '.venv', 'bin', 'python'), '-m', 'kvcal.server', 'lsp'];
 const LAYERS = [
   'model.layers.0.self_attn.k_proj',
   'model.layers.0.self_attn.v_proj',
@@ -36,7 +40,7 @@ const LAYERS = [
 function parseArgs(argv) {
   const opts = {
     checks: ['a', 'b', 'c', 'd'],
-    serverCommand: [path.join(REPO, '.venv', 'bin', 'python'), '-m', 'kvcal.server', 'lsp'],
+    serverCommand: REPO_SERVER,
     vsix: null,
     out: path.join(REPO, 'build', 'editor-test'),
     timeoutMs: 30000,
@@ -56,7 +60,7 @@ function parseArgs(argv) {
     else if (a === '--keep') opts.keep = true;
     else usage(`unknown argument ${a}`);
   }
-  if (!opts.checks.every((c) => 'abcd'.includes(c) && c.length === 1)) usage('--checks takes letters from a,b,c,d');
+  if (!opts.checks.every((c) => 'abcdr'.includes(c) && c.length === 1)) usage('--checks takes letters from a,b,c,d,r');
   if (!Array.isArray(opts.serverCommand) || !opts.serverCommand.every((w) => typeof w === 'string')) usage('--server-command takes a JSON array of strings');
   return opts;
 }
@@ -153,7 +157,8 @@ function prepareDirs(opts) {
     'editor.minimap.enabled': false,
     'files.autoSave': 'off',
   };
-  fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  dirs.settingsFile = path.join(dirs.userData, 'User', 'settings.json');
+  fs.writeFileSync(dirs.settingsFile, JSON.stringify(settings, null, 2));
   return dirs;
 }
 
@@ -253,9 +258,14 @@ async function focusEditor(page) {
   }, 5000, 300);
 }
 
+/** The kvcal status bar item as "$(icon) text", or null when it is not shown. */
 async function statusText(page) {
-  const items = await page.locator('.statusbar-item').allInnerTexts();
-  return items.find((t) => /kvcal/.test(t)) ?? null;
+  const item = page.locator('.statusbar-item', { hasText: 'kvcal' }).first();
+  if ((await item.count()) === 0) return null;
+  return item.evaluate((el) => {
+    const icon = [...el.querySelectorAll('.codicon')].map((i) => [...i.classList].find((c) => c.startsWith('codicon-') && c !== 'codicon-modifier-spin')).join(' ');
+    return `$(${(icon || '').replace(/^codicon-/, '')}) ${el.innerText.trim()}`;
+  });
 }
 
 async function runCommand(page, title) {
@@ -408,6 +418,19 @@ const CHECKS = {
   },
 };
 
+/** (r): the extension restarts the server when kvcal.server.command changes (here: broken -> working). */
+CHECKS.r = async (page, opts) => {
+  const before = await statusText(page);
+  // As a user would: the workspace's .vscode/settings.json (VS Code watches it).
+  const workspaceSettings = path.join(opts.dirs.workspace, '.vscode', 'settings.json');
+  fs.mkdirSync(path.dirname(workspaceSettings), { recursive: true });
+  fs.writeFileSync(workspaceSettings, JSON.stringify({ 'kvcal.server.command': REPO_SERVER }, null, 2));
+  await waitFor('the status bar to show the restarted server running', async () => (await statusText(page))?.startsWith('$(check)'), opts.timeoutMs * 2);
+  await focusEditor(page);
+  const hover = await CHECKS.b(page, { ...opts, timeoutMs: opts.timeoutMs * 2 });
+  return `status bar ${JSON.stringify(before)} -> ${JSON.stringify(await statusText(page))} after the setting changed; ${hover}`;
+};
+
 // --- main ---------------------------------------------------------------------------------------
 
 async function main() {
@@ -452,12 +475,13 @@ async function main() {
     await openFile(page, 'quant.cfg');
     const status = await waitFor('the kvcal status bar item to leave "starting"', async () => {
       const t = await statusText(page);
-      return t && !/loading/.test(await page.locator('.statusbar-item', { hasText: 'kvcal' }).first().innerHTML()) ? t : null;
+      return t && !t.startsWith('$(loading') ? t : null;
     }, opts.timeoutMs).catch((e) => `(${e.message})`);
     say(`status bar: ${status}`);
     results.status = status;
 
-    for (const check of ['b', 'a', 'c', 'd'].filter((c) => opts.checks.includes(c))) {
+    opts.dirs = dirs;
+    for (const check of ['b', 'a', 'c', 'd', 'r'].filter((c) => opts.checks.includes(c))) {
       say(`check (${check}) ...`);
       try {
         const detail = await CHECKS[check](page, opts);
@@ -494,7 +518,7 @@ function collectLogs(dirs, out) {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else if (/kvcal.*\.log$/.test(e.name) && /output_logging/.test(p)) found.push(p);
+      else if (/kvcal[^/]*\.log$/.test(e.name)) found.push(p); // exthost1/kvcal.kvcal/kvcal.log (a log output channel)
     }
   };
   try {
