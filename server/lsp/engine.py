@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,19 +33,20 @@ class Failed(Exception):
 
 def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable[[], bool],
         device: str = "auto") -> dict[str, Any]:  # fmt: skip
-    import kvcal.calibrate as engine
-    from kvcal.calibrate.errors import CalibrationCancelled, CalibrationError
+    from kvcal.calibrate import CalibrationCancelled, CalibrationError, calibrate, write_record
+    from kvcal.calibrate.report import picture_name, write_report
 
+    total = len(job.plans)
     try:
-        result = engine.calibrate(list(job.plans), job.data, device=device, progress=progress, cancel=cancel)
+        result = calibrate(list(job.plans), job.data, device=device, progress=progress, cancel=cancel)
         if cancel():
             raise Cancelled()
-        factors = {layer.layer_name: layer.factors for layer in result.layers}
-        from kvcal.calibrate.record import write_record
-
+        progress(f"writing {job.record.name} and the report", total, total)
         job.record.parent.mkdir(parents=True, exist_ok=True)
-        write_record(job.record, factors)
-        pictures = _write_report(engine, result, job)
+        with warnings.catch_warnings():  # "replaced the record of N layers": expected here
+            warnings.simplefilter("ignore")
+            write_record(job.record, result.factors_by_layer())
+        write_report(result, job.report, config=job.label, record=str(job.record))
     except CalibrationCancelled as exc:
         raise Cancelled() from exc
     except CalibrationError as exc:
@@ -52,25 +54,18 @@ def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable
         raise Failed(str(exc), layer) from exc
     except OSError as exc:
         raise Failed(f"cannot write {exc.filename or job.record}: {exc.strerror or exc}", None) from exc
-    layers = [_layer_row(layer, pictures.get(layer.layer_name)) for layer in result.layers]
-    return {"markdown": _markdown(job, layers), "record": str(job.record), "report": str(job.report),
-            "errors": [], "layers": layers}  # fmt: skip
+    layers = []
+    for layer in result.layers:
+        picture = job.report / picture_name(layer.layer_name)
+        layers.append(_layer_row(layer, str(picture) if picture.exists() else None))
+    return {"markdown": _markdown(job, layers, result.device, result.seconds), "record": str(job.record),
+            "report": str(job.report), "errors": [], "layers": layers}  # fmt: skip
 
 
 def _layer_named(message: str, job: Job) -> str | None:
     names = {p.layer_name for p in job.plans}
     m = _LAYER_IN_MESSAGE.search(message)
     return m.group(1) if m and m.group(1) in names else None
-
-
-def _write_report(engine: Any, result: Any, job: Job) -> dict[str, str]:
-    """The engine's report (Markdown + histogram PNGs) in ``job.report``; layer -> picture."""
-    report = getattr(engine, "write_report", None)
-    if report is None:
-        return {}
-    written = report(result, job.report)
-    pictures = getattr(written, "histograms", None) or (written if isinstance(written, dict) else {})
-    return {str(k): str(v) for k, v in pictures.items()}
 
 
 def _finite(value: Any) -> float | None:
@@ -84,7 +79,7 @@ def _finite(value: Any) -> float | None:
 def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
     plan = layer.plan
     scales, offsets = layer.factors.to_lists()
-    quality = layer.quality
+    q = layer.quality
     return {
         "layer": layer.layer_name,
         "algorithm": plan.algorithm,
@@ -94,16 +89,21 @@ def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
         "offset": offsets,
         "clip_min": _finite(layer.factors.clip_min.min()),
         "clip_max": _finite(layer.factors.clip_max.max()),
-        "sqnr_db": _finite(getattr(quality, "sqnr_db", None)),
-        "mse": _finite(getattr(quality, "mse", None)),
+        "sqnr_db": _finite(q.chosen.sqnr_db),
+        "mse": _finite(q.chosen.mse),
+        "max_abs_error": _finite(q.chosen.max_abs_err),
+        "clipped_fraction": _finite(q.chosen.clipped_fraction),
+        "vs_minmax_db": _finite(q.vs_minmax_db),
+        "other_algorithm": q.other_algorithm,
+        "vs_other_db": _finite(q.vs_other_db),
         "histogram": histogram,
     }
 
 
-def _markdown(job: Job, layers: list[dict[str, Any]]) -> str:
+def _markdown(job: Job, layers: list[dict[str, Any]], device: str, seconds: float) -> str:
     from kvcal.server.lsp.outcome import summary
 
-    lines = [f"### Calibration of {job.label}", "",
+    lines = [f"### Calibration of {job.label}", "", f"{len(layers)} layer(s) in {seconds:.2f} s on {device}", "",
              "| layer | algorithm | granularity | mode | scale / offset | SQNR (dB) | MSE |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in layers:
