@@ -116,3 +116,14 @@ def test_uri_argument() -> None:
     assert uri_argument(["file:///a"]) == "file:///a"
     assert uri_argument([{"uri": "file:///b"}]) == "file:///b"
     assert uri_argument([]) is None and uri_argument(None) is None and uri_argument([3]) is None
+
+
+def test_the_server_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport kvcal.server, kvcal.server.commands.lsp\nfrom kvcal.server.lsp import create_server\n"
+            "create_server()\nheavy = sorted(m for m in ('torch', 'matplotlib', 'numpy', 'kvcal.calibrate') if m in sys.modules)\n"
+            "print(heavy)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
