@@ -135,7 +135,6 @@ function prepareDirs(opts) {
   fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
   const settings = {
     'kvcal.server.command': opts.serverCommand,
-    'kvcal.trace.server': 'messages',
     // Quiet, deterministic workbench: no welcome page, no trust prompt, no AI panel, no updates.
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
@@ -333,6 +332,8 @@ const CHECKS = {
       const t = (await hover.allInnerTexts()).join('\n');
       return t.replace(/\s+/g, ' ').includes(expected) ? t : null;
     }, opts.timeoutMs, 500);
+    await page.waitForTimeout(400); // the hover fades in
+    await opts.screenshot(opts.hoverShot ?? 'b-hover');
     return `hover on ${field}: ${JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 160))}`;
   },
 
@@ -427,7 +428,7 @@ CHECKS.r = async (page, opts) => {
   fs.writeFileSync(workspaceSettings, JSON.stringify({ 'kvcal.server.command': REPO_SERVER }, null, 2));
   await waitFor('the status bar to show the restarted server running', async () => (await statusText(page))?.startsWith('$(check)'), opts.timeoutMs * 2);
   await focusEditor(page);
-  const hover = await CHECKS.b(page, { ...opts, timeoutMs: opts.timeoutMs * 2 });
+  const hover = await CHECKS.b(page, { ...opts, timeoutMs: opts.timeoutMs * 2, hoverShot: 'r-restarted' });
   return `status bar ${JSON.stringify(before)} -> ${JSON.stringify(await statusText(page))} after the setting changed; ${hover}`;
 };
 
