@@ -23,8 +23,10 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from kvcal.server.lsp.outcome import Issue, LayerOutcome, Outcome, summary
+from kvcal.server.lsp.settings import Settings
 
 if TYPE_CHECKING:
+    from kvcal.grammar.plan import LayerPlan
     from kvcal.server.lsp.server import KvcalServer, Snapshot
 
 # One calibration at a time; a cancelled one finishes its current step before the next starts.
@@ -44,7 +46,7 @@ class Refused(Exception):
 class Job:
     uri: str
     label: str
-    plans: tuple[Any, ...]
+    plans: tuple[LayerPlan, ...]
     data: Path
     record: Path
     report: Path
@@ -96,31 +98,27 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
     finally:
         ls.running.discard(stop)
     progress.end(f"{len(result['layers'])} layers calibrated")
-    ls.outcomes[uri] = Outcome({row["layer"]: LayerOutcome(plan, summary(row))
-                                for plan, row in zip(job.plans, result["layers"], strict=False)},
-                               plans=tuple(snap.plans) if snap else ())  # fmt: skip
+    plans = {p.layer_name: p for p in job.plans}
+    ls.outcomes[uri] = Outcome({row["layer"]: LayerOutcome(plans[row["layer"]], summary(row))
+                                for row in result["layers"] if row["layer"] in plans}, plans=job.plans)  # fmt: skip
     await ls.refresh_views()
     return result
 
 
 async def _snapshot(ls: KvcalServer, uri: str) -> Snapshot | None:
     """The open document, or the file on disk when it is not open."""
-    if ls.documents.get(uri) is None:
-        from kvcal.server.lsp.server import fs_path
-
-        path = fs_path(uri)
-        if path is None or not path.is_file():
-            return None
-        ls.documents.open(types.TextDocumentItem(uri=uri, language_id="", version=0,
-                                                 text=path.read_text(encoding="utf-8", errors="replace")))  # fmt: skip
-        await ls.fetch_settings([uri])
-        try:
-            return await ls.snapshot(uri)
-        finally:
-            ls.documents.close(uri)
     if uri not in ls.settings:
         await ls.fetch_settings([uri])
-    return await ls.snapshot(uri)
+    if ls.documents.get(uri) is not None:
+        return await ls.snapshot(uri)
+    from kvcal.server.lsp.server import fs_path
+
+    path = fs_path(uri)
+    if path is None or not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    settings = ls.settings.get(uri, Settings())
+    return await asyncio.get_running_loop().run_in_executor(None, ls.analyse, uri, None, text, settings)
 
 
 def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:

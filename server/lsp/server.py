@@ -173,7 +173,7 @@ class KvcalServer(LanguageServer):
         self._last_change: dict[str, float] = {}
         # Analyses run off the event loop (which keeps reading changes and cancellations),
         # one at a time: the parser is not re-entrant.
-        self._analyser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-analyse")
+        self.analyser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-analyse")
 
     # -- derived state ---------------------------------------------------------------------
     async def snapshot(self, uri: str) -> Snapshot | None:
@@ -195,7 +195,7 @@ class KvcalServer(LanguageServer):
                     return done
                 continue  # that was an older text: analyse the current one now
             loop = asyncio.get_running_loop()
-            job = loop.run_in_executor(self._analyser, self._analyse, uri, doc.version, text, settings)
+            job = loop.run_in_executor(self.analyser, self.analyse, uri, doc.version, text, settings)
             running = self._analysing[uri] = _Analysing(text, settings, job)
             try:
                 snap = await asyncio.shield(job)
@@ -206,7 +206,7 @@ class KvcalServer(LanguageServer):
                 self._cache[uri] = snap
             return snap
 
-    def _analyse(self, uri: str, version: int | None, text: str, settings: Settings) -> Snapshot:
+    def analyse(self, uri: str, version: int | None, text: str, settings: Settings) -> Snapshot:
         started = time.perf_counter()
         samples = self.samples.resolve(text, fs_path(uri), settings, self._root())
         analysis = analyze(text, layers=samples.layers)

@@ -123,6 +123,15 @@ async def test_too_few_batches_and_nan_name_the_layer(editor: Editor) -> None:
     assert not list((editor.folder).glob("quant.record.txt"))
 
 
+async def test_a_config_that_is_not_open(editor: Editor) -> None:
+    write_samples(editor.folder / "kv.safetensors", dict.fromkeys(LAYERS, 2))
+    path = editor.folder / "closed.cfg"
+    path.write_text(config("kv.safetensors", layers=LAYERS[1:]))
+    result = await editor.execute("kvcal.calibrate", path.as_uri())
+    assert result["errors"] == [] and [r["layer"] for r in result["layers"]] == LAYERS[1:]
+    assert (editor.folder / "closed.record.txt").exists()
+
+
 async def test_unwritable_record_is_reported(editor: Editor) -> None:
     write_samples(editor.folder / "kv.safetensors", dict.fromkeys(LAYERS, 2))
     (editor.folder / "blocked.record.txt").mkdir()  # the record's path is a directory
