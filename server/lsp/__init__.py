@@ -24,4 +24,12 @@ def create_server():  # -> KvcalServer (pygls is imported here, not by `import k
 
 def serve() -> None:
     """Run the server on stdin/stdout until the client says exit."""
-    create_server().start_io()
+    import gc
+
+    server = create_server()
+    # An analysis allocates hundreds of thousands of small objects: with the default
+    # thresholds the collector's full passes over everything the server holds (modules,
+    # schema, cached analyses) show up as latency spikes. Startup objects are never garbage.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    server.start_io()
