@@ -17,6 +17,7 @@ is two ``scatter_add`` of the split counts. The search is in :mod:`hfmg_search`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -35,15 +36,18 @@ def histc_rows(data: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int
     (``[slices]`` float32), as ``[slices, bins]`` int64.
 
     The bin of ``x`` is ``int((x - lo) * bins / (hi - lo))`` in float32, the top edge in
-    the last bin; ``lo == hi`` widens the range to ``[lo - 1, hi + 1]`` (histc does).
+    the last bin; ``lo == hi`` widens the range as histc does: to the farther of the next
+    float32 and ``lo - 1`` (``hi + 1``), computed in double.
     """
     slices = data.shape[1]
     if slices == 1:
         hist = torch.histc(data.reshape(-1), bins, min=float(lo[0]), max=float(hi[0]))
         return hist.to(torch.int64)[None, :]
     equal = lo == hi
-    left = torch.where(equal, (lo.to(torch.float64) - 1).to(torch.float32), lo)
-    right = torch.where(equal, (hi.to(torch.float64) + 1).to(torch.float32), hi)
+    down = torch.nextafter(lo, torch.full_like(lo, -math.inf)).to(torch.float64)
+    up = torch.nextafter(hi, torch.full_like(hi, math.inf)).to(torch.float64)
+    left = torch.where(equal, torch.minimum(down, lo.to(torch.float64) - 1).to(torch.float32), lo)
+    right = torch.where(equal, torch.maximum(up, hi.to(torch.float64) + 1).to(torch.float32), hi)
     span = right - left
     offset = torch.arange(slices, device=data.device) * bins
     counts = torch.zeros(slices * bins, dtype=torch.int64, device=data.device)
@@ -110,7 +114,7 @@ class HfmgObserver:
         self.hist: torch.Tensor | None = None
 
     def observe(self, batch: torch.Tensor) -> None:
-        data = self.store.check(batch)  # [values, slices]
+        data = self.store.check(batch).to(torch.float32)  # [values, slices]; AMCT: fp16 -> fp32
         bins = self.params.num_of_bins
         lo, hi = torch.aminmax(data, dim=0)
         lo, hi = lo.to(torch.float32), hi.to(torch.float32)

@@ -46,6 +46,24 @@ class QualityReport:
     other_factors: Factors
 
     @property
+    def mse(self) -> float:
+        """The chosen factors' MSE (``chosen.mse``)."""
+        return self.chosen.mse
+
+    @property
+    def sqnr_db(self) -> float:
+        """The chosen factors' SQNR in dB (``chosen.sqnr_db``)."""
+        return self.chosen.sqnr_db
+
+    @property
+    def max_abs_err(self) -> float:
+        return self.chosen.max_abs_err
+
+    @property
+    def clipped_fraction(self) -> float:
+        return self.chosen.clipped_fraction
+
+    @property
     def vs_minmax_db(self) -> float:
         """SQNR gained over min-max factors (dB; positive is better)."""
         return self.chosen.sqnr_db - self.minmax.sqnr_db
