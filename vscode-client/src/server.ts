@@ -20,6 +20,7 @@ import {
   formatCommand,
   installCommand,
   resolveServerCommand,
+  settingWords,
   startFailureMessage,
   type ServerCommand,
 } from './serverCommand';
@@ -106,10 +107,10 @@ export class KvcalServer implements vscode.Disposable {
     const folder = vscode.workspace.workspaceFolders?.[0];
     const config = vscode.workspace.getConfiguration(CONFIG_SECTION, folder);
     const setting = config.get<unknown>('server.command');
-    const needPython = !(Array.isArray(setting) ? setting.length : typeof setting === 'string' && setting.trim());
     const command = resolveServerCommand({
       setting,
-      pythonInterpreter: needPython ? await activeInterpreter(folder?.uri, this.log) : undefined,
+      // Ask the Python extension (which may activate it) only when the setting leaves the choice to it.
+      pythonInterpreter: settingWords(setting).length === 0 ? await activeInterpreter(folder?.uri, this.log) : undefined,
       platform: process.platform,
       variables: { workspaceFolder: folder?.uri.fsPath, userHome: os.homedir() },
     });
