@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kvcal-installed
 
-.PHONY: setup demo test test-py lint proto bench clean
+.PHONY: setup demo test lint proto bench clean setup-editor vsix test-editor
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,19 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+## Chromium, code-server 4.100.3, playwright-core, the extension's node_modules (idempotent)
+setup-editor:
+	scripts/setup-editor-tests.sh
+
+## The VS Code extension: build/vscode/kvcal.vsix
+vsix:
+	scripts/setup-editor-tests.sh --client
+	cd vscode-client && npm run package
+
+## Editor tests only: extension unit tests + real VS Code e2e (screenshots in build/editor-test/)
+test-editor: setup
+	$(PY) -m pytest -q tests/editor
 
 lint: setup
 	$(VENV)/bin/ruff check .
