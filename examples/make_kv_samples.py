@@ -57,8 +57,8 @@ def build() -> dict[str, torch.Tensor]:
 
 def main(argv: list[str]) -> int:
     target = Path(argv[1]) if len(argv) > 1 else Path(__file__).with_name("kv_samples.safetensors")
-    save_file(build(), str(target), metadata={"generator": "examples/make_kv_samples.py",
-                                              "seed": str(SEED)})  # fmt: skip
+    # one metadata key: safetensors writes metadata from a hash map, in no fixed order
+    save_file(build(), str(target), metadata={"generator": f"examples/make_kv_samples.py seed={SEED}"})
     print(f"wrote {target}")
     return 0
 
