@@ -237,8 +237,9 @@ def main() -> int:
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     example = (ROOT / "examples" / "quant.cfg").read_text()
     big = big_config(5000)
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}; "
-          f"example {example.count(chr(10))} lines, big {big.count(chr(10))} lines\n")  # fmt: skip
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}, load average "
+          f"{load} at start; example {example.count(chr(10))} lines, big {big.count(chr(10))} lines\n")  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -256,11 +257,20 @@ def main() -> int:
             cwhere = [dict(p, character=p["character"] + 20) if i else p for i, p in enumerate(cwhere)]
             rows.append(row(f"completion ({label})", request_loop(client, "textDocument/completion", uri, cwhere, n * 2), goal_req))
             client.close()
+        from kvcal.grammar import analyze
+
+        alone = []
+        for _ in range(n // 4):
+            started = time.perf_counter()
+            analyze(big)
+            alone.append(time.perf_counter() - started)
+        rows.append(row("for reference: `analyze()` alone, in-process (5,000 lines)", alone))
         if not args.no_calibration:
             found = calibration_hover(n, root)
             if found is not None:
                 times, took = found
                 rows.append(row(f"hover while a calibration runs ({took:.1f} s, 16 layers)", times, "< 50 ms"))
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}\n")
     print("| measurement | n | p50 (ms) | p95 (ms) | goal |")
     print("|---|---:|---:|---:|---|")
     print("\n".join(rows))
