@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lsprotocol import types as T
 
 from kvcal.grammar import schema
 from tests.lsp.conftest import Editor, example_text, session
@@ -87,6 +88,9 @@ async def test_chinese_locale(tmp_path: Path) -> None:
         assert "默认值: `4096`" in text
         layer = await hover_text(ed, uri, "'model.layers.1.self_attn.v_proj'", delta=3)
         assert "**层**" in layer and "量化粒度" in layer
+        items = await ed.complete(ed.open("\n"), T.Position(line=0, character=0))  # completion docs in Chinese too
+        batch = next(i for i in items if i.label == "batch_num")
+        assert schema.doc(f"{ROOT}.AMCTQuantCaliConfig.batch_num").zh in batch.documentation.value
 
 
 async def test_plain_text_client_gets_plain_text(tmp_path: Path) -> None:
