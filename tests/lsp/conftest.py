@@ -110,6 +110,16 @@ class Editor:
             text_document=T.TextDocumentItem(uri=uri, language_id="amct-quant-cfg", version=1, text=text)))  # fmt: skip
         return uri
 
+    def open_existing(self, path: Path) -> str:
+        """Open a file where it is (it is not written)."""
+        uri = path.as_uri()
+        text = path.read_text(encoding="utf-8")
+        self.texts[uri] = text
+        self.versions[uri] = 1
+        self.client.text_document_did_open(T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(uri=uri, language_id="amct-quant-cfg", version=1, text=text)))  # fmt: skip
+        return uri
+
     def close(self, uri: str) -> None:
         self.client.text_document_did_close(T.DidCloseTextDocumentParams(text_document=T.TextDocumentIdentifier(uri=uri)))
         self.texts.pop(uri)

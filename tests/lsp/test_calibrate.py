@@ -12,7 +12,7 @@ import pytest
 from lsprotocol import types as T
 from pygls.exceptions import JsonRpcRequestCancelled
 
-from tests.lsp.conftest import Editor, session, wait_for, write_samples
+from tests.lsp.conftest import EXAMPLE, Editor, session, wait_for, write_samples
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -208,3 +208,10 @@ async def test_record_file_setting_and_a_server_created_progress_token(tmp_path:
         (token,) = ed.client.progress_reports  # created with window/workDoneProgress/create
         kinds = [type(v).__name__ for v in ed.client.progress_reports[token]]
         assert kinds == ["WorkDoneProgressBegin"] + ["WorkDoneProgressReport"] * 4 + ["WorkDoneProgressEnd"]
+        # the bundled example, where it is, with its bundled sample data (nothing written beside it)
+        example = ed.open_existing(EXAMPLE)
+        assert {d.code for d in await ed.diagnostics(example)} == {"precedence"}
+        result = await ed.execute("kvcal.calibrate", example)
+        assert result["errors"] == [] and len(result["layers"]) == 4
+        assert Path(result["report"]) == tmp_path / "out" / "quant.report" and (tmp_path / "out" / "quant.report" / "report.md").exists()
+        assert sum(Path(r["histogram"]).exists() for r in result["layers"]) == 4
