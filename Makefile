@@ -49,6 +49,8 @@ proto: setup
 
 bench: setup
 	$(PY) benchmarks/bench_grammar.py
+	$(PY) benchmarks/bench_lsp.py
+	$(PY) benchmarks/bench_calibrate.py --quick
 
 clean:
 	rm -rf build .pytest_cache

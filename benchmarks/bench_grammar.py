@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from configs import MANUAL, big_config  # noqa: E402
-from google.protobuf import text_format  # noqa: E402
-from google.protobuf.internal import api_implementation  # noqa: E402
+from configs import MANUAL, big_config
+from google.protobuf import text_format
+from google.protobuf.internal import api_implementation
 
-from kvcal.grammar import analyze, schema  # noqa: E402
+from kvcal.grammar import analyze, schema
 
 
 def timeit(fn: Callable[[], object], repeat: int) -> float:
@@ -54,7 +54,7 @@ def main() -> int:
     edits = []
     for i in range(20):  # change a value in the middle of the file, re-check the whole file
         j = len(lines) // 2 + i
-        edited = lines[:j] + [lines[j].replace("0.01", f"0.0{i % 9 + 1}")] + lines[j + 1 :]
+        edited = [*lines[:j], lines[j].replace("0.01", f"0.0{i % 9 + 1}"), *lines[j + 1:]]
         edits.append("".join(edited))
     per_edit = []
     for t in edits:

@@ -7,23 +7,36 @@ UTF-16 code units (what LSP clients count by default).
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
+
+# LSP line breaks: \r\n, \n and a lone \r.
+_BREAK = re.compile(r"\r\n?|\n")
 
 
 class LineIndex:
     """Line starts of a text, for fast offset/position conversion."""
 
-    __slots__ = ("_starts", "text")
+    __slots__ = ("_ends", "_starts", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         starts = [0]
-        find = text.find
-        i = find("\n")
-        while i != -1:
-            starts.append(i + 1)
-            i = find("\n", i + 1)
+        ends = []
+        if "\r" in text:
+            for m in _BREAK.finditer(text):
+                ends.append(m.start())
+                starts.append(m.end())
+        else:
+            find = text.find
+            i = find("\n")
+            while i != -1:
+                ends.append(i)
+                starts.append(i + 1)
+                i = find("\n", i + 1)
+        ends.append(len(text))
         self._starts = starts
+        self._ends = ends
 
     @property
     def line_count(self) -> int:
@@ -35,12 +48,8 @@ class LineIndex:
 
     def line_end(self, line: int) -> int:
         """Offset of the end of *line*, before its line break."""
-        if line + 1 < len(self._starts):
-            end = self._starts[line + 1] - 1
-            if end > 0 and self.text[end - 1 : end] == "\r":
-                end -= 1
-            return end
-        return len(self.text)
+        line = min(max(line, 0), len(self._ends) - 1)
+        return self._ends[line]
 
     def position(self, offset: int) -> tuple[int, int]:
         """(line, column in code points) of *offset*, both 0-based."""
