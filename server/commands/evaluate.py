@@ -1,0 +1,167 @@
+"""``kvcal evaluate CONFIG``: perplexity of a model with its KV cache fake-quantized by a config.
+
+The config's factors come from ``--record`` (an AMCT record file), or are calibrated first
+by the engine on ``--data`` (sample data) or on K/V outputs captured from the model over
+``--calib-text``. Perplexity is measured on ``--text`` (a different text by default),
+unquantized and quantized, with each layer's SQNR. ``--compare`` adds every int8 setting
+(min-max/IFMR/HFMG x per_tensor/per_channel x symmetric/asymmetric) in one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from kvcal.server.commands.capture import config_plans, progress_printer
+
+HELP = "perplexity of a model with its KV cache fake-quantized by a config"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="the quant.cfg whose layers are quantized")
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument("--record", type=Path, metavar="R",
+                     help="an AMCT record file with the factors (default: calibrate the config first)")
+    src.add_argument("--data", type=Path, metavar="SAMPLES",
+                     help="sample data to calibrate on (default: capture it from the model over "
+                          "--calib-text)")  # fmt: skip
+    parser.add_argument("--model", metavar="DIR",
+                        help="a local transformers model directory or .gguf file (default: the "
+                             "bundled SmolLM2-135M-Instruct)")  # fmt: skip
+    parser.add_argument("--text", type=Path, metavar="FILE",
+                        help="text whose perplexity is measured (default: examples/texts/evaluation.txt)")
+    parser.add_argument("--tokens", type=int, default=1536, metavar="N",
+                        help="tokens of --text to evaluate (default 1536; fewer if the text is shorter)")
+    parser.add_argument("--window", type=int, default=512, metavar="N",
+                        help="tokens per forward pass; windows do not overlap (default 512)")
+    parser.add_argument("--calib-text", type=Path, metavar="FILE",
+                        help="text to capture calibration data from (default: examples/texts/calibration.txt)")
+    parser.add_argument("--calib-tokens", type=int, default=512, metavar="N",
+                        help="tokens per captured batch; batch_num batches (default 512)")
+    parser.add_argument("--compare", action="store_true",
+                        help="also evaluate min-max, IFMR and HFMG x per_tensor/per_channel x "
+                             "symmetric/asymmetric on the config's layers")  # fmt: skip
+    parser.add_argument("--split-kv", action="store_true",
+                        help="also measure each setting with only K or only V quantized")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="draw the results to a PNG")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where calibration runs (the model runs on the CPU)")  # fmt: skip
+
+
+def _layer_table(ev: Any, plans: list[Any], record: bool) -> str:
+    rows = [("layer", "algorithm", "granularity", "mode", "SQNR (dB)")]
+    for p in plans:
+        algo = "record" if record else p.algorithm.upper()
+        mode = "asymmetric" if p.with_offset else "symmetric"
+        gran = "(record)" if record else p.granularity
+        sq = ev.sqnr_db.get(p.layer_name, math.nan)
+        rows.append((p.layer_name, algo, gran, "(record)" if record else mode, f"{sq:.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _record_factors(path: Path, layers: list[str]) -> dict[str, Any]:
+    from kvcal.calibrate import read_record
+    from kvcal.calibrate.model import ModelError
+
+    record = read_record(path)
+    missing = [name for name in layers if name not in record]
+    if missing:
+        raise ModelError(
+            f"{path}: no record entry for {', '.join(repr(m) for m in missing)}; calibrate the "
+            "config again (kvcal calibrate) or evaluate without --record"
+        )
+    return {name: record[name] for name in layers}
+
+
+def run(args: argparse.Namespace) -> int:
+    got = config_plans(args.config)
+    if isinstance(got, int):
+        return got
+    plans, batch_num = got
+    if min(args.tokens, args.window, args.calib_tokens) < 2:
+        sys.stderr.write("kvcal: --tokens, --window and --calib-tokens must be at least 2\n")
+        return 2
+    from kvcal.calibrate.errors import CalibrationError
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="kvcal-evaluate-") as tmp:
+            return _run(args, plans, batch_num, Path(tmp))
+    except CalibrationError as exc:
+        sys.stderr.write(f"kvcal: {exc}\n")
+        return 1
+    except OSError as exc:
+        sys.stderr.write(f"kvcal: {exc.filename or ''}: {exc.strerror or exc}\n")
+        return 1
+
+
+def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) -> int:
+    from kvcal.calibrate.compare import Comparison, compare, format_table, plot
+    from kvcal.calibrate.evaluate import evaluate
+    from kvcal.calibrate.model import (
+        capture_text,
+        check_layers,
+        load_model,
+        read_text,
+        token_chunks,
+    )
+
+    progress = progress_printer()
+    layers = [p.layer_name for p in plans]
+    loaded = load_model(args.model)
+    check_layers(loaded.model, layers)
+    text, text_path = read_text(args.text, "evaluation")
+    ids = loaded.tokenize(text)[: args.tokens]
+    samples: Path | None = args.data
+    calib_source = str(args.data) if args.data else None
+    if samples is None and (args.record is None or args.compare):
+        calib, calib_path = read_text(args.calib_text, "calibration")
+        chunks = token_chunks(loaded.tokenize(calib), batch_num, args.calib_tokens, str(calib_path))
+        samples = capture_text(loaded, layers, chunks, tmp / "samples.safetensors", progress)
+        calib_source = f"{calib_path} ({batch_num} x {args.calib_tokens} tokens)"
+    if args.record is not None:
+        factors = _record_factors(args.record, layers)
+        label = f"config ({args.record.name})"
+    else:
+        from kvcal.calibrate import calibrate
+
+        result = calibrate(plans, samples, device=args.device, progress=None)
+        factors = {r.layer_name: r.factors for r in result.layers}
+        label = f"config ({Path(args.config).name})"
+    about = {"model": loaded.name, "config": str(args.config), "text": str(text_path),
+             "tokens": int(ids.numel()), "window": args.window, "calibration_data": calib_source,
+             "batch_num": batch_num, "layers": len(layers)}  # fmt: skip
+    if args.compare:
+        comparison = compare(loaded.model, ids, layers, samples, batch_num,
+                             extra={label: factors}, window=args.window, device=args.device,
+                             split_kv=args.split_kv, progress=progress, about=about)  # fmt: skip
+    else:
+        base = evaluate(loaded.model, ids, None, name="unquantized (float32)", window=args.window)
+        ev = evaluate(loaded.model, ids, factors, name=label, window=args.window,
+                      split_kv=args.split_kv, settings={"algorithm": "config"})  # fmt: skip
+        comparison = Comparison(base, [ev], about)
+    if args.plot:
+        plot(comparison, args.plot)
+    if args.json:
+        print(json.dumps(comparison.to_json(), indent=2))
+        return 0
+    ev = comparison.rows[0]
+    base_ppl = comparison.baseline.perplexity
+    print(f"{loaded.name}: perplexity on {text_path}, {ids.numel()} tokens in windows of {args.window}")
+    print(f"calibration data: {calib_source or args.record}\n")
+    print(_layer_table(ev, plans, args.record is not None))
+    print(f"\nunquantized perplexity {base_ppl:.4f}; with {label}: {ev.perplexity:.4f} "
+          f"({ev.delta(base_ppl):+.2f} %)")  # fmt: skip
+    if args.compare:
+        print("\n" + format_table(comparison))
+    if args.plot:
+        print(f"\nplot: {args.plot}")
+    return 0
