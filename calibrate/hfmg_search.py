@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -38,8 +39,10 @@ DST = 256
 ETA = 1e-3
 #: candidates scored with the float32 formula per slice, at most
 MAX_FINALISTS = 32
-#: candidates per slice scored first, by the cheap guess, to bound the best loss
-GUESSES = 4
+#: candidates scored together (slices are grouped up to about this many)
+GROUP_CANDIDATES = 1 << 14
+#: neighbours (each side, in walk order) of each slice's best-guessed candidate scored first
+GUESSES = 2
 CHUNK = 1 << 20
 #: candidates scored together by the float32 formula ([bins, FINAL_CHUNK] temporaries)
 FINAL_CHUNK = 64
@@ -106,22 +109,28 @@ def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 class Prefix:
     """Per-slice prefix sums of a histogram in bin-width units (bin ``j`` is ``[j, j+1)``):
-    ``p0 = Σ n``, ``p1 = Σ n (j + 1/2)``, ``p2 = Σ n ((j + 1/2)² + 1/12)`` over bins ``< j``."""
+    ``Σ n``, ``Σ n (j + 1/2)``, ``Σ n ((j + 1/2)² + 1/12)`` over bins ``< j``, stored as
+    ``p[slice * (bins + 1) + j, 0..2]`` so that one lookup fetches all three."""
 
     def __init__(self, counts: torch.Tensor) -> None:
         slices, bins = counts.shape
         self.bins = bins
         self.n = counts.to(F64)
         mid = torch.arange(bins, dtype=F64, device=counts.device) + 0.5
-        self.p = torch.zeros(3, slices, bins + 1, dtype=F64, device=counts.device)
-        for i, w in enumerate((torch.ones_like(mid), mid, mid.square() + 1 / 12)):
-            torch.cumsum(self.n * w, dim=1, out=self.p[i, :, 1:])
-        self.total = self.p[0, :, -1]
-        self.mean = self.p[1, :, -1] / self.total
+        weights = torch.stack([torch.ones_like(mid), mid, mid.square() + 1 / 12], dim=1)  # [bins, 3]
+        p = torch.zeros(slices, bins + 1, 3, dtype=F64, device=counts.device)
+        torch.cumsum(self.n[:, :, None] * weights, dim=1, out=p[:, 1:])
+        self.p = p.reshape(-1, 3)
+        self.p0, self.p1 = self.p[:, 0].contiguous(), self.p[:, 1].contiguous()
+        self.end = p[:, -1]  # [slices, 3] totals
+        self.total = self.end[:, 0]
+        self.mean = self.end[:, 1] / self.total
         self.spread = (self.n * (mid - self.mean[:, None]).square()).sum(dim=1) + self.total / 12
 
-    def at(self, i: int, s: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-        return self.p[i].reshape(-1).index_select(0, (s * (self.bins + 1) + j).reshape(-1)).reshape(j.shape)
+    def at(self, s: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        """``[..., 3]`` prefix sums of slice ``s`` before bin ``j``."""
+        flat = (s * (self.bins + 1) + j).reshape(-1)
+        return self.p.index_select(0, flat).reshape(*j.shape, 3)
 
 
 def tails(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,12 +140,12 @@ def tails(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor) ->
     d = (rgt - lft + 1).to(F64) / DST
     c0 = lft.to(F64) + d / 2
     c255 = lft.to(F64) + (DST - 0.5) * d
-    a = [pre.at(i, s, lft) for i in range(3)]
-    b = [pre.p[i, :, -1][s] - pre.at(i, s, rgt + 1) for i in range(3)]
-    left = a[2] - 2 * c0 * a[1] + c0.square() * a[0]
-    right = b[2] - 2 * c255 * b[1] + c255.square() * b[0]
+    a = pre.at(s, lft)
+    b = pre.end[s] - pre.at(s, rgt + 1)
+    left = a[:, 2] - 2 * c0 * a[:, 1] + c0.square() * a[:, 0]
+    right = b[:, 2] - 2 * c255 * b[:, 1] + c255.square() * b[:, 0]
     out = (left + right).clamp_min(0)
-    inside = pre.total[s] - a[0] - b[0]
+    inside = pre.total[s] - a[:, 0] - b[:, 0]
     return out, out + inside * (d.square() + 1) / 12
 
 
@@ -146,7 +155,7 @@ def screen(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
     ``Q(c_255) + 2 D Σ_k (F_1(e_k) - e_k F_0(e_k))``."""
     bins = pre.bins
     k = torch.arange(1, DST, device=s.device, dtype=torch.int64)[None, :]
-    flat0, flat1, flatn = pre.p[0].reshape(-1), pre.p[1].reshape(-1), pre.n.reshape(-1)
+    flat0, flat1, flatn = pre.p0, pre.p1, pre.n.reshape(-1)
     out = torch.empty(s.shape[0], dtype=F64, device=s.device)
     step = max(1, CHUNK // DST)
     for i in range(0, s.shape[0], step):
@@ -170,21 +179,24 @@ def screen(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
 def losses(counts: torch.Tensor, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
            cancel: Callable[[], bool] | None) -> torch.Tensor:  # fmt: skip
     """The float64 loss of every candidate that can be within ETA of its slice's best,
-    ``inf`` for the others: a few guessed-best candidates per slice give an upper bound
-    ``U``; a candidate whose tails alone exceed ``U (1 + ETA)`` cannot be among them."""
+    ``inf`` for the others: the best-guessed candidate of each slice and its neighbours in
+    walk order give an upper bound ``U``; a candidate whose tails alone exceed
+    ``U (1 + ETA)`` cannot be within ETA of the best."""
     pre = Prefix(counts)
     low, guess = tails(pre, s, lft, rgt)
-    slices = counts.shape[0]
-    key = s.to(F64) * (guess.max() + 1) * 2 + guess  # sort by slice, then by guess
-    order = torch.argsort(key)
-    starts = torch.searchsorted(s[order], torch.arange(slices, device=s.device))
-    rank = torch.arange(s.shape[0], device=s.device) - starts[s[order]]
-    first = order[rank < GUESSES]
+    slices, m = counts.shape[0], s.shape[0]
+    dev = s.device
+    best = torch.full((slices,), float("inf"), dtype=F64, device=dev).scatter_reduce(0, s, guess, "amin")
+    index = torch.arange(m, device=dev)
+    at = torch.full((slices,), m, dtype=torch.int64, device=dev)
+    at = at.scatter_reduce(0, s, torch.where(guess == best[s], index, m), "amin")
+    near = (at[:, None] + torch.arange(-GUESSES, GUESSES + 1, device=dev)).clamp(0, m - 1).reshape(-1)
+    near = near[s[near] == torch.arange(slices, device=dev).repeat_interleave(2 * GUESSES + 1)].unique()
     out = torch.full_like(low, float("inf"))
-    out[first] = screen(pre, s[first], lft[first], rgt[first], cancel)
-    bound = torch.full((slices,), float("inf"), dtype=F64, device=s.device)
-    bound = bound.scatter_reduce(0, s[first], out[first], "amin")
-    slack = 1e-12 * pre.p[2, :, -1][s]
+    out[near] = screen(pre, s[near], lft[near], rgt[near], cancel)
+    bound = torch.full((slices,), float("inf"), dtype=F64, device=dev)
+    bound = bound.scatter_reduce(0, s[near], out[near], "amin")
+    slack = 1e-12 * pre.end[s, 2]
     rest = ((low <= bound[s] * (1 + ETA) + slack) & torch.isinf(out)).nonzero()[:, 0]
     out[rest] = screen(pre, s[rest], lft[rest], rgt[rest], cancel)
     return out
@@ -220,48 +232,54 @@ def amct_losses(counts: torch.Tensor, width: torch.Tensor, lft: torch.Tensor,
 def hfmg_search(counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, with_offset: bool, *,
                 cancel: Callable[[], bool] | None = None) -> Factors:  # fmt: skip
     """HFMG's factors ``[slices]`` from histograms ``[slices, bins]`` over ``[mn, mx]``."""
-    bins = counts.shape[1]
+    slices, bins = counts.shape
     dev = counts.device
     # AMCT's float32 bin geometry: bins rebuilt from the range, then the width again.
     step32 = (mx - mn) / bins
-    data_min = mn
-    width = ((mn + bins * step32) - data_min) / bins
+    width = ((mn + bins * step32) - mn) / bins
     s_np, l_np, r_np = walk(counts)
-    s, lft, rgt = (torch.from_numpy(a).to(dev) for a in (s_np, l_np, r_np))
-    d32 = width[s] * (rgt - lft + 1) / DST
-    loss = losses(counts, s, lft, rgt, cancel)
-    loss = torch.where(d32 < FLT_EPSILON, torch.zeros_like(loss), loss).cpu()
-    best_of = _choose(counts.cpu(), width.cpu(), s_np, l_np, r_np, loss)
-    chosen_l = torch.from_numpy(l_np[best_of]).to(dev)
-    chosen_r = torch.from_numpy(r_np[best_of]).to(dev)
-    lo = data_min + chosen_l * width
-    hi = data_min + (chosen_r + 1) * width
+    starts = np.searchsorted(s_np, np.arange(slices + 1))
+    best = np.empty(slices, dtype=np.int64)
+    # slices scored together: about GROUP_CANDIDATES candidates (small, cache-sized tensors)
+    cuts = np.searchsorted(starts, np.arange(0, starts[-1], GROUP_CANDIDATES), side="right") - 1
+    bounds = sorted({*cuts.tolist(), slices})
+    for g0, g1 in pairwise(bounds):
+        a, b = starts[g0], starts[g1]
+        s = torch.from_numpy(s_np[a:b] - g0).to(dev)
+        lft, rgt = torch.from_numpy(l_np[a:b]).to(dev), torch.from_numpy(r_np[a:b]).to(dev)
+        part = counts[g0:g1].to(torch.int64)
+        loss = losses(part, s, lft, rgt, cancel)
+        d32 = width[g0:g1][s] * (rgt - lft + 1) / DST
+        loss = torch.where(d32 < FLT_EPSILON, torch.zeros_like(loss), loss).cpu()
+        best[g0:g1] = a + _choose(part.cpu(), width[g0:g1].cpu(), s_np[a:b] - g0, l_np[a:b], r_np[a:b], loss)
+    lo = mn + torch.from_numpy(l_np[best]).to(dev) * width
+    hi = mn + (torch.from_numpy(r_np[best]).to(dev) + 1) * width
     return factors_from_range(lo, hi, with_offset)
 
 
 def _choose(counts: torch.Tensor, width: torch.Tensor, s: np.ndarray, lft: np.ndarray,
             rgt: np.ndarray, loss: torch.Tensor) -> np.ndarray:  # fmt: skip
-    """Per slice, the index (into the candidate arrays) AMCT's arg-min picks."""
+    """Per slice, the index (into the candidate arrays) AMCT's arg-min picks: the first
+    zero-width candidate, else the float32 arg-min among those within ETA of the best."""
     slices = counts.shape[0]
     starts = np.searchsorted(s, np.arange(slices + 1))
     lossn = loss.numpy()
-    picks: list[tuple[int, np.ndarray]] = []
+    chosen = np.empty(slices, dtype=np.int64)
+    multi: list[tuple[int, np.ndarray]] = []
     for sl in range(slices):
         a, b = starts[sl], starts[sl + 1]
         seg = lossn[a:b]
         best = seg.min()
         if best <= 0:  # d < FLT_EPSILON: AMCT's loss is exactly 0; the first such wins
-            picks.append((sl, np.array([a + int(np.argmax(seg <= 0))])))
+            chosen[sl] = a + int(np.argmax(seg <= 0))
             continue
         near = np.nonzero(seg <= best * (1 + ETA))[0]
         if near.size > MAX_FINALISTS:
             near = np.sort(near[np.argsort(seg[near], kind="stable")[:MAX_FINALISTS]])
-        picks.append((sl, a + near))
-    chosen = np.empty(slices, dtype=np.int64)
-    single = [(sl, idx) for sl, idx in picks if idx.size == 1]
-    for sl, idx in single:
-        chosen[sl] = idx[0]
-    multi = [(sl, idx) for sl, idx in picks if idx.size > 1]
+        if near.size == 1:
+            chosen[sl] = a + near[0]
+        else:
+            multi.append((sl, a + near))
     if multi:
         flat = np.concatenate([idx for _, idx in multi])
         f32 = np.empty(flat.size, dtype=np.float32)
@@ -275,5 +293,5 @@ def _choose(counts: torch.Tensor, width: torch.Tensor, s: np.ndarray, lft: np.nd
         for sl, idx in multi:
             seg = f32[at : at + idx.size]
             at += idx.size
-            chosen[sl] = idx[int(np.argmin(seg))]
+            chosen[sl] = idx[int(np.argmin(seg))]  # float32 ties: the first, as torch.argmin
     return chosen
