@@ -119,8 +119,9 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
         hfmg.observe(batch)
         ifmr.observe(batch)
         del batch
+    f_hfmg = hfmg.compute(cancel=cancel)  # first: its histograms go before IFMR's layout
+    del hfmg
     f_ifmr = ifmr.compute(cancel=cancel)
-    f_hfmg = hfmg.compute(cancel=cancel)
     data = ifmr.data if ifmr.data is not None else torch.empty(1, 0)
     if plan.algorithm == "ifmr":
         chosen, other, other_name = f_ifmr, f_hfmg, "hfmg"

@@ -28,7 +28,7 @@ from kvcal.calibrate.observer import BatchStore
 from kvcal.grammar.plan import HfmgParams
 
 #: values per chunk when binning many slices at once (bounds the int64 temporaries)
-CHUNK = 1 << 21
+CHUNK = 1 << 19
 
 
 def histc_rows(data: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int) -> torch.Tensor:
@@ -52,10 +52,11 @@ def histc_rows(data: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int
     offset = torch.arange(slices, device=data.device) * bins
     counts = torch.zeros(slices * bins, dtype=torch.int64, device=data.device)
     step = max(1, CHUNK // slices)
+    ones = torch.ones(step * slices, dtype=torch.int64, device=data.device)
     for r0 in range(0, data.shape[0], step):
         part = data[r0 : r0 + step].to(torch.float32)
-        pos = ((part - left) * bins / span).to(torch.int64).clamp_(max=bins - 1)
-        counts += torch.bincount((pos + offset).reshape(-1), minlength=slices * bins)
+        pos = ((part - left) * bins / span).to(torch.int64).clamp_(max=bins - 1).add_(offset)
+        counts.scatter_add_(0, pos.reshape(-1), ones[: pos.numel()])  # in place: no [S*bins] temporary
     return counts.reshape(slices, bins)
 
 
@@ -100,7 +101,7 @@ def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tens
 
 
 class HfmgObserver:
-    """Keeps one histogram per slice (``[slices, bins]``), merged as batches arrive."""
+    """Keeps one histogram per slice (``[slices, bins]`` int32), merged as batches arrive."""
 
     def __init__(self, params: HfmgParams | None = None, *, per_channel: bool,
                  with_offset: bool, device: str | torch.device = "cpu",
@@ -120,11 +121,11 @@ class HfmgObserver:
         lo, hi = lo.to(torch.float32), hi.to(torch.float32)
         if self.hist is None or self.mn is None or self.mx is None:
             self.mn, self.mx = lo, hi
-            self.hist = histc_rows(data, lo, hi, bins)
+            self.hist = histc_rows(data, lo, hi, bins).to(torch.int32)  # AMCT keeps int32 too
             return
         new_mn, new_mx = torch.minimum(lo, self.mn), torch.maximum(hi, self.mx)
         new = histc_rows(data, new_mn, new_mx, bins)
-        self.hist = merge(self.hist, self.mn, self.mx, new, new_mn, new_mx)
+        self.hist = merge(self.hist.to(torch.int64), self.mn, self.mx, new, new_mn, new_mx).to(torch.int32)
         self.mn, self.mx = new_mn, new_mx
 
     def compute(self, *, cancel: Callable[[], bool] | None = None) -> Factors:

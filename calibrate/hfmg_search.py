@@ -50,23 +50,21 @@ F64 = torch.float64
 
 
 def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The candidate ranges of every slice: ``(slice, l, r)`` arrays in walk order."""
+    """The candidate ranges of every slice: ``(slice, l, r)`` int32 arrays in walk order."""
     slices, bins = counts.shape
     prefix = torch.zeros(slices, bins + 1, dtype=torch.int64)
     torch.cumsum(counts.cpu(), dim=1, out=prefix[:, 1:])
     total = prefix[:, -1]
     step = torch.ceil(total.to(F64) / 100000).clamp_min(1).to(torch.int64)[:, None]
     if bool((step == 1).all()):  # one count suffices: the next / previous non-empty bin
-        pos = torch.arange(bins).expand(slices, bins)
-        full = counts.cpu() > 0
-        nxt = torch.where(full, pos, bins).flip(1).cummin(1).values.flip(1)
-        prv = torch.where(full, pos, -1).cummax(1).values
-        left_to = (nxt + 1).clamp_(max=bins + 1).numpy()
-        right_to = (prv - 1).numpy()
+        pos = np.arange(bins, dtype=np.int32)[None, :]
+        full = (counts > 0).cpu().numpy()
+        left_to = np.minimum.accumulate(np.where(full, pos, bins)[:, ::-1], axis=1)[:, ::-1] + 1
+        right_to = np.maximum.accumulate(np.where(full, pos, -1), axis=1) - 1
     else:
         here = prefix[:, :bins]
-        left_to = torch.searchsorted(prefix, here + step, side="left").numpy()
-        right_to = (torch.searchsorted(prefix, prefix[:, 1:] - step, side="right") - 2).numpy()
+        left_to = torch.searchsorted(prefix, here + step, side="left").to(torch.int32).numpy()
+        right_to = (torch.searchsorted(prefix, prefix[:, 1:] - step, side="right") - 2).to(torch.int32).numpy()
     min_bins = math.ceil(bins / 4)
     out_s, out_l, out_r = [], [], []
     if slices <= 4:
@@ -81,30 +79,40 @@ def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 else:
                     left = tl
                 got.append((left, right))
-            arr = np.array(got, dtype=np.int64).reshape(-1, 2)
-            out_s.append(np.full(len(got), s, dtype=np.int64))
+            arr = np.array(got, dtype=np.int32).reshape(-1, 2)
+            out_s.append(np.full(len(got), s, dtype=np.int32))
             out_l.append(arr[:, 0])
             out_r.append(arr[:, 1])
         return np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_r)
+    del prefix
     lt_flat, rt_flat = left_to.reshape(-1), right_to.reshape(-1)
-    active = np.arange(slices)
+    active = np.arange(slices, dtype=np.int32)
     base = active * bins
-    left = np.zeros(slices, dtype=np.int64)
-    right = np.full(slices, bins - 1, dtype=np.int64)
+    left = np.zeros(slices, dtype=np.int32)
+    right = np.full(slices, bins - 1, dtype=np.int32)
+    steps = []
     while active.size:
         lt = np.minimum(lt_flat[base + left], right)
         rt = np.maximum(rt_flat[base + right], lt)
         move_r = (right - rt) >= (lt - left)
         right = np.where(move_r, rt, right)
         left = np.where(move_r, left, lt)
-        out_s.append(active)
-        out_l.append(left)
-        out_r.append(right)
+        steps.append((active, left, right))
         keep = right - left > min_bins
         active, base, left, right = active[keep], base[keep], left[keep], right[keep]
-    s, lv, rv = np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_r)
-    order = np.argsort(s, kind="stable")
-    return s[order], lv[order], rv[order]
+    del lt_flat, rt_flat, left_to, right_to
+    # slice-major order without a sort: slice c's i-th step goes to start[c] + i
+    count = np.zeros(slices, dtype=np.int64)
+    for a, _, _ in steps:
+        count[a] += 1
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    out = np.empty((3, int(count.sum())), dtype=np.int32)
+    while steps:  # emptied as it goes: the steps and the output are never both whole
+        i = len(steps) - 1
+        a, lv, rv = steps.pop()
+        at = start[a] + i
+        out[0, at], out[1, at], out[2, at] = a, lv, rv
+    return out[0], out[1], out[2]
 
 
 class Prefix:
@@ -245,15 +253,16 @@ def hfmg_search(counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, with_o
     bounds = sorted({*cuts.tolist(), slices})
     for g0, g1 in pairwise(bounds):
         a, b = starts[g0], starts[g1]
-        s = torch.from_numpy(s_np[a:b] - g0).to(dev)
-        lft, rgt = torch.from_numpy(l_np[a:b]).to(dev), torch.from_numpy(r_np[a:b]).to(dev)
+        s = torch.from_numpy(s_np[a:b] - g0).to(dev, torch.int64)
+        lft = torch.from_numpy(l_np[a:b]).to(dev, torch.int64)
+        rgt = torch.from_numpy(r_np[a:b]).to(dev, torch.int64)
         part = counts[g0:g1].to(torch.int64)
         loss = losses(part, s, lft, rgt, cancel)
         d32 = width[g0:g1][s] * (rgt - lft + 1) / DST
         loss = torch.where(d32 < FLT_EPSILON, torch.zeros_like(loss), loss).cpu()
         best[g0:g1] = a + _choose(part.cpu(), width[g0:g1].cpu(), s_np[a:b] - g0, l_np[a:b], r_np[a:b], loss)
-    lo = mn + torch.from_numpy(l_np[best]).to(dev) * width
-    hi = mn + (torch.from_numpy(r_np[best]).to(dev) + 1) * width
+    lo = mn + torch.from_numpy(l_np[best]).to(dev, torch.int64) * width
+    hi = mn + (torch.from_numpy(r_np[best]).to(dev, torch.int64) + 1) * width
     return factors_from_range(lo, hi, with_offset)
 
 

@@ -61,6 +61,8 @@ class BatchStore:
             raise SampleDataError(
                 f"{where(None, self.name)}no batch was observed: call observe(batch) first"
             )
+        if len(self._batches) == 1 and self._batches[0].dtype == torch.float32 and self.channels == 1:
+            return self._batches.pop().reshape(1, -1)  # already laid out: no copy
         total = sum(b.shape[0] for b in self._batches)
         out = torch.empty(self.channels or 1, total, dtype=torch.float32, device=self.device)
         at = 0

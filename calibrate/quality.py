@@ -17,7 +17,7 @@ import torch
 
 from kvcal.calibrate.factors import QMAX, QMIN, Factors, factors_from_range
 
-CHUNK = 1 << 20
+CHUNK = 1 << 18
 
 
 @dataclass(frozen=True)

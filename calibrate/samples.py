@@ -44,9 +44,9 @@ def check_batch(batch: object, context: str = "") -> torch.Tensor:
             f"{context}empty tensor (shape {list(batch.shape)}): each batch needs at least one "
             "value per channel; re-capture it with a non-empty input"
         )
-    finite = torch.isfinite(batch)
-    if not bool(finite.all()):
-        bad = batch[~finite]
+    lo, hi = torch.aminmax(batch)  # NaN propagates, Inf is an extreme: no full-size temporary
+    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+        bad = batch[~torch.isfinite(batch)]
         n_nan = int(torch.isnan(bad).sum())
         raise SampleDataError(
             f"{context}{n_nan} NaN and {bad.numel() - n_nan} Inf value(s): calibration needs "
