@@ -99,3 +99,26 @@ def test_capture_errors_name_what_to_fix(bundled: Any, tmp_path: Path,
     bad.write_text("kv_cache_quant_config { quant_layers: 'model.layers.0.self_attn.q_norm' }\n")
     assert main(["evaluate", str(bad), "--record", str(tmp_path / "r.txt")]) == 1
     assert "'model.layers.0.self_attn.q_norm' are not nn.Linear modules" in capsys.readouterr().err
+
+
+def test_a_local_transformers_model_directory(bundled: Any, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """--model DIR: a (tiny, random) Llama saved with save_pretrained, the bundled tokenizer."""
+    import transformers
+
+    config = transformers.LlamaConfig(vocab_size=len(bundled.tokenizer), hidden_size=32,
+                                      intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
+    torch.manual_seed(0)
+    transformers.LlamaForCausalLM(config).save_pretrained(tmp_path / "tiny")
+    bundled.tokenizer.save_pretrained(tmp_path / "tiny")
+    samples = tmp_path / "kv.safetensors"
+    assert main(["capture", "--model", str(tmp_path / "tiny"), "--tokens", "16", "--out", str(samples)]) == 0
+    assert "4 layer(s) x 1 batch(es) of 16 tokens" in capsys.readouterr().out
+    cfg = tmp_path / "tiny.cfg"
+    cfg.write_text("kv_cache_quant_config { quant_layers: 'model.layers.1.self_attn.v_proj' }\n")
+    assert main(["evaluate", str(cfg), "--model", str(tmp_path / "tiny"), "--data", str(samples),
+                 "--tokens", "32", "--window", "16", "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == str(tmp_path / "tiny") and list(out["rows"][0]["sqnr_db"]) == [
+        "model.layers.1.self_attn.v_proj"]  # fmt: skip
