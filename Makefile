@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kvcal-installed
 
-.PHONY: setup demo test lint proto bench clean setup-editor vsix test-editor
+.PHONY: setup demo test lint proto bench clean setup-editor vsix test-editor results
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: setup
 	$(PY) benchmarks/bench_grammar.py
 	$(PY) benchmarks/bench_lsp.py
 	$(PY) benchmarks/bench_calibrate.py --quick
+
+## docs/results.md's table and plot: every int8 setting on the bundled model (about 4 minutes).
+results: setup
+	$(VENV)/bin/kvcal evaluate examples/smollm2_kv.cfg --compare --split-kv --threads 1 --plot docs/results.png
 
 clean:
 	rm -rf build .pytest_cache
