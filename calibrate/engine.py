@@ -82,7 +82,7 @@ def _check_plans(plans: Sequence[LayerPlan], source: SampleSource) -> None:
 
 
 def _histogram(x: torch.Tensor) -> Histogram:
-    lo, hi = torch.aminmax(x, dim=1)
+    lo, hi = x.amin(dim=1), x.amax(dim=1)  # (aminmax over a dim is ~8x slower on CPU)
     a, b = float(lo.min()), float(hi.max())
     if a == b:
         a, b = a - 1.0, b + 1.0

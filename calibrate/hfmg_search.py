@@ -40,7 +40,7 @@ ETA = 1e-3
 #: candidates scored with the float32 formula per slice, at most
 MAX_FINALISTS = 32
 #: candidates scored together (slices are grouped up to about this many)
-GROUP_CANDIDATES = 1 << 14
+GROUP_CANDIDATES = 1 << 16
 #: neighbours (each side, in walk order) of each slice's best-guessed candidate scored first
 GUESSES = 2
 CHUNK = 1 << 20

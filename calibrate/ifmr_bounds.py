@@ -206,7 +206,7 @@ def screened_search(x: torch.Tensor, k_max: int, k_min: int, ratios: torch.Tenso
     parts: list[tuple[torch.Tensor, ...]] = []
     for r0 in range(0, rows, group):
         xs = x[r0 : r0 + group]
-        mn, mx = torch.aminmax(xs, dim=1)
+        mn, mx = xs.amin(dim=1), xs.amax(dim=1)
         mom = moments(xs, mn, mx, bins, cancel)
         if xs.shape[0] == 1:
             top, bottom = _extremes_one(xs[0], mom[0], mn, mx, k_max, k_min)

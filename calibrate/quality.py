@@ -103,7 +103,7 @@ def measure(x: torch.Tensor, factors: Factors) -> Metrics:
 
 def minmax_factors(x: torch.Tensor, with_offset: bool) -> Factors:
     """The baseline: spec §3.1 on each row's plain minimum and maximum."""
-    lo, hi = torch.aminmax(x, dim=1)
+    lo, hi = x.amin(dim=1), x.amax(dim=1)  # (aminmax over a dim is ~8x slower on CPU)
     return factors_from_range(lo, hi, with_offset)
 
 
