@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -43,6 +43,8 @@ class Histogram:
 
 @dataclass(frozen=True)
 class LayerResult:
+    """One layer: its plan, the chosen factors, their quality beside the alternatives."""
+
     layer_name: str
     plan: LayerPlan
     factors: Factors
@@ -54,11 +56,12 @@ class LayerResult:
 
 @dataclass(frozen=True)
 class CalibrationResult:
+    """Every layer's result, in plan order, and where and how long it ran."""
+
     layers: list[LayerResult]
     samples: str
     device: str
     seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def factors_by_layer(self) -> dict[str, Factors]:
         return {r.layer_name: r.factors for r in self.layers}
@@ -68,7 +71,7 @@ class CalibrationResult:
         from kvcal.calibrate.report import layer_row
 
         return {"samples": self.samples, "device": self.device, "seconds": self.seconds,
-                "layers": [layer_row(r) for r in self.layers], **self.extra}  # fmt: skip
+                "layers": [layer_row(r) for r in self.layers]}  # fmt: skip
 
 
 def _check_plans(plans: Sequence[LayerPlan], source: SampleSource) -> None:
@@ -98,11 +101,10 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
     start = time.perf_counter()
     dev = resolve_device(device)
     name = plan.layer_name
-    label = name
     ifmr = IfmrObserver(plan.ifmr or IfmrParams(), per_channel=plan.per_channel,
-                        with_offset=plan.with_offset, device=dev, name=label)  # fmt: skip
+                        with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
     hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
-                        with_offset=plan.with_offset, device=dev, name=label)  # fmt: skip
+                        with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
     if isinstance(batches, SampleSource):
         ifmr.store.name = hfmg.store.name = f"{batches.path}: layer '{name}'"
         stream = batches.batches(name, plan.batch_num)
