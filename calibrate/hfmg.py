@@ -69,20 +69,22 @@ def _isclose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tensor,
           new_mn: torch.Tensor, new_mx: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """Old counts ``[S, bins]`` over ``[mn, mx]`` moved into the new histogram ``new``."""
+    """Old counts ``[S, bins]`` over ``[mn, mx]`` moved into the new histogram ``new``
+    (only the non-empty old bins do anything, so only they are computed)."""
     bins = old.shape[1]
     same = _isclose(new_mn, mn) & _isclose(new_mx, mx)
     out = new.clone()
     out[same] += old[same]
-    moved = (~same).nonzero()[:, 0]
-    if moved.numel() == 0:
+    keep = old * (~same)[:, None]
+    rows, j = keep.nonzero(as_tuple=True)
+    if rows.numel() == 0:
         return out
-    cnt, lo0, hi0 = old[moved], mn[moved, None], mx[moved, None]
-    nlo = new_mn[moved, None]
-    idx = torch.arange(bins, device=old.device, dtype=torch.float32)[None, :]
-    width = (hi0 - lo0) / bins
-    lower, upper = lo0 + idx * width, lo0 + (idx + 1) * width
-    new_width = (new_mx[moved, None] - nlo) / bins
+    cnt = keep[rows, j]
+    width = ((mx - mn) / bins)[rows]  # AMCT's float32 bin bounds, old and new
+    new_width = ((new_mx - new_mn) / bins)[rows]
+    lo0, nlo = mn[rows], new_mn[rows]
+    jf = j.to(torch.float32)
+    lower, upper = lo0 + jf * width, lo0 + (jf + 1) * width
     a = torch.div(lower - nlo, new_width, rounding_mode="floor").to(torch.int64)
     b = torch.div(upper - nlo, new_width, rounding_mode="floor").to(torch.int64)
     a = a.clamp_(0, bins - 1)  # AMCT raises IndexError when a == bins (documented)
@@ -91,12 +93,9 @@ def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tens
     part = (new_upper - lower) / (upper - lower)
     low = torch.trunc(cnt.to(torch.float32) * part).to(torch.int64)
     split = a != b
-    to_a = torch.where(split, low, cnt)
-    to_b = torch.where(split, cnt - low, torch.zeros_like(cnt))
-    rows = out[moved]
-    rows.scatter_add_(1, a, to_a)
-    rows.scatter_add_(1, b, to_b)
-    out[moved] = rows
+    flat = out.view(-1)
+    flat.scatter_add_(0, rows * bins + a, torch.where(split, low, cnt))
+    flat.scatter_add_(0, rows * bins + b, torch.where(split, cnt - low, torch.zeros_like(cnt)))
     return out
 
 
