@@ -1,12 +1,5 @@
-"""HFMG's range search (spec §3.3 steps 3-5) for all slices' histograms at once.
-
-Candidates: ``step = max(ceil(total / 100000), 1)``, ``min_bins = ceil(bins / 4)``,
-``l, r = 0, bins - 1``; while ``r - l > min_bins``: take bins from the left until their
-count reaches ``step`` (not past the right cursor), then from the right likewise (not
-past the new left cursor); move ``r`` if the right cursor moved at least as many bins,
-else ``l``; append ``(l, r)``. With prefix counts ``P`` each move is a lookup
-(``searchsorted``), precomputed for every position, so the walk is a few integer
-operations per step for all slices together.
+"""HFMG's range search (spec §3.3 steps 4-5) for all slices' histograms at once; the
+candidates come from :mod:`hfmg_walk`.
 
 Loss of ``(l, r)`` (caffe2's L2 estimate): every source bin is uniform density
 ``n_j / w``; 256 destination bins of width ``d = w (r - l + 1) / 256`` over the range,
@@ -24,7 +17,6 @@ formula (per-bin terms, summed over bins) and the first minimum wins. ``lo = mn 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from itertools import pairwise
 
@@ -33,6 +25,7 @@ import torch
 
 from kvcal.calibrate.errors import CalibrationCancelled
 from kvcal.calibrate.factors import FLT_EPSILON, Factors, factors_from_range
+from kvcal.calibrate.hfmg_walk import walk
 
 DST = 256
 #: relative distance from the best float64 loss within which AMCT's float32 ranking decides
@@ -47,72 +40,6 @@ CHUNK = 1 << 20
 #: candidates scored together by the float32 formula ([bins, FINAL_CHUNK] temporaries)
 FINAL_CHUNK = 64
 F64 = torch.float64
-
-
-def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The candidate ranges of every slice: ``(slice, l, r)`` int32 arrays in walk order."""
-    slices, bins = counts.shape
-    prefix = torch.zeros(slices, bins + 1, dtype=torch.int64)
-    torch.cumsum(counts.cpu(), dim=1, out=prefix[:, 1:])
-    total = prefix[:, -1]
-    step = torch.ceil(total.to(F64) / 100000).clamp_min(1).to(torch.int64)[:, None]
-    if bool((step == 1).all()):  # one count suffices: the next / previous non-empty bin
-        pos = np.arange(bins, dtype=np.int32)[None, :]
-        full = (counts > 0).cpu().numpy()
-        left_to = np.minimum.accumulate(np.where(full, pos, bins)[:, ::-1], axis=1)[:, ::-1] + 1
-        right_to = np.maximum.accumulate(np.where(full, pos, -1), axis=1) - 1
-    else:
-        here = prefix[:, :bins]
-        left_to = torch.searchsorted(prefix, here + step, side="left").to(torch.int32).numpy()
-        right_to = (torch.searchsorted(prefix, prefix[:, 1:] - step, side="right") - 2).to(torch.int32).numpy()
-    min_bins = math.ceil(bins / 4)
-    out_s, out_l, out_r = [], [], []
-    if slices <= 4:
-        for s in range(slices):
-            lt, rt = left_to[s].tolist(), right_to[s].tolist()
-            left, right, got = 0, bins - 1, []
-            while right - left > min_bins:
-                tl = min(lt[left], right)
-                tr = max(rt[right], tl)
-                if right - tr >= tl - left:
-                    right = tr
-                else:
-                    left = tl
-                got.append((left, right))
-            arr = np.array(got, dtype=np.int32).reshape(-1, 2)
-            out_s.append(np.full(len(got), s, dtype=np.int32))
-            out_l.append(arr[:, 0])
-            out_r.append(arr[:, 1])
-        return np.concatenate(out_s), np.concatenate(out_l), np.concatenate(out_r)
-    del prefix
-    lt_flat, rt_flat = left_to.reshape(-1), right_to.reshape(-1)
-    active = np.arange(slices, dtype=np.int32)
-    base = active * bins
-    left = np.zeros(slices, dtype=np.int32)
-    right = np.full(slices, bins - 1, dtype=np.int32)
-    steps = []
-    while active.size:
-        lt = np.minimum(lt_flat[base + left], right)
-        rt = np.maximum(rt_flat[base + right], lt)
-        move_r = (right - rt) >= (lt - left)
-        right = np.where(move_r, rt, right)
-        left = np.where(move_r, left, lt)
-        steps.append((active, left, right))
-        keep = right - left > min_bins
-        active, base, left, right = active[keep], base[keep], left[keep], right[keep]
-    del lt_flat, rt_flat, left_to, right_to
-    # slice-major order without a sort: slice c's i-th step goes to start[c] + i
-    count = np.zeros(slices, dtype=np.int64)
-    for a, _, _ in steps:
-        count[a] += 1
-    start = np.concatenate([[0], np.cumsum(count)[:-1]])
-    out = np.empty((3, int(count.sum())), dtype=np.int32)
-    while steps:  # emptied as it goes: the steps and the output are never both whole
-        i = len(steps) - 1
-        a, lv, rv = steps.pop()
-        at = start[a] + i
-        out[0, at], out[1, at], out[2, at] = a, lv, rv
-    return out[0], out[1], out[2]
 
 
 class Prefix:

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from kvcal.calibrate import HfmgObserver
 from kvcal.calibrate.hfmg import histc_rows, merge
-from kvcal.calibrate.hfmg_search import Prefix, amct_losses, screen, tails, walk
+from kvcal.calibrate.hfmg_search import Prefix, amct_losses, screen, tails
+from kvcal.calibrate.hfmg_walk import walk
 from kvcal.grammar.plan import HfmgParams
 from tests.calibrate import reference as ref
 from tests.calibrate.data import Case, cases
@@ -107,8 +108,8 @@ def _random_hist(rng: np.random.Generator, bins: int, total: int, kind: int) -> 
     return np.bincount(np.clip(x.astype(np.int64), 0, bins - 1), minlength=bins)
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([1024, 2048]), st.integers(1, 6),
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1024, 2048]), st.integers(1, 12),
        st.sampled_from([50, 5_000, 300_000]), st.integers(0, 3))  # fmt: skip
 def test_walk_matches_reference(seed: int, bins: int, slices: int, total: int, kind: int) -> None:
     rng = np.random.default_rng(seed)

@@ -1,0 +1,102 @@
+"""HFMG's candidate walk (spec §3.3 step 3), for all slices' histograms at once.
+
+``step = max(ceil(total / 100000), 1)``, ``min_bins = ceil(bins / 4)``, ``l, r = 0, bins - 1``;
+while ``r - l > min_bins``: take bins from the left until their count reaches ``step`` (not
+past the right cursor) — cursor ``tl``; then from the right likewise (not past ``tl``) —
+``tr``; if ``r - tr >= tl - l`` set ``r = tr`` else ``l = tl``; append ``(l, r)``.
+
+With prefix counts ``P`` each move is a lookup: ``TL[l]`` = the first ``t`` with
+``P[t] >= P[l] + step`` and ``TR[r]`` likewise from the right, so ``tl = min(TL[l], r)`` and
+``tr = max(TR[r], tl)``: a few integer operations per step. A per-tensor layer walks in a
+plain loop; many slices walk together, one vectorized step per iteration (as many
+iterations as the longest walk).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def tables(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(TL, TR, unit_step)``: both cursor moves for every position, int32 ``[slices, bins]``."""
+    slices, bins = counts.shape
+    counts = counts.cpu()
+    prefix = torch.zeros(slices, bins + 1, dtype=torch.int64)
+    torch.cumsum(counts, dim=1, out=prefix[:, 1:])
+    step = torch.ceil(prefix[:, -1].to(torch.float64) / 100000).clamp_min(1).to(torch.int64)[:, None]
+    if bool((step == 1).all()):  # one count suffices: the next / previous non-empty bin
+        pos = np.arange(bins, dtype=np.int32)[None, :]
+        full = (counts > 0).numpy()
+        left_to = np.minimum.accumulate(np.where(full, pos, bins)[:, ::-1], axis=1)[:, ::-1] + 1
+        right_to = np.maximum.accumulate(np.where(full, pos, -1), axis=1) - 1
+        return left_to, right_to, True
+    left_to = torch.searchsorted(prefix, prefix[:, :bins] + step, side="left").to(torch.int32)
+    right_to = torch.searchsorted(prefix, prefix[:, 1:] - step, side="right") - 2
+    return left_to.numpy(), right_to.to(torch.int32).numpy(), False
+
+
+def walk_one(left_to: list[int], right_to: list[int], bins: int, left: int = 0,
+             right: int | None = None) -> list[tuple[int, int]]:  # fmt: skip
+    """The plain loop for one slice, from state ``(left, right)``."""
+    min_bins = math.ceil(bins / 4)
+    right = bins - 1 if right is None else right
+    got = []
+    while right - left > min_bins:
+        tl = min(left_to[left], right)
+        tr = max(right_to[right], tl)
+        if right - tr >= tl - left:
+            right = tr
+        else:
+            left = tl
+        got.append((left, right))
+    return got
+
+
+def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate ranges of every slice: ``(slice, l, r)`` int32 arrays, slice-major, in
+    walk order within a slice."""
+    slices, bins = counts.shape
+    left_to, right_to, _ = tables(counts)
+    if slices <= 4:
+        parts = [np.array([(s, lv, rv) for lv, rv in walk_one(left_to[s].tolist(), right_to[s].tolist(), bins)],
+                          dtype=np.int32).reshape(-1, 3) for s in range(slices)]  # fmt: skip
+        out = np.concatenate(parts)
+        return out[:, 0], out[:, 1], out[:, 2]
+    return _lockstep(left_to, right_to, bins)
+
+
+def _lockstep(left_to: np.ndarray, right_to: np.ndarray, bins: int) -> tuple[np.ndarray, ...]:
+    """Every slice's walk advanced together, one step per iteration (vectorized over slices)."""
+    slices = left_to.shape[0]
+    min_bins = math.ceil(bins / 4)
+    lt_flat, rt_flat = left_to.reshape(-1), right_to.reshape(-1)
+    active = np.arange(slices, dtype=np.int32)
+    base = active * bins
+    left = np.zeros(slices, dtype=np.int32)
+    right = np.full(slices, bins - 1, dtype=np.int32)
+    steps = []
+    while active.size:
+        lt = np.minimum(lt_flat[base + left], right)
+        rt = np.maximum(rt_flat[base + right], lt)
+        move_r = (right - rt) >= (lt - left)
+        right = np.where(move_r, rt, right)
+        left = np.where(move_r, left, lt)
+        steps.append((active, left, right))
+        keep = right - left > min_bins
+        active, base, left, right = active[keep], base[keep], left[keep], right[keep]
+    del lt_flat, rt_flat, left_to, right_to
+    # slice-major order without a sort: slice c's i-th step goes to start[c] + i
+    count = np.zeros(slices, dtype=np.int64)
+    for a, _, _ in steps:
+        count[a] += 1
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    out = np.empty((3, int(count.sum())), dtype=np.int32)
+    while steps:  # emptied as it goes: the steps and the output are never both whole
+        i = len(steps) - 1
+        a, lv, rv = steps.pop()
+        at = start[a] + i
+        out[0, at], out[1, at], out[2, at] = a, lv, rv
+    return out[0], out[1], out[2]
