@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from kvcal.grammar.analysis import Analysis, analyze
 from kvcal.grammar.parser import ParseResult, parse_bytes
 from kvcal.grammar.problems import Problem
 from kvcal.grammar.text import LineIndex
@@ -36,6 +37,27 @@ def read_config(name: str) -> ConfigFile | None:
         sys.stderr.write(f"kvcal: {name}: cannot read it ({exc.strerror or exc})\n")
         return None
     return ConfigFile(path, parse_bytes(data))
+
+
+def analyzed_config(name: str, purpose: str) -> tuple[ConfigFile, Analysis] | int:
+    """Read and analyse a config for a command that needs an error-free one.
+
+    Returns the config and its analysis, or the exit code after printing why not:
+    2 when the file cannot be read, 1 when it has errors (each printed, then what to do).
+    """
+    config = read_config(name)
+    if config is None:
+        return 2
+    analysis = analyze(config.parsed)
+    errors = [p for p in analysis.problems if p.is_error]
+    if not errors:
+        return config, analysis
+    index = LineIndex(config.text)
+    for p in errors:
+        sys.stderr.write(problem_line(name, index, p) + "\n")
+    sys.stderr.write(f"kvcal: {name}: fix the {len(errors)} error(s) before {purpose}: AMCT would reject "
+                     f"or misread this file (`kvcal check {name}` lists every problem)\n")  # fmt: skip
+    return 1
 
 
 def problem_line(path: str, index: LineIndex, p: Problem) -> str:

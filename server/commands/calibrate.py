@@ -15,11 +15,9 @@ import warnings
 from pathlib import Path
 from typing import TextIO
 
-from kvcal.grammar.analysis import analyze
 from kvcal.grammar.association import resolve_data_path
 from kvcal.grammar.resolve import resolve_analysis
-from kvcal.grammar.text import LineIndex
-from kvcal.server.commands._files import problem_line, read_config
+from kvcal.server.commands._files import analyzed_config
 
 HELP = "run the configured IFMR/HFMG on sample data, write the record"
 
@@ -71,17 +69,10 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_config(args.config)
-    if config is None:
-        return 2
-    analysis = analyze(config.parsed)
-    errors = [p for p in analysis.problems if p.is_error]
-    if errors:
-        index = LineIndex(config.text)
-        for p in errors:
-            print(problem_line(args.config, index, p), file=sys.stderr)
-        return _fail(f"{args.config} has {len(errors)} error(s); fix them before calibrating "
-                     "(kvcal check shows them all)", 1)  # fmt: skip
+    loaded = analyzed_config(args.config, "calibrating")
+    if isinstance(loaded, int):
+        return loaded
+    config, analysis = loaded
     plans = resolve_analysis(analysis)
     if not plans:
         return _fail(f"{args.config}: no layer to quantize (quant_layers and overrides are empty)", 1)

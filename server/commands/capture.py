@@ -12,11 +12,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from kvcal.grammar.analysis import analyze
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import resolve_analysis
-from kvcal.grammar.text import LineIndex
-from kvcal.server.commands._files import problem_line, read_config
+from kvcal.server.commands._files import analyzed_config
 
 HELP = "run a model over text and save its K/V projection outputs as sample data"
 
@@ -45,17 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_plans(name: str) -> tuple[list[LayerPlan], int] | int:
     """The plans and batch_num of a config, or an exit code after printing its errors."""
-    config = read_config(name)
-    if config is None:
-        return 2
-    analysis = analyze(config.parsed)
-    errors = [p for p in analysis.problems if p.is_error]
-    if errors:
-        index = LineIndex(config.text)
-        for p in errors:
-            sys.stderr.write(problem_line(name, index, p) + "\n")
-        sys.stderr.write(f"kvcal: {name}: fix the {len(errors)} error(s) first (kvcal check {name})\n")
-        return 1
+    loaded = analyzed_config(name, "capturing for it")
+    if isinstance(loaded, int):
+        return loaded
+    _, analysis = loaded
     plans = resolve_analysis(analysis)
     if not plans:
         sys.stderr.write(f"kvcal: {name}: quantizes no layer; add quant_layers to kv_cache_quant_config\n")

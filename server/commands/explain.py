@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from kvcal.grammar.analysis import analyze
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import amct_json, resolve_analysis
-from kvcal.grammar.text import LineIndex
-from kvcal.server.commands._files import problem_line, read_config
+from kvcal.server.commands._files import analyzed_config
 
 HELP = "show the effective per-layer plan AMCT will run"
 
@@ -51,18 +48,10 @@ def table(plans: list[LayerPlan], batch_num: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    config = read_config(args.file)
-    if config is None:
-        return 2
-    analysis = analyze(config.parsed)
-    errors = [p for p in analysis.problems if p.is_error]
-    if errors:
-        index = LineIndex(config.text)
-        for p in errors:
-            sys.stderr.write(problem_line(args.file, index, p) + "\n")
-        sys.stderr.write(f"kvcal: {args.file}: fix the {len(errors)} error(s) first: AMCT would reject "
-                         "or misread this file\n")  # fmt: skip
-        return 1
+    loaded = analyzed_config(args.file, "explaining it")
+    if isinstance(loaded, int):
+        return loaded
+    _, analysis = loaded
     if args.format == "amct-json":
         print(amct_json(analysis))
         return 0
