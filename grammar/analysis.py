@@ -70,14 +70,7 @@ class View:
         occs = self.fields.get(name)
         if not occs:
             return None
-        if len(occs) == 1:
-            return occs[0].value  # type: ignore[no-any-return]
-        merged = View(occs[0].value.descriptor)
-        for occ in occs:
-            merged.messages.extend(occ.value.messages)
-            for key, items in occ.value.fields.items():
-                merged.fields.setdefault(key, []).extend(items)
-        return merged
+        return merge_views([occ.value for occ in occs])
 
     def oneof_choice(self, oneof: str) -> str | None:
         """The member of *oneof* that is set last (the one AMCT keeps), or None."""
@@ -87,6 +80,18 @@ class View:
             if occ is not None and (best is None or occ.field.start > best[0]):
                 best = (occ.field.start, member.name)
         return best[1] if best else None
+
+
+def merge_views(views: list[View]) -> View:
+    """Several occurrences of one message as one view, fields in document order."""
+    if len(views) == 1:
+        return views[0]
+    merged = View(views[0].descriptor)
+    for view in views:
+        merged.messages.extend(view.messages)
+        for key, items in view.fields.items():
+            merged.fields.setdefault(key, []).extend(items)
+    return merged
 
 
 @dataclass(frozen=True)
@@ -126,7 +131,8 @@ def check(text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
     return list(analyze(text, layers=layers).problems)
 
 
-def _suggest(name: str, candidates: Collection[str]) -> str | None:
+def suggest(name: str, candidates: Collection[str]) -> str | None:
+    """The closest of *candidates* to *name* (a "did you mean"), or None."""
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
 
@@ -224,7 +230,7 @@ class _Walker:
         if name.text in unclosed_names:
             return
         known = [f.name for f in desc.fields]
-        suggestion = _suggest(name.text, known)
+        suggestion = suggest(name.text, known)
         hint = f"did you mean '{suggestion}'?" if suggestion else "valid here: " + ", ".join(known)
         elsewhere = _where_defined(name.text)
         if elsewhere and not suggestion:
@@ -313,7 +319,7 @@ class _Walker:
         if node.kind == "identifier" and not node.negative:
             if node.text in enum.values_by_name:
                 return enum.values_by_name[node.text].number
-            suggestion = _suggest(node.text, names) or names[0]
+            suggestion = suggest(node.text, names) or names[0]
             self.add("enum-value", "error", node.start, node.end,
                      f"{enum.name} has no value '{node.text}': did you mean '{suggestion}'? "
                      f"(one of {', '.join(names)})", data={"suggestion": suggestion, "valid": names})  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 
 from kvcal.grammar import schema
-from kvcal.grammar.analysis import Analysis, Occurrence, View, analyze
+from kvcal.grammar.analysis import Analysis, Occurrence, View, analyze, merge_views
 from kvcal.grammar.plan import ConfigSource, HfmgParams, IfmrParams, LayerPlan, OffsetSource
 
 _ONEOF = "acts_quant_algo"
@@ -39,12 +39,7 @@ def _algorithm(cal: View | None) -> tuple[str, View | None]:
         (o.field.start for m in members if m != choice for o in cal.all(m)), default=-1
     )
     occs = [o for o in cal.all(choice) if o.field.start > last_other]
-    merged = View(occs[0].value.descriptor)
-    for occ in occs:
-        merged.messages.extend(occ.value.messages)
-        for key, items in occ.value.fields.items():
-            merged.fields.setdefault(key, []).extend(items)
-    return ("ifmr" if choice == "ifmr_quantize" else "hfmg"), merged
+    return ("ifmr" if choice == "ifmr_quantize" else "hfmg"), merge_views([o.value for o in occs])
 
 
 def _param(view: View | None, descriptor_name: str, field: str) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from kvcal.grammar import schema
-from kvcal.grammar.analysis import Occurrence, View
+from kvcal.grammar.analysis import Occurrence, View, suggest
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
 from kvcal.grammar.problems import Problem, Related, Severity
 
@@ -228,13 +228,11 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
         known_set = set(known)
         for occ in [*quant, *(o for o in override_names if o)]:
             if occ.value not in known_set:
-                import difflib
-
-                close = difflib.get_close_matches(occ.value, sorted(known_set), n=1, cutoff=0.6)
-                hint = f"did you mean '{close[0]}'?" if close else f"{len(known_set)} layers are there"
+                close = suggest(occ.value, sorted(known_set))
+                hint = f"did you mean '{close}'?" if close else f"{len(known_set)} layers are there"
                 out.append(_problem("unknown-layer", "warning", occ,
                                     f"layer '{occ.value}' is not in the sample data: {hint}",
-                                    data={"suggestion": repr(close[0]) if close else None}))  # fmt: skip
+                                    data={"suggestion": repr(close) if close else None}))  # fmt: skip
     return out
 
 
