@@ -289,9 +289,20 @@ async function openFile(page, name) {
 
 /** Selects the first match of `text` in the active editor (find widget, then Escape). */
 async function selectText(page, text) {
-  await page.keyboard.press('Control+F');
+  // Ctrl+F goes to whatever has the focus (the Problems panel's filter, say): give it to the
+  // editor first, and try again if the editor's find widget did not open.
   const find = page.locator('.find-widget.visible textarea, .find-widget.visible input').first();
-  await find.waitFor({ state: 'visible', timeout: 5000 });
+  for (let attempt = 0; ; attempt++) {
+    await focusEditor(page);
+    await page.keyboard.press('Control+F');
+    try {
+      await find.waitFor({ state: 'visible', timeout: 5000 });
+      break;
+    } catch (err) {
+      if (attempt >= 2) throw err;
+      await page.keyboard.press('Escape');
+    }
+  }
   await find.fill(text);
   await page.locator('.find-widget.visible .matchesCount', { hasText: /\b1 of \d+/ }).waitFor({ timeout: 5000 });
   await page.keyboard.press('Enter');
