@@ -10,6 +10,13 @@ With prefix counts ``P`` each move is a lookup: ``TL[l]`` = the first ``t`` with
 ``tr = max(TR[r], tl)``: a few integer operations per step. A per-tensor layer walks in a
 plain loop; many slices walk together, one vectorized step per iteration (as many
 iterations as the longest walk).
+
+The common per-channel case needs no loop: with ``step == 1`` (at most 100,000 values in
+the slice) and bin 0 non-empty (it holds the data's minimum, unless a merge's integer
+split emptied it), the left move is always one bin and the right move at least one, so
+the walk only ever moves the right cursor, from one non-empty bin to the next: the
+candidates are ``(0, max(q - 1, 1))`` for the non-empty bins ``q`` from the top down,
+for as long as the cursor before the move is above ``min_bins``.
 """
 
 from __future__ import annotations
@@ -59,6 +66,17 @@ def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The candidate ranges of every slice: ``(slice, l, r)`` int32 arrays, slice-major, in
     walk order within a slice."""
     slices, bins = counts.shape
+    if slices > 4:
+        counts = counts.cpu()
+        simple = (counts[:, 0] > 0) & (counts.sum(dim=1) <= 100000)
+        if bool(simple.all()):
+            return _right_only(counts)
+        if bool(simple.any()):  # rare: walk the two kinds apart, then interleave by slice
+            ids = [simple.nonzero()[:, 0].numpy(), (~simple).nonzero()[:, 0].numpy()]
+            parts = [walk(counts[torch.from_numpy(i)]) for i in ids]
+            s = np.concatenate([i[p[0]] for i, p in zip(ids, parts, strict=True)]).astype(np.int32)
+            order = np.argsort(s, kind="stable")
+            return s[order], np.concatenate([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order]
     left_to, right_to, _ = tables(counts)
     if slices <= 4:
         parts = [np.array([(s, lv, rv) for lv, rv in walk_one(left_to[s].tolist(), right_to[s].tolist(), bins)],
@@ -100,3 +118,31 @@ def _lockstep(left_to: np.ndarray, right_to: np.ndarray, bins: int) -> tuple[np.
         at = start[a] + i
         out[0, at], out[1, at], out[2, at] = a, lv, rv
     return out[0], out[1], out[2]
+
+
+def _right_only(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The walks of slices whose bin 0 is non-empty and whose step is 1 (module docstring):
+    the right cursor passes the non-empty bins from the top down."""
+    slices, bins = counts.shape
+    min_bins = math.ceil(bins / 4)
+    rows, q = np.nonzero(counts.numpy() > 0)  # row-major: each slice's bins ascending
+    # the cursor before the move past q: one below the next non-empty bin above q (or the top)
+    above = np.empty_like(q)
+    above[:-1] = q[1:]
+    above[-1] = bins
+    last = np.ones(rows.size, dtype=bool)
+    last[:-1] = rows[1:] != rows[:-1]
+    above[last] = bins
+    keep = above - 1 > min_bins
+    rows, q = rows[keep], q[keep]
+    count = np.bincount(rows, minlength=slices)
+    start = np.zeros(slices + 1, dtype=np.int64)
+    np.cumsum(count, out=start[1:])
+    # walk order within a slice is from the top down: reverse each slice's run in place
+    rank = np.arange(rows.size) - start[rows]
+    at = start[rows] + count[rows] - 1 - rank
+    s_out = np.empty(rows.size, dtype=np.int32)
+    r_out = np.empty(rows.size, dtype=np.int32)
+    s_out[at] = rows
+    r_out[at] = np.maximum(q - 1, 1)
+    return s_out, np.zeros(rows.size, dtype=np.int32), r_out

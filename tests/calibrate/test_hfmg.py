@@ -122,6 +122,32 @@ def test_walk_matches_reference(seed: int, bins: int, slices: int, total: int, k
         assert got == want
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([8, 1024, 4096]), st.integers(5, 12),
+       st.sampled_from([1, 40, 2_000, 100_000, 100_001]), st.floats(0, 1))  # fmt: skip
+def test_walk_of_data_histograms_matches_reference(seed: int, bins: int, slices: int, total: int,
+                                                   emptied: float) -> None:  # fmt: skip
+    """Histograms as HFMG builds them (over the data's own range: bin 0 and the top bin
+    hold the minimum and the maximum), a share of them with bin 0 emptied as a merge's
+    integer split can leave it, the per-channel sizes around the unit-step limit."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(slices):
+        x = rng.standard_t(3, total) if s % 2 else rng.normal(0, 1, total)
+        lo, hi = x.min(), x.max()
+        idx = ((x - lo) * bins / (hi - lo)).astype(np.int64) if hi > lo else np.zeros(total, np.int64)
+        h = np.bincount(np.clip(idx, 0, bins - 1), minlength=bins)
+        if rng.random() < emptied:
+            h[0] = 0
+        rows.append(h)
+    counts = torch.from_numpy(np.stack(rows))
+    s, lft, rgt = walk(counts)
+    for i in range(slices):
+        bins_i = [ref.Bin(float(c), torch.tensor(0.0), torch.tensor(0.0)) for c in counts[i].tolist()]
+        got = list(zip(lft[s == i].tolist(), rgt[s == i].tolist(), strict=True))
+        assert got == ref.search_range(bins_i)
+
+
 # ------------------------------------------------------------------ L2 loss
 @settings(max_examples=10, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(0, 3), st.sampled_from([50, 5_000, 300_000]))
