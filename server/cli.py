@@ -13,6 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from kvcal.server import __version__
+
 #: subcommand -> (module in kvcal.server.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("check", "report problems in quant.cfg files"),
@@ -37,13 +39,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         prog="kvcal",
         description="Write, check and calibrate AMCT KV-cache quantization configs (quant.cfg).",
     )
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        ver = version("kvcal")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        ver = "unknown"
-    parser.add_argument("--version", action="version", version=f"kvcal {ver}")
+    parser.add_argument("--version", action="version", version=f"kvcal {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers = {name: sub.add_parser(name, help=help_, description=help_) for name, (_, help_) in COMMANDS.items()}
     return parser, subparsers

@@ -7,12 +7,9 @@ when ``kvcal.calibrate`` runs (:mod:`.engine`).
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from kvcal.server import __version__
 
-try:
-    __version__ = version("kvcal")
-except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-    __version__ = "0.0.0"
+__all__ = ["__version__", "create_server", "serve"]
 
 
 def create_server():  # -> KvcalServer (pygls is imported here, not by `import kvcal.server.lsp`)

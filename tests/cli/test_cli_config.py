@@ -85,3 +85,13 @@ def test_explain_refuses_a_config_with_errors(tmp_path: Path) -> None:
     cfg.write_text("kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {} hfmg_quantize {} } }")
     r = kvcal("explain", str(cfg))
     assert r.returncode == 1 and "[oneof-conflict]" in r.stderr
+
+
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    from kvcal.server import __version__
+
+    assert __version__ == version("kvcal")
+    out = kvcal("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"kvcal {version('kvcal')}"
