@@ -19,5 +19,4 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=args.log_level, format="kvcal lsp: %(levelname)s %(name)s: %(message)s")
     from kvcal.server.lsp import serve
 
-    serve()
-    return 0
+    return serve()

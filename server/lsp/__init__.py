@@ -19,8 +19,9 @@ def create_server():  # -> KvcalServer (pygls is imported here, not by `import k
     return register(KvcalServer())
 
 
-def serve() -> None:
-    """Run the server on stdin/stdout until the client says exit."""
+def serve() -> int:
+    """Run the server on stdin/stdout until the client says exit; the process status:
+    0 after shutdown and exit (or the end of input), 1 after an exit without shutdown."""
     import gc
 
     server = create_server()
@@ -30,3 +31,4 @@ def serve() -> None:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     server.start_io()
+    return server.protocol.exit_code or 0

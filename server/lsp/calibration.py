@@ -144,7 +144,7 @@ def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
     if settings.record_file:
         record = Path(settings.record_file).expanduser()
         if not record.is_absolute():
-            record = (ls._root() or (path.parent if path else Path.cwd())) / record
+            record = (ls.root_for(snap.uri) or (path.parent if path else Path.cwd())) / record
     elif path is not None:
         record = path.with_name(f"{path.stem}.record.txt")
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -16,9 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcServerNotInitialized,
+)
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
@@ -39,20 +45,78 @@ DEBOUNCE_S = 0.015
 CONFIG_TIMEOUT_S = 2.0
 
 
+class _Answered:
+    """A request that could not be read and was already answered with an error."""
+
+    jsonrpc = JsonRPCProtocol.VERSION
+
+
 class KvcalProtocol(LanguageServerProtocol):
-    """pygls' protocol with three changes: positions are always UTF-16 (the unit
+    """pygls' protocol with these changes: positions are always UTF-16 (the unit
     :class:`LineIndex` converts), open documents live in the server's own store (synced
     through LineIndex too), and commands receive their ExecuteCommandParams (for the
-    workDoneToken) and run as tasks, so ``$/cancelRequest`` cancels them."""
+    workDoneToken) and run as tasks, so ``$/cancelRequest`` cancels them. The lifecycle
+    follows the LSP rules pygls leaves out: every request is answered — one whose params do
+    not fit its method with InvalidParams, one before ``initialize`` with
+    ServerNotInitialized, one after ``shutdown`` with InvalidRequest; ``exit`` without
+    ``shutdown`` ends the process with status 1; and the server exits when the client
+    process named in ``initialize`` is gone."""
 
     _server: KvcalServer
+    #: the process status ``exit`` asked for (None: no exit notification yet)
+    exit_code: int | None = None
+    _initialized = False
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if "id" not in data or "method" not in data:
+                raise  # a notification or a response: pygls logs and reports it
+            error = exc.to_response_error()
+            error.message = f"{data['method']}: {error.message} (the request's params do not match the LSP schema)"
+            self._send_response(data["id"], error=error)
+            return _Answered()
+
+    def handle_message(self, message: Any) -> None:
+        if isinstance(message, _Answered):
+            return
+        method = getattr(message, "method", None)
+        is_request = method is not None and getattr(message, "id", None) is not None
+        if self._shutdown and method not in (None, types.EXIT):
+            if is_request:
+                self._send_response(message.id, error=JsonRpcInvalidRequest(
+                    f"{method}: the server is shutting down (shutdown was requested); only exit is accepted"
+                ).to_response_error())  # fmt: skip
+            return
+        if self._initialized and method == types.INITIALIZE and is_request:
+            self._send_response(message.id, error=JsonRpcInvalidRequest(
+                "initialize: the server is already initialized (initialize is sent once)"
+            ).to_response_error())  # fmt: skip
+            return
+        if not self._initialized and method not in (None, types.INITIALIZE, types.EXIT):
+            if is_request:
+                self._send_response(message.id, error=JsonRpcServerNotInitialized(
+                    f"{method}: send initialize first"
+                ).to_response_error())  # fmt: skip
+            return  # notifications before initialize are dropped (LSP)
+        super().handle_message(message)
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):
         general = params.capabilities.general
         if general is not None:
             general.position_encodings = None  # UTF-16, the LSP default
-        return (yield from super().lsp_initialize(params))
+        result = yield from super().lsp_initialize(params)
+        self._initialized = True
+        if params.process_id is not None:
+            watch_parent(params.process_id)
+        return result
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any):
+        self.exit_code = 0 if self._shutdown else 1
+        return (yield from super().lsp_exit(*args))
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
@@ -208,15 +272,27 @@ class KvcalServer(LanguageServer):
 
     def analyse(self, uri: str, version: int | None, text: str, settings: Settings) -> Snapshot:
         started = time.perf_counter()
-        samples = self.samples.resolve(text, fs_path(uri), settings, self._root())
+        samples = self.samples.resolve(text, fs_path(uri), settings, self.root_for(uri))
         analysis = analyze(text, layers=samples.layers)
         return Snapshot(uri, version, text, analysis, samples, settings, time.perf_counter() - started)
 
-    def _root(self) -> Path | None:
+    def root_for(self, uri: str) -> Path | None:
+        """The folder relative settings paths start from: the workspace folder holding the
+        document (the innermost one), else the root the client gave (``workspaceFolders``
+        win over ``rootUri``, as LSP says), else None."""
         try:
+            folders = list(self.workspace.folders.values())
             root = self.workspace.root_path
-        except RuntimeError:
+        except RuntimeError:  # not initialized
             return None
+        path = fs_path(uri)
+        candidates = [p for p in (fs_path(f.uri) for f in folders) if p is not None]
+        if path is not None:
+            holding = [p for p in candidates if path.is_relative_to(p)]
+            if holding:
+                return max(holding, key=lambda p: len(p.parts))
+        if candidates:
+            return candidates[0]
         return Path(root) if root else None
 
     def forget(self, uri: str) -> None:
@@ -347,3 +423,27 @@ def guarded(feature: str, empty: Any = None) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return wrap
+
+
+PARENT_POLL_S = 3.0
+
+
+def watch_parent(pid: int) -> None:
+    """Exit when process *pid* (the editor, from ``InitializeParams.processId``) is gone,
+    as LSP asks: an editor that crashed leaves no server behind. POSIX only (on Windows,
+    ``os.kill(pid, 0)`` would terminate the process)."""
+    if os.name != "posix" or pid <= 0:
+        return
+
+    def poll() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                logger.warning("the client process %d is gone: exiting", pid)
+                os._exit(1)
+            except OSError:  # alive, but not ours to signal (another user)
+                pass
+
+    threading.Thread(target=poll, name="kvcal-parent-watch", daemon=True).start()

@@ -203,13 +203,14 @@ async def wait_for(probe: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
 
 @asynccontextmanager
 async def session(folder: Path, *, locale: str | None = None, settings: dict[str, Any] | None = None,
-                  **caps: Any) -> AsyncIterator[Editor]:  # fmt: skip
+                  root: Path | None = None, **caps: Any) -> AsyncIterator[Editor]:  # fmt: skip
+    """A server whose workspace folder is *folder* (``rootUri`` too, unless *root* is given)."""
     client = make_client()
     await client.start_io(*SERVER)
     if settings is not None:
         client.set_configuration({"kvcal": settings})
     result = await client.initialize_session(T.InitializeParams(
-        capabilities=capabilities(**caps), locale=locale, root_uri=folder.as_uri(),
+        capabilities=capabilities(**caps), locale=locale, root_uri=(root or folder).as_uri(),
         workspace_folders=[T.WorkspaceFolder(uri=folder.as_uri(), name="ws")]))  # fmt: skip
     try:
         yield Editor(client, folder, result.capabilities)

@@ -142,6 +142,16 @@ async def test_sample_data_from_the_setting(tmp_path: Path) -> None:
         assert requests == []
 
 
+async def test_a_relative_sample_data_setting_starts_at_the_documents_workspace_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    write_samples(folder / "kv.safetensors", {"l0": 1})
+    # rootUri is the parent: LSP says workspaceFolders win over it
+    async with session(folder, root=tmp_path, settings={"sampleData": "kv.safetensors"}) as ed:
+        uri = ed.open("kv_cache_quant_config { quant_layers: 'l0' quant_layers: 'l1' }\n")
+        diags = await ed.diagnostics(uri)
+        assert [(d.code, d.range.start) for d in diags] == [("unknown-layer", ed.at(uri, "'l1'"))]
+
+
 async def test_pull_diagnostics(tmp_path: Path) -> None:
     async with session(tmp_path, pull=True) as ed:
         uri = ed.open(BAD)
