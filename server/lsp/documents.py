@@ -7,11 +7,34 @@ the same conversion.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 from lsprotocol import types
 
 from kvcal.grammar.text import LineIndex
+
+#: language ids editors give quant configs (VS Code's, Neovim's filetype, text format ones)
+QUANT_LANGUAGES = frozenset({"amct-quant-cfg", "amctquantcfg", "amct_quant_cfg", "quant.cfg", "textproto",
+                             "pbtxt", "prototxt", "txtpb", "proto-text", "protobuf-text"})  # fmt: skip
+#: file names that can be quant configs whatever language id the editor gives them
+QUANT_NAME = re.compile(r".*\.(cfg|pbtxt|prototxt|textproto|txtpb)$", re.IGNORECASE)
+#: the first-line headers that mark a file as a quant config (the VS Code extension's too)
+QUANT_HEADER = re.compile(r"#\s*(proto-message:\s*(AMCTPytorchQuantCaliProto\.)?AMCTQuantCaliConfig\b"
+                          r"|proto-file:.*quant_calibration_config|kvcal:)")  # fmt: skip
+
+
+def is_quant_config(item: types.TextDocumentItem) -> bool:
+    """Whether a document the client opened is an AMCT quant config: by its language id,
+    else by its name (``*.cfg`` and the text format's extensions) or first-line header. A
+    client that sends every file (Markdown, Python, untitled notes) gets no kvcal
+    diagnostics on them."""
+    if item.language_id.lower() in QUANT_LANGUAGES:
+        return True
+    name = PurePosixPath(unquote(urlsplit(item.uri).path)).name
+    return bool(QUANT_NAME.fullmatch(name) or QUANT_HEADER.match(item.text[:200].lstrip("\ufeff")))
 
 
 @dataclass
@@ -56,7 +79,11 @@ class Documents:
     def __contains__(self, uri: object) -> bool:
         return uri in self._docs
 
-    def open(self, item: types.TextDocumentItem) -> Document:
+    def open(self, item: types.TextDocumentItem) -> Document | None:
+        """Keep *item*, unless it is not a quant config (then the server ignores it)."""
+        if not is_quant_config(item):
+            self._docs.pop(item.uri, None)
+            return None
         doc = Document(item.uri, item.text, item.version, item.language_id)
         self._docs[item.uri] = doc
         return doc

@@ -120,7 +120,10 @@ class KvcalProtocol(LanguageServerProtocol):
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
-        self._server.documents.open(params.text_document)
+        if self._server.documents.open(params.text_document) is None:
+            item = params.text_document
+            logger.info("not an AMCT quant config (language %r): %s is left alone", item.language_id, item.uri)
+            return
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
             yield handler, (params,), None
 

@@ -152,6 +152,17 @@ async def test_a_relative_sample_data_setting_starts_at_the_documents_workspace_
         assert [(d.code, d.range.start) for d in diags] == [("unknown-layer", ed.at(uri, "'l1'"))]
 
 
+async def test_documents_that_are_not_quant_configs_are_left_alone(editor: Editor) -> None:
+    notes = (editor.folder / "README.md").as_uri()
+    editor.client.text_document_did_open(T.DidOpenTextDocumentParams(text_document=T.TextDocumentItem(
+        uri=notes, language_id="markdown", version=1, text="# kvcal\nbatch_num: zero\n")))  # fmt: skip
+    uri = editor.open(BAD)  # opened after it: once its diagnostics are in, the README's would be too
+    await editor.diagnostics(uri)
+    assert not [p for p in editor.client.published if p.uri == notes]
+    hover = await editor.hover(notes, T.Position(line=1, character=2))
+    assert hover is None
+
+
 async def test_pull_diagnostics(tmp_path: Path) -> None:
     async with session(tmp_path, pull=True) as ed:
         uri = ed.open(BAD)

@@ -127,3 +127,21 @@ def test_the_server_does_not_import_torch() -> None:
             "print(heavy)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(("uri", "language", "text", "served"), [
+    ("file:///w/a.quant.cfg", "amct-quant-cfg", "", True),
+    ("file:///w/notes.txt", "amctquantcfg", "", True),  # Neovim's filetype from docs/editors.md
+    ("file:///w/model.cfg", "cfg", "batch_num: 1\n", True),
+    ("file:///w/run.pbtxt", "plaintext", "", True),
+    ("untitled:Untitled-1", "plaintext", "# kvcal: data=kv.safetensors\n", True),
+    ("untitled:Untitled-1", "plaintext", "\ufeff# proto-message: AMCTQuantCaliConfig\n", True),
+    ("file:///w/readme.md", "markdown", "# kvcal\nbatch_num: 1\n", False),
+    ("file:///w/setup.py", "python", "import os\n", False),
+    ("untitled:Untitled-1", "plaintext", "some notes\n", False),
+])  # fmt: skip
+def test_which_documents_are_quant_configs(uri: str, language: str, text: str, served: bool) -> None:
+    from kvcal.server.lsp.documents import is_quant_config
+
+    item = T.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
+    assert is_quant_config(item) is served
