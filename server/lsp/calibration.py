@@ -50,23 +50,40 @@ class Job:
     data: Path
     record: Path
     report: Path
+    #: only some of the config's layers: the record and the shown results of the others stay
+    subset: bool = False
 
 
 def uri_argument(arguments: list[Any] | None) -> str | None:
-    """The config's URI: ``[uri]``, ``[{"uri": ...}]`` or ``[{"external": ...}]``."""
+    """The config's URI: ``[uri]``, ``[{"uri": ...}]`` or ``[{"external": ...}]``; an
+    absolute file path is taken as its ``file:`` URI."""
     first = (arguments or [None])[0]
     if isinstance(first, dict):
         first = first.get("uri") or first.get("external")
-    return first if isinstance(first, str) and first else None
+    if not isinstance(first, str) or not first:
+        return None
+    if ":" not in first.split("/", 1)[0] and Path(first).is_absolute():
+        return Path(first).as_uri()
+    return first
+
+
+def layers_argument(arguments: list[Any] | None) -> tuple[str, ...] | None:
+    """The layers to calibrate (``[uri, {"layers": [...]}]``), None for all of them."""
+    second = (arguments or [None, None])[1] if len(arguments or []) > 1 else None
+    if isinstance(second, dict) and isinstance(second.get("layers"), list):
+        return tuple(str(name) for name in second["layers"])
+    return None
 
 
 async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams) -> dict[str, Any]:
     uri = uri_argument(params.arguments)
     if uri is None:
-        return await _refused(ls, None, Refused("kvcal.calibrate needs the config's URI as its argument"))
+        got = json_preview(params.arguments)
+        return await _refused(ls, None, Refused(
+            f"kvcal.calibrate takes the config's URI as its first argument (file:///…/quant.cfg), got {got}"))
     snap = await _snapshot(ls, uri)
     try:
-        job = prepare(ls, snap)
+        job = prepare(ls, snap, uri, layers_argument(params.arguments))
     except Refused as exc:
         return await _refused(ls, snap, exc)
     progress = _Progress(ls, params.work_done_token)
@@ -99,8 +116,11 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
         ls.running.discard(stop)
     progress.end(f"{len(result['layers'])} layers calibrated")
     plans = {p.layer_name: p for p in job.plans}
-    ls.outcomes[uri] = Outcome({row["layer"]: LayerOutcome(plans[row["layer"]], summary(row))
-                                for row in result["layers"] if row["layer"] in plans}, plans=job.plans)  # fmt: skip
+    earlier = ls.outcomes.get(uri)
+    kept = dict(earlier.layers) if earlier is not None and job.subset else {}  # other layers' results stay
+    kept.update({row["layer"]: LayerOutcome(plans[row["layer"]], summary(row))
+                 for row in result["layers"] if row["layer"] in plans})  # fmt: skip
+    ls.outcomes[uri] = Outcome(kept, plans=tuple(snap.plans) if snap is not None else job.plans)
     await ls.refresh_views()
     return result
 
@@ -121,10 +141,23 @@ async def _snapshot(ls: KvcalServer, uri: str) -> Snapshot | None:
     return await asyncio.get_running_loop().run_in_executor(None, ls.analyse, uri, None, text, settings)
 
 
-def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
-    """Everything a calibration needs, or a :class:`Refused` saying what is missing."""
+def json_preview(value: Any, limit: int = 80) -> str:
+    import json
+
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def prepare(ls: KvcalServer, snap: Snapshot | None, uri: str = "",
+            layers: tuple[str, ...] | None = None) -> Job:  # fmt: skip
+    """Everything a calibration needs, or a :class:`Refused` saying what is missing.
+    *layers*: only these of the config's layers (a code lens above one algorithm block)."""
     if snap is None:
-        raise Refused("the config is neither open nor a readable file")
+        raise Refused(f"{uri} is not open in the editor and not a readable file: kvcal.calibrate takes "
+                      "the URI of a saved or open config")  # fmt: skip
     path = snap.path
     label = path.name if path else snap.uri.rsplit("/", 1)[-1]
     errors = [p for p in snap.analysis.problems if p.is_error]
@@ -150,7 +183,14 @@ def prepare(ls: KvcalServer, snap: Snapshot | None) -> Job:
     else:
         raise Refused("the config is not saved: save it, or set kvcal.recordFile")
     report = record.with_name(f"{path.stem if path else record.stem}.report")
-    return Job(snap.uri, label, tuple(snap.plans), samples.path, record, report)
+    plans = tuple(snap.plans)
+    if layers is not None:
+        unknown = sorted(set(layers) - {p.layer_name for p in plans})
+        if unknown:
+            raise Refused(f"{label} does not quantize {', '.join(repr(n) for n in unknown)}: the config changed "
+                          "since the command was offered; run it again")  # fmt: skip
+        plans = tuple(p for p in plans if p.layer_name in layers)
+    return Job(snap.uri, label, plans, samples.path, record, report, subset=layers is not None)
 
 
 async def _refused(ls: KvcalServer, snap: Snapshot | None, exc: Refused) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import hashlib
 import uuid
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from kvcal.grammar.formatter import FormatError, format_text
 from kvcal.grammar.navigation import (
@@ -256,9 +257,12 @@ def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
     for a client (or a test) to check that incremental sync kept both sides equal."""
     from kvcal.server.lsp.calibration import uri_argument
 
-    doc = ls.documents.get(uri_argument(params.arguments) or "")
+    uri = uri_argument(params.arguments)
+    if uri is None:
+        raise JsonRpcInvalidParams("kvcal.syncState takes a document URI as its argument")
+    doc = ls.documents.get(uri)
     if doc is None:
-        return None
+        return None  # not open (or not a quant config)
     digest = hashlib.sha256(doc.text.encode("utf-8", "surrogatepass")).hexdigest()
     return {"uri": doc.uri, "version": doc.version, "length": len(doc.text), "sha256": digest}
 

@@ -48,22 +48,34 @@ def _result_anchors(analysis: Analysis, results: Mapping[str, str]) -> list[tupl
     return list(chosen.values())
 
 
+def _layers(n: int) -> str:
+    return f"{n} layer{'s' if n != 1 else ''}"
+
+
 def code_lenses(analysis: Analysis, index: LineIndex, uri: str, plans: list[LayerPlan]) -> list[types.CodeLens]:
+    """``▶ Calibrate`` at the top (every layer) and above each algorithm block (the layers
+    it applies to, with ``{"layers": [...]}``); with errors in the config they say so."""
     top = types.Position(line=0, character=0)
-    n = len(plans)
+    errors = sum(p.is_error for p in analysis.problems)
+    if errors:
+        title = f"▶ Calibrate: fix {errors} error{'s' if errors != 1 else ''} first"
+        return [types.CodeLens(range=types.Range(start=top, end=top), command=types.Command(
+            title=title, command=CALIBRATE_COMMAND, arguments=[uri]))]  # fmt: skip
     out = [types.CodeLens(range=types.Range(start=top, end=top), command=types.Command(
-        title=f"▶ Calibrate ({n} layer{'s' if n != 1 else ''})", command=CALIBRATE_COMMAND, arguments=[uri]))]  # fmt: skip
-    common = sum(p.config_source == "common" for p in plans)
+        title=f"▶ Calibrate ({_layers(len(plans))})", command=CALIBRATE_COMMAND, arguments=[uri]))]  # fmt: skip
+    common = [p.layer_name for p in plans if p.config_source == "common"]
     for block, layers in _algorithm_blocks(analysis, common):
-        title = f"▶ Calibrate — {block.name.text} for {layers} layer{'s' if layers != 1 else ''}"
+        if not layers:
+            continue
+        title = f"▶ Calibrate — {block.name.text} for {_layers(len(layers))}"
         rng = lsp_range(index, block.name.start, block.name.end)
-        out.append(types.CodeLens(range=rng, command=types.Command(title=title, command=CALIBRATE_COMMAND,
-                                                                   arguments=[uri])))  # fmt: skip
+        out.append(types.CodeLens(range=rng, command=types.Command(
+            title=title, command=CALIBRATE_COMMAND, arguments=[uri, {"layers": layers}])))  # fmt: skip
     return out
 
 
-def _algorithm_blocks(analysis: Analysis, common_layers: int):
-    """``(field, number of layers it applies to)`` for every ifmr/hfmg block that is used."""
+def _algorithm_blocks(analysis: Analysis, common_layers: list[str]):
+    """``(field, the layers it applies to)`` for every ifmr/hfmg block that is used."""
     root = analysis.root
     common = root.child("kv_cache_quant_config")
     cal = common.child("calibration_config") if common else None
@@ -71,9 +83,9 @@ def _algorithm_blocks(analysis: Analysis, common_layers: int):
     if cal is not None:
         blocks += [(o.field, common_layers) for n in ("ifmr_quantize", "hfmg_quantize") for o in cal.all(n)]
     for occ in root.all("override_layers_configs"):
-        if not occ.value.has("layer_name"):
-            continue
         inner = occ.value.child("kv_data_quant_config")
-        if inner is not None:
-            blocks += [(o.field, 1) for n in ("ifmr_quantize", "hfmg_quantize") for o in inner.all(n)]
+        if not occ.value.has("layer_name") or inner is None:
+            continue
+        name = occ.value.value("layer_name")
+        blocks += [(o.field, [name]) for n in ("ifmr_quantize", "hfmg_quantize") for o in inner.all(n)]
     return blocks

@@ -57,7 +57,31 @@ async def test_unreadable_sample_file_points_at_the_header(editor: Editor) -> No
 
 async def test_missing_argument_is_answered(editor: Editor) -> None:
     result = await editor.execute("kvcal.calibrate")
-    assert result["errors"] and result["layers"] == []
+    assert result["layers"] == [] and "first argument" in result["errors"][0]
+    nowhere = (editor.folder / "nowhere.cfg").as_uri()
+    result = await editor.execute("kvcal.calibrate", nowhere)
+    assert nowhere in result["errors"][0] and "not open" in result["errors"][0]
+
+
+async def test_a_block_lens_calibrates_its_layers_and_keeps_the_others(editor: Editor) -> None:
+    write_samples(editor.folder / "kv2.safetensors", dict.fromkeys(LAYERS, 2))
+    uri = editor.open(config("../kv2.safetensors"), name="subset/quant.cfg")
+    await editor.diagnostics(uri)
+    first = await editor.execute("kvcal.calibrate", uri)
+    record = Path(first["record"])
+    before = {row["layer"]: row["scale"] for row in first["layers"]}
+    version = editor.replace(uri, "num_of_bins: 1024", "num_of_bins: 2048")  # the common block's layers
+    await editor.diagnostics(uri, version)
+    part = await editor.execute("kvcal.calibrate", uri, {"layers": LAYERS[1:]})
+    assert [row["layer"] for row in part["layers"]] == LAYERS[1:] and part["errors"] == []
+    text = record.read_text()
+    assert all(f'key: "{name}"' in text for name in LAYERS)  # the override's layer is still recorded
+    infos = await wait_for(lambda: len([d for d in editor.client.diagnostics.get(uri, ()) if d.code == "calibration"]) == 3
+                           and [d for d in editor.client.diagnostics[uri] if d.code == "calibration"])  # fmt: skip
+    assert any(d.message.startswith(LAYERS[0]) for d in infos)  # its earlier result is still shown
+    assert before[LAYERS[0]] == first["layers"][0]["scale"]
+    stale = await editor.execute("kvcal.calibrate", uri, {"layers": ["model.layers.9.self_attn.k_proj"]})
+    assert "does not quantize" in stale["errors"][0]
 
 
 async def test_calibrates_writes_the_record_and_shows_results(editor: Editor) -> None:

@@ -130,6 +130,17 @@ async def test_code_lenses(editor: Editor) -> None:
         (11, "▶ Calibrate — hfmg_quantize for 3 layers"),
         (21, "▶ Calibrate — ifmr_quantize for 1 layer"),
     ]  # fmt: skip
-    assert all(lens.command.command == "kvcal.calibrate" and list(lens.command.arguments) == [uri] for lens in lenses)
+    assert all(lens.command.command == "kvcal.calibrate" and lens.command.arguments[0] == uri for lens in lenses)
+    # the block lenses calibrate the layers their block applies to
+    assert [list(lens.command.arguments[1:]) for lens in lenses] == [
+        [],
+        [{"layers": ["model.layers.0.self_attn.v_proj", "model.layers.1.self_attn.k_proj",
+                     "model.layers.1.self_attn.v_proj"]}],
+        [{"layers": ["model.layers.0.self_attn.k_proj"]}],
+    ]  # fmt: skip
+    version = editor.replace(uri, "num_of_bins: 4096", "num_of_bins: 4000")
+    await editor.diagnostics(uri, version)
+    lenses = await editor.client.text_document_code_lens_async(T.CodeLensParams(text_document=editor.doc(uri)))
+    assert [(lens.range.start.line, lens.command.title) for lens in lenses] == [(0, "▶ Calibrate: fix 1 error first")]
     commands = editor.capabilities.execute_command_provider.commands
     assert "kvcal.calibrate" in commands

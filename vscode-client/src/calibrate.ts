@@ -13,7 +13,7 @@ import {
   WorkDoneProgressCancelNotification,
   type ExecuteCommandParams,
 } from 'vscode-languageclient/node';
-import { parseCalibrateResult, renderCalibrateHtml, showsSummary } from './calibrateResult';
+import { layersOption, parseCalibrateResult, renderCalibrateHtml, showsSummary } from './calibrateResult';
 import type { KvcalServer } from './server';
 import { LANGUAGE_ID } from './settings';
 
@@ -36,9 +36,13 @@ export class Calibrator implements vscode.Disposable {
     this.runningEmitter.dispose();
   }
 
-  /** The command handler. `arg` is what a code lens or a menu passes: a URI (object or string) or nothing. */
-  async run(arg?: unknown): Promise<unknown> {
+  /**
+   * The command handler. `arg` is what a code lens or a menu passes: a URI (object or string) or nothing;
+   * `options` is a block lens's `{ layers: [...] }` (calibrate only those layers), passed on to the server.
+   */
+  async run(arg?: unknown, options?: unknown): Promise<unknown> {
     const uri = targetUri(arg);
+    const layers = layersOption(options);
     if (!uri) {
       void vscode.window.showWarningMessage('kvcal: open an AMCT quant config (quant.cfg) to calibrate it.');
       return undefined;
@@ -48,7 +52,7 @@ export class Calibrator implements vscode.Disposable {
       void vscode.window.showErrorMessage('kvcal: the language server is not running, so there is nothing to calibrate with.', 'Show output').then((c) => c && this.showOutput());
       return undefined;
     }
-    const label = path.basename(uri.fsPath || uri.path);
+    const label = path.basename(uri.fsPath || uri.path) + (layers ? ` (${layers.length === 1 ? layers[0] : `${layers.length} layers`})` : '');
     this.runningEmitter.fire(true);
     try {
       const result = await vscode.window.withProgress(
@@ -66,7 +70,8 @@ export class Calibrator implements vscode.Disposable {
             void client.sendNotification(WorkDoneProgressCancelNotification.type, { token: workDoneToken });
           });
           try {
-            const params: ExecuteCommandParams = { command: CALIBRATE_COMMAND, arguments: [uri.toString()], workDoneToken };
+            const args: unknown[] = layers ? [uri.toString(), { layers }] : [uri.toString()];
+            const params: ExecuteCommandParams = { command: CALIBRATE_COMMAND, arguments: args, workDoneToken };
             return await client.sendRequest(ExecuteCommandRequest.type, params, token);
           } finally {
             progressListener.dispose();

@@ -250,3 +250,10 @@ ${pictures}
 </html>
 `;
 }
+
+/** The `layers` of a block code lens's second argument (`{ layers: [...] }`), when it is a list of names. */
+export function layersOption(options: unknown): string[] | undefined {
+  if (!options || typeof options !== 'object' || !('layers' in options)) return undefined;
+  const layers = (options as { layers: unknown }).layers;
+  return Array.isArray(layers) && layers.every((l) => typeof l === 'string') ? layers : undefined;
+}

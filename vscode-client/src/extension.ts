@@ -25,7 +25,7 @@ export function activate(context: vscode.ExtensionContext): void {
     statusBar,
     { dispose: () => interpreterListener?.dispose() },
     calibrator.onDidChangeRunning((running) => statusBar.setCalibrating(running)),
-    vscode.commands.registerCommand(CALIBRATE_COMMAND, (arg?: unknown) => calibrator.run(arg)),
+    vscode.commands.registerCommand(CALIBRATE_COMMAND, (arg?: unknown, options?: unknown) => calibrator.run(arg, options)),
     vscode.commands.registerCommand('kvcal.restartServer', () => kvcal.restart()),
     vscode.commands.registerCommand('kvcal.showOutput', showOutput),
     vscode.workspace.onDidOpenTextDocument(onDocument),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cellText, columnTitle, escapeHtml, formatNumber, parseCalibrateResult, renderCalibrateHtml } from '../src/calibrateResult';
+import { cellText, columnTitle, escapeHtml, formatNumber, layersOption, parseCalibrateResult, renderCalibrateHtml } from '../src/calibrateResult';
 
 const sample = {
   summary: '**2 layers** calibrated',
@@ -120,4 +120,13 @@ describe('renderCalibrateHtml', () => {
   });
 
   test('escapeHtml', () => assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;'));
+});
+
+describe('layersOption', () => {
+  test('a block lens names its layers', () => {
+    assert.deepEqual(layersOption({ layers: ['a', 'b'] }), ['a', 'b']);
+  });
+  test('anything else means every layer', () => {
+    for (const value of [undefined, null, 'x', {}, { layers: 'a' }, { layers: ['a', 3] }]) assert.equal(layersOption(value), undefined);
+  });
 });
