@@ -33,17 +33,6 @@ def header_data_path(text: str) -> tuple[str, int, int] | None:
     return None
 
 
-def resolve_data_path(text: str, config_path: Path | None) -> Path | None:
-    """The header's data path, relative to the config file's folder when not absolute."""
-    found = header_data_path(text)
-    if found is None:
-        return None
-    path = Path(found[0]).expanduser()
-    if not path.is_absolute() and config_path is not None:
-        path = config_path.parent / path
-    return path
-
-
 def sample_layer_names(path: Path) -> list[str]:
     """Layer names in a safetensors sample file (keys ``<layer>/<i>`` or ``<layer>``)."""
     try:
@@ -51,6 +40,12 @@ def sample_layer_names(path: Path) -> list[str]:
             raw = fh.read(8)
             if len(raw) != 8:
                 raise SampleHeaderError(f"{path}: not a safetensors file (too short)")
+            if raw[:2] == b"PK" or raw[:1] == b"\x80":  # torch.save's zip, or a bare pickle
+                raise SampleHeaderError(
+                    f"{path}: a torch .pt file, not safetensors: layer names are read from "
+                    ".safetensors headers here (kvcal calibrate also reads .pt files); convert it "
+                    "with safetensors.torch.save_file"
+                )
             (size,) = struct.unpack("<Q", raw)
             if size > _MAX_HEADER:
                 raise SampleHeaderError(f"{path}: not a safetensors file (header size {size})")

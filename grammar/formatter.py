@@ -1,25 +1,38 @@
 """Canonical formatting of a text-format file that keeps every comment and every value.
 
 Layout: two-space indentation, one field per line, ``name: value`` for scalars,
-``name {`` ... ``}`` for messages (``< >`` become ``{ }``), ``name: [a, b]`` for scalar
-lists and one message per line group for message lists, no ``,``/``;`` separators, at
-most one blank line kept where the author left one. Scalars are copied as written
-(quotes, escapes, number spelling), so formatting never changes a value. Own-line
-comments stay on their own line before what follows them; trailing comments stay at
-the end of their line. A file with syntax errors is not formatted (:class:`FormatError`).
+``name {`` ... ``}`` for messages (``< >`` become ``{ }``; ``name {}`` when empty),
+``name: [a, b]`` for scalar lists (one item per line when comments sit among the items)
+and one message per line group for message lists, no ``,``/``;`` separators, at most one
+blank line kept where the author left one. Scalars are copied as written (quotes,
+escapes, number spelling), so formatting never changes a value; adjacent strings that
+span lines keep one source line per output line, indented under their field. Own-line
+comments stay on their own line before what follows them; trailing comments stay at the
+end of their line (a comment between a field's name and its value goes to the end of
+the field's line). The file's line break (``\n`` or ``\r\n``) is kept. A file with syntax
+errors is not formatted (:class:`FormatError`).
 """
 
 from __future__ import annotations
+
+import re
 
 from kvcal.grammar.parser import ParseResult, parse
 from kvcal.grammar.tree import Comment, Field, ListValue, Message, Scalar, Value
 
 INDENT = "  "
 MAX_DEPTH = 200
+#: the pieces of a string scalar's source: its string parts, comments, line breaks
+_STRING_PIECES = re.compile(r"""(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')|(?P<comment>#[^\n]*)|(?P<nl>\n)""")
 
 
 class FormatError(ValueError):
-    """The text cannot be formatted safely; the message says where and why."""
+    """The text cannot be formatted safely; the message says where and why. ``line`` and
+    ``column`` (1-based, None when no place is to blame) and ``reason`` are its parts."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(f"line {line}, column {column}: {reason}" if line is not None else reason)
+        self.reason, self.line, self.column = reason, line, column
 
 
 def format_text(text: str | ParseResult) -> str:
@@ -31,10 +44,14 @@ def format_text(text: str | ParseResult) -> str:
 
         line, col = LineIndex(parsed.text).position(syntax[0].start)
         raise FormatError(
-            f"line {line + 1}, column {col + 1}: {syntax[0].message} "
-            f"(fix the {len(syntax)} syntax error(s) first; nothing was changed)"
-        )
-    return _Printer(parsed).run()
+            f"{syntax[0].message} (fix the {len(syntax)} syntax error(s) first; nothing was changed)",
+            line + 1, col + 1,
+        )  # fmt: skip
+    out = _Printer(parsed).run()
+    first_break = parsed.text.find("\n")
+    if first_break > 0 and parsed.text[first_break - 1] == "\r":
+        out = out.replace("\n", "\r\n")  # the file's own line break
+    return out
 
 
 class _Printer:
@@ -68,17 +85,22 @@ class _Printer:
                 self.lines.append(INDENT * depth + c.text.rstrip())
             else:
                 self.lines[-1] += "  " + c.text.rstrip()
-            self.last_end = c.end
+            self.last_end = max(self.last_end, c.end)
 
     def trailing_comment(self, after: int) -> None:
-        """A comment on the same source line right after offset *after* joins the last line."""
-        if self.next_comment >= len(self.comments):
+        """A comment on the same source line right after offset *after* joins the last line;
+        so do comments inside the field just printed (between its name and its value)."""
+        while self.next_comment < len(self.comments):
+            c = self.comments[self.next_comment]
+            if c.start < after:  # inside the field: `name: # c` then the value on the next line
+                self.lines[-1] += "  " + c.text.rstrip()
+                self.next_comment += 1
+                continue
+            if not c.own_line and not self.text[after : c.start].strip(" \t\r,;"):
+                self.lines[-1] += "  " + c.text.rstrip()
+                self.next_comment += 1
+                self.last_end = max(self.last_end, c.end)
             return
-        c = self.comments[self.next_comment]
-        if not c.own_line and not self.text[after : c.start].strip(" \t\r,;"):
-            self.lines[-1] += "  " + c.text.rstrip()
-            self.next_comment += 1
-            self.last_end = c.end
 
     # -- structure ---------------------------------------------------------------------------
     def body(self, fields: tuple[Field, ...], depth: int, end: int) -> None:
@@ -95,16 +117,46 @@ class _Printer:
         pad = INDENT * depth
         value = f.value
         if isinstance(value, Message):
+            if not value.fields and not self.has_comments(value.start, value.end):
+                self.lines.append(f"{pad}{f.name.text} {{}}")
+                self.last_end = value.end
+                self.trailing_comment(value.end)
+                return
             self.lines.append(f"{pad}{f.name.text} {{")
             self.last_end = value.open.end if value.open else f.name.end
             self.trailing_comment(self.last_end)
             self.block(value, depth)
         elif isinstance(value, ListValue):
             self.list(f, value, depth)
+        elif isinstance(value, Scalar) and value.kind == "string" and "\n" in value.text:
+            self.string_lines(f, value, depth)
         else:
             self.lines.append(f"{pad}{f.name.text}: {self.scalar(value)}")
             self.last_end = f.end
             self.trailing_comment(f.end)
+
+    def has_comments(self, start: int, end: int) -> bool:
+        return any(start < c.start < end for c in self.comments[self.next_comment :])
+
+    def string_lines(self, f: Field, value: Scalar, depth: int) -> None:
+        """Adjacent strings over several source lines: one output line per source line, the
+        comments among them kept at the end of their lines."""
+        rows: list[str] = [""]
+        for m in _STRING_PIECES.finditer(value.text):
+            if m.lastgroup == "nl":
+                rows.append("")
+            elif m.lastgroup == "comment":
+                rows[-1] += ("  " if rows[-1] else "") + m.group().rstrip()
+            else:
+                rows[-1] += (" " if rows[-1] else "") + m.group()
+        rows = [r for r in rows if r]
+        pad = INDENT * depth
+        self.lines.append(f"{pad}{f.name.text}: {rows[0]}")
+        self.lines += [f"{pad}{INDENT * 2}{row}" for row in rows[1:]]
+        self.last_end = f.end
+        while self.next_comment < len(self.comments) and self.comments[self.next_comment].start < value.end:
+            self.next_comment += 1  # printed above, with their strings
+        self.trailing_comment(f.end)
 
     def block(self, message: Message, depth: int) -> None:
         close = message.close.start if message.close else message.end
@@ -119,9 +171,24 @@ class _Printer:
 
     def list(self, f: Field, value: ListValue, depth: int) -> None:
         pad = INDENT * depth
-        if not any(isinstance(v, Message) for v in value.items):
+        scalars = not any(isinstance(v, Message) for v in value.items)
+        if scalars and not self.has_comments(value.start, value.end):
             inner = ", ".join(self.scalar(v) for v in value.items)
             self.lines.append(f"{pad}{f.name.text}: [{inner}]")
+            self.last_end = value.end
+            self.trailing_comment(value.end)
+            return
+        if scalars:  # comments among the items: one item per line, each comment where it was
+            self.lines.append(f"{pad}{f.name.text}: [")
+            self.last_end = value.start + 1
+            self.trailing_comment(self.last_end)
+            for i, item in enumerate(value.items):
+                self.comments_before(item.start, depth + 1)
+                self.lines.append(INDENT * (depth + 1) + self.scalar(item) + ("," if i < len(value.items) - 1 else ""))
+                self.last_end = item.end
+                self.trailing_comment(item.end)
+            self.comments_before(value.end - 1, depth + 1)
+            self.lines.append(pad + "]")
             self.last_end = value.end
             self.trailing_comment(value.end)
             return

@@ -7,19 +7,60 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kvcal.grammar.analysis import Analysis, analyze
+from kvcal.grammar.association import header_data_path
 from kvcal.grammar.parser import ParseResult, parse_bytes
 from kvcal.grammar.problems import Problem
 from kvcal.grammar.text import LineIndex
+
+#: how standard input is named in messages
+STDIN = "<stdin>"
 
 
 @dataclass(frozen=True)
 class ConfigFile:
     path: Path
     parsed: ParseResult
+    name: str = ""  # as the user gave it ('-' for stdin)
 
     @property
     def text(self) -> str:
         return self.parsed.text
+
+    @property
+    def shown(self) -> str:
+        return STDIN if self.name == "-" else self.name
+
+
+@dataclass(frozen=True)
+class HeaderData:
+    """The sample data a config's ``# kvcal: data=PATH`` header names."""
+
+    path: Path  # resolved: relative to the config's folder
+    written: str  # as the header writes it
+    start: int  # its span in the config text
+    end: int
+    where: str  # ``config:line:column`` of it
+
+    def missing(self) -> str | None:
+        """Why the file cannot be used, with where the header says so; None when it is a file."""
+        if self.path.is_file():
+            return None
+        what = "is a directory" if self.path.is_dir() else "does not exist"
+        shown = self.written if self.written == str(self.path) else f"{self.written} ({self.path})"
+        return (f"{self.where}: the '# kvcal: data=' header names {shown}, which {what}: fix the "
+                "header or pass --data SAMPLES.safetensors")
+
+
+def header_data(config: ConfigFile) -> HeaderData | None:
+    found = header_data_path(config.text)
+    if found is None:
+        return None
+    written, start, end = found
+    path = Path(written).expanduser()
+    if not path.is_absolute() and config.name != "-":
+        path = config.path.parent / path
+    line, col = LineIndex(config.text).position(start)
+    return HeaderData(path, written, start, end, f"{config.shown}:{line + 1}:{col + 1}")
 
 
 def read_config(name: str) -> ConfigFile | None:
@@ -36,7 +77,7 @@ def read_config(name: str) -> ConfigFile | None:
     except OSError as exc:
         sys.stderr.write(f"kvcal: {name}: cannot read it ({exc.strerror or exc})\n")
         return None
-    return ConfigFile(path, parse_bytes(data))
+    return ConfigFile(path, parse_bytes(data), name)
 
 
 def analyzed_config(name: str, purpose: str) -> tuple[ConfigFile, Analysis] | int:
@@ -54,9 +95,9 @@ def analyzed_config(name: str, purpose: str) -> tuple[ConfigFile, Analysis] | in
         return config, analysis
     index = LineIndex(config.text)
     for p in errors:
-        sys.stderr.write(problem_line(name, index, p) + "\n")
-    sys.stderr.write(f"kvcal: {name}: fix the {len(errors)} error(s) before {purpose}: AMCT would reject "
-                     f"or misread this file (`kvcal check {name}` lists every problem)\n")  # fmt: skip
+        sys.stderr.write(problem_line(config.shown, index, p) + "\n")
+    sys.stderr.write(f"kvcal: {config.shown}: fix the {len(errors)} error(s) before {purpose}: AMCT would "
+                     f"reject or misread this file (`kvcal check {name}` lists every problem)\n")  # fmt: skip
     return 1
 
 

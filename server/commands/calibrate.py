@@ -15,9 +15,8 @@ import warnings
 from pathlib import Path
 from typing import TextIO
 
-from kvcal.grammar.association import resolve_data_path
 from kvcal.grammar.resolve import resolve_analysis
-from kvcal.server.commands._files import analyzed_config
+from kvcal.server.commands._files import analyzed_config, header_data
 
 HELP = "run the configured IFMR/HFMG on sample data, write the record"
 
@@ -69,17 +68,24 @@ def _fail(message: str, code: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.replace and args.record is None:
+        return _fail("--replace says how to write the record file: give --record OUT too", 2)
     loaded = analyzed_config(args.config, "calibrating")
     if isinstance(loaded, int):
         return loaded
     config, analysis = loaded
     plans = resolve_analysis(analysis)
     if not plans:
-        return _fail(f"{args.config}: no layer to quantize (quant_layers and overrides are empty)", 1)
-    data = args.data or resolve_data_path(config.text, None if args.config == "-" else config.path)
+        return _fail(f"{config.shown}: no layer to quantize (quant_layers and overrides are empty)", 1)
+    data = args.data
     if data is None:
-        return _fail(f"{args.config}: no sample data: pass --data SAMPLES.safetensors or put "
-                     "'# kvcal: data=PATH' on the config's first line", 2)  # fmt: skip
+        header = header_data(config)
+        if header is None:
+            return _fail(f"{config.shown}: no sample data: pass --data SAMPLES.safetensors or put "
+                         "'# kvcal: data=PATH' on the config's first line", 2)  # fmt: skip
+        if (why := header.missing()) is not None:
+            return _fail(why, 2)
+        data = header.path
     import torch
 
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -19,6 +19,22 @@ from kvcal.server.commands._files import analyzed_config
 HELP = "run a model over text and save its K/V projection outputs as sample data"
 
 
+def count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least *minimum* (else a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is too small: it must be at least {minimum}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="DIR",
                         help="a local transformers model directory or .gguf file (default: the "
@@ -30,11 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="capture the nn.Linear modules whose name matches REGEX "
                             "(default: every K/V projection, '(^|\\.)(k_proj|v_proj)$')")  # fmt: skip
     which.add_argument("--config", metavar="CFG", help="capture the layers a quant.cfg quantizes")
-    parser.add_argument("--batch-num", type=int, metavar="N",
+    parser.add_argument("--batch-num", type=count(1), metavar="N",
                         help="forward passes, one batch each (default: the config's batch_num, else 1)")
-    parser.add_argument("--tokens", type=int, default=512, metavar="N",
+    parser.add_argument("--tokens", type=count(2), default=512, metavar="N",
                         help="tokens per forward pass (default 512)")  # fmt: skip
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=count(1), metavar="N",
                         help="CPU threads for the model (default: torch's, one per core); 1 is "
                              "often faster on a machine busy with other work")  # fmt: skip
     parser.add_argument("--out", required=True, type=Path, metavar="SAMPLES",
@@ -65,7 +81,7 @@ def shown_path(path: str | Path) -> str:
 
 def set_threads(threads: int | None) -> None:
     """``torch.set_num_threads(threads)`` when given (``--threads``)."""
-    if threads:
+    if threads is not None:
         import torch
 
         torch.set_num_threads(max(1, threads))
@@ -89,11 +105,8 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(got, int):
             return got
         layers = [p.layer_name for p in got[0]]
-        batch_num = batch_num or got[1]
-    batch_num = batch_num or 1
-    if batch_num < 1 or args.tokens < 2:
-        sys.stderr.write("kvcal: --batch-num must be at least 1 and --tokens at least 2\n")
-        return 2
+        batch_num = got[1] if batch_num is None else batch_num
+    batch_num = 1 if batch_num is None else batch_num
     from kvcal.calibrate.errors import CalibrationError
     from kvcal.calibrate.model import (
         capture_text,

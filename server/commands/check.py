@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from kvcal.grammar.analysis import analyze
-from kvcal.grammar.association import SampleHeaderError, resolve_data_path, sample_layer_names
+from kvcal.grammar.association import SampleHeaderError, sample_layer_names
+from kvcal.grammar.problems import Problem
 from kvcal.grammar.text import LineIndex
-from kvcal.server.commands._files import problem_json, problem_line, read_config
+from kvcal.server.commands._files import header_data, problem_json, problem_line, read_config
 
 HELP = "report problems in quant.cfg files"
 
@@ -27,23 +28,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     errors = usage = 0
     records: list[dict[str, object]] = []
+    given: list[str] | None = None
+    if args.data is not None:  # an explicit --data must be readable: a usage error otherwise
+        try:
+            given = sample_layer_names(args.data)
+        except SampleHeaderError as exc:
+            sys.stderr.write(f"kvcal: --data: {exc}\n")
+            return 2
     for name in args.files:
         config = read_config(name)
         if config is None:
             usage += 1
             continue
-        layers = None
-        data = args.data or resolve_data_path(config.text, None if name == "-" else config.path)
-        if data is not None:
+        layers, extra = given, []
+        header = header_data(config) if given is None else None
+        if header is not None:
             try:
-                layers = sample_layer_names(data)
-            except SampleHeaderError as exc:
-                sys.stderr.write(f"kvcal: warning: {exc}; layer names not checked\n")
-        problems = analyze(config.parsed, layers=layers).problems
+                layers = sample_layer_names(header.path)
+            except SampleHeaderError as exc:  # as the language server reports it
+                extra.append(Problem("sample-data", "warning", header.start, header.end,
+                                     f"{exc}: layer names are not checked"))  # fmt: skip
+        problems = tuple(sorted((*analyze(config.parsed, layers=layers).problems, *extra), key=Problem.sort_key))
         if args.no_notes:
             problems = tuple(p for p in problems if p.severity in ("error", "warning"))
         index = LineIndex(config.text)
-        shown = "<stdin>" if name == "-" else name
+        shown = config.shown
         errors += sum(p.is_error for p in problems)
         if args.format == "json":
             records += [problem_json(shown, index, p) for p in problems]

@@ -17,7 +17,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from kvcal.server.commands.capture import config_plans, progress_printer, set_threads, shown_path
+from kvcal.server.commands.capture import (
+    config_plans,
+    count,
+    progress_printer,
+    set_threads,
+    shown_path,
+)
 
 HELP = "perplexity of a model with its KV cache fake-quantized by a config"
 
@@ -35,22 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "bundled SmolLM2-135M-Instruct)")  # fmt: skip
     parser.add_argument("--text", type=Path, metavar="FILE",
                         help="text whose perplexity is measured (default: examples/texts/evaluation.txt)")
-    parser.add_argument("--tokens", type=int, default=1536, metavar="N",
+    parser.add_argument("--tokens", type=count(2), default=1536, metavar="N",
                         help="tokens of --text to evaluate (default 1536; fewer if the text is shorter)")
-    parser.add_argument("--window", type=int, default=512, metavar="N",
+    parser.add_argument("--window", type=count(2), default=512, metavar="N",
                         help="tokens per forward pass; windows do not overlap (default 512)")
     parser.add_argument("--calib-text", type=Path, metavar="FILE",
                         help="text to capture calibration data from (default: examples/texts/calibration.txt)")
-    parser.add_argument("--calib-tokens", type=int, default=512, metavar="N",
+    parser.add_argument("--calib-tokens", type=count(2), default=512, metavar="N",
                         help="tokens per captured batch; batch_num batches (default 512)")
     parser.add_argument("--compare", action="store_true",
                         help="also evaluate min-max, IFMR and HFMG x per_tensor/per_channel x "
                              "symmetric/asymmetric on the config's layers")  # fmt: skip
     parser.add_argument("--split-kv", action="store_true",
                         help="also measure each setting with only K or only V quantized")
-    parser.add_argument("--plot", type=Path, metavar="PNG", help="draw the results to a PNG")
+    parser.add_argument("--plot", type=Path, metavar="FILE",
+                        help="draw the results to a picture (.png, .svg or .pdf)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--threads", type=int, metavar="N",
+    parser.add_argument("--threads", type=count(1), metavar="N",
                         help="CPU threads for the model (default: torch's, one per core); 1 is "
                              "often faster on a machine busy with other work")  # fmt: skip
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
@@ -85,13 +92,25 @@ def _record_factors(path: Path, layers: list[str]) -> dict[str, Any]:
     return {name: record[name] for name in layers}
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+
+def plot_problem(path: Path) -> str | None:
+    """Why the results cannot be drawn to *path* (checked before the long run), or None."""
+    if path.is_dir():
+        return "is a directory; give a file name such as results.png"
+    if path.suffix.lower() not in PLOT_FORMATS:
+        return f"give a file name ending in {', '.join(PLOT_FORMATS)}"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     got = config_plans(args.config)
     if isinstance(got, int):
         return got
     plans, batch_num = got
-    if min(args.tokens, args.window, args.calib_tokens) < 2:
-        sys.stderr.write("kvcal: --tokens, --window and --calib-tokens must be at least 2\n")
+    if args.plot is not None and (problem := plot_problem(args.plot)):
+        sys.stderr.write(f"kvcal: --plot {args.plot}: {problem}\n")
         return 2
     from kvcal.calibrate.errors import CalibrationError
 
@@ -110,6 +129,7 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
     from kvcal.calibrate.compare import Comparison, compare, format_table, plot
     from kvcal.calibrate.evaluate import evaluate
     from kvcal.calibrate.model import (
+        ModelError,
         capture_text,
         check_layers,
         load_model,
@@ -124,6 +144,9 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
     check_layers(loaded.model, layers)
     text, text_path = read_text(args.text, "evaluation")
     ids = loaded.tokenize(text)[: args.tokens]
+    if ids.numel() < 2:
+        raise ModelError(f"{text_path}: the text has {ids.numel()} token(s); perplexity needs at least 2: "
+                         "give a longer --text")  # fmt: skip
     samples: Path | None = args.data
     calib_source = str(args.data) if args.data else None
     if samples is None and (args.record is None or args.compare):

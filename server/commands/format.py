@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 from kvcal.grammar.formatter import FormatError, format_text
-from kvcal.server.commands._files import read_config
+from kvcal.server.commands._files import STDIN, read_config
 
 HELP = "format quant.cfg files canonically, keeping every comment"
 
@@ -23,14 +23,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write_atomic(path: str, text: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".kvcal-", suffix=".tmp")
+    """Replace the file *path* names (through symbolic links: a link stays a link) with
+    *text*, atomically, keeping its permissions and, where allowed, its owner. A file
+    that is not writable is refused (PermissionError), as an editor would refuse it."""
+    target = os.path.realpath(path)
+    st = os.stat(target)
+    if not os.access(target, os.W_OK) or not st.st_mode & 0o222:
+        raise PermissionError(13, "the file is read-only", path)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".kvcal-", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         with contextlib.suppress(OSError):
-            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
-        os.replace(tmp, path)
+            os.chmod(tmp, st.st_mode & 0o7777)
+        with contextlib.suppress(OSError, AttributeError):
+            os.chown(tmp, st.st_uid, st.st_gid)  # only root may; others own the file anyway
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -40,6 +48,7 @@ def _write_atomic(path: str, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     status = 0
     for name in args.files:
+        shown = STDIN if name == "-" else name
         config = read_config(name)
         if config is None:
             status = 2
@@ -47,21 +56,22 @@ def run(args: argparse.Namespace) -> int:
         try:
             formatted = format_text(config.parsed)
         except FormatError as exc:
-            sys.stderr.write(f"kvcal: {name}: {exc}\n")
+            where = f"{shown}:{exc.line}:{exc.column}:" if exc.line is not None else f"{shown}:"
+            sys.stderr.write(f"{where} error: {exc.reason}\n")
             status = max(status, 1)
             continue
-        if name == "-":
+        if name == "-" and not (args.check or args.diff):
             sys.stdout.write(formatted)
             continue
         if formatted == config.text:
             continue
         if args.check:
-            print(f"would reformat {name}")
+            print(f"would reformat {shown}", file=sys.stderr if name == "-" else sys.stdout)
             status = max(status, 1)
         elif args.diff:
             sys.stdout.writelines(difflib.unified_diff(
                 config.text.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                fromfile=f"{name} (original)", tofile=f"{name} (formatted)"))  # fmt: skip
+                fromfile=f"{shown} (original)", tofile=f"{shown} (formatted)"))  # fmt: skip
             status = max(status, 1)
         else:
             try:

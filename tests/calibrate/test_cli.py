@@ -72,6 +72,16 @@ def test_no_data_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "--data" in capsys.readouterr().err
 
 
+def test_a_header_naming_a_missing_file_says_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "q.cfg"
+    cfg.write_text("# kvcal: data=missing/kv.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n")
+    assert main(["calibrate", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}:1:15:" in err and "header" in err and str(tmp_path / "missing" / "kv.safetensors") in err
+    assert main(["calibrate", str(cfg), "--replace"]) == 2
+    assert "--record" in capsys.readouterr().err
+
+
 def test_missing_layer_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "q.cfg"
     cfg.write_text("kv_cache_quant_config {\n  quant_layers: 'model.layers.0.self_attn.k_proj'\n"

@@ -66,8 +66,49 @@ def test_format_refuses_syntax_errors_and_keeps_the_file(tmp_path: Path) -> None
     cfg = tmp_path / "q.cfg"
     cfg.write_text("a {\n")
     r = kvcal("format", str(cfg))
-    assert r.returncode == 1 and "line 1, column 3" in r.stderr and "nothing was changed" in r.stderr
+    assert r.returncode == 1 and f"{cfg}:1:3: error:" in r.stderr and "nothing was changed" in r.stderr
     assert cfg.read_text() == "a {\n"
+
+
+def test_format_of_stdin_honours_check_and_diff() -> None:
+    r = kvcal("format", "--check", "-", stdin="batch_num:2\n")
+    assert r.returncode == 1 and r.stdout == "" and "would reformat <stdin>" in r.stderr
+    r = kvcal("format", "--diff", "-", stdin="batch_num:2\n")
+    assert r.returncode == 1 and "+batch_num: 2" in r.stdout
+    assert kvcal("format", "--check", "-", stdin="batch_num: 2\n").returncode == 0
+    assert kvcal("format", "-", stdin="batch_num:2\n").stdout == "batch_num: 2\n"
+
+
+def test_format_writes_through_links_and_refuses_read_only_files(tmp_path: Path) -> None:
+    import os
+
+    real = tmp_path / "real.cfg"
+    real.write_text("batch_num:2\r\n")
+    link = tmp_path / "link.cfg"
+    link.symlink_to(real)
+    assert kvcal("format", str(link)).returncode == 0
+    assert link.is_symlink() and real.read_bytes() == b"batch_num: 2\r\n"  # its CRLF kept
+    locked = tmp_path / "locked.cfg"
+    locked.write_text("batch_num:2\n")
+    locked.chmod(0o444)
+    r = kvcal("format", str(locked))
+    assert r.returncode == 2 and "read-only" in r.stderr and locked.read_text() == "batch_num:2\n"
+    assert os.stat(locked).st_mode & 0o777 == 0o444
+
+
+def test_check_and_sample_data(tmp_path: Path) -> None:
+    cfg = tmp_path / "q.cfg"
+    cfg.write_text("# kvcal: data=nowhere/kv.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n")
+    r = kvcal("check", "--data", str(tmp_path / "none.safetensors"), str(cfg))
+    assert r.returncode == 2 and "--data" in r.stderr and "none.safetensors" in r.stderr
+    r = kvcal("check", "--format", "json", str(cfg))
+    (item,) = json.loads(r.stdout)  # the header's missing file is a diagnostic, in the JSON too
+    assert (item["code"], item["severity"], item["line"], item["column"]) == ("sample-data", "warning", 1, 15)
+    assert str(tmp_path / "nowhere" / "kv.safetensors") in item["message"] and r.returncode == 0
+    pt = tmp_path / "kv.pt"
+    pt.write_bytes(b"PK\x03\x04" + bytes(60))
+    r = kvcal("check", "--data", str(pt), str(cfg))
+    assert r.returncode == 2 and "a torch .pt file" in r.stderr
 
 
 def test_explain_table_and_amct_json() -> None:
@@ -95,3 +136,17 @@ def test_version_is_the_installed_distributions() -> None:
     assert __version__ == version("kvcal")
     out = kvcal("--version")
     assert out.returncode == 0 and out.stdout.strip() == f"kvcal {version('kvcal')}"
+
+
+def test_capture_and_evaluate_refuse_bad_options_before_any_work(tmp_path: Path) -> None:
+    for args, says in [
+        (["capture", "--batch-num", "0", "--out", str(tmp_path / "x.safetensors")], "at least 1"),
+        (["capture", "--threads", "0", "--out", str(tmp_path / "x.safetensors")], "at least 1"),
+        (["capture", "--tokens", "1", "--out", str(tmp_path / "x.safetensors")], "at least 2"),
+        (["evaluate", str(EXAMPLE), "--window", "x"], "not a whole number"),
+        (["evaluate", str(EXAMPLE), "--plot", str(tmp_path / "p.txt")], "ending in .png"),
+        (["evaluate", str(EXAMPLE), "--plot", str(tmp_path)], "is a directory"),
+    ]:
+        r = kvcal(*args)
+        assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "x.safetensors").exists()
