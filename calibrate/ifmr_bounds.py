@@ -69,13 +69,18 @@ def bounds(mom: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int, lo:
     mn64 = mn.to(F64)
     w = ((mx - mn).to(F64) / bins)[:, None]  # [C, 1]
     j = torch.arange(bins, device=dev, dtype=F64)[None, :]
-    centre = mn64[:, None] + (j + 0.5) * w
+    # Sums of x and x² about the slice's midpoint, not about 0: the costs below subtract
+    # them, and far from 0 (values 1e5 ± 0.01) sums about 0 would cancel to noise.
+    mid = ((mn64 + mx.to(F64)) / 2)[:, None]
+    centre = (mn64[:, None] - mid) + (j + 0.5) * w
     s0, s1, s2 = (m.reshape(rows, bins) for m in mom)
     a1 = s0 * centre + w * s1
     a2 = s0 * centre.square() + 2 * centre * w * s1 + w.square() * s2
     prefix = torch.zeros(3, rows, bins + 1, dtype=F64, device=dev)
     for i, a in enumerate((s0, a1, a2)):
         torch.cumsum(a, dim=1, out=prefix[i, :, 1:])
+    # what float64 rounding can still move a cost by: a few ulps of the spread's sum
+    rounding = (prefix[2, :, -1] * 2.0**-40)[:, None]
 
     delta = (torch.maximum(mn.abs(), mx.abs()).to(F64) * 2.0**-22 + 1e-300)[:, None, None]
     wg = torch.where(w > 0, w, delta[:, :, 0])[:, :, None]  # bin width for geometry
@@ -92,8 +97,8 @@ def bounds(mom: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int, lo:
         k = torch.round(torch.minimum(torch.maximum(y, lo64), hi64) / s64)
         return torch.where(y <= lo64, k_lo64, torch.where(y >= hi64, k_hi64, k))
 
-    def quant(k: torch.Tensor) -> torch.Tensor:  # AMCT's float32 k * scale
-        return (k.to(torch.float32) * scale[..., None]).to(F64)
+    def quant(k: torch.Tensor) -> torch.Tensor:  # AMCT's float32 k * scale, about the midpoint
+        return (k.to(torch.float32) * scale[..., None]).to(F64) - mid[:, :, None]
 
     def sums(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:  # bins a..b
         a_c = a.clamp(0, bins).long()
@@ -145,10 +150,11 @@ def bounds(mom: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int, lo:
     width = yb - ya
     slack = r[0] * 4 * gap * delta  # a value within delta of the edge may take the far level
     inside = (ya > lo64) & (yb < hi64) & (kb - ka == 1)
-    corner = torch.stack([(qa - ya), (qa - yb), (qb - ya), (qb - yb)]).square().amax(dim=0)
+    ya_m, yb_m = ya - mid[:, :, None], yb - mid[:, :, None]  # the block's ends about the midpoint
+    corner = torch.stack([(qa - ya_m), (qa - yb_m), (qb - ya_m), (qb - yb_m)]).square().amax(dim=0)
     lower = torch.where(ka == kb, ga, torch.where(inside, (torch.maximum(ga, gb) - r[0] * 2 * gap * (width + delta)).clamp_min(0), torch.zeros_like(ga)))
     upper = torch.where(ka == kb, ga, torch.where(inside, torch.minimum(ga, gb) + slack, r[0] * corner))
-    return total + lower.sum(dim=2), total + upper.sum(dim=2)
+    return (total + lower.sum(dim=2) - rounding).clamp_min(0), total + upper.sum(dim=2) + rounding
 
 
 def _extremes_one(x: torch.Tensor, counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor,

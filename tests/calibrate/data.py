@@ -2,7 +2,8 @@
 
 Kinds cover what the issue lists: gaussian, heavy tails, all-positive, all-negative,
 outlier channels, constant, all-zero, tiny and huge magnitudes, growing ranges across
-batches; any of them may come as float16.
+batches; and values clustered within a few float32 steps far from zero (a bias-only
+"dead" channel); any of them may come as float16.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from hypothesis import strategies as st
 
 KINDS = ("gaussian", "heavy", "positive", "negative", "outlier_channels", "outlier_tokens",
-         "constant", "zero", "tiny", "huge", "growing", "discrete")  # fmt: skip
+         "constant", "zero", "tiny", "huge", "growing", "discrete", "clustered")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Case:
                 x = x * 1e3 + 3e3 if self.half else x * 1e9 + 3e9
             elif k == "growing":
                 x = x * (3.0**b) + b
+            elif k == "clustered":  # a few float32 steps around a value far from 0
+                x = x * 0.5 + 1e3 if self.half else x * 0.01 + 1e5
             if self.half:
                 x = x.clamp(-6e4, 6e4)
             elif k == "discrete":

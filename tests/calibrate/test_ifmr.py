@@ -98,7 +98,7 @@ def test_matches_reference_with_other_parameters(case: Case, with_offset: bool, 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["gaussian", "heavy", "positive", "negative", "outlier_tokens", "constant",
-                        "zero", "tiny", "huge", "growing", "discrete"]),
+                        "zero", "tiny", "huge", "growing", "discrete", "clustered"]),
        st.integers(33_000, 70_000), st.integers(1, 2), st.integers(0, 2**31 - 1), st.booleans(),
        st.booleans())  # fmt: skip
 def test_long_slices_screened_path_matches_reference(kind: str, n: int, batches: int, seed: int,
@@ -113,6 +113,20 @@ def test_per_channel_long_slices_match_reference() -> None:
     x = torch.randn(2, 17_000, 3, generator=g) * torch.tensor([1.0, 30.0, 0.01])
     assert_same([x[0], x[1]], IfmrParams(), True, True)
     assert_same([x[0], x[1]], IfmrParams(), True, False)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("with_offset", [False, True])
+def test_clustered_long_slices_tie_as_amct_ties(seed: int, with_offset: bool) -> None:
+    # Values a few float32 steps apart far from 0: ratios 1.0 and 1.27 put them all on the
+    # grid, AMCT's float32 losses tie exactly and the first wins. The bounds' sums must not
+    # cancel to noise there (they did when taken about 0).
+    g = torch.Generator().manual_seed(seed)
+    cluster = 1e5 + 0.01 * torch.randn(33_048, generator=g)
+    assert_same([cluster], IfmrParams(), False, with_offset)
+    dead = 5.0 + torch.randint(-2, 3, (33_000,), generator=g) * 2.0**-21  # 5.0 +- 2 ulp
+    x = torch.stack([torch.randn(33_000, generator=g), dead], dim=1)
+    assert_same([x], IfmrParams(), True, with_offset)
 
 
 def test_float16_input_is_converted_to_float32_first() -> None:
