@@ -106,7 +106,7 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
     hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
                         with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
     if isinstance(batches, SampleSource):
-        ifmr.store.name = hfmg.store.name = f"{batches.path}: layer '{name}'"
+        ifmr.store.source = hfmg.store.source = str(batches.path)
         stream = batches.batches(name, plan.batch_num)
     else:
         if len(batches) < plan.batch_num:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from kvcal.calibrate.errors import where
+from kvcal.calibrate.errors import SampleDataError, where
 from kvcal.calibrate.factors import FLT_EPSILON, Factors
 from kvcal.calibrate.observer import BatchStore
 from kvcal.grammar.plan import HfmgParams
@@ -119,21 +119,36 @@ class HfmgObserver:
         lo, hi = data.amin(dim=0), data.amax(dim=0)  # (aminmax over a dim is slow on CPU)
         lo, hi = lo.to(torch.float32), hi.to(torch.float32)
         if self.hist is None or self.mn is None or self.mx is None:
+            self._check_range(lo, hi)
             self.mn, self.mx = lo, hi
             self.hist = histc_rows(data, lo, hi, bins).to(torch.int32)  # AMCT keeps int32 too
             return
         new_mn, new_mx = torch.minimum(lo, self.mn), torch.maximum(hi, self.mx)
+        self._check_range(new_mn, new_mx)
         new = histc_rows(data, new_mn, new_mx, bins)
         self.hist = merge(self.hist.to(torch.int64), self.mn, self.mx, new, new_mn, new_mx).to(torch.int32)
         self.mn, self.mx = new_mn, new_mx
+
+    def _check_range(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        """A histogram whose range times its bin count overflows float32 cannot be binned
+        (torch.histc, which AMCT runs, puts such values in the wrong bins or refuses)."""
+        bins = self.params.num_of_bins
+        bad = ~torch.isfinite((hi - lo) * bins)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            part = f"channel {i}: " if self.per_channel else ""
+            raise SampleDataError(
+                f"{where(self.store.source, self.store.name, self.store.count - 1)}{part}values from "
+                f"{float(lo[i]):.3g} to {float(hi[i]):.3g}: a {bins}-bin histogram of that range "
+                "overflows float32, so HFMG cannot bin them (AMCT's torch.histc bins them wrongly "
+                "or fails); real K/V activations are far smaller: check how the data was captured"
+            )
 
     def compute(self, *, cancel: Callable[[], bool] | None = None) -> Factors:
         from kvcal.calibrate.hfmg_search import hfmg_search
 
         if self.hist is None or self.mn is None or self.mx is None:
-            from kvcal.calibrate.errors import SampleDataError
-
             raise SampleDataError(
-                f"{where(None, self.store.name)}no batch was observed: call observe(batch) first"
+                f"{self.store.label}no batch was observed: call observe(batch) first"
             )
         return hfmg_search(self.hist, self.mn, self.mx, self.with_offset, cancel=cancel)

@@ -173,6 +173,10 @@ def hfmg_search(counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, with_o
     step32 = (mx - mn) / bins
     width = ((mn + bins * step32) - mn) / bins
     s_np, l_np, r_np = walk(counts)
+    # Ranges whose cubed distances overflow float32 (about 7e12 and up): AMCT's losses turn
+    # inf or NaN there and torch.argmin takes the first NaN, so every candidate of such a
+    # slice is ranked by AMCT's own float32 formula, not by the float64 loss.
+    overflows = torch.isinf((width * bins).cpu().pow(3)).numpy()
     starts = np.searchsorted(s_np, np.arange(slices + 1))
     best = np.empty(slices, dtype=np.int64)
     # slices scored together: about GROUP_CANDIDATES candidates (small, cache-sized tensors)
@@ -187,16 +191,18 @@ def hfmg_search(counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, with_o
         loss = losses(part, s, lft, rgt, cancel)
         d32 = width[g0:g1][s] * (rgt - lft + 1) / DST
         loss = torch.where(d32 < FLT_EPSILON, torch.zeros_like(loss), loss).cpu()
-        best[g0:g1] = a + _choose(part.cpu(), width[g0:g1].cpu(), s_np[a:b] - g0, l_np[a:b], r_np[a:b], loss)
+        best[g0:g1] = a + _choose(part.cpu(), width[g0:g1].cpu(), s_np[a:b] - g0, l_np[a:b], r_np[a:b], loss,
+                                  overflows[g0:g1])  # fmt: skip
     lo = mn + torch.from_numpy(l_np[best]).to(dev, torch.int64) * width
     hi = mn + (torch.from_numpy(r_np[best]).to(dev, torch.int64) + 1) * width
     return factors_from_range(lo, hi, with_offset)
 
 
 def _choose(counts: torch.Tensor, width: torch.Tensor, s: np.ndarray, lft: np.ndarray,
-            rgt: np.ndarray, loss: torch.Tensor) -> np.ndarray:  # fmt: skip
+            rgt: np.ndarray, loss: torch.Tensor, overflows: np.ndarray) -> np.ndarray:  # fmt: skip
     """Per slice, the index (into the candidate arrays) AMCT's arg-min picks: the first
-    zero-width candidate, else the float32 arg-min among those within ETA of the best."""
+    zero-width candidate, else the float32 arg-min among those within ETA of the best
+    (among all of them where float32 overflows, NaN first as torch.argmin has it)."""
     slices = counts.shape[0]
     starts = np.searchsorted(s, np.arange(slices + 1))
     lossn = loss.numpy()
@@ -204,6 +210,9 @@ def _choose(counts: torch.Tensor, width: torch.Tensor, s: np.ndarray, lft: np.nd
     multi: list[tuple[int, np.ndarray]] = []
     for sl in range(slices):
         a, b = starts[sl], starts[sl + 1]
+        if overflows[sl]:
+            multi.append((sl, np.arange(a, b)))
+            continue
         seg = lossn[a:b]
         best = seg.min()
         if best <= 0:  # d < FLT_EPSILON: AMCT's loss is exactly 0; the first such wins
@@ -229,5 +238,5 @@ def _choose(counts: torch.Tensor, width: torch.Tensor, s: np.ndarray, lft: np.nd
         for sl, idx in multi:
             seg = f32[at : at + idx.size]
             at += idx.size
-            chosen[sl] = idx[int(np.argmin(seg))]  # float32 ties: the first, as torch.argmin
+            chosen[sl] = idx[int(np.argmin(seg))]  # float32 ties (and NaN): the first, as torch.argmin
     return chosen

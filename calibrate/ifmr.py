@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from kvcal.calibrate.errors import CalibrationCancelled, PlanError, where
+from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError
 from kvcal.calibrate.factors import FLT_EPSILON, QMAX, QMIN, Factors, factors_from_scale_offset
 from kvcal.calibrate.observer import BatchStore
 from kvcal.grammar.plan import IfmrParams
@@ -121,6 +121,35 @@ def exact_loss(x: torch.Tensor, lo: float | torch.Tensor, hi: float | torch.Tens
     return float(t.sub_(x).square_().mean())
 
 
+def _check_span(x: torch.Tensor, label: str) -> None:
+    """Rows whose values span more than float32 holds (extremes near ±3.4e38) cannot be
+    searched (and AMCT's candidate scales overflow on them): say so, naming the layer."""
+    lo, hi = x.amin(dim=1), x.amax(dim=1)
+    bad = ~torch.isfinite(hi - lo)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        part = f"channel {i}: " if x.shape[0] > 1 else ""
+        raise SampleDataError(
+            f"{label}{part}values from {float(lo[i]):.3g} to {float(hi[i]):.3g}: their span overflows "
+            "float32; real K/V activations are far smaller: check how the data was captured"
+        )
+
+
+def _check_scales(scale: torch.Tensor, max_init: torch.Tensor, min_init: torch.Tensor, label: str) -> None:
+    """AMCT checks every candidate scale and stops on a non-finite one ("Param scale has
+    invalid value inf, nan or zeros!"): so does this, naming the layer and what caused it."""
+    bad = ~torch.isfinite(scale).all(dim=1)
+    if bool(bad.any()):
+        i = int(bad.nonzero()[0, 0])
+        part = f"channel {i}: " if scale.shape[0] > 1 else ""
+        raise SampleDataError(
+            f"{label}{part}a clip range of {float(min_init[i]):.3g} .. {float(max_init[i]):.3g} makes "
+            "IFMR's candidate scales overflow float32 (AMCT stops with 'Param scale has invalid "
+            "value inf, nan or zeros!'); real K/V activations are far smaller: check how the data "
+            "was captured"
+        )
+
+
 def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
                 cancel: Cancel = None, label: str = "") -> Factors:  # fmt: skip
     """IFMR on each row of *x* (``[C, N]`` float32, one row per slice) → Factors ``[C]``."""
@@ -139,15 +168,18 @@ def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
             f"{label}search range [{params.search_range_start}, {params.search_range_end}) "
             f"with step {params.search_step} has no candidate; fix the config"
         )
+    _check_span(x, label)
     if n < EXHAUSTIVE_LIMIT:
         max_init, min_init = clamp_inits(*kth_extremes(x, k_max, k_min))
         lo, hi, scale = candidates(max_init, min_init, ratios, with_offset)
+        _check_scales(scale, max_init, min_init, label)
         best = exhaustive_losses(x, lo, hi, scale, cancel).argmin(dim=1)
     else:
         from kvcal.calibrate.ifmr_bounds import screened_search
 
         max_init, min_init, lo, hi, scale, best = screened_search(
-            x, k_max, k_min, ratios, with_offset, cancel=cancel
+            x, k_max, k_min, ratios, with_offset, cancel=cancel,
+            check=lambda scale, top, bottom: _check_scales(scale, top, bottom, label),
         )
     chosen = scale.gather(1, best[:, None])[:, 0]
     # asymmetric: offset = -round(min_init / scale) - 128; symmetric: 0
@@ -177,5 +209,5 @@ class IfmrObserver:
 
     def compute(self, *, cancel: Cancel = None) -> Factors:
         self.data = self.store.matrix()
-        label = where(None, self.store.name) if self.store.name else ""
+        label = self.store.label
         return ifmr_search(self.data, self.params, self.with_offset, cancel=cancel, label=label)

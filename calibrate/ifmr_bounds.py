@@ -201,9 +201,11 @@ def _pick(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, lo: torch.T
 
 def screened_search(x: torch.Tensor, k_max: int, k_min: int, ratios: torch.Tensor,
                     with_offset: bool, *, cancel: Callable[[], bool] | None = None,
+                    check: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
                     ) -> tuple[torch.Tensor, ...]:  # fmt: skip
     """IFMR on long rows: ``(max_init, min_init, lo, hi, scale, best)`` like the exhaustive
-    path, the rows processed in groups that bound the memory of the histograms."""
+    path, the rows processed in groups that bound the memory of the histograms.
+    ``check(scale, max_init, min_init)`` sees each group's candidate scales before the search."""
     from kvcal.calibrate.ifmr import candidates, clamp_inits, kth_extremes
 
     rows, n = x.shape
@@ -220,6 +222,8 @@ def screened_search(x: torch.Tensor, k_max: int, k_min: int, ratios: torch.Tenso
             top, bottom = kth_extremes(xs, k_max, k_min)
         max_init, min_init = clamp_inits(top, bottom)
         lo, hi, scale = candidates(max_init, min_init, ratios, with_offset)
+        if check is not None:
+            check(scale, max_init, min_init)
         lower, upper = bounds(mom, mn, mx, bins, lo, hi, scale)
         best = [_pick(xs[i], lower[i], upper[i], lo[i], hi[i], scale[i], cancel)
                 for i in range(xs.shape[0])]  # fmt: skip

@@ -32,13 +32,15 @@ class BatchStore:
         self.per_channel = per_channel
         self.device = resolve_device(device)
         self.name = name
+        #: the sample file the batches come from, for messages (set by calibrate())
+        self.source: str | None = None
         self.count = 0
         self.channels: int | None = None
         self._batches: list[torch.Tensor] = []
 
     def check(self, batch: torch.Tensor) -> torch.Tensor:
         """The batch as ``[values, slices]`` on the device (a view where possible)."""
-        context = where(None, self.name, self.count) if self.name else f"batch {self.count}: "
+        context = where(self.source, self.name, self.count)
         batch = check_batch(batch, context)
         channels = batch.shape[-1] if self.per_channel else 1
         if self.channels is None:
@@ -52,6 +54,11 @@ class BatchStore:
         self.count += 1
         return batch.to(self.device).reshape(-1, channels)
 
+    @property
+    def label(self) -> str:
+        """``"file: layer 'x': "`` (what is known of it) — the prefix of this layer's messages."""
+        return where(self.source, self.name)
+
     def add(self, batch: torch.Tensor) -> None:
         self._batches.append(self.check(batch))
 
@@ -59,7 +66,7 @@ class BatchStore:
         """All kept values as one ``[slices, values]`` float32 tensor; the batches are let go."""
         if not self._batches:
             raise SampleDataError(
-                f"{where(None, self.name)}no batch was observed: call observe(batch) first"
+                f"{self.label}no batch was observed: call observe(batch) first"
             )
         if len(self._batches) == 1 and self._batches[0].dtype == torch.float32 and self.channels == 1:
             return self._batches.pop().reshape(1, -1)  # already laid out: no copy

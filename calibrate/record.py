@@ -82,6 +82,13 @@ def write_record(path: str | os.PathLike[str], factors_by_layer: Mapping[str, La
     """
     p = Path(path)
     msg = _parse(p) if update and p.exists() else _message()
+    # A file that repeats a layer's key: readers take the last entry, so that one is
+    # replaced and the earlier KV-only copies of the layers written here are dropped.
+    last = {e.key: i for i, e in enumerate(msg.record)}
+    for i in reversed(range(len(msg.record))):
+        e = msg.record[i]
+        if e.key in factors_by_layer and last[e.key] != i and not e.HasField("value"):
+            del msg.record[i]
     entries = {e.key: e for e in msg.record}
     overwritten = []
     for layer, value in factors_by_layer.items():

@@ -39,7 +39,13 @@ def check_batch(batch: object, context: str = "") -> torch.Tensor:
             f"calibrates float32 or float16 activations{hint}; save the K/V projection outputs "
             "as float32 or float16"
         )
-    if batch.dim() == 0 or batch.numel() == 0:
+    if batch.dim() == 0:
+        raise SampleDataError(
+            f"{context}a single number (shape []): a batch is a layer's output, [..., channels]; "
+            "save batch i under '<layer>/<i>', or all batches stacked under '<layer>' with the "
+            "batches along dim 0 and the channels last"
+        )
+    if batch.numel() == 0:
         raise SampleDataError(
             f"{context}empty tensor (shape {list(batch.shape)}): each batch needs at least one "
             "value per channel; re-capture it with a non-empty input"
@@ -91,20 +97,27 @@ class SampleSource:
             ) from exc
 
     def _open_pt(self) -> list[str]:
+        import warnings
+
         try:
-            data = torch.load(self.path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                data = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+                reason = "it holds pickled objects besides tensors, which are never run here"
             raise SampleDataError(
-                f"{self.path}: cannot load it with torch.load(weights_only=True) ({exc}); only "
-                "plain tensor dicts are read from .pt files (no pickled code): prefer "
-                "safetensors.torch.save_file"
-            ) from exc
+                f"{self.path}: not loaded ({reason}): only plain dicts of tensors are read from "
+                ".pt files, with torch.load(weights_only=True); save the sample data with "
+                "safetensors.torch.save_file instead"
+            ) from None
         if not isinstance(data, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
         ):
             raise SampleDataError(
                 f"{self.path}: a .pt sample file must hold a dict of tensors keyed "
-                "'<layer>/<batch>' (got {type(data).__name__})"
+                f"'<layer>/<batch>' (got {type(data).__name__})"
             )
         self._tensors = data
         return list(data)

@@ -108,6 +108,32 @@ def test_empty_tensors(tmp_path: Path, shape: tuple[int, ...]) -> None:
     assert K in str(exc.value) and "batch 0" in str(exc.value)
 
 
+def test_a_single_number_is_not_a_batch(tmp_path: Path) -> None:
+    data = good()
+    data[f"{K}/0"] = torch.tensor(1.5)
+    with pytest.raises(SampleDataError, match=r"a single number \(shape \[\]\)") as exc:
+        calibrate([plan()], samples(tmp_path, data))
+    assert K in str(exc.value) and "batch 0" in str(exc.value) and "channels last" in str(exc.value)
+
+
+@pytest.mark.parametrize("algorithm", ["ifmr", "hfmg"])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_values_beyond_what_float32_calibration_can_hold(tmp_path: Path, algorithm: str, per_channel: bool) -> None:
+    g = torch.Generator().manual_seed(3)
+    granularity = "per_channel" if per_channel else "per_tensor"
+    for lo, hi in [(-2e38, 2e38), (-1e36, 1e36)]:  # the span, or the histogram's bins, overflow
+        x = torch.where(torch.rand(2, 64, 4, generator=g) < 0.5, torch.full((), lo), torch.full((), hi))
+        path = samples(tmp_path, {f"{K}/0": x[0], f"{K}/1": x[1]}, f"big{hi:g}.safetensors")
+        with pytest.raises(SampleDataError, match=r"overflows float32") as exc:
+            calibrate([plan(algorithm=algorithm, granularity=granularity)], path)
+        assert str(path) in str(exc.value) and f"layer '{K}'" in str(exc.value) and "captured" in str(exc.value)
+    # all positive near float32's top: the span is fine, a candidate scale (1.3 x max / 127) is not
+    obs = IfmrObserver(per_channel=False, with_offset=False, name=K)
+    obs.observe(torch.linspace(1e38, 3e38, 100))
+    with pytest.raises(SampleDataError, match=r"Param scale has invalid value"):
+        obs.compute()
+
+
 def test_observers_check_batches_too() -> None:
     for cls in (IfmrObserver, HfmgObserver):
         obs = cls(per_channel=False, with_offset=True, name=K)
@@ -148,8 +174,13 @@ class NotATensor:
 def test_pt_files_are_loaded_without_pickle_code(tmp_path: Path) -> None:
     path = tmp_path / "samples.pt"
     torch.save({f"{K}/0": torch.randn(4, 8), f"{K}/1": torch.randn(4, 8), "x": NotATensor()}, path)
-    with pytest.raises(SampleDataError, match=r"weights_only=True"):
+    with pytest.raises(SampleDataError, match=r"weights_only=True") as exc:
         calibrate([plan()], path)
+    assert "pickled objects" in str(exc.value) and "\n" not in str(exc.value)  # one line, our advice only
+    listed = tmp_path / "list.pt"
+    torch.save([torch.randn(4, 8)], listed)
+    with pytest.raises(SampleDataError, match=r"must hold a dict of tensors .* \(got list\)"):
+        calibrate([plan()], listed)
     ok = tmp_path / "ok.pt"
     torch.save(collections.OrderedDict({f"{K}/0": torch.randn(4, 8), f"{K}/1": torch.randn(4, 8)}), ok)
     assert calibrate([plan()], ok).layers[0].layer_name == K
@@ -171,6 +202,10 @@ def test_unwritable_record_path(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match=r"cannot write the record file") as exc:
         write_record(blocker / "record.txt", result.factors_by_layer())
     assert "record.txt" in str(exc.value)
+
+
+def test_record_in_a_read_only_folder(tmp_path: Path) -> None:
+    result = calibrate([plan()], samples(tmp_path, good()))
     readonly = tmp_path / "ro"
     readonly.mkdir()
     readonly.chmod(0o500)

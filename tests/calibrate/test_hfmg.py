@@ -189,6 +189,17 @@ def test_dense_data_many_candidates_matches_reference() -> None:
     assert_same(batches, 1024, False, False)
 
 
+@pytest.mark.parametrize("std", [1e12, 1e13, 1e15])
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_ranges_whose_float32_losses_overflow_pick_as_amct(std: float, per_channel: bool) -> None:
+    # from ~7e12 AMCT's float32 L2 terms overflow to inf/NaN and torch.argmin takes the first NaN
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2000, 6 if per_channel else 1, generator=g) * std
+    _, f = engine([x], 1024, per_channel, False)
+    scales, offsets, _ = ref.hfmg([x], 1024, per_channel, False)
+    assert f.scale.tolist() == pytest.approx(scales, rel=1e-6, abs=0) and f.offset.tolist() == offsets
+
+
 def test_constant_data_gives_a_zero_width_range() -> None:
     _, f = engine([torch.full((10, 3), 2.5)], 1024, True, True)
     assert f.scale.tolist() == pytest.approx([2.5 / 255] * 3, rel=1e-6)

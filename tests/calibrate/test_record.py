@@ -54,6 +54,16 @@ def test_update_replaces_layers_in_place_and_warns(tmp_path: Path) -> None:
     assert list(read_record(path)) == ["z"]
 
 
+def test_an_update_leaves_one_entry_per_layer_written(tmp_path: Path) -> None:
+    path = tmp_path / "r.txt"
+    entry = 'record {{\n  key: "{}"\n  kv_cache_value {{\n    scale: {}\n    offset: 0\n  }}\n}}\n'
+    path.write_text(entry.format("a", 1.0) + entry.format("b", 2.0) + entry.format("a", 3.0))
+    with pytest.warns(UserWarning, match="replaced the record of 1 layer"):
+        write_record(path, {"a": ([4.0], [1])})
+    assert path.read_text().count('key: "a"') == 1
+    assert read_record(path) == {"b": ([2.0], [0]), "a": ([4.0], [1])}
+
+
 def test_other_entries_survive_an_update(tmp_path: Path) -> None:
     path = tmp_path / "r.txt"
     path.write_text('record {\n  key: "conv1"\n  value {\n    scale_d: 0.5\n    offset_d: 3\n  }\n}\n')
