@@ -38,34 +38,34 @@ def clip_range(f: Factors) -> tuple[float, float]:
 
 
 def layer_row(r: LayerResult) -> dict[str, Any]:
-    """A layer's result as plain values (JSON, tables, the editor's result view)."""
+    """A layer's result as plain JSON values: ``kvcal calibrate --json`` and the language
+    server's ``kvcal.calibrate`` result (docs/lsp.md) give the same row. Scales and offsets
+    are lists (one per channel, or one); a metric that is not finite is null."""
     scales, offsets = r.factors.to_lists()
     q = r.quality
     lo, hi = clip_range(r.factors)
     return {
         "layer": r.layer_name,
-        "algorithm": r.plan.algorithm.upper(),
+        "algorithm": r.plan.algorithm,
         "granularity": r.plan.granularity,
-        "mode": "asymmetric" if r.plan.with_offset else "symmetric",
+        "symmetric": not r.plan.with_offset,
         "channels": len(scales),
-        "scale": summary(scales),
-        "offset": summary(offsets),
-        "clip_min": lo,
-        "clip_max": hi,
+        "scale": scales,
+        "offset": offsets,
+        "clip_min": _finite(lo),
+        "clip_max": _finite(hi),
         "sqnr_db": _finite(q.chosen.sqnr_db),
-        "mse": q.chosen.mse,
-        "max_abs_error": q.chosen.max_abs_err,
-        "clipped_fraction": q.chosen.clipped_fraction,
+        "mse": _finite(q.chosen.mse),
+        "max_abs_error": _finite(q.chosen.max_abs_err),
+        "clipped_fraction": _finite(q.chosen.clipped_fraction),
         "minmax_sqnr_db": _finite(q.minmax.sqnr_db),
         "vs_minmax_db": _finite(q.vs_minmax_db),
-        "other_algorithm": q.other_algorithm.upper(),
+        "other_algorithm": q.other_algorithm,
         "other_sqnr_db": _finite(q.other.sqnr_db),
         "vs_other_db": _finite(q.vs_other_db),
         "batches": r.plan.batch_num,
         "values": r.values,
         "seconds": round(r.seconds, 4),
-        "scales": scales,
-        "offsets": offsets,
     }
 
 
@@ -152,11 +152,13 @@ def write_report(result: CalibrationResult, directory: str | Path, *, config: st
     lines += ["", "| layer | algorithm | mode | scale | offset | clip range | SQNR dB | MSE | "
               "max abs err | clipped | vs min-max | vs other |", "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in result.layers:
-        row = layer_row(r)
         q = r.quality
+        scales, offsets = r.factors.to_lists()
+        lo, hi = clip_range(r.factors)
+        mode = "asymmetric" if r.plan.with_offset else "symmetric"
         lines.append(
-            f"| `{r.layer_name}` | {row['algorithm']} {r.plan.granularity} | {row['mode']} | "
-            f"{row['scale']} | {row['offset']} | [{number(row['clip_min'])}, {number(row['clip_max'])}] | "
+            f"| `{r.layer_name}` | {r.plan.algorithm.upper()} {r.plan.granularity} | {mode} | "
+            f"{summary(scales)} | {summary(offsets)} | [{number(lo)}, {number(hi)}] | "
             f"{number(q.chosen.sqnr_db)} | {number(q.chosen.mse, 3)} | {number(q.chosen.max_abs_err, 3)} | "
             f"{q.chosen.clipped_fraction:.2e} | {q.vs_minmax_db:+.2f} dB | "
             f"{q.vs_other_db:+.2f} dB ({q.other_algorithm.upper()}) |"

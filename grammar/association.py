@@ -40,14 +40,14 @@ def sample_layer_names(path: Path) -> list[str]:
             raw = fh.read(8)
             if len(raw) != 8:
                 raise SampleHeaderError(f"{path}: not a safetensors file (too short)")
-            if raw[:2] == b"PK" or raw[:1] == b"\x80":  # torch.save's zip, or a bare pickle
-                raise SampleHeaderError(
-                    f"{path}: a torch .pt file, not safetensors: layer names are read from "
-                    ".safetensors headers here (kvcal calibrate also reads .pt files); convert it "
-                    "with safetensors.torch.save_file"
-                )
             (size,) = struct.unpack("<Q", raw)
             if size > _MAX_HEADER:
+                if raw[:4] == b"PK\x03\x04" or raw[:1] == b"\x80":  # torch.save's zip, or a bare pickle
+                    raise SampleHeaderError(
+                        f"{path}: a torch .pt file, not safetensors: layer names are read from "
+                        ".safetensors headers here (kvcal calibrate also reads .pt files); convert "
+                        "it with safetensors.torch.save_file"
+                    )
                 raise SampleHeaderError(f"{path}: not a safetensors file (header size {size})")
             header = json.loads(fh.read(size))
     except OSError as exc:

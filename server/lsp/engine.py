@@ -7,7 +7,6 @@ its errors into :class:`Failed` naming the layer.
 
 from __future__ import annotations
 
-import math
 import re
 import warnings
 from collections.abc import Callable
@@ -68,36 +67,11 @@ def _layer_named(message: str, job: Job) -> str | None:
     return m.group(1) if m and m.group(1) in names else None
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
-    plan = layer.plan
-    scales, offsets = layer.factors.to_lists()
-    q = layer.quality
-    return {
-        "layer": layer.layer_name,
-        "algorithm": plan.algorithm,
-        "granularity": plan.granularity,
-        "symmetric": not plan.with_offset,
-        "scale": scales,
-        "offset": offsets,
-        "clip_min": _finite(layer.factors.clip_min.min()),
-        "clip_max": _finite(layer.factors.clip_max.max()),
-        "sqnr_db": _finite(q.chosen.sqnr_db),
-        "mse": _finite(q.chosen.mse),
-        "max_abs_error": _finite(q.chosen.max_abs_err),
-        "clipped_fraction": _finite(q.chosen.clipped_fraction),
-        "vs_minmax_db": _finite(q.vs_minmax_db),
-        "other_algorithm": q.other_algorithm,
-        "vs_other_db": _finite(q.vs_other_db),
-        "histogram": histogram,
-    }
+    """The engine's JSON row (the same as ``kvcal calibrate --json``), with its picture."""
+    from kvcal.calibrate.report import layer_row
+
+    return {**layer_row(layer), "histogram": histogram}
 
 
 def _markdown(job: Job, layers: list[dict[str, Any]], device: str, seconds: float) -> str:

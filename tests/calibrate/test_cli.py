@@ -47,9 +47,12 @@ def test_json_and_report(example: Path, capsys: pytest.CaptureFixture[str]) -> N
                  "--json", "--report", str(rep)]) == 0  # fmt: skip
     data = json.loads(capsys.readouterr().out)
     assert data["record"] is None and data["report"] == str(rep / "report.md")
-    assert [layer["algorithm"] for layer in data["layers"]] == ["IFMR", "HFMG", "HFMG", "HFMG"]
+    assert [layer["algorithm"] for layer in data["layers"]] == ["ifmr", "hfmg", "hfmg", "hfmg"]
+    k0 = data["layers"][0]
     assert {"scale", "offset", "clip_min", "clip_max", "sqnr_db", "mse", "vs_minmax_db",
-            "vs_other_db"} <= set(data["layers"][0])  # fmt: skip
+            "vs_other_db", "symmetric", "other_algorithm"} <= set(k0)  # fmt: skip
+    assert len(k0["scale"]) == len(k0["offset"]) == k0["channels"] == 192 and k0["symmetric"] is False
+    assert all(isinstance(v, float) for v in k0["scale"]) and k0["other_algorithm"] == "hfmg"
     assert (rep / "report.md").exists() and len(list(rep.glob("*.png"))) == 4
 
 

@@ -130,7 +130,7 @@ def test_bundled_example_runs(tmp_path: Path) -> None:
     assert k0.plan.per_channel and len(k0.factors) == 192
     assert all(math.isfinite(r.quality.sqnr_db) and r.quality.sqnr_db > 20 for r in result.layers)
     d = result.to_dict()
-    assert d["layers"][0]["layer"] == k0.layer_name and len(d["layers"][0]["scales"]) == 192
+    assert d["layers"][0]["layer"] == k0.layer_name and len(d["layers"][0]["scale"]) == 192
 
 
 def test_bundled_samples_cover_the_example_config() -> None:

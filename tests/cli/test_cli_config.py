@@ -19,7 +19,8 @@ def kvcal(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
 def test_check_clean_example_exits_0() -> None:
     r = kvcal("check", str(EXAMPLE))
     assert r.returncode == 0, r.stderr
-    assert "error" not in r.stdout
+    # its sample data (a header whose size byte is 0x80, like a pickle's first byte) is read
+    assert [line.rsplit("[", 1)[-1] for line in r.stdout.splitlines()] == ["precedence]"]
 
 
 def test_check_text_format_and_exit_1(tmp_path: Path) -> None:
@@ -105,8 +106,10 @@ def test_check_and_sample_data(tmp_path: Path) -> None:
     (item,) = json.loads(r.stdout)  # the header's missing file is a diagnostic, in the JSON too
     assert (item["code"], item["severity"], item["line"], item["column"]) == ("sample-data", "warning", 1, 15)
     assert str(tmp_path / "nowhere" / "kv.safetensors") in item["message"] and r.returncode == 0
+    import torch
+
     pt = tmp_path / "kv.pt"
-    pt.write_bytes(b"PK\x03\x04" + bytes(60))
+    torch.save({"a/0": torch.zeros(2, 2)}, pt)
     r = kvcal("check", "--data", str(pt), str(cfg))
     assert r.returncode == 2 and "a torch .pt file" in r.stderr
 
