@@ -1,10 +1,11 @@
 """``calibrate()``: every layer of a config on sample data, with quality metrics.
 
 For each :class:`~kvcal.grammar.plan.LayerPlan` the layer's first ``batch_num`` batches
-are read once and fed to an IFMR and an HFMG observer (the configured algorithm with its
-parameters, the other with AMCT's defaults, for comparison); IFMR's single layout of the
-values then serves the quality metrics and the histogram summary. Memory stays within
-about twice the layer's sample data. Safe to call from a worker thread; ``cancel`` is
+are read once, piece by piece, into one ``[slices, values]`` matrix (:mod:`.layout`); HFMG
+(batch by batch, as views) and IFMR run on it — the configured algorithm with its
+parameters, the other with AMCT's defaults, for comparison — and so do the quality
+metrics and the histogram summary. The layer's data is in memory once, plus HFMG's
+histograms and chunk-sized temporaries. Safe to call from a worker thread; ``cancel`` is
 polled between layers, batches and chunks.
 """
 
@@ -21,7 +22,8 @@ import torch
 from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, where
 from kvcal.calibrate.factors import Factors
 from kvcal.calibrate.hfmg import HfmgObserver
-from kvcal.calibrate.ifmr import IfmrObserver
+from kvcal.calibrate.ifmr import ifmr_search
+from kvcal.calibrate.layout import batches_of, lay_out
 from kvcal.calibrate.observer import resolve_device
 from kvcal.calibrate.quality import QualityReport, quality_report
 from kvcal.calibrate.samples import SampleSource, open_samples
@@ -97,34 +99,38 @@ def _histogram(x: torch.Tensor) -> Histogram:
 def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSource, *,
                     device: str | torch.device = "cpu",
                     cancel: Callable[[], bool] | None = None) -> LayerResult:  # fmt: skip
-    """One layer: its configured algorithm, the other one, the min-max baseline."""
+    """One layer: its configured algorithm, the other one, the min-max baseline.
+
+    The layer's first ``batch_num`` batches are laid out once (:mod:`.layout`): HFMG
+    observes each batch as a view of that matrix, IFMR searches it, the metrics read it."""
     start = time.perf_counter()
     dev = resolve_device(device)
     name = plan.layer_name
-    ifmr = IfmrObserver(plan.ifmr or IfmrParams(), per_channel=plan.per_channel,
-                        with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
-    hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
-                        with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
+    source = None
     if isinstance(batches, SampleSource):
-        ifmr.store.source = hfmg.store.source = str(batches.path)
-        stream = batches.batches(name, plan.batch_num)
+        source = str(batches.path)
+        readers = [batches.batch(name, i) for i in range(plan.batch_num)]
     else:
         if len(batches) < plan.batch_num:
             raise SampleDataError(
                 f"{where(None, name)}batch_num is {plan.batch_num} but only {len(batches)} "
                 "batch(es) were given: AMCT would write no record"
             )
-        stream = iter(batches[: plan.batch_num])
-    for batch in stream:
+        readers = batches_of(batches[: plan.batch_num])
+    lay = lay_out(readers, per_channel=plan.per_channel, device=dev, source=source, layer=name, cancel=cancel)
+    del readers
+    hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
+                        with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
+    hfmg.store.source = source
+    for i in range(len(lay.segments)):
         if cancel is not None and cancel():
             raise CalibrationCancelled("calibration cancelled")
-        hfmg.observe(batch)
-        ifmr.observe(batch)
-        del batch
-    f_hfmg = hfmg.compute(cancel=cancel)  # first: its histograms go before IFMR's layout
+        hfmg.observe_values(lay.batch(i).T)
+    f_hfmg = hfmg.compute(cancel=cancel)
     del hfmg
-    f_ifmr = ifmr.compute(cancel=cancel)
-    data = ifmr.data if ifmr.data is not None else torch.empty(1, 0)
+    data = lay.matrix
+    f_ifmr = ifmr_search(data, plan.ifmr or IfmrParams(), plan.with_offset, cancel=cancel,
+                         label=where(source, name))  # fmt: skip
     if plan.algorithm == "ifmr":
         chosen, other, other_name = f_ifmr, f_hfmg, "hfmg"
     else:
@@ -132,8 +138,7 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
     quality = quality_report(data, chosen, other, other_name, plan.with_offset)
     hist = _histogram(data)
     values = data.numel()
-    ifmr.data = None
-    del data
+    del data, lay
     return LayerResult(name, plan, chosen.cpu(), quality, hist, values, time.perf_counter() - start)
 
 

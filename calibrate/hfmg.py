@@ -33,7 +33,7 @@ CHUNK = 1 << 19
 
 def histc_rows(data: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int) -> torch.Tensor:
     """``torch.histc`` of each column of *data* (``[values, slices]``) over ``[lo, hi]``
-    (``[slices]`` float32), as ``[slices, bins]`` int64.
+    (``[slices]`` float32), as ``[slices, bins]`` int32 (AMCT's histograms are int32 too).
 
     The bin of ``x`` is ``int((x - lo) * bins / (hi - lo))`` in float32, the top edge in
     the last bin; ``lo == hi`` widens the range as histc does: to the farther of the next
@@ -42,7 +42,7 @@ def histc_rows(data: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int
     slices = data.shape[1]
     if slices == 1:
         hist = torch.histc(data.reshape(-1), bins, min=float(lo[0]), max=float(hi[0]))
-        return hist.to(torch.int64)[None, :]
+        return hist.to(torch.int32)[None, :]
     equal = lo == hi
     down = torch.nextafter(lo, torch.full_like(lo, -math.inf)).to(torch.float64)
     up = torch.nextafter(hi, torch.full_like(hi, math.inf)).to(torch.float64)
@@ -50,9 +50,9 @@ def histc_rows(data: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, bins: int
     right = torch.where(equal, torch.maximum(up, hi.to(torch.float64) + 1).to(torch.float32), hi)
     span = right - left
     offset = torch.arange(slices, device=data.device) * bins
-    counts = torch.zeros(slices * bins, dtype=torch.int64, device=data.device)
+    counts = torch.zeros(slices * bins, dtype=torch.int32, device=data.device)
     step = max(1, CHUNK // slices)
-    ones = torch.ones(step * slices, dtype=torch.int64, device=data.device)
+    ones = torch.ones(step * slices, dtype=torch.int32, device=data.device)
     for r0 in range(0, data.shape[0], step):
         part = data[r0 : r0 + step].to(torch.float32)
         pos = ((part - left) * bins / span).to(torch.int64).clamp_(max=bins - 1).add_(offset)
@@ -69,17 +69,19 @@ def _isclose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tensor,
           new_mn: torch.Tensor, new_mx: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """Old counts ``[S, bins]`` over ``[mn, mx]`` moved into the new histogram ``new``
-    (only the non-empty old bins do anything, so only they are computed)."""
+    """Old counts ``[S, bins]`` over ``[mn, mx]`` moved into the new histogram ``new`` (its
+    own, updated in place and returned; only the non-empty old bins do anything, so only
+    they are computed)."""
     bins = old.shape[1]
     same = _isclose(new_mn, mn) & _isclose(new_mx, mx)
-    out = new.clone()
+    out = new
     out[same] += old[same]
-    keep = old * (~same)[:, None]
-    rows, j = keep.nonzero(as_tuple=True)
+    rows, j = old.nonzero(as_tuple=True)
+    moved = ~same[rows]
+    rows, j = rows[moved], j[moved]
     if rows.numel() == 0:
         return out
-    cnt = keep[rows, j]
+    cnt = old[rows, j].to(torch.int64)
     width = ((mx - mn) / bins)[rows]  # AMCT's float32 bin bounds, old and new
     new_width = ((new_mx - new_mn) / bins)[rows]
     lo0, nlo = mn[rows], new_mn[rows]
@@ -94,8 +96,8 @@ def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tens
     low = torch.trunc(cnt.to(torch.float32) * part).to(torch.int64)
     split = a != b
     flat = out.view(-1)
-    flat.scatter_add_(0, rows * bins + a, torch.where(split, low, cnt))
-    flat.scatter_add_(0, rows * bins + b, torch.where(split, cnt - low, torch.zeros_like(cnt)))
+    flat.scatter_add_(0, rows * bins + a, torch.where(split, low, cnt).to(out.dtype))
+    flat.scatter_add_(0, rows * bins + b, torch.where(split, cnt - low, torch.zeros_like(cnt)).to(out.dtype))
     return out
 
 
@@ -112,21 +114,27 @@ class HfmgObserver:
         self.mn: torch.Tensor | None = None
         self.mx: torch.Tensor | None = None
         self.hist: torch.Tensor | None = None
+        self.batches = 0
 
     def observe(self, batch: torch.Tensor) -> None:
-        data = self.store.check(batch).to(torch.float32)  # [values, slices]; AMCT: fp16 -> fp32
+        self.observe_values(self.store.check(batch).to(torch.float32))  # AMCT: fp16 -> fp32
+
+    def observe_values(self, data: torch.Tensor) -> None:
+        """One batch already checked and laid out as ``[values, slices]`` float32 (a view of
+        the engine's layout, see :mod:`kvcal.calibrate.layout`): merge it into the histograms."""
+        self.batches += 1
         bins = self.params.num_of_bins
         lo, hi = data.amin(dim=0), data.amax(dim=0)  # (aminmax over a dim is slow on CPU)
         lo, hi = lo.to(torch.float32), hi.to(torch.float32)
         if self.hist is None or self.mn is None or self.mx is None:
             self._check_range(lo, hi)
             self.mn, self.mx = lo, hi
-            self.hist = histc_rows(data, lo, hi, bins).to(torch.int32)  # AMCT keeps int32 too
+            self.hist = histc_rows(data, lo, hi, bins)
             return
         new_mn, new_mx = torch.minimum(lo, self.mn), torch.maximum(hi, self.mx)
         self._check_range(new_mn, new_mx)
         new = histc_rows(data, new_mn, new_mx, bins)
-        self.hist = merge(self.hist.to(torch.int64), self.mn, self.mx, new, new_mn, new_mx).to(torch.int32)
+        self.hist = merge(self.hist, self.mn, self.mx, new, new_mn, new_mx)
         self.mn, self.mx = new_mn, new_mx
 
     def _check_range(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
@@ -138,7 +146,7 @@ class HfmgObserver:
             i = int(bad.nonzero()[0, 0])
             part = f"channel {i}: " if self.per_channel else ""
             raise SampleDataError(
-                f"{where(self.store.source, self.store.name, self.store.count - 1)}{part}values from "
+                f"{where(self.store.source, self.store.name, self.batches - 1)}{part}values from "
                 f"{float(lo[i]):.3g} to {float(hi[i]):.3g}: a {bins}-bin histogram of that range "
                 "overflows float32, so HFMG cannot bin them (AMCT's torch.histc bins them wrongly "
                 "or fails); real K/V activations are far smaller: check how the data was captured"

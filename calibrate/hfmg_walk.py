@@ -120,12 +120,22 @@ def _lockstep(left_to: np.ndarray, right_to: np.ndarray, bins: int) -> tuple[np.
     return out[0], out[1], out[2]
 
 
+#: slices walked together by the loop-free walk (bounds its temporaries to a few MB)
+RIGHT_ONLY_GROUP = 128
+
+
 def _right_only(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The walks of slices whose bin 0 is non-empty and whose step is 1 (module docstring):
     the right cursor passes the non-empty bins from the top down."""
+    parts = [_right_only_group(counts[g0 : g0 + RIGHT_ONLY_GROUP], g0)
+             for g0 in range(0, counts.shape[0], RIGHT_ONLY_GROUP)]  # fmt: skip
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _right_only_group(counts: torch.Tensor, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     slices, bins = counts.shape
     min_bins = math.ceil(bins / 4)
-    rows, q = np.nonzero(counts.numpy() > 0)  # row-major: each slice's bins ascending
+    rows, q = (a.astype(np.int32) for a in np.nonzero(counts.numpy() > 0))  # each slice's bins ascending
     # the cursor before the move past q: one below the next non-empty bin above q (or the top)
     above = np.empty_like(q)
     above[:-1] = q[1:]
@@ -143,6 +153,6 @@ def _right_only(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarra
     at = start[rows] + count[rows] - 1 - rank
     s_out = np.empty(rows.size, dtype=np.int32)
     r_out = np.empty(rows.size, dtype=np.int32)
-    s_out[at] = rows
+    s_out[at] = rows + first
     r_out[at] = np.maximum(q - 1, 1)
     return s_out, np.zeros(rows.size, dtype=np.int32), r_out

@@ -9,19 +9,56 @@ batches. float32 or float16. A ``.pt`` file is read only with
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from kvcal.calibrate.errors import SampleDataError, where
 
+if TYPE_CHECKING:
+    from kvcal.calibrate.layout import Batch
+
 _BATCH_KEY = re.compile(r"^(?P<layer>.*)/(?P<index>\d+)$")
 ACCEPTED_DTYPES = (torch.float32, torch.float16)
+#: safetensors' dtype names of the accepted dtypes (others are read to report them)
+_DTYPES = {"F32": torch.float32, "F16": torch.float16}
+
+
+def dtype_error(dtype: torch.dtype, context: str) -> SampleDataError:
+    hint = " (convert it with .float())" if dtype.is_floating_point else ""
+    return SampleDataError(
+        f"{context}dtype {str(dtype).removeprefix('torch.')} is not accepted: AMCT "
+        f"calibrates float32 or float16 activations{hint}; save the K/V projection outputs "
+        "as float32 or float16"
+    )
+
+
+def check_shape(shape: Sequence[int], context: str) -> None:
+    """A batch is a layer's output ``[..., channels]`` with at least one value."""
+    if len(shape) == 0:
+        raise SampleDataError(
+            f"{context}a single number (shape []): a batch is a layer's output, [..., channels]; "
+            "save batch i under '<layer>/<i>', or all batches stacked under '<layer>' with the "
+            "batches along dim 0 and the channels last"
+        )
+    if math.prod(shape) == 0:
+        raise SampleDataError(
+            f"{context}empty tensor (shape {list(shape)}): each batch needs at least one "
+            "value per channel; re-capture it with a non-empty input"
+        )
+
+
+def nonfinite_error(context: str, n_nan: int, n_inf: int) -> SampleDataError:
+    return SampleDataError(
+        f"{context}{n_nan} NaN and {n_inf} Inf value(s): calibration needs "
+        "finite activations; re-capture the batch (an fp16 overflow is a common cause)"
+    )
 
 
 def check_batch(batch: object, context: str = "") -> torch.Tensor:
@@ -33,31 +70,13 @@ def check_batch(batch: object, context: str = "") -> torch.Tensor:
     if not isinstance(batch, torch.Tensor):
         raise SampleDataError(f"{context}expected a tensor, got {type(batch).__name__}")
     if batch.dtype not in ACCEPTED_DTYPES:
-        hint = " (convert it with .float())" if batch.is_floating_point() else ""
-        raise SampleDataError(
-            f"{context}dtype {str(batch.dtype).removeprefix('torch.')} is not accepted: AMCT "
-            f"calibrates float32 or float16 activations{hint}; save the K/V projection outputs "
-            "as float32 or float16"
-        )
-    if batch.dim() == 0:
-        raise SampleDataError(
-            f"{context}a single number (shape []): a batch is a layer's output, [..., channels]; "
-            "save batch i under '<layer>/<i>', or all batches stacked under '<layer>' with the "
-            "batches along dim 0 and the channels last"
-        )
-    if batch.numel() == 0:
-        raise SampleDataError(
-            f"{context}empty tensor (shape {list(batch.shape)}): each batch needs at least one "
-            "value per channel; re-capture it with a non-empty input"
-        )
+        raise dtype_error(batch.dtype, context)
+    check_shape(tuple(batch.shape), context)
     lo, hi = torch.aminmax(batch)  # NaN propagates, Inf is an extreme: no full-size temporary
     if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
         bad = batch[~torch.isfinite(batch)]
         n_nan = int(torch.isnan(bad).sum())
-        raise SampleDataError(
-            f"{context}{n_nan} NaN and {bad.numel() - n_nan} Inf value(s): calibration needs "
-            "finite activations; re-capture the batch (an fp16 overflow is a common cause)"
-        )
+        raise nonfinite_error(context, n_nan, bad.numel() - n_nan)
     return batch
 
 
@@ -68,6 +87,7 @@ class SampleSource:
         self.path = Path(path)
         self._tensors: Mapping[str, torch.Tensor] | None = None
         self._handle: Any = None
+        self._meta: dict[str, tuple[str, list[int], int]] | None = None
         keys = self._open()
         self._batch_keys: dict[str, dict[int, str]] = {}
         self._stacked: dict[str, str] = {}
@@ -199,6 +219,59 @@ class SampleSource:
                 f"holds {available} batch(es){gap}: AMCT would write no record. Capture more "
                 "forward passes or lower batch_num"
             )
+
+    def batch(self, layer: str, i: int) -> Batch:
+        """Batch *i* of *layer* before it is read: shape, dtype and its pieces (runs of the
+        batch's first dimension, a few MB each). From a safetensors file the pieces are read
+        with plain reads into one reused buffer: the file is never mapped, so a layer's
+        values are in memory once, in the engine's layout."""
+        from kvcal.calibrate.layout import Batch, tensor_batch
+
+        if self._tensors is not None:
+            tensors = self._tensors
+            return tensor_batch(tensors[self._batch_keys[layer][i]] if layer in self._batch_keys else tensors[layer][i])
+        stacked = layer not in self._batch_keys
+        key = layer if stacked else self._batch_keys[layer][i]
+        meta = self._index().get(key)
+        dtype = _DTYPES.get(meta[0]) if meta else None
+        if meta is None or dtype is None:  # read it whole (its error names the dtype)
+            return tensor_batch(self._get(key)[i] if stacked else self._get(key))
+        shape = meta[1][1:] if stacked else meta[1]
+        item = torch.empty((), dtype=dtype).element_size()
+        size = math.prod(shape) * item
+        begin = meta[2] + (i * size if stacked else 0)
+        return Batch(tuple(shape), dtype,
+                     lambda unit: self._read_pieces(begin, shape, dtype, where(str(self.path), layer, i), unit))
+
+    def _index(self) -> dict[str, tuple[str, list[int], int]]:
+        """``key -> (dtype, shape, file offset of the data)`` from the safetensors header."""
+        if self._meta is None:
+            import json
+            import struct
+
+            with open(self.path, "rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+                header = json.loads(fh.read(n))
+            self._meta = {k: (v["dtype"], list(v["shape"]), 8 + n + int(v["data_offsets"][0]))
+                          for k, v in header.items() if k != "__metadata__"}  # fmt: skip
+        return self._meta
+
+    def _read_pieces(self, begin: int, shape: Sequence[int], dtype: torch.dtype, context: str,
+                     unit: int) -> Iterator[torch.Tensor]:  # fmt: skip
+        from kvcal.calibrate.layout import piece_spans
+
+        item = torch.empty((), dtype=dtype).element_size()
+        spans = list(piece_spans(shape, unit))
+        buffer = torch.empty(max(count for _, count in spans), dtype=dtype)
+        raw = buffer.view(torch.uint8).numpy()
+        with open(self.path, "rb") as fh:
+            fh.seek(begin)
+            for _, count in spans:
+                got = fh.readinto(memoryview(raw)[: count * item])
+                if got != count * item:
+                    raise SampleDataError(f"{context}the file ends inside this batch ({self.path} is truncated): "
+                                          "write it again")  # fmt: skip
+                yield buffer[:count]
 
     def batches(self, layer: str, batch_num: int) -> Iterator[torch.Tensor]:
         """The first *batch_num* batches of *layer*, each checked by :func:`check_batch`."""

@@ -1,0 +1,125 @@
+"""One layer's sample values laid out once, the way the algorithms read them.
+
+A ``[slices, values]`` float32 matrix — one row per channel (the last dimension) when
+per_channel, one row otherwise — whose columns hold the batches in order, each batch's
+values in AMCT's order (``batch.reshape(-1, channels)[:, c]`` for channel ``c``, then the
+next batch: AMCT's ``torch.chunk`` + ``torch.cat``). It is filled piece by piece, read
+straight from the sample file (a few MB at a time along a batch's first dimension), so a
+layer's data is in memory once; HFMG observes each batch as a view of its columns and
+IFMR searches the matrix itself. Every batch is checked as it is read (dtype, shape,
+channel count, NaN/Inf), each error naming the file, layer and batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from kvcal.calibrate.errors import CalibrationCancelled, SampleDataError, where
+from kvcal.calibrate.samples import ACCEPTED_DTYPES, check_shape, dtype_error, nonfinite_error
+
+#: values read per piece of a batch (a few MB, whatever the batch's size)
+PIECE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch before it is read: its shape and dtype, and ``pieces(unit)``: its values in
+    order, in pieces of a multiple of *unit* values each (a piece is only valid until the
+    next one is asked for: a reader may reuse its buffer)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    pieces: Callable[[int], Iterator[torch.Tensor]]
+
+
+def piece_spans(shape: Sequence[int], unit: int) -> Iterator[tuple[int, int]]:
+    """``(first, count)`` in values of each piece: whole runs of dim 0 for a batch of two or
+    more dimensions (each a multiple of its channels), runs of *unit* values for a 1-D one."""
+    total = math.prod(shape)
+    step = math.prod(shape[1:]) if len(shape) > 1 else max(1, unit)
+    per = max(1, PIECE // step) * step
+    for first in range(0, total, per):
+        yield first, min(per, total - first)
+
+
+def tensor_batch(tensor: torch.Tensor) -> Batch:
+    """A batch already in memory (its pieces are views)."""
+
+    def pieces(unit: int) -> Iterator[torch.Tensor]:
+        flat = tensor.reshape(-1)
+        for first, count in piece_spans(tuple(tensor.shape), unit):
+            yield flat[first : first + count]
+
+    return Batch(tuple(tensor.shape), tensor.dtype, pieces)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """``matrix`` ``[slices, values]`` float32; batch ``i`` is ``matrix[:, segments[i]]``."""
+
+    matrix: torch.Tensor
+    segments: tuple[slice, ...]
+
+    def batch(self, i: int) -> torch.Tensor:
+        return self.matrix[:, self.segments[i]]
+
+
+def lay_out(batches: Iterable[Batch], *, per_channel: bool, device: torch.device,
+            source: str | None = None, layer: str | None = None,
+            cancel: Callable[[], bool] | None = None) -> Layout:  # fmt: skip
+    """Check every batch and copy its values into one matrix (module docstring)."""
+    batches = list(batches)
+    channels: int | None = None
+    sizes = []
+    for i, b in enumerate(batches):
+        context = where(source, layer, i)
+        if b.dtype not in ACCEPTED_DTYPES:
+            raise dtype_error(b.dtype, context)
+        check_shape(b.shape, context)
+        width = b.shape[-1] if per_channel else 1
+        if channels is None:
+            channels = width
+        elif width != channels:
+            raise SampleDataError(
+                f"{context}has {width} channels (last dimension) but the first batch had "
+                f"{channels}: per_channel needs the same channel count in every batch; "
+                "capture all batches from the same layer"
+            )
+        sizes.append(math.prod(b.shape) // width)
+    slices = channels or 1
+    matrix = torch.empty(slices, sum(sizes), dtype=torch.float32, device=device)
+    segments = []
+    at = 0
+    for i, (b, size) in enumerate(zip(batches, sizes, strict=True)):
+        start, nan, inf = at, 0, 0
+        for piece in b.pieces(slices):
+            if cancel is not None and cancel():
+                raise CalibrationCancelled("calibration cancelled")
+            part = piece.to(device).reshape(-1, slices)
+            lo, hi = torch.aminmax(part)  # NaN propagates, Inf is an extreme
+            if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+                bad = part[~torch.isfinite(part)]
+                n_nan = int(torch.isnan(bad).sum())
+                nan, inf = nan + n_nan, inf + bad.numel() - n_nan
+            matrix[:, at : at + part.shape[0]].copy_(part.T)
+            at += part.shape[0]
+        if nan or inf:
+            raise nonfinite_error(where(source, layer, i), nan, inf)
+        if at - start != size:  # pragma: no cover - a source that lied about its shape
+            raise SampleDataError(f"{where(source, layer, i)}read {at - start} values per slice, expected {size}")
+        segments.append(slice(start, at))
+    return Layout(matrix, tuple(segments))
+
+
+def batches_of(tensors: Sequence[torch.Tensor]) -> list[Batch]:
+    """In-memory batches (``calibrate_layer`` with tensors), each checked to be a tensor."""
+    out = []
+    for i, t in enumerate(tensors):
+        if not isinstance(t, torch.Tensor):
+            raise SampleDataError(f"batch {i}: expected a tensor, got {type(t).__name__}")
+        out.append(tensor_batch(t))
+    return out
