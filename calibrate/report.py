@@ -21,15 +21,21 @@ def _finite(v: float) -> float | None:
 def number(v: float, digits: int = 4) -> str:
     if not math.isfinite(v):
         return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
-    return f"{v:.{digits}g}"
+    return f"{v + 0.0:.{digits}g}"  # (+ 0.0: no "-0")
+
+
+def gain(db: float) -> str:
+    """An SQNR difference: ``+1.23 dB``; ``±0 dB`` when both sides are exact (inf − inf)."""
+    return "±0 dB" if math.isnan(db) else f"{db:+.2f} dB"
 
 
 def summary(values: list[float] | list[int]) -> str:
-    """One value as itself, many as ``min…max (n ch)``."""
+    """One value as itself, many as ``min…max (n ch)`` (one value when they are all equal)."""
     if len(values) == 1:
         return number(values[0]) if isinstance(values[0], float) else str(values[0])
     lo, hi = min(values), max(values)
-    text = f"{number(lo)}…{number(hi)}" if isinstance(lo, float) else f"{lo}…{hi}"
+    show = number if isinstance(lo, float) else str
+    text = show(lo) if lo == hi else f"{show(lo)}…{show(hi)}"
     return f"{text} ({len(values)} ch)"
 
 
@@ -82,11 +88,24 @@ def table(result: CalibrationResult) -> str:
             r.layer_name, r.plan.algorithm.upper(), r.plan.granularity,
             "asym" if r.plan.with_offset else "sym", summary(scales), summary(offsets),
             f"[{number(lo)}, {number(hi)}]", number(q.chosen.sqnr_db, 4), number(q.chosen.mse, 3),
-            f"{q.vs_minmax_db:+.2f} dB", f"{q.vs_other_db:+.2f} dB ({q.other_algorithm.upper()})",
+            gain(q.vs_minmax_db), f"{gain(q.vs_other_db)} ({q.other_algorithm.upper()})",
         ])  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                      for row in rows)  # fmt: skip
+
+
+def warnings_of(result: CalibrationResult) -> list[str]:
+    """What a user should look at: layers whose chosen factors keep no signal."""
+    out = []
+    for r in result.layers:
+        sqnr = r.quality.chosen.sqnr_db
+        if math.isfinite(sqnr) and sqnr <= 0:
+            extreme = max(abs(float(r.histogram.slice_min.min())), abs(float(r.histogram.slice_max.max())))
+            why = (f" (its values, at most {extreme:.3g}, are below AMCT's smallest scale: it uses scale 1 there)"
+                    if float(r.factors.scale.max()) == 1.0 else "")  # fmt: skip
+            out.append(f"layer '{r.layer_name}': SQNR {sqnr:.1f} dB — int8 keeps nothing of it{why}")
+    return out
 
 
 def picture_name(layer: str) -> str:
@@ -160,8 +179,8 @@ def write_report(result: CalibrationResult, directory: str | Path, *, config: st
             f"| `{r.layer_name}` | {r.plan.algorithm.upper()} {r.plan.granularity} | {mode} | "
             f"{summary(scales)} | {summary(offsets)} | [{number(lo)}, {number(hi)}] | "
             f"{number(q.chosen.sqnr_db)} | {number(q.chosen.mse, 3)} | {number(q.chosen.max_abs_err, 3)} | "
-            f"{q.chosen.clipped_fraction:.2e} | {q.vs_minmax_db:+.2f} dB | "
-            f"{q.vs_other_db:+.2f} dB ({q.other_algorithm.upper()}) |"
+            f"{q.chosen.clipped_fraction:.2e} | {gain(q.vs_minmax_db)} | "
+            f"{gain(q.vs_other_db)} ({q.other_algorithm.upper()}) |"
         )
     for r in result.layers:
         picture = draw_layer(r, out / picture_name(r.layer_name))

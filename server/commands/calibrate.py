@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--device cuda: no CUDA GPU is available here; use --device cpu or auto", 2)
 
     from kvcal.calibrate import CalibrationError, calibrate, write_record
-    from kvcal.calibrate.report import table, write_report
+    from kvcal.calibrate.report import table, warnings_of, write_report
 
     bar = ProgressBar(sys.stderr)
     try:
@@ -123,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     print(table(result))
+    for warning in warnings_of(result):
+        sys.stderr.write(f"kvcal: warning: {warning}\n")
     tail = [f"{len(result.layers)} layer(s) in {result.seconds:.2f} s on {result.device}"]
     if args.record is not None:
         tail.append(f"record: {args.record}" + (f" (replaced {len(replaced)} layer(s))" if replaced else ""))

@@ -114,3 +114,18 @@ def test_usage_errors(example: Path, capsys: pytest.CaptureFixture[str]) -> None
     if not torch.cuda.is_available():
         assert main(["calibrate", str(example), "--device", "cuda"]) == 2
         assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_the_table_of_degenerate_layers_reads_plainly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.torch import save_file
+
+    cfg = tmp_path / "q.cfg"
+    cfg.write_text("batch_num: 1\nkv_cache_quant_config { quant_layers: 'z' quant_layers: 't'\n"
+                   "  calibration_config { hfmg_quantize { quant_granularity: per_channel } } }\n")  # fmt: skip
+    data = tmp_path / "d.safetensors"
+    save_file({"z/0": torch.zeros(16, 4), "t/0": torch.randn(16, 4) * 1e-30}, str(data))
+    assert main(["calibrate", str(cfg), "--data", str(data)]) == 0
+    out, err = capsys.readouterr()
+    zero = next(line for line in out.splitlines() if line.startswith("z "))
+    assert "nan" not in zero and "-0" not in zero and "±0 dB" in zero and " 1 (4 ch) " in zero
+    assert "layer 't': SQNR 0.0 dB" in err and "smallest scale" in err and "'z'" not in err
