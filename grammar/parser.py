@@ -17,7 +17,10 @@ tree builder and a Transformer would build, checked against them by
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,12 +178,14 @@ class _Parser:
     def run(self) -> Message:
         text = self.text
         rows, values, kinds, punct = self.rows, self.values, _KINDS, _PUNCT
+        call1, inline, calln, append, wrap, dict_, tuple_ = _CALL1, _INLINE, _CALLN, _APPEND, _WRAP, dict, tuple
+        comment_group, punct_group, followers = _COMMENT_GROUP, _PUNCT_GROUP, _FIELD_FOLLOWERS
         prev: Token | None = None  # read, not fed yet: one token of lookahead
         last_end = 0
         for m in _SCAN.finditer(text):
             group = m.lastindex
-            if group >= _COMMENT_GROUP:  # type: ignore[operator]
-                if group == _COMMENT_GROUP:
+            if group >= comment_group:  # type: ignore[operator]
+                if group == comment_group:
                     self._comment(m.start(group), m.end(), m[group])
                     continue
                 if group == _GARBAGE_GROUP:
@@ -188,15 +193,16 @@ class _Parser:
                     continue
                 break  # END: only whitespace is left
             word = m[group]
-            tok = (punct[word] if group == _PUNCT_GROUP else kinds[group], word, *m.span(group))
+            start, end = m.span(group)
+            tok = (punct[word] if group == punct_group else kinds[group], word, start, end)
             if prev is None:
                 prev = tok
                 continue
             # feed `prev`, knowing the token after it
             pkind = prev[0]
-            if pkind == "IDENT" and tok[0] in _FIELD_FOLLOWERS and values:
+            if pkind == "IDENT" and tok[0] in followers and values:
                 top = values[-1]
-                if top.__class__ is Name or (top.__class__ is tuple and top[0] in _VALUE_PREFIX):
+                if top.__class__ is Name or (top.__class__ is tuple_ and top[0] in _VALUE_PREFIX):
                     self._fill_missing_value(prev)
             row = rows[-1]
             while True:  # the LALR step (the same as step(), inlined: this is the hot loop)
@@ -205,7 +211,7 @@ class _Parser:
                 except KeyError:
                     self.recover(prev)
                     break
-                if action.__class__ is dict:  # shift
+                if action.__class__ is dict_:  # shift
                     rows.append(action)
                     values.append(prev)
                     if self.suppress:
@@ -213,24 +219,22 @@ class _Parser:
                     break
                 # pop `size` rows, push the goto row: the top is replaced (after size - 1 pops)
                 op, size, build, lhs = action
-                if op == _INLINE:  # `?value`: the one child is the value
+                if op == call1:
+                    values[-1] = build(self, values[-1])
                     row = rows[-1] = rows[-2][lhs]
-                elif op == _APPEND:  # `field*`: one more item
+                elif op == inline:  # `?value`: the one child is the value
+                    row = rows[-1] = rows[-2][lhs]
+                elif op == calln:  # the function takes the stack: pops its children, pushes the node
+                    build(self, values)
+                    del rows[1 - size :]
+                    row = rows[-1] = rows[-2][lhs]
+                elif op == append:  # `field*`: one more item
                     item = values.pop()
                     values[-1].append(item)
                     del rows[-1]
                     row = rows[-1] = rows[-2][lhs]
-                elif op == _CALL1:
-                    values[-1] = build(self, values[-1])
-                    row = rows[-1] = rows[-2][lhs]
-                elif op == _WRAP:  # the first item of a `field*`
+                elif op == wrap:  # the first item of a `field*`
                     values[-1] = [values[-1]]
-                    row = rows[-1] = rows[-2][lhs]
-                elif op == _CALLN:
-                    children = values[-size:]
-                    del values[-size:]
-                    values.append(build(self, *children))
-                    del rows[1 - size :]
                     row = rows[-1] = rows[-2][lhs]
                 else:
                     values.append(build(self))
@@ -287,10 +291,10 @@ class _Parser:
             elif op == _APPEND:
                 item = values.pop()
                 values[-1].append(item)
-            elif size:
-                children = values[-size:]
-                del values[-size:]
-                values.append(build(self, *children))
+            elif op == _CALL1:
+                values[-1] = build(self, values[-1])
+            elif op == _CALLN:
+                build(self, values)
             else:
                 values.append(build(self))
             if size:
@@ -442,11 +446,16 @@ class _Parser:
             message = f"expected ':' between '{name.text}' and its value"
             self.problems.append(_syntax(name.end, value.start, message, insert={"offset": name.end, "text": ":"}))
 
-    def field_colon(self, name: Name, colon: Token, value: Any) -> Field:
+    def field_colon(self, values: list) -> None:  # name COLON value, on the stack
+        value = values.pop()
+        colon = values.pop()
+        name = values[-1]
         f = _TField()
         f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, colon[2], None
         f.__class__ = Field
-        return f
+        values[-1] = f
+
+    field_colon.on_stack = True  # type: ignore[attr-defined]
 
     def field_colon_separator(self, name: Name, colon: Token, value: Any, sep: Token) -> Field:
         f = _TField()
@@ -455,12 +464,17 @@ class _Parser:
         f.__class__ = Field
         return f
 
-    def field_bare(self, name: Name, value: Any) -> Field:
-        self._missing_colon(name, value)
+    def field_bare(self, values: list) -> None:  # name value, on the stack
+        value = values.pop()
+        name = values[-1]
+        if value.__class__ is Scalar and value.kind != "missing":
+            self._missing_colon(name, value)
         f = _TField()
         f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, None, None
         f.__class__ = Field
-        return f
+        values[-1] = f
+
+    field_bare.on_stack = True  # type: ignore[attr-defined]
 
     def field_bare_separator(self, name: Name, value: Any, sep: Token) -> Field:
         self._missing_colon(name, value)
@@ -471,7 +485,11 @@ class _Parser:
         return f
 
     def plain_name(self, tok: Token) -> Name:
-        return _name(tok[1], "plain", tok[2], tok[3])
+        n = _TName()
+        _, n.text, n.start, n.end = tok
+        n.kind = "plain"
+        n.__class__ = Name
+        return n
 
     def type_name(self, tok: Token) -> list:
         return [tok[1], tok[2], tok[3]]  # a list, never mistaken for a token
@@ -490,10 +508,28 @@ class _Parser:
         end = close_tok[3] if close_tok[1] else open_tok[3]
         return _message((), open_tok[2], end, _span(open_tok[2], open_tok[3]), close)
 
-    def message(self, open_tok: Token, fields: list[Field], close_tok: Token) -> Message:
-        close = _span(close_tok[2], close_tok[3]) if close_tok[1] else None
-        end = close_tok[3] if close_tok[1] else fields[-1].end
-        return _message(tuple(fields), open_tok[2], end, _span(open_tok[2], open_tok[3]), close)
+    def message(self, values: list) -> None:  # LBRACE fields RBRACE, on the stack
+        close_tok = values.pop()
+        fields = values.pop()
+        _, _, start, open_end = values[-1]
+        m = _TMessage()
+        m.fields, m.start = tuple(fields), start
+        o = _TSpan()
+        o.start, o.end = start, open_end
+        o.__class__ = Span
+        m.open = o
+        if close_tok[1]:
+            c = _TSpan()
+            _, _, c.start, c.end = close_tok
+            m.end = c.end
+            c.__class__ = Span
+            m.close = c
+        else:
+            m.end, m.close = fields[-1].end, None
+        m.__class__ = Message
+        values[-1] = m
+
+    message.on_stack = True  # type: ignore[attr-defined]
 
     def _list(self, open_tok: Token, items: tuple, close_tok: Token) -> ListValue:
         end = close_tok[3] if close_tok[1] else (items[-1].end if items else open_tok[3])
@@ -512,6 +548,12 @@ class _Parser:
         return self._list(open_tok, (value, *rest), close_tok)
 
     def string_parts(self, toks: list[Token]) -> Scalar:
+        if len(toks) == 1 and toks[0][0] == "STRING" and "\\" not in toks[0][1]:  # the usual case
+            s = _TScalar()
+            _, s.text, s.start, s.end = toks[0]
+            s.kind, s.negative, s.decoded = "string", False, s.text[1:-1].encode("utf-8", "surrogateescape")
+            s.__class__ = Scalar
+            return s
         decoded = bytearray()
         ok = True
         for kind, tok_text, start, end in toks:
@@ -534,12 +576,20 @@ class _Parser:
         return _scalar("string", self.text[start:end], start, end, decoded=bytes(decoded) if ok else None)
 
     def number(self, tok: Token) -> Scalar:
-        if not is_number(tok[1]):
+        s = _TScalar()
+        _, s.text, s.start, s.end = tok
+        if not _is_number(s.text):
             self.problems.append(_syntax(tok[2], tok[3], f"'{tok[1]}' is not a number"))
-        return _scalar("number", tok[1], tok[2], tok[3])
+        s.kind, s.negative, s.decoded = "number", False, None
+        s.__class__ = Scalar
+        return s
 
     def identifier(self, tok: Token) -> Scalar:
-        return _scalar("identifier" if tok[1] else "missing", tok[1], tok[2], tok[3])
+        s = _TScalar()
+        _, s.text, s.start, s.end = tok
+        s.kind, s.negative, s.decoded = "identifier" if tok[1] else "missing", False, None
+        s.__class__ = Scalar
+        return s
 
     def _signed(self, minus: Token, tok: Token, kind: str) -> Scalar:
         if not tok[1]:  # placeholder after a dangling '-'
@@ -621,6 +671,17 @@ _REDUCTIONS: dict[tuple, str | None] = {
 }  # fmt: skip
 
 
+def _on_stack(build: Callable[..., Any], size: int) -> Callable[[_Parser, list], None]:
+    """*build* (which takes the rule's children) as a reduction that takes the stack."""
+
+    def reduce(parser: _Parser, values: list) -> None:
+        children = values[-size:]
+        del values[-size:]
+        values.append(build(parser, *children))
+
+    return reduce
+
+
 def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """The table's states as rows: a terminal maps to the row to shift to or to a reduce
     action ``(opcode, size, function, lhs)``, a nonterminal to the goto row."""
@@ -633,7 +694,10 @@ def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
             )
         name, size = _REDUCTIONS[shape], len(shape[1])
         op = {None: _INLINE, "one": _WRAP, "more": _APPEND}.get(name, _CALL1 if size == 1 else _CALLN if size else _CALL0)
-        reduce_actions.append((op, size, getattr(_Parser, name) if name else None, shape[0]))
+        build = getattr(_Parser, name) if name else None
+        if op == _CALLN and not getattr(build, "on_stack", False):
+            build = _on_stack(build, size)
+        reduce_actions.append((op, size, build, shape[0]))
     rows: list[dict[str, Any]] = [{} for _ in _table.STATES]
     for row, actions in zip(rows, _table.STATES, strict=True):
         for symbol, code in actions.items():
@@ -642,16 +706,37 @@ def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
 
 
 _ROWS, _START_ROW, _END_ROW = _rows()
+_is_number = is_number
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the duration (if it was on).
+
+    Parsing and checking allocate a tree of tens of thousands of objects and no reference
+    cycle, so the collector can find nothing; but the allocations trigger it, and its full
+    collections walk the whole (growing) heap: a third of the time at 10,000 lines.
+    Memory is still freed as usual (reference counting); the collector runs again after.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def parse(text: str) -> ParseResult:
     """Parse *text*; never raises. Problems are sorted by position."""
     parser = _Parser(text)
-    try:
-        tree = parser.run()
-    except (_Rejected, RecursionError) as exc:  # pragma: no cover - defensive
-        parser.problems.append(_syntax(0, 0, f"the file could not be parsed: {exc}"))
-        tree = Message((), 0, len(text))
+    with gc_paused():
+        try:
+            tree = parser.run()
+        except (_Rejected, RecursionError) as exc:  # pragma: no cover - defensive
+            parser.problems.append(_syntax(0, 0, f"the file could not be parsed: {exc}"))
+            tree = Message((), 0, len(text))
     problems = sorted(parser.problems, key=Problem.sort_key)
     return ParseResult(tree, tuple(parser.comments), tuple(problems), text)
 

@@ -82,9 +82,9 @@ def _problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw:
     return Problem(code, severity, occ.node.start, occ.node.end, message, **kw)  # type: ignore[arg-type]
 
 
-def _check_rules(view: View) -> list[Problem]:
+def _check_rules(view: View, rules: list[ValueRule]) -> list[Problem]:
     out: list[Problem] = []
-    for rule in _RULES_BY_MESSAGE.get(view.descriptor.name, ()):
+    for rule in rules:
         for occ in view.all(rule.field):
             if rule.allows(occ.value):
                 continue
@@ -167,12 +167,18 @@ def _walk_views(root: View) -> list[View]:
     return out
 
 
-def check_values(root: View, text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
-    """Value rules, relations and layer checks over an analysed document."""
+def check_values(root: View, text: str, *, layers: Collection[str] | None = None,
+                 views: Collection[View] | None = None) -> list[Problem]:  # fmt: skip
+    """Value rules, relations and layer checks over an analysed document.
+
+    *views*: every view below *root* (any order), when the caller has them at hand.
+    """
     out: list[Problem] = []
-    for view in _walk_views(root):
-        out += _check_rules(view)
-        if view.descriptor.name == "FMRQuantize":
+    for view in _walk_views(root) if views is None else views:
+        name = view.descriptor.name
+        if name in _RULES_BY_MESSAGE:
+            out += _check_rules(view, _RULES_BY_MESSAGE[name])
+        if name == "FMRQuantize":
             out += _check_ifmr(view)
     out += _check_layers(root, layers)
     out += _check_offsets(root)
@@ -247,17 +253,20 @@ def _check_offsets(root: View) -> list[Problem]:
     """`asymmetric` next to `activation_offset`: a note on which one wins, and where it has no effect."""
     out: list[Problem] = []
     global_occ = root.last("activation_offset")
+    if global_occ is None:
+        return out
     common = root.child("kv_cache_quant_config")
     cals = []
     if common is not None and common.all("quant_layers"):
         cals.append(common.child("calibration_config"))
     cals += [o.value.child("kv_data_quant_config") for o in root.all("override_layers_configs")]
-    blocks = [b for cal in cals for b in _algorithms(cal)]
-    if global_occ is None:
-        return out
-    decided_elsewhere = bool(cals) and all(
-        any(b.value.has("asymmetric") for b in _algorithms(cal)) for cal in cals
-    )
+    blocks: list[Occurrence] = []
+    decided_elsewhere = bool(cals)  # every calibration config's every algorithm sets its own
+    for cal in cals:
+        algorithms = _algorithms(cal)
+        blocks += algorithms
+        if decided_elsewhere and not any(b.value.has("asymmetric") for b in algorithms):
+            decided_elsewhere = False
     for block in blocks:
         occ = block.value.last("asymmetric")
         if occ is not None and occ.value != global_occ.value:
