@@ -11,6 +11,7 @@ rules (``rules.py``) and ``resolve()`` see what AMCT sees.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,16 +116,27 @@ def analyze(text: str | ParseResult, *, layers: Collection[str] | None = None) -
     *layers*, when given, are the layer names known from associated sample data
     (for ``unknown-layer``).
     """
-    from kvcal.grammar import rules  # the value rules read views built here
-
+    rules = _rules()
     with gc_paused():  # (see there: the views are acyclic too)
         parsed = parse(text) if isinstance(text, str) else text
         walker = _Walker(parsed.text)
-        root = walker.view(parsed.tree, _message_info(schema.root()), ancestors=None, unclosed=False)
+        root = walker.view(parsed.tree, _root_info(), ancestors=None, unclosed=False)
         problems = list(parsed.problems) + walker.problems
         problems += rules.check_values(root, parsed.text, layers=layers, views=walker.views)
     problems.sort(key=Problem.sort_key)
     return Analysis(parsed, root, tuple(problems))
+
+
+@functools.cache
+def _rules() -> Any:
+    from kvcal.grammar import rules  # the value rules read views built here (and import this)
+
+    return rules
+
+
+@functools.cache
+def _root_info() -> _MessageInfo:
+    return _message_info(schema.root())
 
 
 def check(text: str, *, layers: Collection[str] | None = None) -> list[Problem]:

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,7 +180,6 @@ class _Parser:
         call1, inline, calln, append, wrap, dict_, tuple_ = _CALL1, _INLINE, _CALLN, _APPEND, _WRAP, dict, tuple
         comment_group, punct_group, followers = _COMMENT_GROUP, _PUNCT_GROUP, _FIELD_FOLLOWERS
         prev: Token | None = None  # read, not fed yet: one token of lookahead
-        last_end = 0
         for m in _SCAN.finditer(text):
             group = m.lastindex
             if group >= comment_group:  # type: ignore[operator]
@@ -240,12 +238,12 @@ class _Parser:
                     values.append(build(self))
                     row = rows[-1][lhs]
                     rows.append(row)
-            last_end = prev[3]
             prev = tok
+        last_end = 0
         if prev is not None:
             if not self.feed(prev):
                 self.recover(prev)
-            last_end = prev[3]
+            last_end = prev[3]  # (the tokens come in order: the last one ends last)
         return self.finish(max(last_end, len(text.rstrip())))
 
     def _comment(self, start: int, end: int, text: str) -> None:
@@ -709,8 +707,7 @@ _ROWS, _START_ROW, _END_ROW = _rows()
 _is_number = is_number
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
+class gc_paused:
     """Python's cyclic garbage collector off for the duration (if it was on).
 
     Parsing and checking allocate a tree of tens of thousands of objects and no reference
@@ -718,14 +715,17 @@ def gc_paused() -> Iterator[None]:
     collections walk the whole (growing) heap: a third of the time at 10,000 lines.
     Memory is still freed as usual (reference counting); the collector runs again after.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+
+    __slots__ = ("paused",)
+
+    def __enter__(self) -> None:
+        self.paused = gc.isenabled()
+        if self.paused:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.paused:
+            gc.enable()
 
 
 def parse(text: str) -> ParseResult:

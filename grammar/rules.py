@@ -8,6 +8,7 @@ range order, step, candidate count) and the layer checks follow the table.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -110,12 +111,13 @@ def _check_ifmr(view: View) -> list[Problem]:
 
     Omitted fields take their defaults, as AMCT converts them (0.7, 1.3, 0.01).
     """
-    names = ("search_range_start", "search_range_end", "search_step")
-    occ = {n: view.last(n) for n in names}
-    if not any(occ.values()):
+    fields = view.fields
+    occs = [fields.get(n) for n in _IFMR_RANGE]
+    if not any(occs):
         return []
-    start, end, step = (view.value(n) if occ[n] else schema.amct_float(view.value(n)) for n in names)
-    s_occ, e_occ, step_occ = (occ[n] for n in names)
+    s_occ, e_occ, step_occ = (o[-1] if o else None for o in occs)
+    defaults = _ifmr_defaults()
+    start, end, step = (o.value if o is not None else d for o, d in zip((s_occ, e_occ, step_occ), defaults, strict=True))
     if e_occ is not None and math.isnan(end):
         return [_problem("search-range", "error", e_occ, "search_range_end must be a number, not nan")]
     if math.isnan(start) or math.isnan(step):
@@ -149,6 +151,16 @@ def _check_ifmr(view: View) -> list[Problem]:
                          f"{MAX_IFMR_CANDIDATES}; use a search_step of at least "
                          f"{_show((end - start) / MAX_IFMR_CANDIDATES)}")]  # fmt: skip
     return []
+
+
+_IFMR_RANGE = ("search_range_start", "search_range_end", "search_step")
+
+
+@functools.cache
+def _ifmr_defaults() -> tuple[float, ...]:
+    """The defaults of _IFMR_RANGE as AMCT uses them (0.7, 1.3, 0.01 after float32)."""
+    fields = schema.message_descriptor(f"{schema.CONFIG_PACKAGE}.FMRQuantize").fields_by_name
+    return tuple(schema.amct_float(fields[n].default_value) for n in _IFMR_RANGE)
 
 
 def _related(occ: Occurrence | None) -> tuple[Related, ...]:
@@ -267,13 +279,14 @@ def _check_offsets(root: View) -> list[Problem]:
         blocks += algorithms
         if decided_elsewhere and not any(b.value.has("asymmetric") for b in algorithms):
             decided_elsewhere = False
+    shown, related = str(global_occ.value).lower(), _related(global_occ)
     for block in blocks:
         occ = block.value.last("asymmetric")
         if occ is not None and occ.value != global_occ.value:
             out.append(_problem("precedence", "information", occ,
                                 f"asymmetric: {str(occ.value).lower()} wins over activation_offset: "
-                                f"{str(global_occ.value).lower()} for the layers of this {block.field.name.text}",
-                                related=_related(global_occ)))  # fmt: skip
+                                f"{shown} for the layers of this {block.field.name.text}",
+                                related=related))  # fmt: skip
     if decided_elsewhere:
         out.append(_problem("no-effect", "hint", global_occ,
                             "activation_offset has no effect: every algorithm block sets its own asymmetric",
