@@ -266,8 +266,43 @@ class _Walker:
         unclosed = unclosed or (message.open is not None and message.close is None)
         suppressed = ancestors if unclosed else None
         inner = ((info, ancestors), unclosed)
+        fields, infos = view.fields, info.fields
         for fld in message.fields:
-            self.field(view, info, fld, suppressed, inner)
+            # The usual field (known, first of its name or repeated, not in a oneof, one
+            # scalar or message value) inline; field() does everything else, from scratch.
+            name = fld.name
+            fi = infos.get(name.text) if name.kind == "plain" else None
+            node = fld.value
+            cls = node.__class__
+            if fi is None or fi.oneof is not None or cls is ListValue:
+                self.field(view, info, fld, suppressed, inner)
+                continue
+            key = fi.name
+            previous = fields.get(key)
+            if previous and not fi.repeated:
+                self.field(view, info, fld, suppressed, inner)
+                continue
+            if fi.is_message:
+                if cls is not Message:
+                    self.field(view, info, fld, suppressed, inner)
+                    continue
+                value = self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
+            elif cls is Scalar:
+                if node.kind == "missing":  # type: ignore[union-attr]
+                    continue
+                value = self.scalar(fi, fld, node)  # type: ignore[arg-type]
+                if value is _INVALID:
+                    continue
+            else:
+                self.field(view, info, fld, suppressed, inner)
+                continue
+            o = _TOccurrence()
+            o.field, o.node, o.value = fld, node, value
+            o.__class__ = Occurrence
+            if previous is None:
+                fields[key] = [o]
+            else:
+                previous.append(o)
         if info.required and message.open is not None:
             for name in info.required:
                 if view.fields.get(name):
