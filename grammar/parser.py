@@ -165,6 +165,8 @@ class _Parser:
     the row it names, a reduction pops and pushes the goto row, so one lookup per step.
     """
 
+    __slots__ = ("comments", "problems", "rows", "suppress", "text", "values")
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.problems: list[Problem] = []
