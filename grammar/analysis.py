@@ -119,7 +119,7 @@ def analyze(text: str | ParseResult, *, layers: Collection[str] | None = None) -
     rules = _rules()
     with gc_paused():  # (see there: the views are acyclic too)
         parsed = parse(text) if isinstance(text, str) else text
-        walker = _Walker(parsed.text)
+        walker = _Walker(parsed.text, rules.RULED_MESSAGES)
         root = walker.view(parsed.tree, _root_info(), ancestors=None, unclosed=False)
         problems = list(parsed.problems) + walker.problems
         problems += rules.check_values(root, parsed.text, layers=layers, views=walker.views)
@@ -247,10 +247,11 @@ _Ancestors = tuple["_MessageInfo", "_Ancestors"] | None
 
 
 class _Walker:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, ruled: Collection[str] = ()) -> None:
         self.text = text
         self.problems: list[Problem] = []
-        self.views: list[View] = []  # every view, as built (for the value rules)
+        self.ruled = ruled
+        self.views: list[View] = []  # the views of the *ruled* messages (for the value rules)
 
     def add(self, code: str, severity: str, start: int, end: int, message: str, **kw: Any) -> None:
         self.problems.append(Problem(code, severity, start, end, message, **kw))  # type: ignore[arg-type]
@@ -262,7 +263,8 @@ class _Walker:
         (the syntax error already says so: no second diagnostic)."""
         view = _new(View)
         view.descriptor, view.messages, view.fields = info.desc, [message], {}
-        self.views.append(view)
+        if info.name in self.ruled:
+            self.views.append(view)
         unclosed = unclosed or (message.open is not None and message.close is None)
         suppressed = ancestors if unclosed else None
         inner = ((info, ancestors), unclosed)
@@ -288,11 +290,15 @@ class _Walker:
                     continue
                 value = self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
             elif cls is Scalar:
-                if node.kind == "missing":  # type: ignore[union-attr]
+                kind = node.kind  # type: ignore[union-attr]
+                if kind == "missing":
                     continue
-                value = self.scalar(fi, fld, node)  # type: ignore[arg-type]
-                if value is _INVALID:
-                    continue
+                # a number seen before (scalar()'s cache, looked up here first)
+                value = fi.cache.get(node.text) if kind == "number" and not node.negative else None  # type: ignore[union-attr]
+                if value is None:
+                    value = self.scalar(fi, fld, node)  # type: ignore[arg-type]
+                    if value is _INVALID:
+                        continue
             else:
                 self.field(view, info, fld, suppressed, inner)
                 continue

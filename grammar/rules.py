@@ -77,6 +77,8 @@ VALUE_RULES: tuple[ValueRule, ...] = (
 _RULES_BY_MESSAGE: dict[str, list[ValueRule]] = {}
 for _rule in VALUE_RULES:
     _RULES_BY_MESSAGE.setdefault(_rule.message, []).append(_rule)
+# The messages whose views check_values reads: value rules, FMRQuantize's relations.
+RULED_MESSAGES = frozenset({*_RULES_BY_MESSAGE, "FMRQuantize"})
 
 
 def _problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw: object) -> Problem:
@@ -183,7 +185,8 @@ def check_values(root: View, text: str, *, layers: Collection[str] | None = None
                  views: Collection[View] | None = None) -> list[Problem]:  # fmt: skip
     """Value rules, relations and layer checks over an analysed document.
 
-    *views*: every view below *root* (any order), when the caller has them at hand.
+    *views*: the views below *root* of the messages in RULED_MESSAGES (any order), when
+    the caller has them at hand; the others are not looked at.
     """
     out: list[Problem] = []
     for view in _walk_views(root) if views is None else views:
@@ -254,13 +257,6 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
     return out
 
 
-def _algorithms(cal: View | None) -> list[Occurrence]:
-    """The algorithm blocks (ifmr/hfmg occurrences) inside a CalibrationConfig view."""
-    if cal is None:
-        return []
-    return [o for name in ("ifmr_quantize", "hfmg_quantize") for o in cal.all(name)]
-
-
 def _check_offsets(root: View) -> list[Problem]:
     """`asymmetric` next to `activation_offset`: a note on which one wins, and where it has no effect."""
     out: list[Problem] = []
@@ -275,9 +271,13 @@ def _check_offsets(root: View) -> list[Problem]:
     blocks: list[Occurrence] = []
     decided_elsewhere = bool(cals)  # every calibration config's every algorithm sets its own
     for cal in cals:
-        algorithms = _algorithms(cal)
+        if cal is None:
+            decided_elsewhere = False  # (no algorithm block: not decided there)
+            continue
+        fields = cal.fields
+        algorithms = [*fields.get("ifmr_quantize", ()), *fields.get("hfmg_quantize", ())]  # the algorithm blocks
         blocks += algorithms
-        if decided_elsewhere and not any(b.value.has("asymmetric") for b in algorithms):
+        if decided_elsewhere and not any(b.value.fields.get("asymmetric") for b in algorithms):
             decided_elsewhere = False
     shown, related = str(global_occ.value).lower(), _related(global_occ)
     for block in blocks:
