@@ -16,9 +16,20 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kvcal.grammar import schema
+from kvcal.grammar.descriptors import (
+    BOOL,
+    ENUM,
+    NUMBER,
+    SCALARS_MAX,
+    TEXT,
+    EnumInfo,
+    FieldInfo,
+    MessageInfo,
+    message_info,
+)
 from kvcal.grammar.literals import BOOL_WORDS, float_value, parse_number
 from kvcal.grammar.parser import ParseResult, gc_paused, parse
 from kvcal.grammar.problems import Problem, Related
@@ -135,8 +146,8 @@ def _rules() -> Any:
 
 
 @functools.cache
-def _root_info() -> _MessageInfo:
-    return _message_info(schema.root())
+def _root_info() -> MessageInfo:
+    return message_info(schema.root())
 
 
 def check(text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
@@ -148,87 +159,6 @@ def suggest(name: str, candidates: Collection[str]) -> str | None:
     """The closest of *candidates* to *name* (a "did you mean"), or None."""
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
-
-
-class _EnumInfo:
-    """What the walk needs of an enum, read once from its descriptor."""
-
-    __slots__ = ("by_name", "by_number", "desc", "name", "names")
-
-    def __init__(self, enum: EnumDescriptor) -> None:
-        self.desc = enum
-        self.name = enum.name
-        self.names = schema.enum_names(enum)
-        self.by_name = {v.name: v.number for v in enum.values}
-        self.by_number = frozenset(v.number for v in enum.values)
-
-
-# Decoded numbers by field type and token (the text of a positive NUMBER, else (kind, text,
-# negative)): configs repeat values, and float decoding (float32 rounding, shortest repr) is
-# the walk's most expensive step. Only values that needed no diagnostic are kept; bounded.
-_SCALARS: dict[int, dict[object, Any]] = {}
-_SCALARS_MAX = 4096
-_TEXT, _BOOL, _ENUM, _NUMBER, _MESSAGE = range(5)
-_DECODE = {FieldDescriptor.TYPE_STRING: _TEXT, FieldDescriptor.TYPE_BOOL: _BOOL,
-           FieldDescriptor.TYPE_ENUM: _ENUM, FieldDescriptor.TYPE_MESSAGE: _MESSAGE}  # fmt: skip
-
-
-class _FieldInfo:
-    """What the walk needs of a field, read once from its descriptor (protobuf's
-    descriptor attributes cost a C call each; the walk reads these per field occurrence)."""
-
-    __slots__ = ("cache", "decode", "enum", "is_message", "message", "name", "oneof", "oneof_members",
-                 "repeated", "type", "type_name")  # fmt: skip
-
-    def __init__(self, fd: FieldDescriptor) -> None:
-        self.name: str = fd.name
-        self.type: int = fd.type
-        self.repeated: bool = fd.is_repeated
-        self.is_message = fd.type == FieldDescriptor.TYPE_MESSAGE
-        self.type_name = schema.type_name(fd)
-        self.message: _MessageInfo | None = None  # filled in by _message_info
-        self.enum = _EnumInfo(fd.enum_type) if fd.type == FieldDescriptor.TYPE_ENUM else None
-        oneof = fd.containing_oneof
-        self.oneof: str | None = oneof.name if oneof is not None else None
-        self.oneof_members: tuple[str, ...] = tuple(f.name for f in oneof.fields) if oneof is not None else ()
-        self.decode = _DECODE.get(fd.type, _NUMBER)  # the walk's fast path for its scalars
-        self.cache = _SCALARS.setdefault(fd.type, {}) if self.decode == _NUMBER else {}
-
-
-class _MessageInfo:
-    __slots__ = ("desc", "fields", "known", "name", "names", "required")
-
-    def __init__(self, desc: Descriptor) -> None:
-        self.desc = desc
-        self.name: str = desc.name
-        self.fields = {fd.name: _FieldInfo(fd) for fd in desc.fields}
-        self.known = [fd.name for fd in desc.fields]
-        self.names = frozenset(desc.fields_by_name)
-        self.required = tuple(fd.name for fd in desc.fields if fd.is_required)
-
-
-_INFOS: dict[str, _MessageInfo] = {}
-
-
-def _message_info(desc: Descriptor) -> _MessageInfo:
-    """The walk's view of *desc* and every message below it (built once per schema)."""
-    info = _INFOS.get(desc.full_name)
-    if info is not None and info.desc is desc:
-        return info
-    built: dict[str, _MessageInfo] = {}
-    pending = [desc]
-    while pending:
-        d = pending.pop()
-        if d.full_name not in built:
-            built[d.full_name] = _MessageInfo(d)
-            pending.extend(fd.message_type for fd in d.fields if fd.message_type is not None)
-    for d_info in built.values():
-        for fd in d_info.desc.fields:
-            if fd.message_type is not None:
-                d_info.fields[fd.name].message = built[fd.message_type.full_name]
-    _INFOS.update(built)
-    return built[desc.full_name]
-
 
 
 _TOccurrence = thawed(Occurrence)
@@ -243,7 +173,7 @@ def _occurrence(fld: Field, node: Value, value: Any) -> Occurrence:
 
 
 # The enclosing messages of a view, innermost first: (info, parent chain) or None.
-_Ancestors = tuple["_MessageInfo", "_Ancestors"] | None
+_Ancestors = tuple["MessageInfo", "_Ancestors"] | None
 
 
 class _Walker:
@@ -256,7 +186,7 @@ class _Walker:
     def add(self, code: str, severity: str, start: int, end: int, message: str, **kw: Any) -> None:
         self.problems.append(Problem(code, severity, start, end, message, **kw))  # type: ignore[arg-type]
 
-    def view(self, message: Message, info: _MessageInfo, ancestors: _Ancestors, unclosed: bool,
+    def view(self, message: Message, info: MessageInfo, ancestors: _Ancestors, unclosed: bool,
              owner: Field | None = None) -> View:  # fmt: skip
         """*ancestors*: the enclosing messages; *unclosed*: inside a block whose closing
         bracket is missing, where a field of an enclosing message most likely belongs there
@@ -323,7 +253,7 @@ class _Walker:
                 )  # fmt: skip
         return view
 
-    def field(self, view: View, info: _MessageInfo, fld: Field, suppressed: _Ancestors,
+    def field(self, view: View, info: MessageInfo, fld: Field, suppressed: _Ancestors,
               inner: tuple[_Ancestors, bool]) -> None:  # fmt: skip
         name = fld.name
         fi = info.fields.get(name.text) if name.kind == "plain" else None
@@ -391,7 +321,7 @@ class _Walker:
         else:
             previous.append(o)
 
-    def unknown(self, info: _MessageInfo, fld: Field, suppressed: _Ancestors) -> None:
+    def unknown(self, info: MessageInfo, fld: Field, suppressed: _Ancestors) -> None:
         name = fld.name
         if name.kind != "plain":
             self.add("unknown-field", "error", name.start, name.end,
@@ -416,7 +346,7 @@ class _Walker:
     def type_error(self, fld: Field, node: Value, message: str, **data: Any) -> None:
         self.add("type", "error", node.start, node.end, message, data=data or None)
 
-    def value(self, fi: _FieldInfo, fld: Field, node: Value, inner: tuple[_Ancestors, bool]) -> Any:
+    def value(self, fi: FieldInfo, fld: Field, node: Value, inner: tuple[_Ancestors, bool]) -> Any:
         cls = node.__class__
         if fi.is_message:
             if cls is Message:
@@ -434,11 +364,11 @@ class _Walker:
             return _INVALID
         return self.scalar(fi, fld, node)  # type: ignore[arg-type]
 
-    def scalar(self, fi: _FieldInfo, fld: Field, node: Scalar) -> Any:
+    def scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
         """The value of *node* for field *fi*, or _INVALID after a diagnostic."""
         decode = fi.decode
         kind = node.kind
-        if decode == _NUMBER:
+        if decode == NUMBER:
             if kind != "string":
                 key = node.text if kind == "number" and not node.negative else (kind, node.text, node.negative)
                 cache = fi.cache
@@ -448,26 +378,26 @@ class _Walker:
                 reported = len(self.problems)
                 value = self.slow_scalar(fi, fld, node)
                 if value is not _INVALID and value == value and len(self.problems) == reported:
-                    if len(cache) >= _SCALARS_MAX:
+                    if len(cache) >= SCALARS_MAX:
                         cache.clear()
                     cache[key] = value
                 return value
-        elif decode == _TEXT:
+        elif decode == TEXT:
             if kind == "string" and node.decoded is not None:
                 try:
                     return node.decoded.decode("utf-8")
                 except UnicodeDecodeError:
                     pass
-        elif decode == _BOOL:
+        elif decode == BOOL:
             if not node.negative and node.text in BOOL_WORDS:
                 return BOOL_WORDS[node.text]
-        elif decode == _ENUM and kind == "identifier" and not node.negative:
+        elif decode == ENUM and kind == "identifier" and not node.negative:
             number = fi.enum.by_name.get(node.text)  # type: ignore[union-attr]
             if number is not None:
                 return number
         return self.slow_scalar(fi, fld, node)
 
-    def slow_scalar(self, fi: _FieldInfo, fld: Field, node: Scalar) -> Any:
+    def slow_scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
         t = fi.type
         shown = self.text[node.start : node.end]
         if t == FieldDescriptor.TYPE_STRING:
@@ -521,7 +451,7 @@ class _Walker:
             return _INVALID
         return number.value
 
-    def enum(self, enum: _EnumInfo, node: Scalar, shown: str) -> Any:
+    def enum(self, enum: EnumInfo, node: Scalar, shown: str) -> Any:
         names = enum.names
         if node.kind == "identifier" and not node.negative:
             if node.text in enum.by_name:

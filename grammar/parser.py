@@ -8,25 +8,42 @@ place, and parsing goes on with the rest of the file. After an error that has no
 specific repair, the next few errors are suppressed (panic mode) so one mistake never
 gives a cascade.
 
-Speed: the scanner is one compiled regex over the grammar's terminals (``finditer``
-skips whitespace in C); a token is a plain tuple ``(type, text, start, end)``; each rule
-of the table has its own reduction function that builds the node directly (what Lark's
-tree builder and a Transformer would build, checked against them by
-``tests/grammar/test_parser_oracle.py``).
+The pieces: ``scanner.py`` (one regex over the grammar's terminals, one match per token;
+a token is a tuple ``(type, text, start, end)``), ``reductions.py`` (one function per rule
+of the table, building the node directly: what Lark's tree builder and a Transformer would
+build, checked against them by ``tests/grammar/test_parser_oracle.py``) and here the
+driver: the table's rows on a stack, the hot loop inlined, recovery.
 """
 
 from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kvcal.grammar import textproto_table as _table
-from kvcal.grammar.literals import EscapeError, is_number, unescape
-from kvcal.grammar.problems import Problem, Related
-from kvcal.grammar.tree import Comment, Field, ListValue, Message, Name, Scalar, Span, thawed
+from kvcal.grammar.problems import Problem
+from kvcal.grammar.reductions import (
+    APPEND,
+    CALL1,
+    CALLN,
+    END_ROW,
+    INLINE,
+    START_ROW,
+    WRAP,
+    Reductions,
+    syntax_error,
+)
+from kvcal.grammar.scanner import (
+    COMMENT_GROUP,
+    GARBAGE_GROUP,
+    KINDS,
+    PUNCT,
+    PUNCT_GROUP,
+    SCAN,
+    Token,
+)
+from kvcal.grammar.tree import Comment, Field, Message, Name, thawed
 
 __all__ = ["ParseResult", "parse", "parse_bytes"]
 
@@ -46,10 +63,6 @@ _FIELD_FOLLOWERS = frozenset({"COLON", "LBRACE", "LANGLE"})
 _SEPARATORS = frozenset({"COLON", "COMMA", "SEMICOLON"})
 _VALUE_PREFIX = ("COLON", "MINUS")  # a token after which a value is due
 
-# A token: (type, text, start, end). Recovery inserts zero-width ones with empty text.
-Token = tuple[str, str, int, int]
-
-
 @dataclass(frozen=True)
 class ParseResult:
     """The tree (the document as a bracket-less Message), comments and syntax problems."""
@@ -60,105 +73,14 @@ class ParseResult:
     text: str
 
 
-def _syntax(start: int, end: int, message: str, **data: object) -> Problem:
-    related: tuple[Related, ...] = ()
-    span = data.pop("related", None)
-    if isinstance(span, list):
-        related = (Related(span[0], span[1], "the opening bracket"),)
-    return Problem("syntax", "error", start, end, message, related, data=data or None)
-
-
-# -- the scanner ------------------------------------------------------------------------------
-def _scanner() -> tuple[re.Pattern[str], list[str | None]]:
-    """The lexer as one regex over the terminals of textproto.lark (as Lark reads them).
-
-    One match per token, the whitespace before it included; ``lastindex`` tells the
-    terminal (every group inside a terminal is made non-capturing: fewer groups, cheaper
-    matches). Whatever cannot start a token is one GARBAGE match, up to the next
-    character that can (reported and skipped); END matches the trailing whitespace.
-    Alternatives sharing a first character keep Lark's priority: NUMBER before ``.``,
-    STRING before UNTERMINATED_STRING. Returns the regex and the terminal of each group
-    (``PUNCT``: look the character up in ``_PUNCT``).
-    """
-    terms = _table.TERMINALS
-
-    def group(name: str, regex: str) -> str:
-        regex = re.sub(r"(?<!\\)\((?!\?)", "(?:", regex)
-        if re.compile(regex).groups:  # pragma: no cover - a terminal this rewrite cannot handle
-            raise RuntimeError(f"terminal {name}: cannot make its groups non-capturing: {regex}")
-        return f"(?P<{name}>{regex})"
-
-    punct = "".join(re.escape(c) for c in _PUNCT)
-    whitespace = terms["WS"].removesuffix("+")  # WS: /[ \t\f\r\n\v]+/
-    groups = [
-        group("IDENT", terms["IDENT"]), group("NUMBER", terms["NUMBER"]), f"(?P<PUNCT>[{punct}])",
-        group("STRING", terms["STRING"]), group("UNTERMINATED_STRING", terms["UNTERMINATED_STRING"]),
-        group("COMMENT", terms["COMMENT"]),
-        # a run of garbage: anything but whitespace, then up to whatever can start a token
-        f"(?P<GARBAGE>[^{whitespace[1:-1]}]" + r"[^\s{}<>\[\]:;,#\"'A-Za-z0-9_./-]*)",
-        r"(?P<END>\Z)",
-    ]  # fmt: skip
-    scan = re.compile(f"{whitespace}*(?:{'|'.join(groups)})")
-    kinds: list[str | None] = [None] * (scan.groups + 1)
-    for name, index in scan.groupindex.items():
-        kinds[index] = name
-    if kinds[1:] != ["IDENT", "NUMBER", "PUNCT", "STRING", "UNTERMINATED_STRING", "COMMENT", "GARBAGE", "END"]:
-        raise RuntimeError(f"unexpected scanner groups: {kinds}")  # pragma: no cover
-    return scan, kinds
-
-
-_PUNCT = {
-    ":": "COLON", ",": "COMMA", ";": "SEMICOLON", "{": "LBRACE", "}": "RBRACE", "<": "LANGLE",
-    ">": "RANGLE", "[": "LBRACKET", "]": "RBRACKET", "-": "MINUS", ".": "DOT", "/": "SLASH",
-}  # fmt: skip
-_SCAN, _KINDS = _scanner()
-_PUNCT_GROUP, _COMMENT_GROUP, _GARBAGE_GROUP = 3, 6, 7
-
-
-# -- fast node construction (see tree.thawed) ------------------------------------------------
-_TName, _TScalar, _TField, _TMessage, _TList, _TSpan, _TComment = (
-    thawed(c) for c in (Name, Scalar, Field, Message, ListValue, Span, Comment)
-)
-
-
-def _span(start: int, end: int) -> Span:
-    s = _TSpan()
-    s.start, s.end = start, end
-    s.__class__ = Span
-    return s
-
-
-def _scalar(kind: str, text: str, start: int, end: int, negative: bool = False,
-            decoded: bytes | None = None) -> Scalar:  # fmt: skip
-    s = _TScalar()
-    s.kind, s.text, s.start, s.end, s.negative, s.decoded = kind, text, start, end, negative, decoded
-    s.__class__ = Scalar
-    return s
-
-
-def _message(fields: tuple, start: int, end: int, open_: Span | None, close: Span | None) -> Message:
-    m = _TMessage()
-    m.fields, m.start, m.end, m.open, m.close = fields, start, end, open_, close
-    m.__class__ = Message
-    return m
-
-
-def _name(text: str, kind: str, start: int, end: int) -> Name:
-    n = _TName()
-    n.text, n.kind, n.start, n.end = text, kind, start, end
-    n.__class__ = Name
-    return n
+_TComment = thawed(Comment)
 
 
 class _Rejected(Exception):
     """The current token has no action in the current state (cheap, internal)."""
 
 
-# How a reduction is applied (the opcode of a reduce action; see _reduce_actions).
-_INLINE, _WRAP, _APPEND, _CALL1, _CALLN, _CALL0 = range(6)
-
-
-class _Parser:
+class _Parser(Reductions):
     """One parse: the LALR stack, the reductions (which build the nodes) and recovery.
 
     The stack holds the table's rows (``_ROWS``) rather than state numbers: a shift pushes
@@ -172,23 +94,23 @@ class _Parser:
         self.problems: list[Problem] = []
         self.comments: list[Comment] = []
         self.suppress = 0
-        self.rows: list[dict[str, Any]] = [_START_ROW]
+        self.rows: list[dict[str, Any]] = [START_ROW]
         self.values: list[Any] = []
 
     # -- the token loop ---------------------------------------------------------------------
     def run(self) -> Message:
         text = self.text
-        rows, values, kinds, punct = self.rows, self.values, _KINDS, _PUNCT
-        call1, inline, calln, append, wrap, dict_, tuple_ = _CALL1, _INLINE, _CALLN, _APPEND, _WRAP, dict, tuple
-        comment_group, punct_group, followers = _COMMENT_GROUP, _PUNCT_GROUP, _FIELD_FOLLOWERS
+        rows, values, kinds, punct = self.rows, self.values, KINDS, PUNCT
+        call1, inline, calln, append, wrap, dict_, tuple_ = CALL1, INLINE, CALLN, APPEND, WRAP, dict, tuple
+        comment_group, punct_group, followers = COMMENT_GROUP, PUNCT_GROUP, _FIELD_FOLLOWERS
         prev: Token | None = None  # read, not fed yet: one token of lookahead
-        for m in _SCAN.finditer(text):
+        for m in SCAN.finditer(text):
             group = m.lastindex
             if group >= comment_group:  # type: ignore[operator]
                 if group == comment_group:
                     self._comment(m.start(group), m.end(), m[group])
                     continue
-                if group == _GARBAGE_GROUP:
+                if group == GARBAGE_GROUP:
                     self._garbage(*m.span(group))
                     continue
                 break  # END: only whitespace is left
@@ -284,23 +206,23 @@ class _Parser:
                 values.append(tok)
                 return None
             op, size, build, lhs = action
-            if op == _INLINE:
+            if op == INLINE:
                 pass
-            elif op == _WRAP:
+            elif op == WRAP:
                 values[-1] = [values[-1]]
-            elif op == _APPEND:
+            elif op == APPEND:
                 item = values.pop()
                 values[-1].append(item)
-            elif op == _CALL1:
+            elif op == CALL1:
                 values[-1] = build(self, values[-1])
-            elif op == _CALLN:
+            elif op == CALLN:
                 build(self, values)
             else:
                 values.append(build(self))
             if size:
                 del rows[-size:]
             rows.append(rows[-1][lhs])
-            if kind == "$END" and rows[-1] is _END_ROW:
+            if kind == "$END" and rows[-1] is END_ROW:
                 return values[-1]
 
     def expected(self) -> set[str]:
@@ -309,7 +231,7 @@ class _Parser:
     def report(self, start: int, end: int, message: str, force: bool = False, **data: object) -> None:
         if self.suppress and not force:
             return
-        self.problems.append(_syntax(start, max(end, start), message, **data))
+        self.problems.append(syntax_error(start, max(end, start), message, **data))
 
     def open_brackets(self) -> list[Token]:
         """Opening brackets on the parser's stack that are not closed yet, innermost last."""
@@ -409,211 +331,6 @@ class _Parser:
             rest = unclosed[_MAX_UNCLOSED_REPORTS:]
             self.report(rest[-1][2], rest[-1][3], f"{len(rest)} more brackets are never closed", force=True)
 
-    # -- reductions: one per rule of the table, building what the rule's node is ------------
-    # (Lark's tree builder would pass the children after its filtering; these take them as
-    # the rule's expansion lists them. `__x_star_n`/`__x_plus_n` rules are lists, inlined
-    # into their parent. A token is truthy-texted unless recovery made it up.)
-    def start_empty(self) -> Message:
-        return _message((), 0, len(self.text), None, None)
-
-    def start(self, fields: list[Field]) -> Message:
-        return _message(tuple(fields), 0, len(self.text), None, None)
-
-    def one(self, item: Any) -> list:
-        return [item]
-
-    def more(self, items: list, item: Any) -> list:
-        items.append(item)
-        return items
-
-    def more_after_separator(self, items: list, _sep: Token, item: Any) -> list:
-        items.append(item)
-        return items
-
-    def one_after_separator(self, _sep: Token, item: Any) -> list:
-        return [item]
-
-    def two(self, first: Token, second: Token) -> list:
-        return [first, second]
-
-    def two_more(self, items: list, first: Token, second: Token) -> list:
-        items.append(first)
-        items.append(second)
-        return items
-
-    def _missing_colon(self, name: Name, value: Any) -> None:
-        if value.__class__ is Scalar and value.kind != "missing":
-            message = f"expected ':' between '{name.text}' and its value"
-            self.problems.append(_syntax(name.end, value.start, message, insert={"offset": name.end, "text": ":"}))
-
-    def field_colon(self, values: list) -> None:  # name COLON value, on the stack
-        value = values.pop()
-        colon = values.pop()
-        name = values[-1]
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, colon[2], None
-        f.__class__ = Field
-        values[-1] = f
-
-    field_colon.on_stack = True  # type: ignore[attr-defined]
-
-    def field_colon_separator(self, name: Name, colon: Token, value: Any, sep: Token) -> Field:
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon = name, value, name.start, sep[3], colon[2]
-        f.separator = _span(sep[2], sep[3])
-        f.__class__ = Field
-        return f
-
-    def field_bare(self, values: list) -> None:  # name value, on the stack
-        value = values.pop()
-        name = values[-1]
-        if value.__class__ is Scalar and value.kind != "missing":
-            self._missing_colon(name, value)
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, None, None
-        f.__class__ = Field
-        values[-1] = f
-
-    field_bare.on_stack = True  # type: ignore[attr-defined]
-
-    def field_bare_separator(self, name: Name, value: Any, sep: Token) -> Field:
-        self._missing_colon(name, value)
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon = name, value, name.start, sep[3], None
-        f.separator = _span(sep[2], sep[3])
-        f.__class__ = Field
-        return f
-
-    def plain_name(self, tok: Token) -> Name:
-        n = _TName()
-        _, n.text, n.start, n.end = tok
-        n.kind = "plain"
-        n.__class__ = Name
-        return n
-
-    def type_name(self, tok: Token) -> list:
-        return [tok[1], tok[2], tok[3]]  # a list, never mistaken for a token
-
-    def dotted_type_name(self, tok: Token, rest: list[Token]) -> list:
-        return [tok[1] + "".join(t[1] for t in rest), tok[2], rest[-1][3]]
-
-    def extension_name(self, lb: Token, type_name: list, rb: Token) -> Name:
-        return _name(f"[{type_name[0]}]", "extension", lb[2], rb[3] or lb[3])
-
-    def any_name(self, lb: Token, domain: list, _slash: Token, type_name: list, rb: Token) -> Name:
-        return _name(f"[{domain[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
-
-    def message_empty(self, open_tok: Token, close_tok: Token) -> Message:
-        close = _span(close_tok[2], close_tok[3]) if close_tok[1] else None
-        end = close_tok[3] if close_tok[1] else open_tok[3]
-        return _message((), open_tok[2], end, _span(open_tok[2], open_tok[3]), close)
-
-    def message(self, values: list) -> None:  # LBRACE fields RBRACE, on the stack
-        close_tok = values.pop()
-        fields = values.pop()
-        _, _, start, open_end = values[-1]
-        m = _TMessage()
-        m.fields, m.start = tuple(fields), start
-        o = _TSpan()
-        o.start, o.end = start, open_end
-        o.__class__ = Span
-        m.open = o
-        if close_tok[1]:
-            c = _TSpan()
-            _, _, c.start, c.end = close_tok
-            m.end = c.end
-            c.__class__ = Span
-            m.close = c
-        else:
-            m.end, m.close = fields[-1].end, None
-        m.__class__ = Message
-        values[-1] = m
-
-    message.on_stack = True  # type: ignore[attr-defined]
-
-    def _list(self, open_tok: Token, items: tuple, close_tok: Token) -> ListValue:
-        end = close_tok[3] if close_tok[1] else (items[-1].end if items else open_tok[3])
-        v = _TList()
-        v.items, v.start, v.end = items, open_tok[2], end
-        v.__class__ = ListValue
-        return v
-
-    def list_empty(self, open_tok: Token, close_tok: Token) -> ListValue:
-        return self._list(open_tok, (), close_tok)
-
-    def list_one(self, open_tok: Token, value: Any, close_tok: Token) -> ListValue:
-        return self._list(open_tok, (value,), close_tok)
-
-    def list_more(self, open_tok: Token, value: Any, rest: list, close_tok: Token) -> ListValue:
-        return self._list(open_tok, (value, *rest), close_tok)
-
-    def string_parts(self, toks: list[Token]) -> Scalar:
-        if len(toks) == 1 and toks[0][0] == "STRING" and "\\" not in toks[0][1]:  # the usual case
-            s = _TScalar()
-            _, s.text, s.start, s.end = toks[0]
-            s.kind, s.negative, s.decoded = "string", False, s.text[1:-1].encode("utf-8", "surrogateescape")
-            s.__class__ = Scalar
-            return s
-        decoded = bytearray()
-        ok = True
-        for kind, tok_text, start, end in toks:
-            quote = tok_text[0]
-            terminated = kind == "STRING"
-            body = tok_text[1:-1] if terminated else tok_text[1:]
-            if not terminated:
-                message = f"unterminated string: add the closing {quote} on this line"
-                self.problems.append(_syntax(start, end, message, insert={"offset": end, "text": quote}))
-            if "\\" not in body:
-                decoded += body.encode("utf-8", "surrogateescape")
-                continue
-            try:
-                decoded += unescape(body)
-            except EscapeError as exc:
-                ok = False
-                at = start + 1 + exc.offset
-                self.problems.append(_syntax(at, at + exc.length, str(exc)))
-        start, end = toks[0][2], toks[-1][3]
-        return _scalar("string", self.text[start:end], start, end, decoded=bytes(decoded) if ok else None)
-
-    def number(self, tok: Token) -> Scalar:
-        s = _TScalar()
-        _, s.text, s.start, s.end = tok
-        if not _is_number(s.text):
-            self.problems.append(_syntax(tok[2], tok[3], f"'{tok[1]}' is not a number"))
-        s.kind, s.negative, s.decoded = "number", False, None
-        s.__class__ = Scalar
-        return s
-
-    def identifier(self, tok: Token) -> Scalar:
-        s = _TScalar()
-        _, s.text, s.start, s.end = tok
-        s.kind, s.negative, s.decoded = "identifier" if tok[1] else "missing", False, None
-        s.__class__ = Scalar
-        return s
-
-    def _signed(self, minus: Token, tok: Token, kind: str) -> Scalar:
-        if not tok[1]:  # placeholder after a dangling '-'
-            return _scalar("missing", "", minus[2], minus[3])
-        if tok[2] != minus[3]:
-            self.problems.append(
-                _syntax(
-                    minus[2], tok[2],
-                    "write the '-' right before the value: AMCT's parser (protobuf's Python "
-                    "text_format) rejects a sign followed by a space",
-                    delete=[minus[3], tok[2]],
-                )
-            )  # fmt: skip
-        if kind == "number" and not is_number(tok[1]):
-            self.problems.append(_syntax(tok[2], tok[3], f"'{tok[1]}' is not a number"))
-        return _scalar(kind, tok[1], minus[2], tok[3], negative=True)
-
-    def signed_number(self, minus: Token, tok: Token) -> Scalar:
-        return self._signed(minus, tok, "number")
-
-    def signed_identifier(self, minus: Token, tok: Token) -> Scalar:
-        return self._signed(minus, tok, "identifier")
-
-
 def _describe(tok: Token) -> str:
     if tok[0] in ("IDENT", "NUMBER"):
         return f"'{tok[1]}'"
@@ -623,90 +340,6 @@ def _describe(tok: Token) -> str:
 def _synthetic(kind: str, at: int) -> Token:
     """A zero-width token inserted by recovery (empty text marks it as synthetic)."""
     return (kind, "", at, at)
-
-
-# Each rule of the table -- (origin, expansion, alias, inlined, placeholders) as Lark
-# compiled it -- and the _Parser method that reduces it; None: an inlined rule whose one
-# child is the value. A grammar change that alters any rule's shape fails here, at import.
-_REDUCTIONS: dict[tuple, str | None] = {
-    ("start", (), None, False, ()): "start_empty",
-    ("start", ("__start_star_0",), None, False, ()): "start",
-    ("__start_star_0", ("field",), None, False, ()): "one",
-    ("__start_star_0", ("__start_star_0", "field"), None, False, ()): "more",
-    ("field", ("name", "COLON", "value"), None, False, ()): "field_colon",
-    ("field", ("name", "COLON", "value", "separator"), None, False, ()): "field_colon_separator",
-    ("field", ("name", "value"), None, False, ()): "field_bare",
-    ("field", ("name", "value", "separator"), None, False, ()): "field_bare_separator",
-    ("separator", ("COMMA",), None, True, ()): None,
-    ("separator", ("SEMICOLON",), None, True, ()): None,
-    ("name", ("IDENT",), "plain_name", False, ()): "plain_name",
-    ("name", ("LBRACKET", "type_name", "RBRACKET"), "extension_name", False, ()): "extension_name",
-    ("name", ("LBRACKET", "type_name", "SLASH", "type_name", "RBRACKET"), "any_name", False, ()): "any_name",
-    ("type_name", ("IDENT",), None, False, ()): "type_name",
-    ("type_name", ("IDENT", "__type_name_star_1"), None, False, ()): "dotted_type_name",
-    ("__type_name_star_1", ("DOT", "IDENT"), None, False, ()): "two",
-    ("__type_name_star_1", ("__type_name_star_1", "DOT", "IDENT"), None, False, ()): "two_more",
-    ("value", ("message",), None, True, ()): None,
-    ("value", ("list",), None, True, ()): None,
-    ("value", ("scalar",), None, True, ()): None,
-    ("message", ("LBRACE", "RBRACE"), None, False, ()): "message_empty",
-    ("message", ("LBRACE", "__start_star_0", "RBRACE"), None, False, ()): "message",
-    ("message", ("LANGLE", "RANGLE"), None, False, ()): "message_empty",
-    ("message", ("LANGLE", "__start_star_0", "RANGLE"), None, False, ()): "message",
-    ("list", ("LBRACKET", "RBRACKET"), None, False, (False, True, False)): "list_empty",
-    ("list", ("LBRACKET", "value", "RBRACKET"), None, False, ()): "list_one",
-    ("list", ("LBRACKET", "value", "__list_star_2", "RBRACKET"), None, False, ()): "list_more",
-    ("__list_star_2", ("COMMA", "value"), None, False, ()): "one_after_separator",
-    ("__list_star_2", ("__list_star_2", "COMMA", "value"), None, False, ()): "more_after_separator",
-    ("scalar", ("string_parts",), None, True, ()): None,
-    ("string_parts", ("__string_parts_plus_3",), None, False, ()): "string_parts",
-    ("__string_parts_plus_3", ("STRING",), None, False, ()): "one",
-    ("__string_parts_plus_3", ("UNTERMINATED_STRING",), None, False, ()): "one",
-    ("__string_parts_plus_3", ("__string_parts_plus_3", "STRING"), None, False, ()): "more",
-    ("__string_parts_plus_3", ("__string_parts_plus_3", "UNTERMINATED_STRING"), None, False, ()): "more",
-    ("scalar", ("NUMBER",), "number", True, ()): "number",
-    ("scalar", ("MINUS", "NUMBER"), "signed_number", True, ()): "signed_number",
-    ("scalar", ("IDENT",), "identifier", True, ()): "identifier",
-    ("scalar", ("MINUS", "IDENT"), "signed_identifier", True, ()): "signed_identifier",
-}  # fmt: skip
-
-
-def _on_stack(build: Callable[..., Any], size: int) -> Callable[[_Parser, list], None]:
-    """*build* (which takes the rule's children) as a reduction that takes the stack."""
-
-    def reduce(parser: _Parser, values: list) -> None:
-        children = values[-size:]
-        del values[-size:]
-        values.append(build(parser, *children))
-
-    return reduce
-
-
-def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    """The table's states as rows: a terminal maps to the row to shift to or to a reduce
-    action ``(opcode, size, function, lhs)``, a nonterminal to the goto row."""
-    reduce_actions = []
-    for shape in _table.RULES:
-        if shape not in _REDUCTIONS:
-            raise RuntimeError(
-                f"textproto_table.py has a rule the parser does not know: {shape}; "
-                "update parser._REDUCTIONS (and regenerate the table: python -m kvcal.grammar.lalr)"
-            )
-        name, size = _REDUCTIONS[shape], len(shape[1])
-        op = {None: _INLINE, "one": _WRAP, "more": _APPEND}.get(name, _CALL1 if size == 1 else _CALLN if size else _CALL0)
-        build = getattr(_Parser, name) if name else None
-        if op == _CALLN and not getattr(build, "on_stack", False):
-            build = _on_stack(build, size)
-        reduce_actions.append((op, size, build, shape[0]))
-    rows: list[dict[str, Any]] = [{} for _ in _table.STATES]
-    for row, actions in zip(rows, _table.STATES, strict=True):
-        for symbol, code in actions.items():
-            row[symbol] = rows[code] if code >= 0 else reduce_actions[~code]
-    return rows, rows[_table.START_STATE], rows[_table.END_STATE]
-
-
-_ROWS, _START_ROW, _END_ROW = _rows()
-_is_number = is_number
 
 
 class gc_paused:
@@ -737,7 +370,7 @@ def parse(text: str) -> ParseResult:
         try:
             tree = parser.run()
         except (_Rejected, RecursionError) as exc:  # pragma: no cover - defensive
-            parser.problems.append(_syntax(0, 0, f"the file could not be parsed: {exc}"))
+            parser.problems.append(syntax_error(0, 0, f"the file could not be parsed: {exc}"))
             tree = Message((), 0, len(text))
     problems = sorted(parser.problems, key=Problem.sort_key)
     return ParseResult(tree, tuple(parser.comments), tuple(problems), text)
@@ -752,7 +385,7 @@ def parse_bytes(data: bytes) -> ParseResult:
     text = data.decode("utf-8", errors="replace")
     result = parse(text)
     bad = [
-        _syntax(m.start(), m.end(), "invalid UTF-8 bytes here: save the file as UTF-8")
+        syntax_error(m.start(), m.end(), "invalid UTF-8 bytes here: save the file as UTF-8")
         for m in re.finditer("\ufffd+", text)
     ]
     problems = sorted((*result.problems, *bad), key=Problem.sort_key)
