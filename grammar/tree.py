@@ -101,7 +101,7 @@ def thawed(cls: type) -> type:
     The parser fills an instance of it with plain attribute stores and then turns it into
     a *cls* (``obj.__class__ = cls``: same slots, so Python allows it). The result is an
     ordinary frozen instance of *cls*; this skips the frozen ``__init__``'s
-    ``object.__setattr__`` per field, which costs the parser a third of its time.
+    ``object.__setattr__`` per field, about three times as slow.
     """
     return type(f"_Thawed{cls.__name__}", (), {"__slots__": cls.__slots__})
 
