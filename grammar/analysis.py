@@ -11,6 +11,7 @@ rules (``rules.py``) and ``resolve()`` see what AMCT sees.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,17 +19,28 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kvcal.grammar import schema
+from kvcal.grammar.descriptors import (
+    BOOL,
+    ENUM,
+    NUMBER,
+    SCALARS_MAX,
+    TEXT,
+    EnumInfo,
+    FieldInfo,
+    MessageInfo,
+    message_info,
+)
 from kvcal.grammar.literals import BOOL_WORDS, float_value, parse_number
-from kvcal.grammar.parser import ParseResult, parse
+from kvcal.grammar.parser import ParseResult, gc_paused, parse
 from kvcal.grammar.problems import Problem, Related
-from kvcal.grammar.tree import Field, ListValue, Message, Scalar, Value
+from kvcal.grammar.tree import Field, ListValue, Message, Scalar, Value, thawed
 
 UINT32_MAX = 2**32 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Occurrence:
     """One well-typed value of a field: the field node, the value node and its value.
 
@@ -40,7 +52,7 @@ class Occurrence:
     value: Any
 
 
-@dataclass
+@dataclass(slots=True)
 class View:
     """The fields of one message (or several merged occurrences of it)."""
 
@@ -115,15 +127,27 @@ def analyze(text: str | ParseResult, *, layers: Collection[str] | None = None) -
     *layers*, when given, are the layer names known from associated sample data
     (for ``unknown-layer``).
     """
-    from kvcal.grammar import rules  # the value rules read views built here
-
-    parsed = parse(text) if isinstance(text, str) else text
-    walker = _Walker(parsed.text)
-    root = walker.view(parsed.tree, schema.root(), ancestors=frozenset(), unclosed=False)
-    problems = list(parsed.problems) + walker.problems
-    problems += rules.check_values(root, parsed.text, layers=layers)
+    rules = _rules()
+    with gc_paused():  # (see there: the views are acyclic too)
+        parsed = parse(text) if isinstance(text, str) else text
+        walker = _Walker(parsed.text, rules.RULED_MESSAGES)
+        root = walker.view(parsed.tree, _root_info(), ancestors=None, unclosed=False)
+        problems = list(parsed.problems) + walker.problems
+        problems += rules.check_values(root, parsed.text, layers=layers, views=walker.views)
     problems.sort(key=Problem.sort_key)
     return Analysis(parsed, root, tuple(problems))
+
+
+@functools.cache
+def _rules() -> Any:
+    from kvcal.grammar import rules  # the value rules read views built here (and import this)
+
+    return rules
+
+
+@functools.cache
+def _root_info() -> MessageInfo:
+    return message_info(schema.root())
 
 
 def check(text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
@@ -137,134 +161,248 @@ def suggest(name: str, candidates: Collection[str]) -> str | None:
     return match[0] if match else None
 
 
+_TOccurrence = thawed(Occurrence)
+_new = object.__new__
+
+
+def _occurrence(fld: Field, node: Value, value: Any) -> Occurrence:
+    o = _TOccurrence()
+    o.field, o.node, o.value = fld, node, value
+    o.__class__ = Occurrence
+    return o
+
+
+# The enclosing messages of a view, innermost first: (info, parent chain) or None.
+_Ancestors = tuple["MessageInfo", "_Ancestors"] | None
+
+
 class _Walker:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, ruled: Collection[str] = ()) -> None:
         self.text = text
         self.problems: list[Problem] = []
+        self.ruled = ruled
+        self.views: list[View] = []  # the views of the *ruled* messages (for the value rules)
 
     def add(self, code: str, severity: str, start: int, end: int, message: str, **kw: Any) -> None:
         self.problems.append(Problem(code, severity, start, end, message, **kw))  # type: ignore[arg-type]
 
-    def view(self, message: Message, desc: Descriptor, ancestors: frozenset[str], unclosed: bool,
+    def view(self, message: Message, info: MessageInfo, ancestors: _Ancestors, unclosed: bool,
              owner: Field | None = None) -> View:  # fmt: skip
-        """*ancestors*: field names of the enclosing messages; *unclosed*: inside a block
-        whose closing bracket is missing, where a field of an enclosing message most likely
-        belongs there (the syntax error already says so: no second diagnostic)."""
-        view = View(desc, [message])
+        """*ancestors*: the enclosing messages; *unclosed*: inside a block whose closing
+        bracket is missing, where a field of an enclosing message most likely belongs there
+        (the syntax error already says so: no second diagnostic)."""
+        view = _new(View)
+        view.descriptor, view.messages, view.fields = info.desc, [message], {}
+        if info.name in self.ruled:
+            self.views.append(view)
         unclosed = unclosed or (message.open is not None and message.close is None)
-        suppressed = ancestors if unclosed else frozenset()
-        inner = (ancestors | frozenset(desc.fields_by_name), unclosed)
+        suppressed = ancestors if unclosed else None
+        inner = ((info, ancestors), unclosed)
+        fields, infos = view.fields, info.fields
         for fld in message.fields:
-            self.field(view, fld, suppressed, inner)
-        for fd in desc.fields:
-            if fd.is_required and not view.has(fd.name) and message.open is not None:
+            # The usual field (known, first of its name or repeated, not in a oneof, one
+            # scalar or message value) inline; field() does everything else, from scratch.
+            name = fld.name
+            fi = infos.get(name.text) if name.kind == "plain" else None
+            node = fld.value
+            cls = node.__class__
+            if fi is None or fi.oneof is not None or cls is ListValue:
+                self.field(view, info, fld, suppressed, inner)
+                continue
+            key = fi.name
+            previous = fields.get(key)
+            if previous and not fi.repeated:
+                self.field(view, info, fld, suppressed, inner)
+                continue
+            if fi.is_message:
+                if cls is not Message:
+                    self.field(view, info, fld, suppressed, inner)
+                    continue
+                value = self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
+            elif cls is Scalar:
+                kind = node.kind  # type: ignore[union-attr]
+                if kind == "missing":
+                    continue
+                # a number seen before (scalar()'s cache, looked up here first)
+                value = fi.cache.get(node.text) if kind == "number" and not node.negative else None  # type: ignore[union-attr]
+                if value is None:
+                    value = self.scalar(fi, fld, node)  # type: ignore[arg-type]
+                    if value is _INVALID:
+                        continue
+            else:
+                self.field(view, info, fld, suppressed, inner)
+                continue
+            o = _TOccurrence()
+            o.field, o.node, o.value = fld, node, value
+            o.__class__ = Occurrence
+            if previous is None:
+                fields[key] = [o]
+            else:
+                previous.append(o)
+        if info.required and message.open is not None:
+            for name in info.required:
+                if view.fields.get(name):
+                    continue
                 anchor = owner.name if owner is not None else message.open
                 self.add(
                     "missing-required", "error", anchor.start, anchor.end,
-                    f"{desc.name} needs '{fd.name}': AMCT would fail later with "
-                    f"\"Layer  does not exist in the model\"; add {fd.name}: 'LAYER'",
-                    data={"insert": {"offset": message.open.end, "text": f" {fd.name}: '' "},
-                          "field": fd.name},
+                    f"{info.name} needs '{name}': AMCT would fail later with "
+                    f"\"Layer  does not exist in the model\"; add {name}: 'LAYER'",
+                    data={"insert": {"offset": message.open.end, "text": f" {name}: '' "},
+                          "field": name},
                 )  # fmt: skip
         return view
 
-    def field(self, view: View, fld: Field, unclosed_names: frozenset[str],
-              inner: tuple[frozenset[str], bool]) -> None:  # fmt: skip
-        desc = view.descriptor
+    def field(self, view: View, info: MessageInfo, fld: Field, suppressed: _Ancestors,
+              inner: tuple[_Ancestors, bool]) -> None:  # fmt: skip
         name = fld.name
-        fd = desc.fields_by_name.get(name.text) if name.kind == "plain" else None
-        if fd is None:
-            self.unknown(desc, fld, unclosed_names)
+        fi = info.fields.get(name.text) if name.kind == "plain" else None
+        if fi is None:
+            self.unknown(info, fld, suppressed)
             return
-        previous = view.fields.get(fd.name)
-        if previous and not fd.is_repeated:
+        fields = view.fields
+        key = fi.name
+        previous = fields.get(key)
+        if previous and not fi.repeated:
             first = previous[0].field
             self.add(
                 "duplicate-field", "error", name.start, name.end,
-                f"'{fd.name}' is set more than once; AMCT silently "
-                + ("merges the blocks" if fd.type == FieldDescriptor.TYPE_MESSAGE else "keeps the last value")
+                f"'{key}' is set more than once; AMCT silently "
+                + ("merges the blocks" if fi.is_message else "keeps the last value")
                 + ": keep one",
-                related=(Related(first.name.start, first.name.end, f"first '{fd.name}' here"),),
+                related=(Related(first.name.start, first.name.end, f"first '{key}' here"),),
                 data={"delete": [fld.start, fld.end], "first": [first.start, first.end]},
             )  # fmt: skip
-        if fd.containing_oneof is not None:
-            for other in fd.containing_oneof.fields:
-                if other is fd or not view.has(other.name):
+        if fi.oneof is not None:
+            for other in fi.oneof_members:
+                if other == key or not fields.get(other):
                     continue
-                o = view.fields[other.name][-1].field
+                o = fields[other][-1].field
                 self.add(
                     "oneof-conflict", "error", name.start, name.end,
-                    f"'{fd.name}' and '{other.name}' are alternatives ({fd.containing_oneof.name}): "
+                    f"'{key}' and '{other}' are alternatives ({fi.oneof}): "
                     f"AMCT silently keeps only the last one; remove one of them",
-                    related=(Related(o.name.start, o.name.end, f"'{other.name}' is set here"),),
+                    related=(Related(o.name.start, o.name.end, f"'{other}' is set here"),),
                     data={"delete": [fld.start, fld.end], "other": [o.start, o.end]},
                 )  # fmt: skip
                 break
-        items: tuple[Value, ...]
-        if isinstance(fld.value, ListValue):
-            if not fd.is_repeated:
-                self.type_error(fld, fld.value, f"'{fd.name}' is not repeated: give one value, not a list")
+        node = fld.value
+        cls = node.__class__
+        if cls is ListValue:
+            if not fi.repeated:
+                self.type_error(fld, node, f"'{key}' is not repeated: give one value, not a list")
                 return
-            items = fld.value.items
-            if fd.type != FieldDescriptor.TYPE_MESSAGE and fld.colon is None:
-                self.add("syntax", "error", name.end, fld.value.start,
-                         f"expected ':' between '{fd.name}' and its list of values",
+            if not fi.is_message and fld.colon is None:
+                self.add("syntax", "error", name.end, node.start,
+                         f"expected ':' between '{key}' and its list of values",
                          data={"insert": {"offset": name.end, "text": ":"}})  # fmt: skip
+            bucket = fields.setdefault(key, [])
+            for item in node.items:  # type: ignore[union-attr]
+                value = self.value(fi, fld, item, inner)
+                if value is not _INVALID:
+                    bucket.append(_occurrence(fld, item, value))
+            if not bucket:
+                del fields[key]
+            return
+        # one value: value() inlined for the two common cases
+        if fi.is_message and cls is Message:
+            value = self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
+        elif cls is Scalar and not fi.is_message:
+            value = _INVALID if node.kind == "missing" else self.scalar(fi, fld, node)  # type: ignore[union-attr, arg-type]
         else:
-            items = (fld.value,)
-        bucket = view.fields.setdefault(fd.name, [])
-        for item in items:
-            value = self.value(fd, fld, item, inner)
-            if value is not _INVALID:
-                bucket.append(Occurrence(fld, item, value))
-        if not bucket:
-            del view.fields[fd.name]
+            value = self.value(fi, fld, node, inner)
+        if value is _INVALID:
+            return  # (an empty bucket would be dropped: fields are as they were)
+        o = _TOccurrence()
+        o.field, o.node, o.value = fld, node, value
+        o.__class__ = Occurrence
+        if previous is None:
+            fields[key] = [o]
+        else:
+            previous.append(o)
 
-    def unknown(self, desc: Descriptor, fld: Field, unclosed_names: frozenset[str]) -> None:
+    def unknown(self, info: MessageInfo, fld: Field, suppressed: _Ancestors) -> None:
         name = fld.name
         if name.kind != "plain":
             self.add("unknown-field", "error", name.start, name.end,
-                     f"{desc.name} has no extensions or Any fields: remove {name.text}",
+                     f"{info.name} has no extensions or Any fields: remove {name.text}",
                      data={"delete": [fld.start, fld.end]})  # fmt: skip
             return
-        if name.text in unclosed_names:
-            return
-        known = [f.name for f in desc.fields]
+        chain = suppressed
+        while chain is not None:
+            if name.text in chain[0].names:
+                return
+            chain = chain[1]
+        known = list(info.known)
         suggestion = suggest(name.text, known)
         hint = f"did you mean '{suggestion}'?" if suggestion else "valid here: " + ", ".join(known)
         elsewhere = _where_defined(name.text)
         if elsewhere and not suggestion:
-            hint = f"'{name.text}' belongs in {elsewhere}, not in {desc.name}"
+            hint = f"'{name.text}' belongs in {elsewhere}, not in {info.name}"
         self.add("unknown-field", "error", name.start, name.end,
-                 f"{desc.name} has no field '{name.text}': {hint} (AMCT rejects the file)",
+                 f"{info.name} has no field '{name.text}': {hint} (AMCT rejects the file)",
                  data={"suggestion": suggestion, "valid": known} if suggestion else {"valid": known})  # fmt: skip
 
     def type_error(self, fld: Field, node: Value, message: str, **data: Any) -> None:
         self.add("type", "error", node.start, node.end, message, data=data or None)
 
-    def value(self, fd: FieldDescriptor, fld: Field, node: Value, inner: tuple[frozenset[str], bool]) -> Any:
-        if fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if isinstance(node, Message):
-                return self.view(node, fd.message_type, inner[0], inner[1], fld)
-            if not (isinstance(node, Scalar) and node.kind == "missing"):
-                self.type_error(fld, node, f"'{fd.name}' is a {fd.message_type.name} message: write {fd.name} {{ ... }}")
+    def value(self, fi: FieldInfo, fld: Field, node: Value, inner: tuple[_Ancestors, bool]) -> Any:
+        cls = node.__class__
+        if fi.is_message:
+            if cls is Message:
+                return self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
+            if not (cls is Scalar and node.kind == "missing"):  # type: ignore[union-attr]
+                self.type_error(fld, node, f"'{fi.name}' is a {fi.type_name} message: write {fi.name} {{ ... }}")
             return _INVALID
-        if isinstance(node, Message):
-            self.type_error(fld, node, f"'{fd.name}' takes a {schema.type_name(fd)} value, not a message block")
+        if cls is Message:
+            self.type_error(fld, node, f"'{fi.name}' takes a {fi.type_name} value, not a message block")
             return _INVALID
-        if isinstance(node, ListValue):
+        if cls is ListValue:
             self.type_error(fld, node, "lists cannot be nested")
             return _INVALID
-        if node.kind == "missing":
+        if node.kind == "missing":  # type: ignore[union-attr]
             return _INVALID
-        return self.scalar(fd, fld, node)
+        return self.scalar(fi, fld, node)  # type: ignore[arg-type]
 
-    def scalar(self, fd: FieldDescriptor, fld: Field, node: Scalar) -> Any:
-        t = fd.type
+    def scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
+        """The value of *node* for field *fi*, or _INVALID after a diagnostic."""
+        decode = fi.decode
+        kind = node.kind
+        if decode == NUMBER:
+            if kind != "string":
+                key = node.text if kind == "number" and not node.negative else (kind, node.text, node.negative)
+                cache = fi.cache
+                value = cache.get(key)
+                if value is not None:
+                    return value
+                reported = len(self.problems)
+                value = self.slow_scalar(fi, fld, node)
+                if value is not _INVALID and value == value and len(self.problems) == reported:
+                    if len(cache) >= SCALARS_MAX:
+                        cache.clear()
+                    cache[key] = value
+                return value
+        elif decode == TEXT:
+            if kind == "string" and node.decoded is not None:
+                try:
+                    return node.decoded.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+        elif decode == BOOL:
+            if not node.negative and node.text in BOOL_WORDS:
+                return BOOL_WORDS[node.text]
+        elif decode == ENUM and kind == "identifier" and not node.negative:
+            number = fi.enum.by_name.get(node.text)  # type: ignore[union-attr]
+            if number is not None:
+                return number
+        return self.slow_scalar(fi, fld, node)
+
+    def slow_scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
+        t = fi.type
         shown = self.text[node.start : node.end]
         if t == FieldDescriptor.TYPE_STRING:
             if node.kind != "string":
-                self.type_error(fld, node, f"'{fd.name}' is a string: quote it, '{shown}'", suggestion=f"'{shown}'")
+                self.type_error(fld, node, f"'{fi.name}' is a string: quote it, '{shown}'", suggestion=f"'{shown}'")
                 return _INVALID
             if node.decoded is None:
                 return _INVALID  # a bad escape, already reported
@@ -274,22 +412,22 @@ class _Walker:
                 self.type_error(fld, node, "this string is not valid UTF-8 (check its \\x and octal escapes)")
                 return _INVALID
         if node.kind == "string":
-            self.type_error(fld, node, f"'{fd.name}' takes a {schema.type_name(fd)}, not a string: remove the quotes")
+            self.type_error(fld, node, f"'{fi.name}' takes a {fi.type_name}, not a string: remove the quotes")
             return _INVALID
         if t == FieldDescriptor.TYPE_BOOL:
             if not node.negative and node.text in BOOL_WORDS:
                 return BOOL_WORDS[node.text]
-            self.type_error(fld, node, f"'{fd.name}' is a bool: write true or false, not {shown}",
+            self.type_error(fld, node, f"'{fi.name}' is a bool: write true or false, not {shown}",
                             suggestion="true")  # fmt: skip
             return _INVALID
         if t == FieldDescriptor.TYPE_ENUM:
-            return self.enum(fd, fld, node, shown)
+            return self.enum(fi.enum, node, shown)  # type: ignore[arg-type]
         if t == FieldDescriptor.TYPE_FLOAT:
             value = float_value(node.text, node.negative, node.kind == "identifier")
             if value is None:
                 if node.kind == "number" and parse_number(node.text) is None:
                     return _INVALID  # malformed number, reported by the parser
-                self.type_error(fld, node, f"'{fd.name}' is a float: {shown} is not a number")
+                self.type_error(fld, node, f"'{fi.name}' is a float: {shown} is not a number")
                 return _INVALID
             if abs(value) > FLOAT32_MAX and value not in (float("inf"), float("-inf")):
                 self.add("type", "warning", node.start, node.end,
@@ -300,36 +438,35 @@ class _Walker:
         if number is None:
             if node.kind == "number":
                 return _INVALID  # malformed, reported by the parser
-            self.type_error(fld, node, f"'{fd.name}' is a {schema.type_name(fd)}: {shown} is not a number")
+            self.type_error(fld, node, f"'{fi.name}' is a {fi.type_name}: {shown} is not a number")
             return _INVALID
         if not number.is_int:
-            self.type_error(fld, node, f"'{fd.name}' is an integer ({schema.type_name(fd)}): {shown} has a fraction or exponent",
+            self.type_error(fld, node, f"'{fi.name}' is an integer ({fi.type_name}): {shown} has a fraction or exponent",
                             suggestion=str(int(number.value)) if abs(number.value) < 2**63 else None)  # fmt: skip
             return _INVALID
         low, high = (0, UINT32_MAX) if t == FieldDescriptor.TYPE_UINT32 else (INT32_MIN, INT32_MAX)
         if not low <= number.value <= high:
             what = "cannot be negative" if number.value < 0 else f"is at most {high}"
-            self.type_error(fld, node, f"'{fd.name}' is a {schema.type_name(fd)} and {what}: {shown} is out of range")
+            self.type_error(fld, node, f"'{fi.name}' is a {fi.type_name} and {what}: {shown} is out of range")
             return _INVALID
         return number.value
 
-    def enum(self, fd: FieldDescriptor, fld: Field, node: Scalar, shown: str) -> Any:
-        enum = fd.enum_type
-        names = schema.enum_names(enum)
+    def enum(self, enum: EnumInfo, node: Scalar, shown: str) -> Any:
+        names = enum.names
         if node.kind == "identifier" and not node.negative:
-            if node.text in enum.values_by_name:
-                return enum.values_by_name[node.text].number
+            if node.text in enum.by_name:
+                return enum.by_name[node.text]
             suggestion = suggest(node.text, names) or names[0]
             self.add("enum-value", "error", node.start, node.end,
                      f"{enum.name} has no value '{node.text}': did you mean '{suggestion}'? "
                      f"(one of {', '.join(names)})", data={"suggestion": suggestion, "valid": names})  # fmt: skip
             return _INVALID
         number = parse_number(node.text, node.negative) if node.kind == "number" else None
-        if number is not None and number.is_int and number.value in enum.values_by_number:
+        if number is not None and number.is_int and number.value in enum.by_number:
             return number.value
         if node.kind == "number" and number is None:
             return _INVALID
-        valid = ", ".join(f"{v.name} ({v.number})" for v in enum.values)
+        valid = ", ".join(f"{v.name} ({v.number})" for v in enum.desc.values)
         self.add("enum-value", "error", node.start, node.end,
                  f"{enum.name} has no value {shown}: use one of {valid}",
                  data={"suggestion": names[0], "valid": names})  # fmt: skip

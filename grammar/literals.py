@@ -20,6 +20,9 @@ _OCTAL_FLOAT = re.compile(r"0[0-9]+")
 _INF = re.compile(r"inf(?:inity)?f?\Z", re.IGNORECASE)
 _NAN = re.compile(r"nanf?\Z", re.IGNORECASE)
 
+# Any of the four: what parse_number accepts, in one match.
+_NUMBER = re.compile("|".join(f"(?:{p.pattern})" for p in (_DEC, _HEX, _OCT, _FLOAT)))
+
 BOOL_WORDS: dict[str, bool] = {
     "true": True, "t": True, "True": True, "1": True,
     "false": False, "f": False, "False": False, "0": False,
@@ -46,6 +49,11 @@ def parse_number(text: str, negative: bool = False) -> Number | None:
     if _FLOAT.match(text):
         return Number(sign * float(text.rstrip("fF")), False)
     return None
+
+
+def is_number(text: str) -> bool:
+    """``parse_number(text) is not None``, without decoding."""
+    return _NUMBER.match(text) is not None
 
 
 def float_value(text: str, negative: bool, is_identifier: bool) -> float | None:

@@ -8,6 +8,7 @@ range order, step, candidate count) and the layer checks follow the table.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -76,15 +77,17 @@ VALUE_RULES: tuple[ValueRule, ...] = (
 _RULES_BY_MESSAGE: dict[str, list[ValueRule]] = {}
 for _rule in VALUE_RULES:
     _RULES_BY_MESSAGE.setdefault(_rule.message, []).append(_rule)
+# The messages whose views check_values reads: value rules, FMRQuantize's relations.
+RULED_MESSAGES = frozenset({*_RULES_BY_MESSAGE, "FMRQuantize"})
 
 
 def _problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw: object) -> Problem:
     return Problem(code, severity, occ.node.start, occ.node.end, message, **kw)  # type: ignore[arg-type]
 
 
-def _check_rules(view: View) -> list[Problem]:
+def _check_rules(view: View, rules: list[ValueRule]) -> list[Problem]:
     out: list[Problem] = []
-    for rule in _RULES_BY_MESSAGE.get(view.descriptor.name, ()):
+    for rule in rules:
         for occ in view.all(rule.field):
             if rule.allows(occ.value):
                 continue
@@ -110,12 +113,13 @@ def _check_ifmr(view: View) -> list[Problem]:
 
     Omitted fields take their defaults, as AMCT converts them (0.7, 1.3, 0.01).
     """
-    names = ("search_range_start", "search_range_end", "search_step")
-    occ = {n: view.last(n) for n in names}
-    if not any(occ.values()):
+    fields = view.fields
+    occs = [fields.get(n) for n in _IFMR_RANGE]
+    if not any(occs):
         return []
-    start, end, step = (view.value(n) if occ[n] else schema.amct_float(view.value(n)) for n in names)
-    s_occ, e_occ, step_occ = (occ[n] for n in names)
+    s_occ, e_occ, step_occ = (o[-1] if o else None for o in occs)
+    defaults = _ifmr_defaults()
+    start, end, step = (o.value if o is not None else d for o, d in zip((s_occ, e_occ, step_occ), defaults, strict=True))
     if e_occ is not None and math.isnan(end):
         return [_problem("search-range", "error", e_occ, "search_range_end must be a number, not nan")]
     if math.isnan(start) or math.isnan(step):
@@ -151,6 +155,16 @@ def _check_ifmr(view: View) -> list[Problem]:
     return []
 
 
+_IFMR_RANGE = ("search_range_start", "search_range_end", "search_step")
+
+
+@functools.cache
+def _ifmr_defaults() -> tuple[float, ...]:
+    """The defaults of _IFMR_RANGE as AMCT uses them (0.7, 1.3, 0.01 after float32)."""
+    fields = schema.message_descriptor(f"{schema.CONFIG_PACKAGE}.FMRQuantize").fields_by_name
+    return tuple(schema.amct_float(fields[n].default_value) for n in _IFMR_RANGE)
+
+
 def _related(occ: Occurrence | None) -> tuple[Related, ...]:
     if occ is None:
         return ()
@@ -167,12 +181,19 @@ def _walk_views(root: View) -> list[View]:
     return out
 
 
-def check_values(root: View, text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
-    """Value rules, relations and layer checks over an analysed document."""
+def check_values(root: View, text: str, *, layers: Collection[str] | None = None,
+                 views: Collection[View] | None = None) -> list[Problem]:  # fmt: skip
+    """Value rules, relations and layer checks over an analysed document.
+
+    *views*: the views below *root* of the messages in RULED_MESSAGES (any order), when
+    the caller has them at hand; the others are not looked at.
+    """
     out: list[Problem] = []
-    for view in _walk_views(root):
-        out += _check_rules(view)
-        if view.descriptor.name == "FMRQuantize":
+    for view in _walk_views(root) if views is None else views:
+        name = view.descriptor.name
+        if name in _RULES_BY_MESSAGE:
+            out += _check_rules(view, _RULES_BY_MESSAGE[name])
+        if name == "FMRQuantize":
             out += _check_ifmr(view)
     out += _check_layers(root, layers)
     out += _check_offsets(root)
@@ -236,35 +257,36 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
     return out
 
 
-def _algorithms(cal: View | None) -> list[Occurrence]:
-    """The algorithm blocks (ifmr/hfmg occurrences) inside a CalibrationConfig view."""
-    if cal is None:
-        return []
-    return [o for name in ("ifmr_quantize", "hfmg_quantize") for o in cal.all(name)]
-
-
 def _check_offsets(root: View) -> list[Problem]:
     """`asymmetric` next to `activation_offset`: a note on which one wins, and where it has no effect."""
     out: list[Problem] = []
     global_occ = root.last("activation_offset")
+    if global_occ is None:
+        return out
     common = root.child("kv_cache_quant_config")
     cals = []
     if common is not None and common.all("quant_layers"):
         cals.append(common.child("calibration_config"))
     cals += [o.value.child("kv_data_quant_config") for o in root.all("override_layers_configs")]
-    blocks = [b for cal in cals for b in _algorithms(cal)]
-    if global_occ is None:
-        return out
-    decided_elsewhere = bool(cals) and all(
-        any(b.value.has("asymmetric") for b in _algorithms(cal)) for cal in cals
-    )
+    blocks: list[Occurrence] = []
+    decided_elsewhere = bool(cals)  # every calibration config's every algorithm sets its own
+    for cal in cals:
+        if cal is None:
+            decided_elsewhere = False  # (no algorithm block: not decided there)
+            continue
+        fields = cal.fields
+        algorithms = [*fields.get("ifmr_quantize", ()), *fields.get("hfmg_quantize", ())]  # the algorithm blocks
+        blocks += algorithms
+        if decided_elsewhere and not any(b.value.fields.get("asymmetric") for b in algorithms):
+            decided_elsewhere = False
+    shown, related = str(global_occ.value).lower(), _related(global_occ)
     for block in blocks:
         occ = block.value.last("asymmetric")
         if occ is not None and occ.value != global_occ.value:
             out.append(_problem("precedence", "information", occ,
                                 f"asymmetric: {str(occ.value).lower()} wins over activation_offset: "
-                                f"{str(global_occ.value).lower()} for the layers of this {block.field.name.text}",
-                                related=_related(global_occ)))  # fmt: skip
+                                f"{shown} for the layers of this {block.field.name.text}",
+                                related=related))  # fmt: skip
     if decided_elsewhere:
         out.append(_problem("no-effect", "hint", global_occ,
                             "activation_offset has no effect: every algorithm block sets its own asymmetric",

@@ -1,0 +1,366 @@
+"""The tree-building half of the parser: one reduction per rule of the LALR table.
+
+Lark's tree builder and a Transformer would build these nodes from the rule's children
+after their filtering (``?rule`` inlining, ``__x_star_n`` lists, ``[]`` placeholders);
+these functions take the children as the rule's expansion lists them and build the node
+directly (``tests/grammar/test_parser_oracle.py`` checks they build the same). Nodes are
+frozen dataclasses filled through a slot-compatible twin (:func:`tree.thawed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kvcal.grammar import textproto_table as _table
+from kvcal.grammar.literals import EscapeError, is_number, unescape
+from kvcal.grammar.problems import Problem, Related
+from kvcal.grammar.scanner import Token
+from kvcal.grammar.tree import Field, ListValue, Message, Name, Scalar, Span, thawed
+
+__all__ = ["END_ROW", "ROWS", "START_ROW", "Reductions", "syntax_error"]
+
+
+def syntax_error(start: int, end: int, message: str, **data: object) -> Problem:
+    related: tuple[Related, ...] = ()
+    span = data.pop("related", None)
+    if isinstance(span, list):
+        related = (Related(span[0], span[1], "the opening bracket"),)
+    return Problem("syntax", "error", start, end, message, related, data=data or None)
+
+
+# -- fast node construction (see tree.thawed) ------------------------------------------------
+_TName, _TScalar, _TField, _TMessage, _TList, _TSpan = (
+    thawed(c) for c in (Name, Scalar, Field, Message, ListValue, Span)
+)
+
+
+def _span(start: int, end: int) -> Span:
+    s = _TSpan()
+    s.start, s.end = start, end
+    s.__class__ = Span
+    return s
+
+
+def _scalar(kind: str, text: str, start: int, end: int, negative: bool = False,
+            decoded: bytes | None = None) -> Scalar:  # fmt: skip
+    s = _TScalar()
+    s.kind, s.text, s.start, s.end, s.negative, s.decoded = kind, text, start, end, negative, decoded
+    s.__class__ = Scalar
+    return s
+
+
+def _message(fields: tuple, start: int, end: int, open_: Span | None, close: Span | None) -> Message:
+    m = _TMessage()
+    m.fields, m.start, m.end, m.open, m.close = fields, start, end, open_, close
+    m.__class__ = Message
+    return m
+
+
+def _name(text: str, kind: str, start: int, end: int) -> Name:
+    n = _TName()
+    n.text, n.kind, n.start, n.end = text, kind, start, end
+    n.__class__ = Name
+    return n
+
+
+# How the driver applies a reduction (the opcode of a reduce action, see _rows):
+# INLINE `?rule` (its one child is the value), WRAP/APPEND a `__x_star_n` list,
+# CALL1/CALLN/CALL0 the rule's method (CALLN: it takes the stack, pops its children and
+# pushes the node).
+INLINE, WRAP, APPEND, CALL1, CALLN, CALL0 = range(6)
+
+
+class Reductions:
+    """The reductions, as methods of the parser (they read ``text``, add to ``problems``)."""
+
+    __slots__ = ()
+    text: str
+    problems: list[Problem]
+
+    # (Lark's tree builder would pass the children after its filtering; these take them as
+    # the rule's expansion lists them. `__x_star_n`/`__x_plus_n` rules are lists, inlined
+    # into their parent. A token is truthy-texted unless recovery made it up.)
+    def start_empty(self) -> Message:
+        return _message((), 0, len(self.text), None, None)
+
+    def start(self, fields: list[Field]) -> Message:
+        return _message(tuple(fields), 0, len(self.text), None, None)
+
+    def one(self, item: Any) -> list:
+        return [item]
+
+    def more(self, items: list, item: Any) -> list:
+        items.append(item)
+        return items
+
+    def more_after_separator(self, items: list, _sep: Token, item: Any) -> list:
+        items.append(item)
+        return items
+
+    def one_after_separator(self, _sep: Token, item: Any) -> list:
+        return [item]
+
+    def two(self, first: Token, second: Token) -> list:
+        return [first, second]
+
+    def two_more(self, items: list, first: Token, second: Token) -> list:
+        items.append(first)
+        items.append(second)
+        return items
+
+    def _missing_colon(self, name: Name, value: Any) -> None:
+        if value.__class__ is Scalar and value.kind != "missing":
+            message = f"expected ':' between '{name.text}' and its value"
+            self.problems.append(syntax_error(name.end, value.start, message, insert={"offset": name.end, "text": ":"}))
+
+    def field_colon(self, values: list) -> None:  # name COLON value, on the stack
+        value = values.pop()
+        colon = values.pop()
+        name = values[-1]
+        f = _TField()
+        f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, colon[2], None
+        f.__class__ = Field
+        values[-1] = f
+
+    field_colon.on_stack = True  # type: ignore[attr-defined]
+
+    def field_colon_separator(self, name: Name, colon: Token, value: Any, sep: Token) -> Field:
+        f = _TField()
+        f.name, f.value, f.start, f.end, f.colon = name, value, name.start, sep[3], colon[2]
+        f.separator = _span(sep[2], sep[3])
+        f.__class__ = Field
+        return f
+
+    def field_bare(self, values: list) -> None:  # name value, on the stack
+        value = values.pop()
+        name = values[-1]
+        if value.__class__ is Scalar and value.kind != "missing":
+            self._missing_colon(name, value)
+        f = _TField()
+        f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, None, None
+        f.__class__ = Field
+        values[-1] = f
+
+    field_bare.on_stack = True  # type: ignore[attr-defined]
+
+    def field_bare_separator(self, name: Name, value: Any, sep: Token) -> Field:
+        self._missing_colon(name, value)
+        f = _TField()
+        f.name, f.value, f.start, f.end, f.colon = name, value, name.start, sep[3], None
+        f.separator = _span(sep[2], sep[3])
+        f.__class__ = Field
+        return f
+
+    def plain_name(self, tok: Token) -> Name:
+        n = _TName()
+        _, n.text, n.start, n.end = tok
+        n.kind = "plain"
+        n.__class__ = Name
+        return n
+
+    def type_name(self, tok: Token) -> list:
+        return [tok[1], tok[2], tok[3]]  # a list, never mistaken for a token
+
+    def dotted_type_name(self, tok: Token, rest: list[Token]) -> list:
+        return [tok[1] + "".join(t[1] for t in rest), tok[2], rest[-1][3]]
+
+    def extension_name(self, lb: Token, type_name: list, rb: Token) -> Name:
+        return _name(f"[{type_name[0]}]", "extension", lb[2], rb[3] or lb[3])
+
+    def any_name(self, lb: Token, domain: list, _slash: Token, type_name: list, rb: Token) -> Name:
+        return _name(f"[{domain[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
+
+    def message_empty(self, open_tok: Token, close_tok: Token) -> Message:
+        close = _span(close_tok[2], close_tok[3]) if close_tok[1] else None
+        end = close_tok[3] if close_tok[1] else open_tok[3]
+        return _message((), open_tok[2], end, _span(open_tok[2], open_tok[3]), close)
+
+    def message(self, values: list) -> None:  # LBRACE fields RBRACE, on the stack
+        close_tok = values.pop()
+        fields = values.pop()
+        _, _, start, open_end = values[-1]
+        m = _TMessage()
+        m.fields, m.start = tuple(fields), start
+        o = _TSpan()
+        o.start, o.end = start, open_end
+        o.__class__ = Span
+        m.open = o
+        if close_tok[1]:
+            c = _TSpan()
+            _, _, c.start, c.end = close_tok
+            m.end = c.end
+            c.__class__ = Span
+            m.close = c
+        else:
+            m.end, m.close = fields[-1].end, None
+        m.__class__ = Message
+        values[-1] = m
+
+    message.on_stack = True  # type: ignore[attr-defined]
+
+    def _list(self, open_tok: Token, items: tuple, close_tok: Token) -> ListValue:
+        end = close_tok[3] if close_tok[1] else (items[-1].end if items else open_tok[3])
+        v = _TList()
+        v.items, v.start, v.end = items, open_tok[2], end
+        v.__class__ = ListValue
+        return v
+
+    def list_empty(self, open_tok: Token, close_tok: Token) -> ListValue:
+        return self._list(open_tok, (), close_tok)
+
+    def list_one(self, open_tok: Token, value: Any, close_tok: Token) -> ListValue:
+        return self._list(open_tok, (value,), close_tok)
+
+    def list_more(self, open_tok: Token, value: Any, rest: list, close_tok: Token) -> ListValue:
+        return self._list(open_tok, (value, *rest), close_tok)
+
+    def string_parts(self, toks: list[Token]) -> Scalar:
+        if len(toks) == 1 and toks[0][0] == "STRING" and "\\" not in toks[0][1]:  # the usual case
+            s = _TScalar()
+            _, s.text, s.start, s.end = toks[0]
+            s.kind, s.negative, s.decoded = "string", False, s.text[1:-1].encode("utf-8", "surrogateescape")
+            s.__class__ = Scalar
+            return s
+        decoded = bytearray()
+        ok = True
+        for kind, tok_text, start, end in toks:
+            quote = tok_text[0]
+            terminated = kind == "STRING"
+            body = tok_text[1:-1] if terminated else tok_text[1:]
+            if not terminated:
+                message = f"unterminated string: add the closing {quote} on this line"
+                self.problems.append(syntax_error(start, end, message, insert={"offset": end, "text": quote}))
+            if "\\" not in body:
+                decoded += body.encode("utf-8", "surrogateescape")
+                continue
+            try:
+                decoded += unescape(body)
+            except EscapeError as exc:
+                ok = False
+                at = start + 1 + exc.offset
+                self.problems.append(syntax_error(at, at + exc.length, str(exc)))
+        start, end = toks[0][2], toks[-1][3]
+        return _scalar("string", self.text[start:end], start, end, decoded=bytes(decoded) if ok else None)
+
+    def number(self, tok: Token) -> Scalar:
+        s = _TScalar()
+        _, s.text, s.start, s.end = tok
+        if not is_number(s.text):
+            self.problems.append(syntax_error(tok[2], tok[3], f"'{tok[1]}' is not a number"))
+        s.kind, s.negative, s.decoded = "number", False, None
+        s.__class__ = Scalar
+        return s
+
+    def identifier(self, tok: Token) -> Scalar:
+        s = _TScalar()
+        _, s.text, s.start, s.end = tok
+        s.kind, s.negative, s.decoded = "identifier" if tok[1] else "missing", False, None
+        s.__class__ = Scalar
+        return s
+
+    def _signed(self, minus: Token, tok: Token, kind: str) -> Scalar:
+        if not tok[1]:  # placeholder after a dangling '-'
+            return _scalar("missing", "", minus[2], minus[3])
+        if tok[2] != minus[3]:
+            self.problems.append(
+                syntax_error(
+                    minus[2], tok[2],
+                    "write the '-' right before the value: AMCT's parser (protobuf's Python "
+                    "text_format) rejects a sign followed by a space",
+                    delete=[minus[3], tok[2]],
+                )
+            )  # fmt: skip
+        if kind == "number" and not is_number(tok[1]):
+            self.problems.append(syntax_error(tok[2], tok[3], f"'{tok[1]}' is not a number"))
+        return _scalar(kind, tok[1], minus[2], tok[3], negative=True)
+
+    def signed_number(self, minus: Token, tok: Token) -> Scalar:
+        return self._signed(minus, tok, "number")
+
+    def signed_identifier(self, minus: Token, tok: Token) -> Scalar:
+        return self._signed(minus, tok, "identifier")
+
+
+
+# Each rule of the table -- (origin, expansion, alias, inlined, placeholders) as Lark
+# compiled it -- and the Reductions method that reduces it; None: an inlined rule whose one
+# child is the value. A grammar change that alters any rule's shape fails here, at import.
+REDUCTIONS_BY_RULE: dict[tuple, str | None] = {
+    ("start", (), None, False, ()): "start_empty",
+    ("start", ("__start_star_0",), None, False, ()): "start",
+    ("__start_star_0", ("field",), None, False, ()): "one",
+    ("__start_star_0", ("__start_star_0", "field"), None, False, ()): "more",
+    ("field", ("name", "COLON", "value"), None, False, ()): "field_colon",
+    ("field", ("name", "COLON", "value", "separator"), None, False, ()): "field_colon_separator",
+    ("field", ("name", "value"), None, False, ()): "field_bare",
+    ("field", ("name", "value", "separator"), None, False, ()): "field_bare_separator",
+    ("separator", ("COMMA",), None, True, ()): None,
+    ("separator", ("SEMICOLON",), None, True, ()): None,
+    ("name", ("IDENT",), "plain_name", False, ()): "plain_name",
+    ("name", ("LBRACKET", "type_name", "RBRACKET"), "extension_name", False, ()): "extension_name",
+    ("name", ("LBRACKET", "type_name", "SLASH", "type_name", "RBRACKET"), "any_name", False, ()): "any_name",
+    ("type_name", ("IDENT",), None, False, ()): "type_name",
+    ("type_name", ("IDENT", "__type_name_star_1"), None, False, ()): "dotted_type_name",
+    ("__type_name_star_1", ("DOT", "IDENT"), None, False, ()): "two",
+    ("__type_name_star_1", ("__type_name_star_1", "DOT", "IDENT"), None, False, ()): "two_more",
+    ("value", ("message",), None, True, ()): None,
+    ("value", ("list",), None, True, ()): None,
+    ("value", ("scalar",), None, True, ()): None,
+    ("message", ("LBRACE", "RBRACE"), None, False, ()): "message_empty",
+    ("message", ("LBRACE", "__start_star_0", "RBRACE"), None, False, ()): "message",
+    ("message", ("LANGLE", "RANGLE"), None, False, ()): "message_empty",
+    ("message", ("LANGLE", "__start_star_0", "RANGLE"), None, False, ()): "message",
+    ("list", ("LBRACKET", "RBRACKET"), None, False, (False, True, False)): "list_empty",
+    ("list", ("LBRACKET", "value", "RBRACKET"), None, False, ()): "list_one",
+    ("list", ("LBRACKET", "value", "__list_star_2", "RBRACKET"), None, False, ()): "list_more",
+    ("__list_star_2", ("COMMA", "value"), None, False, ()): "one_after_separator",
+    ("__list_star_2", ("__list_star_2", "COMMA", "value"), None, False, ()): "more_after_separator",
+    ("scalar", ("string_parts",), None, True, ()): None,
+    ("string_parts", ("__string_parts_plus_3",), None, False, ()): "string_parts",
+    ("__string_parts_plus_3", ("STRING",), None, False, ()): "one",
+    ("__string_parts_plus_3", ("UNTERMINATED_STRING",), None, False, ()): "one",
+    ("__string_parts_plus_3", ("__string_parts_plus_3", "STRING"), None, False, ()): "more",
+    ("__string_parts_plus_3", ("__string_parts_plus_3", "UNTERMINATED_STRING"), None, False, ()): "more",
+    ("scalar", ("NUMBER",), "number", True, ()): "number",
+    ("scalar", ("MINUS", "NUMBER"), "signed_number", True, ()): "signed_number",
+    ("scalar", ("IDENT",), "identifier", True, ()): "identifier",
+    ("scalar", ("MINUS", "IDENT"), "signed_identifier", True, ()): "signed_identifier",
+}  # fmt: skip
+
+
+def _on_stack(build: Callable[..., Any], size: int) -> Callable[[Reductions, list], None]:
+    """*build* (which takes the rule's children) as a reduction that takes the stack."""
+
+    def reduce(parser: Reductions, values: list) -> None:
+        children = values[-size:]
+        del values[-size:]
+        values.append(build(parser, *children))
+
+    return reduce
+
+
+def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """The table's states as rows: a terminal maps to the row to shift to or to a reduce
+    action ``(opcode, size, function, lhs)``, a nonterminal to the goto row."""
+    reduce_actions = []
+    for shape in _table.RULES:
+        if shape not in REDUCTIONS_BY_RULE:
+            raise RuntimeError(
+                f"textproto_table.py has a rule the parser does not know: {shape}; "
+                "update reductions.REDUCTIONS_BY_RULE (and regenerate the table: python -m kvcal.grammar.lalr)"
+            )
+        name, size = REDUCTIONS_BY_RULE[shape], len(shape[1])
+        op = {None: INLINE, "one": WRAP, "more": APPEND}.get(name, CALL1 if size == 1 else CALLN if size else CALL0)
+        build = getattr(Reductions, name) if name else None
+        if op == CALLN and not getattr(build, "on_stack", False):
+            build = _on_stack(build, size)
+        reduce_actions.append((op, size, build, shape[0]))
+    rows: list[dict[str, Any]] = [{} for _ in _table.STATES]
+    for row, actions in zip(rows, _table.STATES, strict=True):
+        for symbol, code in actions.items():
+            row[symbol] = rows[code] if code >= 0 else reduce_actions[~code]
+    return rows, rows[_table.START_STATE], rows[_table.END_STATE]
+
+
+ROWS, START_ROW, END_ROW = _rows()

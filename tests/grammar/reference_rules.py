@@ -1,0 +1,268 @@
+"""The value rules as they were before the speed work (kvcal 73e3769): the oracle's half
+of ``reference_analysis.py``. Do not optimise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from kvcal.grammar import schema
+from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
+from kvcal.grammar.problems import Problem, Related, Severity
+from tests.grammar.reference_analysis import Occurrence, View, suggest
+
+# Ascend's IFMR operator searches at most this many clip ratios.
+MAX_IFMR_CANDIDATES = 4096
+
+
+@dataclass(frozen=True)
+class ValueRule:
+    """``message.field`` must lie in (low, high] / [low, high] or be one of ``choices``."""
+
+    message: str
+    field: str
+    code: str
+    severity: Severity
+    amct: str  # what AMCT does with a violating value
+    low: float | None = None
+    low_inclusive: bool = False
+    high: float | None = None
+    high_inclusive: bool = True
+    choices: tuple[int, ...] = ()
+
+    def allows(self, value: float) -> bool:
+        if self.choices:
+            return value in self.choices
+        if math.isnan(value):
+            return False
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+            return False
+        return not (self.high is not None and (value > self.high or (value == self.high and not self.high_inclusive)))
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        lo = "(" if not self.low_inclusive else "["
+        hi = "]" if self.high_inclusive else ")"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        if self.high is None:
+            return f"greater than {low}" if not self.low_inclusive else f"at least {low}"
+        return f"in {lo}{low}, {high}{hi}"
+
+
+VALUE_RULES: tuple[ValueRule, ...] = (
+    ValueRule("AMCTQuantCaliConfig", "batch_num", "batch-num", "error",
+              "AMCT rejects it: \"batch_num(0) should be greater than zero\"", low=0),
+    ValueRule("HFMGQuantize", "num_of_bins", "num-of-bins", "error",
+              "AMCT rejects it", choices=ALLOWED_NUM_OF_BINS),
+    ValueRule("FMRQuantize", "max_percentile", "percentile", "error",
+              "AMCT rejects it", low=0.5, high=1.0),
+    ValueRule("FMRQuantize", "min_percentile", "percentile", "error",
+              "AMCT never checks it (the manual documents the range) and calibrates with it anyway",
+              low=0.5, high=1.0),
+    ValueRule("FMRQuantize", "search_range_start", "search-range", "error",
+              "AMCT accepts it and its search then scales the clip range by a ratio <= 0", low=0.0),
+    ValueRule("FMRQuantize", "search_step", "search-step", "error",
+              "AMCT rejects it", low=0.0),
+)  # fmt: skip
+
+_RULES_BY_MESSAGE: dict[str, list[ValueRule]] = {}
+for _rule in VALUE_RULES:
+    _RULES_BY_MESSAGE.setdefault(_rule.message, []).append(_rule)
+
+
+def _problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw: object) -> Problem:
+    return Problem(code, severity, occ.node.start, occ.node.end, message, **kw)  # type: ignore[arg-type]
+
+
+def _check_rules(view: View) -> list[Problem]:
+    out: list[Problem] = []
+    for rule in _RULES_BY_MESSAGE.get(view.descriptor.name, ()):
+        for occ in view.all(rule.field):
+            if rule.allows(occ.value):
+                continue
+            data: dict[str, object] = {}
+            if rule.choices:
+                nearest = min(rule.choices, key=lambda c: (abs(c - occ.value), c))
+                data["suggestion"] = str(nearest)
+                hint = f"; the nearest is {nearest}"
+            else:
+                hint = ""
+            out.append(_problem(rule.code, rule.severity, occ,
+                                f"{rule.field} must be {rule.describe()}, not {_show(occ.value)}{hint}. {rule.amct}",
+                                data=data or None))  # fmt: skip
+    return out
+
+
+def _show(value: object) -> str:
+    return schema.shortest_float32(value) if isinstance(value, float) else str(value)
+
+
+def _check_ifmr(view: View) -> list[Problem]:
+    """Relations of FMRQuantize: start < end, step <= end - start, candidate count.
+
+    Omitted fields take their defaults, as AMCT converts them (0.7, 1.3, 0.01).
+    """
+    names = ("search_range_start", "search_range_end", "search_step")
+    occ = {n: view.last(n) for n in names}
+    if not any(occ.values()):
+        return []
+    start, end, step = (view.value(n) if occ[n] else schema.amct_float(view.value(n)) for n in names)
+    s_occ, e_occ, step_occ = (occ[n] for n in names)
+    if e_occ is not None and math.isnan(end):
+        return [_problem("search-range", "error", e_occ, "search_range_end must be a number, not nan")]
+    if math.isnan(start) or math.isnan(step):
+        return []  # the value rules report these
+    anchor = s_occ or e_occ
+    other = e_occ if anchor is s_occ else None
+    if anchor is not None and start >= end:
+        if start > end:
+            data = None
+            if s_occ and e_occ:
+                data = {"swap": [[s_occ.node.start, s_occ.node.end], [e_occ.node.start, e_occ.node.end]]}
+            message = (f"search_range_start ({_show(start)}) must be smaller than search_range_end "
+                       f"({_show(end)}): AMCT rejects it (\"Search range start must smaller than search range end\")")
+        else:
+            data = None
+            message = (f"search_range_start equals search_range_end ({_show(end)}): the search is empty; "
+                       "AMCT accepts this and crashes at calibration time")
+        return [_problem("search-range", "error", anchor, message, data=data, related=_related(other))]
+    if step <= 0:
+        return []  # the value rule reports it
+    where = step_occ or anchor
+    assert where is not None
+    if step > end - start:
+        return [_problem("search-step", "warning", where,
+                         f"search_step {_show(step)} is larger than the search range "
+                         f"[{_show(start)}, {_show(end)}): IFMR tries a single clip ratio ({_show(start)})")]  # fmt: skip
+    count = math.ceil((end - start) / step) if math.isfinite(end - start) else math.inf
+    if count > MAX_IFMR_CANDIDATES:
+        return [_problem("search-step", "warning", where,
+                         f"{count} clip ratios to search: Ascend's IFMR operator supports at most "
+                         f"{MAX_IFMR_CANDIDATES}; use a search_step of at least "
+                         f"{_show((end - start) / MAX_IFMR_CANDIDATES)}")]  # fmt: skip
+    return []
+
+
+def _related(occ: Occurrence | None) -> tuple[Related, ...]:
+    if occ is None:
+        return ()
+    return (Related(occ.node.start, occ.node.end, f"{occ.field.name.text} is set here"),)
+
+
+def _walk_views(root: View) -> list[View]:
+    out, stack = [], [root]
+    while stack:
+        view = stack.pop()
+        out.append(view)
+        for occs in view.fields.values():
+            stack.extend(o.value for o in occs if isinstance(o.value, View))
+    return out
+
+
+def check_values(root: View, text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
+    """Value rules, relations and layer checks over an analysed document."""
+    out: list[Problem] = []
+    for view in _walk_views(root):
+        out += _check_rules(view)
+        if view.descriptor.name == "FMRQuantize":
+            out += _check_ifmr(view)
+    out += _check_layers(root, layers)
+    out += _check_offsets(root)
+    return out
+
+
+def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
+    out: list[Problem] = []
+    common = root.child("kv_cache_quant_config")
+    quant = common.all("quant_layers") if common else []
+    overrides = [o.value for o in root.all("override_layers_configs")]
+    override_names = [ov.last("layer_name") for ov in overrides]
+    for label, occs in (("quant_layers", quant), ("override_layers_configs", [o for o in override_names if o])):
+        first: dict[str, Occurrence] = {}
+        for occ in occs:
+            if occ.value in first:
+                f = first[occ.value]
+                out.append(_problem("duplicate-layer", "error", occ,
+                                    f"layer '{occ.value}' is listed twice in {label}: AMCT rejects it "
+                                    "(\"Please delete repeated items ...\"); delete this one",
+                                    related=(Related(f.node.start, f.node.end, "first listed here"),),
+                                    data={"delete": [occ.field.start, occ.field.end]}))  # fmt: skip
+            else:
+                first[occ.value] = occ
+    quant_first = {o.value: o for o in reversed(quant)}
+    for occ in override_names:
+        if occ is not None and occ.value in quant_first:
+            q = quant_first[occ.value]
+            out.append(_problem("precedence", "information", occ,
+                                f"'{occ.value}' is also in kv_cache_quant_config.quant_layers: this override's "
+                                "config wins for it", related=(Related(q.node.start, q.node.end, "also listed here"),)))  # fmt: skip
+    if not quant and not any(override_names):
+        anchor = root.last("kv_cache_quant_config")
+        start, end = (anchor.field.name.start, anchor.field.name.end) if anchor else (0, 0)
+        out.append(Problem("no-layers", "warning", start, end,
+                           "nothing to quantize: add quant_layers to kv_cache_quant_config or an "
+                           "override_layers_configs entry with a layer_name"))  # fmt: skip
+    if common is not None and not quant and common.has("calibration_config"):
+        occ = common.last("calibration_config")
+        assert occ is not None
+        out.append(Problem("no-effect", "hint", occ.field.name.start, occ.field.name.end,
+                           "this calibration_config applies to no layer: kv_cache_quant_config has no quant_layers",
+                           tags=("unnecessary",)))  # fmt: skip
+    elif common is not None and quant and common.has("calibration_config"):
+        overridden = {o.value for o in override_names if o}
+        if all(q.value in overridden for q in quant):
+            occ = common.last("calibration_config")
+            assert occ is not None
+            out.append(Problem("no-effect", "hint", occ.field.name.start, occ.field.name.end,
+                               "every layer in quant_layers has an override: this calibration_config is never used",
+                               tags=("unnecessary",)))  # fmt: skip
+    if known is not None:
+        known_set = set(known)
+        for occ in [*quant, *(o for o in override_names if o)]:
+            if occ.value not in known_set:
+                close = suggest(occ.value, sorted(known_set))
+                hint = f"did you mean '{close}'?" if close else f"{len(known_set)} layers are there"
+                out.append(_problem("unknown-layer", "warning", occ,
+                                    f"layer '{occ.value}' is not in the sample data: {hint}",
+                                    data={"suggestion": repr(close) if close else None}))  # fmt: skip
+    return out
+
+
+def _algorithms(cal: View | None) -> list[Occurrence]:
+    """The algorithm blocks (ifmr/hfmg occurrences) inside a CalibrationConfig view."""
+    if cal is None:
+        return []
+    return [o for name in ("ifmr_quantize", "hfmg_quantize") for o in cal.all(name)]
+
+
+def _check_offsets(root: View) -> list[Problem]:
+    """`asymmetric` next to `activation_offset`: a note on which one wins, and where it has no effect."""
+    out: list[Problem] = []
+    global_occ = root.last("activation_offset")
+    common = root.child("kv_cache_quant_config")
+    cals = []
+    if common is not None and common.all("quant_layers"):
+        cals.append(common.child("calibration_config"))
+    cals += [o.value.child("kv_data_quant_config") for o in root.all("override_layers_configs")]
+    blocks = [b for cal in cals for b in _algorithms(cal)]
+    if global_occ is None:
+        return out
+    decided_elsewhere = bool(cals) and all(
+        any(b.value.has("asymmetric") for b in _algorithms(cal)) for cal in cals
+    )
+    for block in blocks:
+        occ = block.value.last("asymmetric")
+        if occ is not None and occ.value != global_occ.value:
+            out.append(_problem("precedence", "information", occ,
+                                f"asymmetric: {str(occ.value).lower()} wins over activation_offset: "
+                                f"{str(global_occ.value).lower()} for the layers of this {block.field.name.text}",
+                                related=_related(global_occ)))  # fmt: skip
+    if decided_elsewhere:
+        out.append(_problem("no-effect", "hint", global_occ,
+                            "activation_offset has no effect: every algorithm block sets its own asymmetric",
+                            tags=("unnecessary",)))  # fmt: skip
+    return out
