@@ -44,9 +44,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check . || true
 
-## Regenerate the protobuf modules from grammar/proto/*.proto (committed; a test fails when stale).
+## Regenerate the committed generated files (a test fails when either is stale): the protobuf
+## descriptors from grammar/proto/*.proto, and the LALR table from grammar/textproto.lark.
 proto: setup
 	$(PY) -m kvcal.grammar.proto.generate
+	$(PY) -m kvcal.grammar.lalr
 
 bench: setup
 	$(PY) benchmarks/bench_grammar.py

@@ -190,15 +190,18 @@ async def test_example_has_only_its_notes(editor: Editor) -> None:
 
 
 async def test_an_analysis_overtaken_by_a_change_is_never_published(editor: Editor) -> None:
-    # ~20,000 lines take well over 100 ms to analyse; the second change arrives while the
+    # ~32,000 lines take well over 60 ms to analyse; the second change arrives while the
     # first version is being analysed, so the first version's diagnostics must not appear.
+    # Both changes are made ready before the first is sent (the test's own text model is slow).
     block = "override_layers_configs {\n  layer_name: 'l%d'\n  kv_data_quant_config { hfmg_quantize { num_of_bins: 4096 } }\n}\n"
-    big = "".join(block % i for i in range(5000))
+    big = "".join(block % i for i in range(8000))
     uri = editor.open(big)
     await editor.diagnostics(uri, 1)
-    v2 = editor.replace(uri, "4096", "3000")  # an error in the first block
+    where = T.Range(start=editor.at(uri, "4096"), end=editor.at(uri, "4096", delta=4))
+    editor.texts[uri] = big.replace("4096", "2048", 1)  # what the editor holds after both
+    v2 = editor._send(uri, [T.TextDocumentContentChangePartial(range=where, text="3000")])  # an error
     await asyncio.sleep(0.06)  # past the debounce: v2 is being analysed now
-    v3 = editor.replace(uri, "3000", "2048")
+    v3 = editor._send(uri, [T.TextDocumentContentChangePartial(range=where, text="2048")])
     diags = await editor.diagnostics(uri, v3)
     assert diags == []
     assert v2 not in [p.version for p in editor.client.published if p.uri == uri]
