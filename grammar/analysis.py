@@ -156,9 +156,14 @@ def check(text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
 
 
 def suggest(name: str, candidates: Collection[str]) -> str | None:
-    """The closest of *candidates* to *name* (a "did you mean"), or None."""
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return match[0] if match else None
+    """The closest of *candidates* to *name* (a "did you mean"), or None. Case and ``-``
+    for ``_`` do not count (``PER_CHANNEL``, ``per-channel`` -> ``per_channel``)."""
+    by_key = {c.lower().replace("-", "_"): c for c in candidates}
+    key = name.lower().replace("-", "_")
+    if key in by_key:
+        return by_key[key]
+    match = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
+    return by_key[match[0]] if match else None
 
 
 _TOccurrence = thawed(Occurrence)
@@ -182,6 +187,13 @@ class _Walker:
         self.problems: list[Problem] = []
         self.ruled = ruled
         self.views: list[View] = []  # the views of the *ruled* messages (for the value rules)
+        #: the fields holding the messages being walked, outermost first (None: the document)
+        self.owners: list[Field | None] = []
+
+    def block(self) -> str:
+        """The message being walked as the user writes it: its field's name, or the top level."""
+        owner = self.owners[-1] if self.owners else None
+        return "the top level" if owner is None else owner.name.text
 
     def add(self, code: str, severity: str, start: int, end: int, message: str, **kw: Any) -> None:
         self.problems.append(Problem(code, severity, start, end, message, **kw))  # type: ignore[arg-type]
@@ -191,6 +203,7 @@ class _Walker:
         """*ancestors*: the enclosing messages; *unclosed*: inside a block whose closing
         bracket is missing, where a field of an enclosing message most likely belongs there
         (the syntax error already says so: no second diagnostic)."""
+        self.owners.append(owner)
         view = _new(View)
         view.descriptor, view.messages, view.fields = info.desc, [message], {}
         if info.name in self.ruled:
@@ -246,11 +259,12 @@ class _Walker:
                 anchor = owner.name if owner is not None else message.open
                 self.add(
                     "missing-required", "error", anchor.start, anchor.end,
-                    f"{info.name} needs '{name}': AMCT would fail later with "
+                    f"{self.block()} needs '{name}': AMCT would fail later with "
                     f"\"Layer  does not exist in the model\"; add {name}: 'LAYER'",
                     data={"insert": {"offset": message.open.end, "text": f" {name}: '' "},
                           "field": name},
                 )  # fmt: skip
+        self.owners.pop()
         return view
 
     def field(self, view: View, info: MessageInfo, fld: Field, suppressed: _Ancestors,
@@ -325,7 +339,7 @@ class _Walker:
         name = fld.name
         if name.kind != "plain":
             self.add("unknown-field", "error", name.start, name.end,
-                     f"{info.name} has no extensions or Any fields: remove {name.text}",
+                     f"{self.block()} takes no extension or Any fields: remove {name.text}",
                      data={"delete": [fld.start, fld.end]})  # fmt: skip
             return
         chain = suppressed
@@ -338,9 +352,9 @@ class _Walker:
         hint = f"did you mean '{suggestion}'?" if suggestion else "valid here: " + ", ".join(known)
         elsewhere = _where_defined(name.text)
         if elsewhere and not suggestion:
-            hint = f"'{name.text}' belongs in {elsewhere}, not in {info.name}"
+            hint = f"'{name.text}' belongs in {elsewhere}"
         self.add("unknown-field", "error", name.start, name.end,
-                 f"{info.name} has no field '{name.text}': {hint} (AMCT rejects the file)",
+                 f"{self.block()} has no field '{name.text}': {hint} (AMCT rejects the file)",
                  data={"suggestion": suggestion, "valid": known} if suggestion else {"valid": known})  # fmt: skip
 
     def type_error(self, fld: Field, node: Value, message: str, **data: Any) -> None:
@@ -421,7 +435,7 @@ class _Walker:
                             suggestion="true")  # fmt: skip
             return _INVALID
         if t == FieldDescriptor.TYPE_ENUM:
-            return self.enum(fi.enum, node, shown)  # type: ignore[arg-type]
+            return self.enum(fi.enum, node, shown, fi.name)  # type: ignore[arg-type]
         if t == FieldDescriptor.TYPE_FLOAT:
             value = float_value(node.text, node.negative, node.kind == "identifier")
             if value is None:
@@ -451,15 +465,16 @@ class _Walker:
             return _INVALID
         return number.value
 
-    def enum(self, enum: EnumInfo, node: Scalar, shown: str) -> Any:
+    def enum(self, enum: EnumInfo, node: Scalar, shown: str, field: str) -> Any:
         names = enum.names
         if node.kind == "identifier" and not node.negative:
             if node.text in enum.by_name:
                 return enum.by_name[node.text]
-            suggestion = suggest(node.text, names) or names[0]
+            suggestion = suggest(node.text, names)
+            hint = f"did you mean '{suggestion}'? (one of {', '.join(names)})" if suggestion else f"use one of {', '.join(names)}"
             self.add("enum-value", "error", node.start, node.end,
-                     f"{enum.name} has no value '{node.text}': did you mean '{suggestion}'? "
-                     f"(one of {', '.join(names)})", data={"suggestion": suggestion, "valid": names})  # fmt: skip
+                     f"{field} has no value '{node.text}': {hint}",
+                     data={"suggestion": suggestion, "valid": names} if suggestion else {"valid": names})  # fmt: skip
             return _INVALID
         number = parse_number(node.text, node.negative) if node.kind == "number" else None
         if number is not None and number.is_int and number.value in enum.by_number:
@@ -468,24 +483,38 @@ class _Walker:
             return _INVALID
         valid = ", ".join(f"{v.name} ({v.number})" for v in enum.desc.values)
         self.add("enum-value", "error", node.start, node.end,
-                 f"{enum.name} has no value {shown}: use one of {valid}",
-                 data={"suggestion": names[0], "valid": names})  # fmt: skip
+                 f"{field} has no value {shown}: use one of {valid}", data={"valid": names})  # fmt: skip
         return _INVALID
 
 
 _INVALID = object()
 
 
+@functools.cache
 def _where_defined(name: str) -> str | None:
-    """The schema message that has a field *name*, to say where it belongs."""
-    seen: list[Descriptor] = [schema.root()]
-    visited: set[str] = set()
-    while seen:
-        desc = seen.pop()
-        if desc.full_name in visited:
+    """Where a field *name* belongs, as the user writes it: the blocks (the fields holding
+    the messages) that have it, or the top level — ``ifmr_quantize or hfmg_quantize``."""
+    root = schema.root()
+    holders: dict[str, list[str]] = {}  # message full name -> the fields of that type
+    seen, stack = set(), [root]
+    while stack:
+        desc = stack.pop()
+        if desc.full_name in seen:
             continue
-        visited.add(desc.full_name)
+        seen.add(desc.full_name)
+        for f in desc.fields:
+            if f.message_type is not None:
+                holders.setdefault(f.message_type.full_name, []).append(f.name)
+                stack.append(f.message_type)
+    places: list[str] = []
+    stack, seen = [root], set()
+    while stack:
+        desc = stack.pop(0)
+        if desc.full_name in seen:
+            continue
+        seen.add(desc.full_name)
         if name in desc.fields_by_name:
-            return desc.name
-        seen.extend(f.message_type for f in desc.fields if f.message_type is not None)
-    return None
+            places += holders.get(desc.full_name, ["the top level"])
+        stack.extend(f.message_type for f in desc.fields if f.message_type is not None)
+    places = list(dict.fromkeys(places))
+    return " or ".join(places) if places else None

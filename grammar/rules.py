@@ -17,6 +17,7 @@ from kvcal.grammar import schema
 from kvcal.grammar.analysis import Occurrence, View, suggest
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
 from kvcal.grammar.problems import Problem, Related, Severity
+from kvcal.grammar.tree import Message
 
 # Ascend's IFMR operator searches at most this many clip ratios.
 MAX_IFMR_CANDIDATES = 4096
@@ -124,6 +125,11 @@ def _check_ifmr(view: View) -> list[Problem]:
         return [_problem("search-range", "error", e_occ, "search_range_end must be a number, not nan")]
     if math.isnan(start) or math.isnan(step):
         return []  # the value rules report these
+    endless = [(o, c) for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
+               if o is not None and math.isinf(o.value)]  # fmt: skip
+    if endless:
+        return [_problem(code, "error", o, f"{o.field.name.text} must be a finite number, not {_show(o.value)}: "
+                         "AMCT cannot build its search (arange) from it") for o, code in endless]  # fmt: skip
     anchor = s_occ or e_occ
     other = e_occ if anchor is s_occ else None
     if anchor is not None and start >= end:
@@ -204,18 +210,21 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
     out: list[Problem] = []
     common = root.child("kv_cache_quant_config")
     quant = common.all("quant_layers") if common else []
-    overrides = [o.value for o in root.all("override_layers_configs")]
-    override_names = [ov.last("layer_name") for ov in overrides]
-    for label, occs in (("quant_layers", quant), ("override_layers_configs", [o for o in override_names if o])):
+    override_occs = root.all("override_layers_configs")
+    override_names = [o.value.last("layer_name") for o in override_occs]
+    named = [(name, ov) for name, ov in zip(override_names, override_occs, strict=True) if name]
+    out += _check_names([*quant, *(name for name, _ in named)])
+    for label, pairs in (("quant_layers", [(q, q) for q in quant]), ("override_layers_configs", named)):
         first: dict[str, Occurrence] = {}
-        for occ in occs:
+        for occ, whole in pairs:
             if occ.value in first:
                 f = first[occ.value]
+                what = "this one" if whole is occ else "this override"
                 out.append(_problem("duplicate-layer", "error", occ,
                                     f"layer '{occ.value}' is listed twice in {label}: AMCT rejects it "
-                                    "(\"Please delete repeated items ...\"); delete this one",
+                                    f"(\"Please delete repeated items ...\"); delete {what}",
                                     related=(Related(f.node.start, f.node.end, "first listed here"),),
-                                    data={"delete": [occ.field.start, occ.field.end]}))  # fmt: skip
+                                    data={"delete": [whole.field.start, whole.field.end]}))  # fmt: skip
             else:
                 first[occ.value] = occ
     quant_first = {o.value: o for o in reversed(quant)}
@@ -225,13 +234,13 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
             out.append(_problem("precedence", "information", occ,
                                 f"'{occ.value}' is also in kv_cache_quant_config.quant_layers: this override's "
                                 "config wins for it", related=(Related(q.node.start, q.node.end, "also listed here"),)))  # fmt: skip
-    if not quant and not any(override_names):
+    if not quant and not any(override_names) and not _malformed_layers(root):
         anchor = root.last("kv_cache_quant_config")
         start, end = (anchor.field.name.start, anchor.field.name.end) if anchor else (0, 0)
         out.append(Problem("no-layers", "warning", start, end,
                            "nothing to quantize: add quant_layers to kv_cache_quant_config or an "
                            "override_layers_configs entry with a layer_name"))  # fmt: skip
-    if common is not None and not quant and common.has("calibration_config"):
+    if common is not None and not quant and common.has("calibration_config") and not _malformed_layers(root):
         occ = common.last("calibration_config")
         assert occ is not None
         out.append(Problem("no-effect", "hint", occ.field.name.start, occ.field.name.end,
@@ -248,13 +257,52 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
     if known is not None:
         known_set = set(known)
         for occ in [*quant, *(o for o in override_names if o)]:
-            if occ.value not in known_set:
+            if occ.value not in known_set and occ.value.strip():
                 close = suggest(occ.value, sorted(known_set))
-                hint = f"did you mean '{close}'?" if close else f"{len(known_set)} layers are there"
+                hint = f"did you mean '{close}'?" if close else _listing(sorted(known_set))
                 out.append(_problem("unknown-layer", "warning", occ,
                                     f"layer '{occ.value}' is not in the sample data: {hint}",
                                     data={"suggestion": repr(close) if close else None}))  # fmt: skip
     return out
+
+
+def _listing(names: list[str], most: int = 6) -> str:
+    if not names:
+        return "the sample data holds no layer"
+    shown = ", ".join(f"'{n}'" for n in names[:most])
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return f"it holds {shown}{more}"
+
+
+def _check_names(occs: list[Occurrence]) -> list[Problem]:
+    """A layer name AMCT cannot find: empty, or with blanks around it (it looks names up
+    as written among the model's modules)."""
+    out = []
+    for occ in occs:
+        name = occ.value
+        if not name.strip():
+            out.append(_problem("layer-name", "error", occ,
+                                "empty layer name: AMCT looks it up among the model's modules and fails "
+                                "(\"Layer  does not exist in the model\"); write the module's name, e.g. "
+                                "'model.layers.0.self_attn.k_proj'"))  # fmt: skip
+        elif name != name.strip():
+            out.append(_problem("layer-name", "error", occ,
+                                f"layer name {name!r} has blanks around it: AMCT looks names up exactly "
+                                f"and finds no module {name!r}; remove them",
+                                data={"suggestion": repr(name.strip())}))  # fmt: skip
+    return out
+
+
+def _malformed_layers(root: View) -> bool:
+    """A quant_layers entry or layer_name was written but did not type-check (its own
+    error says why): then "nothing to quantize" would be a second diagnostic for it."""
+    wanted = {"kv_cache_quant_config": "quant_layers", "override_layers_configs": "layer_name"}
+    for doc in root.messages:
+        for f in doc.fields:
+            inner = wanted.get(f.name.text)
+            if inner is not None and isinstance(f.value, Message) and next(f.value.find(inner), None) is not None:
+                return True
+    return False
 
 
 def _check_offsets(root: View) -> list[Problem]:

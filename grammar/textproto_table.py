@@ -11,7 +11,7 @@ TERMINALS: dict[str, str] = {
     'COMMA': ',',
     'COMMENT': '#[^\n]*',
     'DOT': '\\.',
-    'IDENT': '[A-Za-z_][A-Za-z0-9_]*',
+    'IDENT': '[A-Za-z_][A-Za-z0-9_+-]*(\\.[A-Za-z0-9_+-]+)*',
     'LANGLE': '<',
     'LBRACE': '\\{',
     'LBRACKET': '\\[',

@@ -43,6 +43,9 @@ def fixes_for(text: str, p: Problem) -> list[Fix]:
     if isinstance(suggestion, str) and suggestion and suggestion != shown:
         title = f"Change '{shown}' to '{suggestion}'" if p.code == "unknown-field" else f"Replace with {suggestion}"
         fixes.append(Fix(title, QUICKFIX, ((p.start, p.end, suggestion),), p, preferred=True))
+    valid = data.get("valid")
+    if p.code == "enum-value" and not suggestion and isinstance(valid, list):  # no close one: offer each
+        fixes += [Fix(f"Replace with {v}", QUICKFIX, ((p.start, p.end, v),), p) for v in valid if isinstance(v, str)]
     swap = data.get("swap")
     if _spans(swap, 2):
         (a0, a1), (b0, b1) = sorted(swap)
@@ -55,7 +58,7 @@ def fixes_for(text: str, p: Problem) -> list[Fix]:
         title = {
             "oneof-conflict": f"Remove '{what}' (keep the other algorithm)",
             "duplicate-field": f"Remove this duplicate '{what}'",
-            "duplicate-layer": "Remove this duplicate layer",
+            "duplicate-layer": "Remove this duplicate override" if what == "override_layers_configs" else "Remove this duplicate layer",
         }.get(p.code, f"Delete '{_short(text[d0:d1])}'")
         fixes.append(Fix(title, QUICKFIX, (line_deletion(text, d0, d1),), p, preferred=p.code == "syntax"))
         other = data.get("other") or data.get("first")

@@ -14,7 +14,7 @@ DATA = Path(__file__).parent.parent / "data" / "check"
 DESIGN_CODES = {
     "syntax", "unknown-field", "duplicate-field", "type", "enum-value", "missing-required",
     "oneof-conflict", "num-of-bins", "search-range", "search-step", "percentile", "batch-num",
-    "duplicate-layer", "no-layers", "unknown-layer", "no-effect", "precedence",
+    "duplicate-layer", "no-layers", "unknown-layer", "no-effect", "precedence", "layer-name",
 }  # fmt: skip
 
 
@@ -67,3 +67,33 @@ def test_related_locations_point_at_the_first_occurrence() -> None:
     assert text[p.start : p.end] == "batch_num" and p.start == 13
     assert p.related[0].start == 0
     assert p.data["delete"] == [13, 25]
+
+
+def test_messages_name_blocks_as_they_are_written() -> None:
+    text = ("BATCH_NUM: 1\nkv_cache_quant_config { quant_layers: 'a' calibration_config {\n"
+            "  ifmr_quantize { num_of_bins: 1024 quant_granularity: PER_CHANNEL } } }\n"
+            "override_layers_configs { kv_data_quant_config { quant_granularity: 1 } }\n")  # fmt: skip
+    messages = {text[p.start : p.end]: p.message for p in check(text)}
+    assert messages["BATCH_NUM"].startswith("the top level has no field 'BATCH_NUM': did you mean 'batch_num'?")
+    assert messages["num_of_bins"].startswith("ifmr_quantize has no field 'num_of_bins': 'num_of_bins' belongs in hfmg_quantize")
+    assert messages["PER_CHANNEL"].startswith("quant_granularity has no value 'PER_CHANNEL': did you mean 'per_channel'?")
+    assert "belongs in ifmr_quantize or hfmg_quantize" in messages["quant_granularity"]
+    assert messages["override_layers_configs"].startswith("override_layers_configs needs 'layer_name'")
+    assert not any(name in m for m in messages.values() for name in ("FMRQuantize", "AMCTQuantCaliConfig", "OverrideLayer"))
+
+
+def test_an_enum_value_like_no_other_gets_no_guess() -> None:
+    (p,) = check("kv_cache_quant_config { quant_layers: 'a' calibration_config { hfmg_quantize {"
+                 " quant_granularity: bogus } } }")  # fmt: skip
+    assert p.code == "enum-value" and "did you mean" not in p.message and "suggestion" not in p.data
+    assert p.data["valid"] == ["per_tensor", "per_channel"]
+
+
+def test_layer_fixes_in_the_data() -> None:
+    text = ("kv_cache_quant_config { quant_layers: ' a ' }\noverride_layers_configs {\n  layer_name: 'b'\n}\n"
+            "override_layers_configs {\n  layer_name: 'b'\n  kv_data_quant_config { hfmg_quantize {} }\n}\n")  # fmt: skip
+    by_code = {p.code: p for p in check(text)}
+    assert by_code["layer-name"].data == {"suggestion": "'a'"}
+    start, end = by_code["duplicate-layer"].data["delete"]  # the whole second override
+    assert text[start:end].startswith("override_layers_configs {") and text[start:end].endswith("}")
+    assert text[start:end].count("layer_name") == 1 and start > text.index("layer_name: 'b'")

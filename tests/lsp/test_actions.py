@@ -72,6 +72,25 @@ async def test_delete_duplicate_layer(editor: Editor) -> None:
     assert text == "kv_cache_quant_config {\n  quant_layers: 'a'\n  quant_layers: 'b'\n}\n" and diags == []
 
 
+async def test_delete_duplicate_override(editor: Editor) -> None:
+    src = ("override_layers_configs {\n  layer_name: 'a'\n}\noverride_layers_configs {\n  layer_name: 'a'\n"
+           "  kv_data_quant_config { hfmg_quantize {} }\n}\n")  # fmt: skip
+    text, diags, _ = await fix(editor, src, "duplicate-layer", "duplicate override")
+    assert text == "override_layers_configs {\n  layer_name: 'a'\n}\n" and diags == []  # the whole block went
+
+
+async def test_trim_a_layer_name(editor: Editor) -> None:
+    src = "kv_cache_quant_config { quant_layers: ' a ' }\n"
+    text, diags, action = await fix(editor, src, "layer-name", "Replace with 'a'")
+    assert text == "kv_cache_quant_config { quant_layers: 'a' }\n" and diags == [] and action.is_preferred
+
+
+async def test_an_enum_value_like_no_other_offers_each_value(editor: Editor) -> None:
+    src = "kv_cache_quant_config { quant_layers: 'a' calibration_config { hfmg_quantize { quant_granularity: bogus } } }\n"
+    text, diags, action = await fix(editor, src, "enum-value", "per_channel")
+    assert "quant_granularity: per_channel" in text and diags == [] and not action.is_preferred
+
+
 async def test_add_missing_layer_name(editor: Editor) -> None:
     src = "override_layers_configs {\n  kv_data_quant_config { hfmg_quantize { } }\n}\n"
     text, diags, _ = await fix(editor, src, "missing-required", "Add layer_name")
