@@ -133,7 +133,8 @@ def analyze(text: str | ParseResult, *, layers: Collection[str] | None = None) -
         walker = _Walker(parsed.text, rules.RULED_MESSAGES)
         root = walker.view(parsed.tree, _root_info(), ancestors=None, unclosed=False)
         problems = list(parsed.problems) + walker.problems
-        problems += rules.check_values(root, parsed.text, layers=layers, views=walker.views)
+        if not parsed.binary:  # (a binary file's one diagnostic says it all)
+            problems += rules.check_values(root, parsed.text, layers=layers, views=walker.views)
     problems.sort(key=Problem.sort_key)
     return Analysis(parsed, root, tuple(problems))
 

@@ -71,6 +71,8 @@ class ParseResult:
     comments: tuple[Comment, ...]
     problems: tuple[Problem, ...]
     text: str
+    #: not a text file at all (parse_bytes found NUL bytes): nothing is checked beyond that
+    binary: bool = False
 
 
 _TComment = thawed(Comment)
@@ -180,6 +182,12 @@ class _Parser(Reductions):
 
     def _garbage(self, start: int, end: int) -> None:
         bad = self.text[start:end]
+        if start == 0 and bad.startswith("\ufeff"):
+            self.report(0, 1, "the file starts with a UTF-8 byte order mark (BOM), which protobuf's text_format "
+                        "(AMCT's parser) rejects: save the file as UTF-8 without BOM", force=True, delete=[0, 1])  # fmt: skip
+            if end == 1:
+                return
+            start, bad = 1, bad[1:]
         shown = bad if len(bad) <= 20 else bad[:20] + "…"
         self.report(start, end, f"unexpected character(s) {shown!r}: delete them", force=True, delete=[start, end])
 
@@ -376,8 +384,19 @@ def parse(text: str) -> ParseResult:
     return ParseResult(tree, tuple(parser.comments), tuple(problems), text)
 
 
+#: how far into a file a NUL byte makes it binary (git's rule: the first 8,000 bytes)
+BINARY_PROBE = 8000
+
+
 def parse_bytes(data: bytes) -> ParseResult:
-    """Parse raw file content: invalid UTF-8 is reported (and shown as U+FFFD), never fatal."""
+    """Parse raw file content: invalid UTF-8 is reported (and shown as U+FFFD), never fatal.
+    A binary file (a NUL byte among the first 8,000) gets one diagnostic, not one per byte."""
+    nul = data.find(b"\0", 0, BINARY_PROBE)
+    if nul >= 0:
+        text = data.decode("utf-8", errors="replace")
+        problem = syntax_error(0, 0, f"this is a binary file (a NUL byte at offset {nul}), not a text-format "
+                               "config: give the quant.cfg itself")  # fmt: skip
+        return ParseResult(Message((), 0, len(text)), (), (problem,), text, binary=True)
     try:
         return parse(data.decode("utf-8"))
     except UnicodeDecodeError:

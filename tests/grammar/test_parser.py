@@ -115,3 +115,35 @@ def test_escape_helper_rejects_bad_code_points() -> None:
         unescape(r"\400")
     with pytest.raises(ValueError):
         unescape(r"\uD800")
+
+
+def test_a_byte_order_mark_is_named() -> None:
+    from kvcal.grammar.parser import parse_bytes
+
+    (p,) = [p for p in parse_bytes(b"\xef\xbb\xbfbatch_num: 1\n").problems]
+    assert p.code == "syntax" and (p.start, p.end) == (0, 1) and "byte order mark" in p.message
+    assert p.data == {"delete": [0, 1]}
+
+
+def test_a_binary_file_is_one_diagnostic() -> None:
+    from kvcal.grammar import analyze
+    from kvcal.grammar.parser import parse_bytes
+
+    data = bytes(range(256)) * 4000  # a megabyte of everything, NUL first
+    result = analyze(parse_bytes(data))
+    (p,) = result.problems
+    assert "binary file" in p.message and "offset 0" in p.message
+
+
+def test_a_long_string_costs_little_memory() -> None:
+    import tracemalloc
+
+    text = "quant_layers: '" + "a" * 2_000_000 + "'\n"
+    tracemalloc.start()
+    try:
+        (field,) = parse(text).tree.fields
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(field.value.decoded) == 2_000_000
+    assert peak < 40 * len(text)  # was ~280 bytes a character (the regex's backtracking frames)

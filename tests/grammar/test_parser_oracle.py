@@ -1,10 +1,7 @@
-"""The table-driven parser against two oracles, on generated and random text.
-
-1. Lark's own LALR parser (its lexer, its parser, its tree builder) with the original
-   tree-building Transformer, on syntactically valid text: same tree, comments and problems.
-2. The parser as it was before the rewrite (``reference_parser.py``: Lark's callbacks under
-   the same recovery), on anything, broken text included.
-"""
+"""The table-driven parser against Lark's own LALR parser (its lexer, its parser, its tree
+builder) with the tree-building Transformer of ``lark_builder.py``, on generated valid text:
+the same tree, comments and problems. (Broken text is covered by test_parser.py's recovery
+cases, the fuzz tests and the differential tests against protobuf.)"""
 
 from __future__ import annotations
 
@@ -17,8 +14,7 @@ from lark import Lark
 from kvcal.grammar import lalr, parse
 from kvcal.grammar.parser import ParseResult
 from kvcal.grammar.tree import Comment
-from tests.grammar import reference_parser
-from tests.grammar.test_differential import config, mutated
+from tests.grammar import lark_builder
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,20 +47,20 @@ def same(ours: ParseResult, tree, comments, problems) -> None:  # type: ignore[n
 # -- 1. Lark's standard parser + Transformer on valid text --------------------------------------
 def _lark_reference() -> Lark:
     def on_comment(tok):  # type: ignore[no-untyped-def]
-        text = reference_parser._state.text
+        text = lark_builder._state.text
         line_start = text.rfind("\n", 0, tok.start_pos) + 1
         own_line = not text[line_start : tok.start_pos].strip()
-        reference_parser._state.comments.append(Comment(str(tok), tok.start_pos, tok.end_pos, own_line))
+        lark_builder._state.comments.append(Comment(str(tok), tok.start_pos, tok.end_pos, own_line))
 
     return Lark(lalr.grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=True,
-                transformer=reference_parser._Builder(), lexer_callbacks={"COMMENT": on_comment})  # fmt: skip
+                transformer=lark_builder._Builder(), lexer_callbacks={"COMMENT": on_comment})  # fmt: skip
 
 
 LARK = _lark_reference()
 
 
 def lark_parse(text: str):  # type: ignore[no-untyped-def]
-    state = reference_parser._state
+    state = lark_builder._state
     state.text, state.problems, state.comments = text, [], []
     tree = LARK.parse(text)
     from kvcal.grammar.problems import Problem
@@ -153,44 +149,3 @@ def test_the_generator_covers_the_grammar() -> None:
     text = ("a: 1 b: -2; c - x, d: 'x' \"y\"\n 'unterminated\n e {f: 1} g <> h: [] i: [1] j: [1, {k: 2}, <l: 3>]"
             " [p.q.r]: 1 [a.b/c.d] {} m: -\n inf # tail\n")  # fmt: skip
     same(parse(text), *lark_parse(text))
-
-
-# -- 2. the previous parser, on anything ---------------------------------------------------------
-def reference(text: str):  # type: ignore[no-untyped-def]
-    r = reference_parser.parse(text)
-    return r.tree, r.comments, r.problems
-
-
-ALPHABET = st.sampled_from([*"{}<>[]:;,'\"#-./\\ \n\tabcxyz019_eEfx", "\x00", "é", "\ufeff", "\xa0", "@", "\u2028"])
-
-
-@SETTINGS
-@given(st.text(ALPHABET, max_size=120))
-def test_any_text_parses_as_before(text: str) -> None:
-    same(parse(text), *reference(text))
-
-
-@SETTINGS
-@given(mutated())
-def test_mutated_configs_parse_as_before(text: str) -> None:
-    same(parse(text), *reference(text))
-
-
-@SETTINGS
-@given(document(), st.integers(0, 400), st.integers(0, 8), st.text(ALPHABET, max_size=4))
-def test_edited_documents_parse_as_before(text: str, at: int, cut: int, insert: str) -> None:
-    at = min(at, len(text))
-    edited = text[:at] + insert + text[at + cut :]
-    same(parse(edited), *reference(edited))
-
-
-@settings(max_examples=50, deadline=None)
-@given(config())
-def test_generated_configs_parse_as_before(text: str) -> None:
-    same(parse(text), *reference(text))
-
-
-def test_deep_and_broken_inputs_parse_as_before() -> None:
-    for text in ["a {" * 3000, "a {" * 3000 + "}" * 3000, "[" * 500, "a: [" * 300, "a <" * 100 + "}" * 100, "a: {b: >" * 50,
-                 "a:\nb:\n}" * 30, "a: 1 @@@ :: ;; }} >> b" * 20, "x: 'a\\q\n" * 10, "a: - \n"]:  # fmt: skip
-        same(parse(text), *reference(text))
