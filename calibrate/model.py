@@ -110,8 +110,9 @@ def _locate(path: str | os.PathLike[str] | None) -> tuple[Path, str | None, str]
     if p.is_file() and p.suffix == ".gguf":
         return p.parent, p.name, str(p)
     if not p.is_dir():
+        what = "a file, but not a .gguf model" if p.exists() else "no such model directory"
         raise ModelError(
-            f"{p}: no such model directory; --model takes a local transformers model directory "
+            f"{p}: {what}; --model takes a local transformers model directory "
             "(config.json + weights) or a .gguf file (no hub downloads here)"
         )
     if (p / "config.json").is_file():

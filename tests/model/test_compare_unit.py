@@ -86,6 +86,9 @@ def test_missing_transformers_says_how_to_install(monkeypatch: pytest.MonkeyPatc
 def test_bad_model_paths_and_short_texts(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no such model directory"):
         kvmodel.load_model(tmp_path / "nope")
+    (tmp_path / "quant.cfg").write_text("batch_num: 1\n")
+    with pytest.raises(ModelError, match=r"quant.cfg: a file, but not a \.gguf model"):
+        kvmodel.load_model(tmp_path / "quant.cfg")
     with pytest.raises(ModelError, match=r"no config\.json and no \.gguf file"):
         kvmodel.load_model(tmp_path)
     with pytest.raises(ModelError, match=r"t.txt: the text has 5 tokens, 2 x 4 = 8 are needed"):
