@@ -26,6 +26,8 @@ from kvcal.calibrate.errors import CalibrationCancelled
 
 #: relative slack between the bounds and AMCT's float32 losses (ours are float64)
 ETA = 3e-5
+#: a sum of squared errors this far below float32's maximum cannot overflow in float32
+SAFE_SUM = 1e37
 CHUNK = 1 << 18
 F64 = torch.float64
 
@@ -182,6 +184,11 @@ def _pick(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, lo: torch.T
 
     cut = float(upper.min()) * (1 + ETA)
     order = (lower <= cut).nonzero()[:, 0].tolist()
+    if len(order) == 1 and float(upper[order[0]]) < SAFE_SUM:
+        # One candidate can be AMCT's first minimum and its float32 sum cannot overflow
+        # (its terms are >= 0, so no partial sum exceeds the bound): no exact pass is needed,
+        # nor its slice-sized temporary.
+        return order[0]
     triples = list(zip(lo.tolist(), hi.tolist(), scale.tolist(), strict=True))
     seen: dict[tuple[float, float, float], float] = {}
     best, best_loss = 0, float("inf")
