@@ -34,7 +34,7 @@ from kvcal.grammar.plan import IfmrParams
 #: slices shorter than this are reduced serially by torch, so batched rows give AMCT's bits
 EXHAUSTIVE_LIMIT = 32768
 #: elements per chunk of the exhaustive search ([channels, candidates, values] at once)
-CHUNK = 1 << 18  # (1 MB of float32: the chunk and its temporaries stay in L2)
+CHUNK = 1 << 20
 
 Cancel = Callable[[], bool] | None
 
