@@ -6,6 +6,8 @@ what the user can do about it. Nothing is half-written when one is raised.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CalibrationError(Exception):
     """Base of every error the calibration engine raises on bad input or state."""
@@ -45,3 +47,12 @@ def where(source: str | None = None, layer: str | None = None, batch: int | None
     if loc:
         parts.append(", ".join(loc))
     return ": ".join(parts) + (": " if parts else "")
+
+
+def first_bad(bad: Any, *, per_channel: bool) -> tuple[int, str] | None:
+    """The first slice flagged in the boolean tensor *bad*, and how a message names it
+    (``"channel 3: "`` per channel, nothing per tensor); None when none is flagged."""
+    if not bool(bad.any()):
+        return None
+    i = int(bad.nonzero()[0, 0])
+    return i, f"channel {i}: " if per_channel else ""

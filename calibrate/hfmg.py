@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from kvcal.calibrate.errors import SampleDataError, where
+from kvcal.calibrate.errors import SampleDataError, first_bad, where
 from kvcal.calibrate.factors import FLT_EPSILON, Factors
 from kvcal.calibrate.observer import BatchStore
 from kvcal.grammar.plan import HfmgParams
@@ -141,10 +141,9 @@ class HfmgObserver:
         """A histogram whose range times its bin count overflows float32 cannot be binned
         (torch.histc, which AMCT runs, puts such values in the wrong bins or refuses)."""
         bins = self.params.num_of_bins
-        bad = ~torch.isfinite((hi - lo) * bins)
-        if bool(bad.any()):
-            i = int(bad.nonzero()[0, 0])
-            part = f"channel {i}: " if self.per_channel else ""
+        found = first_bad(~torch.isfinite((hi - lo) * bins), per_channel=self.per_channel)
+        if found is not None:
+            i, part = found
             raise SampleDataError(
                 f"{where(self.store.source, self.store.name, self.batches - 1)}{part}values from "
                 f"{float(lo[i]):.3g} to {float(hi[i]):.3g}: a {bins}-bin histogram of that range "

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 import torch
 
-from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError
+from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, first_bad
 from kvcal.calibrate.factors import FLT_EPSILON, QMAX, QMIN, Factors, factors_from_scale_offset
 from kvcal.calibrate.observer import BatchStore
 from kvcal.grammar.plan import IfmrParams
@@ -125,10 +125,9 @@ def _check_span(x: torch.Tensor, label: str) -> None:
     """Rows whose values span more than float32 holds (extremes near ±3.4e38) cannot be
     searched (and AMCT's candidate scales overflow on them): say so, naming the layer."""
     lo, hi = x.amin(dim=1), x.amax(dim=1)
-    bad = ~torch.isfinite(hi - lo)
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0, 0])
-        part = f"channel {i}: " if x.shape[0] > 1 else ""
+    found = first_bad(~torch.isfinite(hi - lo), per_channel=x.shape[0] > 1)
+    if found is not None:
+        i, part = found
         raise SampleDataError(
             f"{label}{part}values from {float(lo[i]):.3g} to {float(hi[i]):.3g}: their span overflows "
             "float32; real K/V activations are far smaller: check how the data was captured"
@@ -138,10 +137,9 @@ def _check_span(x: torch.Tensor, label: str) -> None:
 def _check_scales(scale: torch.Tensor, max_init: torch.Tensor, min_init: torch.Tensor, label: str) -> None:
     """AMCT checks every candidate scale and stops on a non-finite one ("Param scale has
     invalid value inf, nan or zeros!"): so does this, naming the layer and what caused it."""
-    bad = ~torch.isfinite(scale).all(dim=1)
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0, 0])
-        part = f"channel {i}: " if scale.shape[0] > 1 else ""
+    found = first_bad(~torch.isfinite(scale).all(dim=1), per_channel=scale.shape[0] > 1)
+    if found is not None:
+        i, part = found
         raise SampleDataError(
             f"{label}{part}a clip range of {float(min_init[i]):.3g} .. {float(max_init[i]):.3g} makes "
             "IFMR's candidate scales overflow float32 (AMCT stops with 'Param scale has invalid "
