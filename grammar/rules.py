@@ -121,15 +121,15 @@ def _check_ifmr(view: View) -> list[Problem]:
     s_occ, e_occ, step_occ = (o[-1] if o else None for o in occs)
     defaults = _ifmr_defaults()
     start, end, step = (o.value if o is not None else d for o, d in zip((s_occ, e_occ, step_occ), defaults, strict=True))
-    if e_occ is not None and math.isnan(end):
-        return [_problem("search-range", "error", e_occ, "search_range_end must be a number, not nan")]
-    if math.isnan(start) or math.isnan(step):
-        return []  # the value rules report these
+    # an infinite end or step, or a nan end (no value rule covers the end); a nan start or
+    # step is the value rules' to report
     endless = [(o, c) for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
-               if o is not None and math.isinf(o.value)]  # fmt: skip
+               if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))]  # fmt: skip
     if endless:
         return [_problem(code, "error", o, f"{o.field.name.text} must be a finite number, not {_show(o.value)}: "
                          "AMCT cannot build its search (arange) from it") for o, code in endless]  # fmt: skip
+    if math.isnan(start) or math.isnan(step):
+        return []  # the value rules report these
     anchor = s_occ or e_occ
     other = e_occ if anchor is s_occ else None
     if anchor is not None and start >= end:
@@ -234,13 +234,14 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
             out.append(_problem("precedence", "information", occ,
                                 f"'{occ.value}' is also in kv_cache_quant_config.quant_layers: this override's "
                                 "config wins for it", related=(Related(q.node.start, q.node.end, "also listed here"),)))  # fmt: skip
-    if not quant and not any(override_names) and not _malformed_layers(root):
+    malformed = not quant and _malformed_layers(root)
+    if not quant and not any(override_names) and not malformed:
         anchor = root.last("kv_cache_quant_config")
         start, end = (anchor.field.name.start, anchor.field.name.end) if anchor else (0, 0)
         out.append(Problem("no-layers", "warning", start, end,
                            "nothing to quantize: add quant_layers to kv_cache_quant_config or an "
                            "override_layers_configs entry with a layer_name"))  # fmt: skip
-    if common is not None and not quant and common.has("calibration_config") and not _malformed_layers(root):
+    if common is not None and not quant and common.has("calibration_config") and not malformed:
         occ = common.last("calibration_config")
         assert occ is not None
         out.append(Problem("no-effect", "hint", occ.field.name.start, occ.field.name.end,
