@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import torch
 
 from kvcal.calibrate.errors import CalibrationCancelled, SampleDataError, where
-from kvcal.calibrate.samples import ACCEPTED_DTYPES, check_shape, dtype_error, nonfinite_error
+from kvcal.calibrate.samples import (
+    ACCEPTED_DTYPES,
+    check_shape,
+    dtype_error,
+    nonfinite_counts,
+    nonfinite_error,
+)
 
 #: values read per piece of a batch (a few MB, whatever the batch's size)
 PIECE = 1 << 20
@@ -100,11 +106,8 @@ def lay_out(batches: Iterable[Batch], *, per_channel: bool, device: torch.device
             if cancel is not None and cancel():
                 raise CalibrationCancelled("calibration cancelled")
             part = piece.to(device).reshape(-1, slices)
-            lo, hi = torch.aminmax(part)  # NaN propagates, Inf is an extreme
-            if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
-                bad = part[~torch.isfinite(part)]
-                n_nan = int(torch.isnan(bad).sum())
-                nan, inf = nan + n_nan, inf + bad.numel() - n_nan
+            n_nan, n_inf = nonfinite_counts(part)
+            nan, inf = nan + n_nan, inf + n_inf
             matrix[:, at : at + part.shape[0]].copy_(part.T)
             at += part.shape[0]
         if nan or inf:

@@ -54,6 +54,16 @@ def check_shape(shape: Sequence[int], context: str) -> None:
         )
 
 
+def nonfinite_counts(t: torch.Tensor) -> tuple[int, int]:
+    """``(NaN, Inf)`` counts of *t*, cheaply when it has neither (one min/max pass)."""
+    lo, hi = torch.aminmax(t)  # NaN propagates, Inf is an extreme: no full-size temporary
+    if bool(torch.isfinite(lo)) and bool(torch.isfinite(hi)):
+        return 0, 0
+    bad = t[~torch.isfinite(t)]
+    n_nan = int(torch.isnan(bad).sum())
+    return n_nan, bad.numel() - n_nan
+
+
 def nonfinite_error(context: str, n_nan: int, n_inf: int) -> SampleDataError:
     return SampleDataError(
         f"{context}{n_nan} NaN and {n_inf} Inf value(s): calibration needs "
@@ -72,11 +82,9 @@ def check_batch(batch: object, context: str = "") -> torch.Tensor:
     if batch.dtype not in ACCEPTED_DTYPES:
         raise dtype_error(batch.dtype, context)
     check_shape(tuple(batch.shape), context)
-    lo, hi = torch.aminmax(batch)  # NaN propagates, Inf is an extreme: no full-size temporary
-    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
-        bad = batch[~torch.isfinite(batch)]
-        n_nan = int(torch.isnan(bad).sum())
-        raise nonfinite_error(context, n_nan, bad.numel() - n_nan)
+    n_nan, n_inf = nonfinite_counts(batch)
+    if n_nan or n_inf:
+        raise nonfinite_error(context, n_nan, n_inf)
     return batch
 
 
@@ -237,22 +245,20 @@ class SampleSource:
         if meta is None or dtype is None:  # read it whole (its error names the dtype)
             return tensor_batch(self._get(key)[i] if stacked else self._get(key))
         shape = meta[1][1:] if stacked else meta[1]
-        item = torch.empty((), dtype=dtype).element_size()
-        size = math.prod(shape) * item
-        begin = meta[2] + (i * size if stacked else 0)
+        begin = meta[2] + (i * math.prod(shape) * dtype.itemsize if stacked else 0)
         return Batch(tuple(shape), dtype,
                      lambda unit: self._read_pieces(begin, shape, dtype, where(str(self.path), layer, i), unit))
 
     def _index(self) -> dict[str, tuple[str, list[int], int]]:
         """``key -> (dtype, shape, file offset of the data)`` from the safetensors header."""
         if self._meta is None:
-            import json
-            import struct
+            from kvcal.grammar.association import SampleHeaderError, safetensors_header
 
-            with open(self.path, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
-                header = json.loads(fh.read(n))
-            self._meta = {k: (v["dtype"], list(v["shape"]), 8 + n + int(v["data_offsets"][0]))
+            try:
+                header, data = safetensors_header(self.path)
+            except SampleHeaderError as exc:  # (safetensors itself opened it: hardly ever)
+                raise SampleDataError(str(exc)) from exc
+            self._meta = {k: (v["dtype"], list(v["shape"]), data + int(v["data_offsets"][0]))
                           for k, v in header.items() if k != "__metadata__"}  # fmt: skip
         return self._meta
 
@@ -260,7 +266,7 @@ class SampleSource:
                      unit: int) -> Iterator[torch.Tensor]:  # fmt: skip
         from kvcal.calibrate.layout import piece_spans
 
-        item = torch.empty((), dtype=dtype).element_size()
+        item = dtype.itemsize
         spans = list(piece_spans(shape, unit))
         buffer = torch.empty(max(count for _, count in spans), dtype=dtype)
         raw = buffer.view(torch.uint8).numpy()

@@ -8,6 +8,7 @@ import json
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 # `# kvcal: data=relative/or/absolute.safetensors` among the leading comment lines.
 _HEADER = re.compile(r"^[ \t]*#[ \t]*kvcal:(?P<rest>[^\n]*)", re.MULTILINE)
@@ -33,8 +34,9 @@ def header_data_path(text: str) -> tuple[str, int, int] | None:
     return None
 
 
-def sample_layer_names(path: Path) -> list[str]:
-    """Layer names in a safetensors sample file (keys ``<layer>/<i>`` or ``<layer>``)."""
+def safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
+    """A safetensors file's header (``key -> {dtype, shape, data_offsets}``, and
+    ``__metadata__``) and the file offset its data starts at; SampleHeaderError otherwise."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(8)
@@ -56,6 +58,12 @@ def sample_layer_names(path: Path) -> list[str]:
         raise SampleHeaderError(f"{path}: not a safetensors file (bad header: {exc})") from exc
     if not isinstance(header, dict):
         raise SampleHeaderError(f"{path}: not a safetensors file (header is not an object)")
+    return header, 8 + size
+
+
+def sample_layer_names(path: Path) -> list[str]:
+    """Layer names in a safetensors sample file (keys ``<layer>/<i>`` or ``<layer>``)."""
+    header, _ = safetensors_header(path)
     names: dict[str, None] = {}
     for key in header:
         if key == "__metadata__":
