@@ -69,7 +69,7 @@ def uri_argument(arguments: list[Any] | None) -> str | None:
 
 def layers_argument(arguments: list[Any] | None) -> tuple[str, ...] | None:
     """The layers to calibrate (``[uri, {"layers": [...]}]``), None for all of them."""
-    second = (arguments or [None, None])[1] if len(arguments or []) > 1 else None
+    second = arguments[1] if arguments and len(arguments) > 1 else None
     if isinstance(second, dict) and isinstance(second.get("layers"), list):
         return tuple(str(name) for name in second["layers"])
     return None

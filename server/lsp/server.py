@@ -82,25 +82,18 @@ class KvcalProtocol(LanguageServerProtocol):
         if isinstance(message, _Answered):
             return
         method = getattr(message, "method", None)
-        is_request = method is not None and getattr(message, "id", None) is not None
+        refusal: JsonRpcException | None = None
         if self._shutdown and method not in (None, types.EXIT):
-            if is_request:
-                self._send_response(message.id, error=JsonRpcInvalidRequest(
-                    f"{method}: the server is shutting down (shutdown was requested); only exit is accepted"
-                ).to_response_error())  # fmt: skip
-            return
-        if self._initialized and method == types.INITIALIZE and is_request:
-            self._send_response(message.id, error=JsonRpcInvalidRequest(
-                "initialize: the server is already initialized (initialize is sent once)"
-            ).to_response_error())  # fmt: skip
-            return
-        if not self._initialized and method not in (None, types.INITIALIZE, types.EXIT):
-            if is_request:
-                self._send_response(message.id, error=JsonRpcServerNotInitialized(
-                    f"{method}: send initialize first"
-                ).to_response_error())  # fmt: skip
-            return  # notifications before initialize are dropped (LSP)
-        super().handle_message(message)
+            refusal = JsonRpcInvalidRequest(
+                f"{method}: the server is shutting down (shutdown was requested); only exit is accepted")
+        elif self._initialized and method == types.INITIALIZE:
+            refusal = JsonRpcInvalidRequest("initialize: the server is already initialized (initialize is sent once)")
+        elif not self._initialized and method not in (None, types.INITIALIZE, types.EXIT):
+            refusal = JsonRpcServerNotInitialized(f"{method}: send initialize first")
+        if refusal is None:
+            super().handle_message(message)
+        elif getattr(message, "id", None) is not None:  # a request is answered; a notification dropped
+            self._send_response(message.id, error=refusal.to_response_error())
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams):
