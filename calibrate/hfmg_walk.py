@@ -26,6 +26,9 @@ import math
 import numpy as np
 import torch
 
+#: AMCT's ``step = max(ceil(total / 100000), 1)``: 1 for slices of at most this many values
+STEP_DIVISOR = 100000
+
 
 def tables(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, bool]:
     """``(TL, TR, unit_step)``: both cursor moves for every position, int32 ``[slices, bins]``."""
@@ -33,7 +36,7 @@ def tables(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, bool]:
     counts = counts.cpu()
     prefix = torch.zeros(slices, bins + 1, dtype=torch.int64)
     torch.cumsum(counts, dim=1, out=prefix[:, 1:])
-    step = torch.ceil(prefix[:, -1].to(torch.float64) / 100000).clamp_min(1).to(torch.int64)[:, None]
+    step = torch.ceil(prefix[:, -1].to(torch.float64) / STEP_DIVISOR).clamp_min(1).to(torch.int64)[:, None]
     if bool((step == 1).all()):  # one count suffices: the next / previous non-empty bin
         pos = np.arange(bins, dtype=np.int32)[None, :]
         full = (counts > 0).numpy()
@@ -68,7 +71,7 @@ def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     slices, bins = counts.shape
     if slices > 4:
         counts = counts.cpu()
-        simple = (counts[:, 0] > 0) & (counts.sum(dim=1) <= 100000)
+        simple = (counts[:, 0] > 0) & (counts.sum(dim=1) <= STEP_DIVISOR)  # (step 1)
         if bool(simple.all()):
             return _right_only(counts)
         if bool(simple.any()):  # rare: walk the two kinds apart, then interleave by slice
