@@ -15,6 +15,7 @@ errors is not formatted (:class:`FormatError`).
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from kvcal.grammar.parser import ParseResult, parse
@@ -59,6 +60,7 @@ class _Printer:
         self.text = parsed.text
         self.tree = parsed.tree
         self.comments: list[Comment] = list(parsed.comments)
+        self.comment_starts = [c.start for c in self.comments]
         self.next_comment = 0
         self.lines: list[str] = []
         self.last_end = 0  # source offset of the last thing printed
@@ -136,7 +138,9 @@ class _Printer:
             self.trailing_comment(f.end)
 
     def has_comments(self, start: int, end: int) -> bool:
-        return any(start < c.start < end for c in self.comments[self.next_comment :])
+        """A comment starts strictly inside ``(start, end)`` (comments are in text order)."""
+        i = bisect.bisect_right(self.comment_starts, start)
+        return i < len(self.comment_starts) and self.comment_starts[i] < end
 
     def string_lines(self, f: Field, value: Scalar, depth: int) -> None:
         """Adjacent strings over several source lines: one output line per source line, the
@@ -178,31 +182,25 @@ class _Printer:
             self.last_end = value.end
             self.trailing_comment(value.end)
             return
-        if scalars:  # comments among the items: one item per line, each comment where it was
-            self.lines.append(f"{pad}{f.name.text}: [")
-            self.last_end = value.start + 1
-            self.trailing_comment(self.last_end)
-            for i, item in enumerate(value.items):
-                self.comments_before(item.start, depth + 1)
-                self.lines.append(INDENT * (depth + 1) + self.scalar(item) + ("," if i < len(value.items) - 1 else ""))
-                self.last_end = item.end
-                self.trailing_comment(item.end)
-            self.comments_before(value.end - 1, depth + 1)
-            self.lines.append(pad + "]")
-            self.last_end = value.end
-            self.trailing_comment(value.end)
-            return
+        # one item per line (scalars when comments sit among them, else messages), each
+        # comment where it was
         self.lines.append(f"{pad}{f.name.text}: [")
         self.last_end = value.start + 1
         self.trailing_comment(self.last_end)
+        last = len(value.items) - 1
         for i, item in enumerate(value.items):
-            assert isinstance(item, Message)
             self.comments_before(item.start, depth + 1)
+            if scalars:
+                self.lines.append(INDENT * (depth + 1) + self.scalar(item) + ("," if i < last else ""))
+                self.last_end = item.end
+                self.trailing_comment(item.end)
+                continue
+            assert isinstance(item, Message)
             self.lines.append(INDENT * (depth + 1) + "{")
             self.last_end = item.open.end if item.open else item.start
             self.trailing_comment(self.last_end)
             self.block(item, depth + 1)
-            if i < len(value.items) - 1:
+            if i < last:
                 self.lines[-1] = _add_before_comment(self.lines[-1], ",")
         self.comments_before(value.end - 1, depth + 1)
         self.lines.append(pad + "]")
