@@ -45,10 +45,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check . || true
 
 ## Regenerate the committed generated files (a test fails when either is stale): the protobuf
-## descriptors from grammar/proto/*.proto, and the LALR table from grammar/textproto.lark.
+## descriptors from grammar/schema/proto/*.proto, and the LALR table from grammar/syntax/textproto.lark.
 proto: setup
-	$(PY) -m kvcal.grammar.proto.generate
-	$(PY) -m kvcal.grammar.lalr
+	$(PY) -m kvcal.grammar.schema.proto.generate
+	$(PY) -m kvcal.grammar.syntax.lalr
 
 bench: setup
 	$(PY) benchmarks/bench_grammar.py

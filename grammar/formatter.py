@@ -18,8 +18,8 @@ from __future__ import annotations
 import bisect
 import re
 
-from kvcal.grammar.parser import ParseResult, parse
-from kvcal.grammar.tree import Comment, Field, ListValue, Message, Scalar, Value
+from kvcal.grammar.syntax.parser import ParseResult, parse
+from kvcal.grammar.syntax.tree import Comment, Field, ListValue, Message, Scalar, Value
 
 INDENT = "  "
 MAX_DEPTH = 200

@@ -18,10 +18,10 @@ from typing import Literal
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kvcal.grammar import schema
-from kvcal.grammar.analysis import Analysis
-from kvcal.grammar.literals import BOOL_WORDS
+from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
-from kvcal.grammar.tree import Field, ListValue, Message, Scalar, Value, walk_fields
+from kvcal.grammar.syntax.literals import BOOL_WORDS
+from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value, walk_fields
 
 #: (message name, field name) of the fields whose string values name a layer.
 LAYER_FIELDS = frozenset({("CommonCalibrationConfig", "quant_layers"), ("OverrideLayer", "layer_name")})

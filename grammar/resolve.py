@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 
 from kvcal.grammar import schema
-from kvcal.grammar.analysis import Analysis, Occurrence, View, analyze, merge_views
+from kvcal.grammar.checks.analysis import Analysis, Occurrence, View, analyze, merge_views
 from kvcal.grammar.plan import ConfigSource, HfmgParams, IfmrParams, LayerPlan, OffsetSource
 
 _ONEOF = "acts_quant_algo"

@@ -6,10 +6,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvcal.grammar.analysis import Analysis, analyze
 from kvcal.grammar.association import header_data_path
-from kvcal.grammar.parser import ParseResult, parse_bytes
+from kvcal.grammar.checks.analysis import Analysis, analyze
 from kvcal.grammar.problems import Problem
+from kvcal.grammar.syntax.parser import ParseResult, parse_bytes
 from kvcal.grammar.text import LineIndex
 
 #: how standard input is named in messages

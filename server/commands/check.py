@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from kvcal.grammar.analysis import analyze
 from kvcal.grammar.association import SampleHeaderError, sample_layer_names
+from kvcal.grammar.checks.analysis import analyze
 from kvcal.grammar.problems import Problem
 from kvcal.grammar.text import LineIndex
 from kvcal.server.commands._files import header_data, problem_json, problem_line, read_config

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kvcal.grammar.analysis import Analysis
+from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.formatter import FormatError, format_text
 from kvcal.grammar.problems import Problem
 

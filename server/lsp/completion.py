@@ -10,7 +10,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from lsprotocol import types
 
 from kvcal.grammar import schema
-from kvcal.grammar.analysis import Analysis
+from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.navigation import (
     CompletionContext,
     ValueChoice,

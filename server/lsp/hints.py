@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from lsprotocol import types
 
-from kvcal.grammar.analysis import Analysis
+from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.navigation import default_hints, layer_refs
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.text import LineIndex

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import FieldDescriptor
 
 from kvcal.grammar import schema
-from kvcal.grammar.analysis import Analysis
+from kvcal.grammar.checks.analysis import Analysis
+from kvcal.grammar.checks.kv import VALUE_RULES
 from kvcal.grammar.navigation import Target, layer_refs, target_at
 from kvcal.grammar.plan import LayerPlan
-from kvcal.grammar.rules import VALUE_RULES
 from kvcal.grammar.text import LineIndex
 
 _LABELS: dict[str, dict[str, str]] = {

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvcal.grammar.analysis import Analysis
+from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.navigation import layer_refs
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.problems import Problem

@@ -28,7 +28,7 @@ from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
-from kvcal.grammar.analysis import Analysis, analyze
+from kvcal.grammar.checks.analysis import Analysis, analyze
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import resolve_analysis
 from kvcal.grammar.text import LineIndex

@@ -1,5 +1,5 @@
 """The tree builder as a Lark Transformer: what the parser's hand-written reductions
-(``kvcal.grammar.reductions``) must build. ``test_parser_oracle.py`` runs Lark's own
+(``kvcal.grammar.syntax.reductions``) must build. ``test_parser_oracle.py`` runs Lark's own
 standard LALR parser with it on valid text and compares trees, comments and problems
 with ``kvcal.grammar.parse``. (It is the builder of the parser before the table-driven
 rewrite; the rest of that parser, its recovery, was dropped as an oracle once recovery
@@ -12,9 +12,9 @@ import threading
 
 from lark import Token, Transformer
 
-from kvcal.grammar.literals import EscapeError, parse_number, unescape
 from kvcal.grammar.problems import Problem, Related
-from kvcal.grammar.tree import Comment, Field, ListValue, Message, Name, Scalar, Span, Value
+from kvcal.grammar.syntax.literals import EscapeError, parse_number, unescape
+from kvcal.grammar.syntax.tree import Comment, Field, ListValue, Message, Name, Scalar, Span, Value
 
 
 class _State(threading.local):

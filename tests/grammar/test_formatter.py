@@ -9,7 +9,7 @@ from hypothesis import given, settings
 
 from kvcal.grammar import parse
 from kvcal.grammar.formatter import FormatError, format_text
-from kvcal.grammar.tree import ListValue, Message, Scalar
+from kvcal.grammar.syntax.tree import ListValue, Message, Scalar
 from tests.grammar.test_differential import config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kvcal.grammar import parse, parse_bytes
-from kvcal.grammar.literals import parse_number, unescape
-from kvcal.grammar.tree import ListValue, Message, Scalar, walk_fields
+from kvcal.grammar.syntax.literals import parse_number, unescape
+from kvcal.grammar.syntax.tree import ListValue, Message, Scalar, walk_fields
 
 
 def only(text: str):
@@ -118,7 +118,7 @@ def test_escape_helper_rejects_bad_code_points() -> None:
 
 
 def test_a_byte_order_mark_is_named() -> None:
-    from kvcal.grammar.parser import parse_bytes
+    from kvcal.grammar.syntax.parser import parse_bytes
 
     (p,) = [p for p in parse_bytes(b"\xef\xbb\xbfbatch_num: 1\n").problems]
     assert p.code == "syntax" and (p.start, p.end) == (0, 1) and "byte order mark" in p.message
@@ -127,7 +127,7 @@ def test_a_byte_order_mark_is_named() -> None:
 
 def test_a_binary_file_is_one_diagnostic() -> None:
     from kvcal.grammar import analyze
-    from kvcal.grammar.parser import parse_bytes
+    from kvcal.grammar.syntax.parser import parse_bytes
 
     data = bytes(range(256)) * 4000  # a megabyte of everything, NUL first
     result = analyze(parse_bytes(data))

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark import Lark
 
-from kvcal.grammar import lalr, parse
-from kvcal.grammar.parser import ParseResult
-from kvcal.grammar.tree import Comment
+from kvcal.grammar import parse
+from kvcal.grammar.syntax import lalr
+from kvcal.grammar.syntax.parser import ParseResult
+from kvcal.grammar.syntax.tree import Comment
 from tests.grammar import lark_builder
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kvcal.grammar import analyze, parse
-from kvcal.grammar.tree import Field, Message, Name, Scalar, Span
+from kvcal.grammar.syntax.tree import Field, Message, Name, Scalar, Span
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))

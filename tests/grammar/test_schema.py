@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kvcal.grammar import schema
-from kvcal.grammar.proto import generate
+from kvcal.grammar.schema.proto import generate
 
 
 def test_descriptor_set_is_not_stale() -> None:
@@ -17,7 +17,7 @@ def test_descriptor_set_is_not_stale() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (fresh,) = generate.generate(Path(tmp))
         assert fresh.read_bytes() == schema.descriptor_set_bytes(), (
-            "grammar/proto/schema.binpb is stale: run `make proto` and commit it"
+            "grammar/schema/proto/schema.binpb is stale: run `make proto` and commit it"
         )
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kvcal.grammar import textproto_table as _table
-from kvcal.grammar.literals import EscapeError, is_number, unescape
 from kvcal.grammar.problems import Problem, Related
-from kvcal.grammar.scanner import Token
-from kvcal.grammar.tree import Field, ListValue, Message, Name, Scalar, Span, thawed
+from kvcal.grammar.syntax import textproto_table as _table
+from kvcal.grammar.syntax.literals import EscapeError, is_number, unescape
+from kvcal.grammar.syntax.scanner import Token
+from kvcal.grammar.syntax.tree import Field, ListValue, Message, Name, Scalar, Span, thawed
 
 __all__ = ["END_ROW", "ROWS", "START_ROW", "Reductions", "syntax_error"]
 
@@ -348,7 +348,7 @@ def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         if shape not in REDUCTIONS_BY_RULE:
             raise RuntimeError(
                 f"textproto_table.py has a rule the parser does not know: {shape}; "
-                "update reductions.REDUCTIONS_BY_RULE (and regenerate the table: python -m kvcal.grammar.lalr)"
+                "update reductions.REDUCTIONS_BY_RULE (and regenerate the table: python -m kvcal.grammar.syntax.lalr)"
             )
         name, size = REDUCTIONS_BY_RULE[shape], len(shape[1])
         op = {None: INLINE, "one": WRAP, "more": APPEND}.get(name, CALL1 if size == 1 else CALLN if size else CALL0)

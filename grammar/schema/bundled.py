@@ -43,7 +43,7 @@ class Doc:
 
 
 def descriptor_set_bytes() -> bytes:
-    return files("kvcal.grammar.proto").joinpath("schema.binpb").read_bytes()
+    return files("kvcal.grammar.schema.proto").joinpath("schema.binpb").read_bytes()
 
 
 @cache

@@ -19,7 +19,7 @@ from typing import Any
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kvcal.grammar import schema
-from kvcal.grammar.descriptors import (
+from kvcal.grammar.checks.tables import (
     BOOL,
     ENUM,
     NUMBER,
@@ -30,10 +30,10 @@ from kvcal.grammar.descriptors import (
     MessageInfo,
     message_info,
 )
-from kvcal.grammar.literals import BOOL_WORDS, float_value, parse_number
-from kvcal.grammar.parser import ParseResult, gc_paused, parse
 from kvcal.grammar.problems import Problem, Related
-from kvcal.grammar.tree import Field, ListValue, Message, Scalar, Value, thawed
+from kvcal.grammar.syntax.literals import BOOL_WORDS, float_value, parse_number
+from kvcal.grammar.syntax.parser import ParseResult, gc_paused, parse
+from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value, thawed
 
 UINT32_MAX = 2**32 - 1
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -141,7 +141,9 @@ def analyze(text: str | ParseResult, *, layers: Collection[str] | None = None) -
 
 @functools.cache
 def _rules() -> Any:
-    from kvcal.grammar import rules  # the value rules read views built here (and import this)
+    from kvcal.grammar.checks import (
+        kv as rules,  # the value rules read views built here (and import this)
+    )
 
     return rules
 

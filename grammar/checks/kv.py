@@ -14,10 +14,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from kvcal.grammar import schema
-from kvcal.grammar.analysis import Occurrence, View, suggest
+from kvcal.grammar.checks.analysis import Occurrence, View, suggest
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
 from kvcal.grammar.problems import Problem, Related, Severity
-from kvcal.grammar.tree import Message
+from kvcal.grammar.syntax.tree import Message
 
 # Ascend's IFMR operator searches at most this many clip ratios.
 MAX_IFMR_CANDIDATES = 4096

@@ -1,6 +1,6 @@
 """Regenerate the committed protobuf artifacts from the .proto files here.
 
-Run ``make proto`` (or ``python -m kvcal.grammar.proto.generate``) after editing a
+Run ``make proto`` (or ``python -m kvcal.grammar.schema.proto.generate``) after editing a
 ``.proto``. It writes ``schema.binpb``: protoc's FileDescriptorSet of both files *with
 source info* (the doc comments). kvcal.grammar.schema builds the message classes from it
 with protobuf's descriptor pool and message factory (no ``*_pb2.py`` gencode, so no

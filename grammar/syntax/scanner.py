@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from kvcal.grammar import textproto_table as _table
+from kvcal.grammar.syntax import textproto_table as _table
 
 __all__ = ["COMMENT_GROUP", "GARBAGE_GROUP", "KINDS", "PUNCT", "PUNCT_GROUP", "SCAN", "Token"]
 

@@ -1,6 +1,6 @@
 """Regenerate ``textproto_table.py``: the LALR(1) table Lark builds from ``textproto.lark``.
 
-Run ``python -m kvcal.grammar.lalr`` after editing the grammar. Lark computes the table
+Run ``python -m kvcal.grammar.syntax.lalr`` after editing the grammar. Lark computes the table
 (its LALR analysis, its rule expansion of ``?``, ``*``, ``[]`` and aliases); this module
 only writes it out as Python literals, so that importing the parser needs neither Lark
 nor the table construction (tens of milliseconds at every start of the language server).
@@ -20,7 +20,7 @@ TABLE_MODULE = "textproto_table.py"
 
 
 def grammar_text() -> str:
-    return files("kvcal.grammar").joinpath("textproto.lark").read_text(encoding="utf-8")
+    return files("kvcal.grammar.syntax").joinpath("textproto.lark").read_text(encoding="utf-8")
 
 
 def build_lark():  # type: ignore[no-untyped-def]
@@ -53,7 +53,7 @@ def render() -> str:
     lines = [
         '"""The LALR(1) table of textproto.lark, as Lark builds it. GENERATED: do not edit.',
         "",
-        "Regenerate with ``python -m kvcal.grammar.lalr`` (see ``lalr.py``). STATES[s] maps a",
+        "Regenerate with ``python -m kvcal.grammar.syntax.lalr`` (see ``lalr.py``). STATES[s] maps a",
         "terminal to its action (n >= 0: shift to state n; n < 0: reduce by RULES[~n]) and a",
         "nonterminal to the state after it (goto).",
         '"""',

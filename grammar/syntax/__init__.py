@@ -1,0 +1,1 @@
+"""The config language's syntax: scanner, LALR parser with recovery, tree, literals."""
