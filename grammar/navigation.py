@@ -17,16 +17,25 @@ from typing import Literal
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from kvcal.grammar import schema
 from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
+from kvcal.grammar.schema import Schema, default_text
 from kvcal.grammar.syntax.literals import BOOL_WORDS
 from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value, walk_fields
 
-#: (message name, field name) of the fields whose string values name a layer.
-LAYER_FIELDS = frozenset({("CommonCalibrationConfig", "quant_layers"), ("OverrideLayer", "layer_name")})
-#: Messages whose fields choose and parametrise an algorithm.
-ALGORITHM_MESSAGES = frozenset({"FMRQuantize", "HFMGQuantize"})
+#: Full names of the fields whose string values name a layer (of the model AMCT quantizes).
+LAYER_FIELDS = frozenset({
+    "AMCTPytorchQuantCaliProto.CommonCalibrationConfig.quant_layers", "AMCTPytorchQuantCaliProto.OverrideLayer.layer_name",
+    "AMCTPytorchProto.AMCTConfig.skip_layers", "AMCTPytorchProto.AMCTConfig.skip_fusion_layers",
+    "AMCTPytorchProto.OverrideLayer.layer_name", "AMCTPytorchProto.AMCTRetrainConfig.skip_layers",
+    "AMCTPytorchProto.AMCTRetrainConfig.quant_skip_layers", "AMCTPytorchProto.AMCTRetrainConfig.regular_prune_skip_layers",
+    "AMCTPytorchProto.RetrainOverrideLayer.layer_name", "AMCTPytorchDistillProto.AMCTDistillConfig.quant_skip_layers",
+    "AMCTPytorchDistillProto.DistillOverrideLayer.layer_name", "AMCTPytorchDistillProto.DistillGroup.start_layer_name",
+    "AMCTPytorchDistillProto.DistillGroup.end_layer_name",
+})  # fmt: skip
+#: Messages whose fields choose and parametrise an activation algorithm (full names).
+ALGORITHM_MESSAGES = frozenset({"AMCTPytorchQuantCaliProto.FMRQuantize", "AMCTPytorchQuantCaliProto.HFMGQuantize",
+                                "AMCTPytorchProto.FMRQuantize", "AMCTPytorchProto.HFMGQuantize"})  # fmt: skip
 #: Symbols nested deeper than this are left out of the outline (garbage can nest forever).
 MAX_SYMBOL_DEPTH = 32
 
@@ -87,10 +96,38 @@ def _body_contains(message: Message, offset: int, text_end: int) -> bool:
     return message.open.end <= offset <= end
 
 
-def _field_descriptor(desc: Descriptor | None, fld: Field) -> FieldDescriptor | None:
-    if desc is None or fld.name.kind != "plain":
+def _field_descriptor(desc: Descriptor | None, fld: Field, schema: Schema | None = None) -> FieldDescriptor | None:
+    """The field *fld* names in *desc*: by name, a group by its type name, an extension by
+    its full name."""
+    if desc is None:
         return None
-    return desc.fields_by_name.get(fld.name.text)
+    name = fld.name
+    if name.kind == "plain":
+        fd = desc.fields_by_name.get(name.text)
+        if fd is None:
+            lower = desc.fields_by_name.get(name.text.lower())
+            if lower is not None and lower.message_type is not None and lower.message_type.name == name.text:
+                fd = lower
+        return fd
+    if name.kind == "extension" and schema is not None:
+        ext = schema.set.find_extension(name.text[1:-1])
+        if ext is not None and ext.containing_type.full_name == desc.full_name:
+            return ext
+    return None
+
+
+def _child_descriptor(desc: Descriptor | None, fld: Field, fd: FieldDescriptor | None,
+                      schema: Schema | None) -> Descriptor | None:  # fmt: skip
+    """The message a block of *fld* holds: its field's type, or an Any's payload type."""
+    if fd is not None:
+        return fd.message_type
+    if fld.name.kind == "any" and schema is not None and desc is not None and desc.full_name == "google.protobuf.Any":
+        return schema.set.find_message(fld.name.text[1:-1].rpartition("/")[2])
+    return None
+
+
+def _root(analysis: Analysis) -> Descriptor | None:
+    return analysis.schema.root if analysis.schema is not None else None
 
 
 def _decoded(node: Scalar) -> str | None:
@@ -100,20 +137,21 @@ def _decoded(node: Scalar) -> str | None:
 
 
 def is_layer_field(fd: FieldDescriptor | None) -> bool:
-    return fd is not None and (fd.containing_type.name, fd.name) in LAYER_FIELDS
+    return fd is not None and fd.full_name in LAYER_FIELDS
 
 
 def target_at(analysis: Analysis, offset: int) -> Target:
     """What is at *offset*: ends are inclusive, so a cursor right after a word is on it."""
     text_end = len(analysis.text)
-    scopes = [Scope(analysis.parsed.tree, schema.root())]
+    schema = analysis.schema
+    scopes = [Scope(analysis.parsed.tree, _root(analysis))]
     while True:
         scope = scopes[-1]
         descended = False
         for fld in scope.message.fields:
             if fld.start > offset:
                 break
-            fd = _field_descriptor(scope.descriptor, fld)
+            fd = _field_descriptor(scope.descriptor, fld, schema)
             if fld.name.start <= offset <= fld.name.end:
                 return Target("field", tuple(scopes), fld, fd, start=fld.name.start, end=fld.name.end)
             values = fld.value.items if isinstance(fld.value, ListValue) else (fld.value,)
@@ -122,7 +160,7 @@ def target_at(analysis: Analysis, offset: int) -> Target:
                 if found is not None:
                     return found
                 if isinstance(value, Message) and _body_contains(value, offset, text_end):
-                    child = fd.message_type if fd is not None else None
+                    child = _child_descriptor(scope.descriptor, fld, fd, schema)
                     scopes.append(Scope(value, child, fld))
                     descended = True
                     break
@@ -264,8 +302,8 @@ def value_candidates(context: CompletionContext, layers: Collection[str] = ()) -
     fd = context.field_descriptor
     if fd is None or context.kind != "value":
         return []
-    default = schema.default_text(fd)
-    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+    default = default_text(fd)
+    if fd.message_type is not None:
         return [ValueChoice("{ }", "block")]
     if fd.type == FieldDescriptor.TYPE_ENUM:
         return [ValueChoice(v.name, "enum", f"{fd.enum_type.full_name}.{v.name}", v.name == default)
@@ -305,19 +343,20 @@ def document_symbols(analysis: Analysis) -> list[Symbol]:
     """The outline: blocks with their fields; ``quant_layers`` entries and overrides are
     named by their layer."""
     text = analysis.text
-    return _symbols(analysis.parsed.tree, schema.root(), text, 0)
+    return _symbols(analysis.parsed.tree, _root(analysis), text, 0, analysis.schema)
 
 
-def _symbols(message: Message, desc: Descriptor | None, text: str, depth: int) -> list[Symbol]:
+def _symbols(message: Message, desc: Descriptor | None, text: str, depth: int, schema: Schema | None) -> list[Symbol]:
     out: list[Symbol] = []
     for fld in message.fields:
-        fd = _field_descriptor(desc, fld)
+        fd = _field_descriptor(desc, fld, schema)
         values = fld.value.items if isinstance(fld.value, ListValue) else (fld.value,)
         for value in values:
             if isinstance(value, Message):
                 children: tuple[Symbol, ...] = ()
                 if depth < MAX_SYMBOL_DEPTH:
-                    children = tuple(_symbols(value, fd.message_type if fd else None, text, depth + 1))
+                    child = _child_descriptor(desc, fld, fd, schema)
+                    children = tuple(_symbols(value, child, text, depth + 1, schema))
                 detail = _message_detail(value, fd)
                 start, end = (fld.start, fld.end) if len(values) == 1 else (value.start, value.end)
                 out.append(Symbol(fld.name.text, "message", detail, start, end, fld.name.start, fld.name.end, children))
@@ -395,18 +434,19 @@ def tokens(analysis: Analysis) -> list[Token]:
     """Every name, value and comment with its class, in document order. Names of fields the
     schema does not know get no token (an editor's plain colouring marks them)."""
     out: list[Token] = [Token(c.start, c.end, "comment") for c in analysis.parsed.comments]
-    pending: list[tuple[Message, Descriptor | None]] = [(analysis.parsed.tree, schema.root())]
+    schema = analysis.schema
+    pending: list[tuple[Message, Descriptor | None]] = [(analysis.parsed.tree, _root(analysis))]
     while pending:
         message, desc = pending.pop()
         for fld in message.fields:
-            fd = _field_descriptor(desc, fld)
+            fd = _field_descriptor(desc, fld, schema)
             if fd is not None:
-                kind: TokenKind = "message" if fd.type == FieldDescriptor.TYPE_MESSAGE else "field"
+                kind: TokenKind = "message" if fd.message_type is not None else "field"
                 out.append(Token(fld.name.start, fld.name.end, kind))
             values = fld.value.items if isinstance(fld.value, ListValue) else (fld.value,)
             for value in values:
                 if isinstance(value, Message):
-                    pending.append((value, fd.message_type if fd is not None else None))
+                    pending.append((value, _child_descriptor(desc, fld, fd, schema)))
                 elif isinstance(value, Scalar) and value.kind != "missing":
                     kind = _value_kind(value, fd)
                     if kind is not None:
@@ -443,18 +483,22 @@ class DefaultHint:
 def default_hints(analysis: Analysis) -> list[DefaultHint]:
     """For every block of a known message: its omitted fields and the values that apply."""
     tree = analysis.parsed.tree
-    inherited = "true" if analysis.root.value("activation_offset") else "false"
+    root, schema = _root(analysis), analysis.schema
+    if root is None or analysis.root is None:
+        return []
+    has_offset = "activation_offset" in root.fields_by_name
+    inherited = ("true" if analysis.root.value("activation_offset") else "false") if has_offset else None
     out: list[DefaultHint] = []
     first = tree.fields[0].start if tree.fields else len(analysis.text)
-    items = _omitted(tree, schema.root(), inherited)
+    items = _omitted(tree, root, inherited)
     if items:
         out.append(DefaultHint(first, items, at_start=True))
-    pending: list[tuple[Message, Descriptor | None]] = [(tree, schema.root())]
+    pending: list[tuple[Message, Descriptor | None]] = [(tree, root)]
     while pending:
         message, desc = pending.pop()
         for fld in message.fields:
-            fd = _field_descriptor(desc, fld)
-            child = fd.message_type if fd is not None else None
+            fd = _field_descriptor(desc, fld, schema)
+            child = _child_descriptor(desc, fld, fd, schema)
             values = fld.value.items if isinstance(fld.value, ListValue) else (fld.value,)
             for value in values:
                 if not isinstance(value, Message) or child is None:
@@ -467,20 +511,23 @@ def default_hints(analysis: Analysis) -> list[DefaultHint]:
     return out
 
 
-def _omitted(message: Message, desc: Descriptor, inherited_offset: str) -> tuple[tuple[str, str], ...]:
+_KV_CALIBRATION = "AMCTPytorchQuantCaliProto.CalibrationConfig"
+
+
+def _omitted(message: Message, desc: Descriptor, inherited_offset: str | None) -> tuple[tuple[str, str], ...]:
     present = _present(message, exclude=None)
     items: list[tuple[str, str]] = []
-    if desc.name == "CalibrationConfig" and not present & {"ifmr_quantize", "hfmg_quantize"}:
+    if desc.full_name == _KV_CALIBRATION and not present & {"ifmr_quantize", "hfmg_quantize"}:
         return (("ifmr_quantize", "defaults"),)
     for fd in desc.fields:
         if fd.name in present or fd.is_repeated:
             continue
-        if fd.type == FieldDescriptor.TYPE_MESSAGE:
-            if fd.message_type.name == "CalibrationConfig" and desc.name != "AMCTQuantCaliConfig":
+        if fd.message_type is not None:
+            if fd.message_type.full_name == _KV_CALIBRATION and desc.name != "AMCTQuantCaliConfig":
                 items.append((fd.name, "IFMR defaults"))
             continue
-        text = schema.default_text(fd)
-        if text is None and fd.name == "asymmetric" and desc.name in ALGORITHM_MESSAGES:
+        text = default_text(fd)
+        if text is None and fd.name == "asymmetric" and desc.full_name in ALGORITHM_MESSAGES and inherited_offset:
             text = f"{inherited_offset} (activation_offset)"
         if text is not None:
             items.append((fd.name, text))
@@ -505,6 +552,8 @@ class LayerRef:
 def layer_refs(analysis: Analysis) -> list[LayerRef]:
     """Every well-typed layer name in the config, in document order."""
     out: list[LayerRef] = []
+    if analysis.root is None or analysis.family != "kv":
+        return out
     for occ in analysis.root.all("kv_cache_quant_config"):
         out += [LayerRef(o.value, "quant_layers", o.node.start, o.node.end) for o in occ.value.all("quant_layers")]
     for occ in analysis.root.all("override_layers_configs"):
@@ -531,3 +580,34 @@ def layer_references(analysis: Analysis, offset: int, include_self: bool = True)
     if here is None:
         return []
     return [r for r in layer_refs(analysis) if r.name == here.name and (include_self or r != here)]
+
+
+# -- the schema's declarations ----------------------------------------------------------------
+
+
+def declaration_name(analysis: Analysis, offset: int) -> str | None:
+    """The full name of the schema declaration at *offset*, for go to definition: the field
+    a name refers to, the enum value a value names, the message an ``Any`` payload names, or
+    the message a ``# proto-message:`` header names."""
+    schema = analysis.schema
+    if schema is None:
+        return None
+    header = analysis.resolution.header
+    if header is not None and header.message is not None and header.message.line_start <= offset <= header.message.end:
+        return schema.name
+    target = target_at(analysis, offset)
+    fd = target.field_descriptor
+    if target.kind == "field" and target.field is not None:
+        if fd is not None:
+            return fd.full_name
+        if target.field.name.kind == "any":
+            child = _child_descriptor(target.scope.descriptor, target.field, None, schema)
+            return child.full_name if child is not None else None
+        return None
+    if target.kind == "value" and fd is not None and fd.enum_type is not None and target.node is not None:
+        text = target.node.text
+        value = fd.enum_type.values_by_name.get(text)
+        if value is None and text.isdigit():
+            value = fd.enum_type.values_by_number.get(int(text))
+        return f"{fd.enum_type.full_name}.{value.name}" if value is not None else fd.enum_type.full_name
+    return None

@@ -14,32 +14,28 @@ from typing import Any
 from google.protobuf.descriptor import FieldDescriptor
 
 from kvcal.grammar import schema
-from kvcal.grammar.checks.analysis import Analysis, Occurrence, View, analyze, merge_views
+from kvcal.grammar.checks.analysis import Analysis, analyze
+from kvcal.grammar.checks.views import Occurrence, View
 from kvcal.grammar.plan import ConfigSource, HfmgParams, IfmrParams, LayerPlan, OffsetSource
 
 _ONEOF = "acts_quant_algo"
 
 
 def resolve(text: str) -> list[LayerPlan]:
-    """The effective plan of every quantized layer, in config order (quant_layers first,
-    then layers that only an override names). Best effort on a file with errors."""
-    return resolve_analysis(analyze(text))
+    """The effective plan of every quantized layer of a KV-cache config, in config order
+    (quant_layers first, then layers that only an override names). Best effort on a file
+    with errors; the text is read as a KV-cache config whatever its content."""
+    return resolve_analysis(analyze(text, schema=schema.kv_schema()))
 
 
 def _algorithm(cal: View | None) -> tuple[str, View | None]:
     """The algorithm AMCT keeps and its merged parameters (empty/absent config: IFMR)."""
     if cal is None:
         return "ifmr", None
-    choice = cal.oneof_choice(_ONEOF)
+    choice, params = cal.oneof_view(_ONEOF)
     if choice is None:
         return "ifmr", None
-    members = [f.name for f in cal.descriptor.oneofs_by_name[_ONEOF].fields]
-    # Setting another member clears this one: only occurrences after the last switch count.
-    last_other = max(
-        (o.field.start for m in members if m != choice for o in cal.all(m)), default=-1
-    )
-    occs = [o for o in cal.all(choice) if o.field.start > last_other]
-    return ("ifmr" if choice == "ifmr_quantize" else "hfmg"), merge_views([o.value for o in occs])
+    return ("ifmr" if choice == "ifmr_quantize" else "hfmg"), params
 
 
 def _param(view: View | None, descriptor_name: str, field: str) -> Any:
@@ -77,7 +73,10 @@ def _plan(name: str, span: tuple[int, int] | None, cal: View | None, source: Con
 
 
 def resolve_analysis(analysis: Analysis) -> list[LayerPlan]:
+    """The plans of a KV-cache config (none for a document of another schema)."""
     root = analysis.root
+    if root is None or analysis.family != "kv":
+        return []
     batch_num = int(root.value("batch_num"))
     global_set = root.has("activation_offset")
     global_offset = bool(root.value("activation_offset"))

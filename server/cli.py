@@ -17,9 +17,10 @@ from kvcal.server import __version__
 
 #: subcommand -> (module in kvcal.server.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("check", "report problems in quant.cfg files"),
-    "format": ("format", "format quant.cfg files canonically, keeping every comment"),
+    "check": ("check", "report problems in AMCT configs and other protobuf text-format files"),
+    "format": ("format", "format text-format files canonically, keeping every comment"),
     "explain": ("explain", "show the effective per-layer plan AMCT will run"),
+    "schema": ("schema", "show which schema each file is checked against, and why"),
     "calibrate": ("calibrate", "run the configured IFMR/HFMG on sample data, write the record"),
     "capture": ("capture", "run a model over text and save its K/V projection outputs as sample data"),
     "evaluate": ("evaluate", "perplexity of a model with its KV cache fake-quantized by a config"),
@@ -37,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = _Parser(
         prog="kvcal",
-        description="Write, check and calibrate AMCT KV-cache quantization configs (quant.cfg).",
+        description="Write, check and calibrate AMCT quantization configs and any protobuf text-format file.",
     )
     parser.add_argument("--version", action="version", version=f"kvcal {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

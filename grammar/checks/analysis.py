@@ -1,176 +1,145 @@
-"""Schema analysis: the generic tree checked against the AMCT schema, as typed views.
+"""Schema analysis: the generic tree checked against the document's schema, as typed views.
 
-``analyze(text)`` parses, walks the tree against the descriptors and returns a
-:class:`View` of the root message plus every schema problem (unknown fields, types,
-enums, duplicates, oneofs, missing required fields). A view keeps, per field name, the
-well-typed occurrences in document order with their decoded values; a singular message
-given twice is *merged*, the way AMCT's ``text_format.Merge`` merges it, so that the value
-rules (``rules.py``) and ``resolve()`` see what AMCT sees.
+``analyze(text)`` parses, resolves the schema (an explicit one, the file's header, the
+AMCT family by content, or none), walks the tree against the descriptors and returns a
+:class:`View` of the root message plus every problem: syntax, the descriptor's own rules
+(unknown fields, literal types and ranges, enums, duplicates, oneofs, required fields,
+maps, groups, extensions, ``Any``) and the rule table of the schema's AMCT family. With no
+schema, only syntax is checked.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import FieldDescriptor
 
-from kvcal.grammar import schema
+from kvcal.grammar.checks import families
 from kvcal.grammar.checks.tables import (
     BOOL,
+    BYTES,
     ENUM,
-    NUMBER,
+    FLOAT,
+    INTEGER,
     SCALARS_MAX,
     TEXT,
     EnumInfo,
     FieldInfo,
     MessageInfo,
+    extension_info,
     message_info,
 )
+from kvcal.grammar.checks.views import Occurrence, View, merge_views, suggest
 from kvcal.grammar.problems import Problem, Related
-from kvcal.grammar.syntax.literals import BOOL_WORDS, float_value, parse_number
+from kvcal.grammar.schema import Schema, amct_float
+from kvcal.grammar.schema.resolution import Resolution, SchemaOptions, resolve_schema
+from kvcal.grammar.syntax.literals import BOOL_WORDS, is_spec_number, python_float, python_int
 from kvcal.grammar.syntax.parser import ParseResult, gc_paused, parse
 from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value, thawed
 
-UINT32_MAX = 2**32 - 1
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+__all__ = ["AUTO", "Analysis", "Occurrence", "View", "analyze", "check", "merge_views", "suggest"]
+
 FLOAT32_MAX = 3.4028234663852886e38
+_F = FieldDescriptor
 
 
-@dataclass(frozen=True, slots=True)
-class Occurrence:
-    """One well-typed value of a field: the field node, the value node and its value.
-
-    For message fields ``value`` is the child :class:`View`.
-    """
-
-    field: Field
-    node: Value
-    value: Any
+class _Auto:
+    def __repr__(self) -> str:
+        return "AUTO"
 
 
-@dataclass(slots=True)
-class View:
-    """The fields of one message (or several merged occurrences of it)."""
-
-    descriptor: Descriptor
-    messages: list[Message] = field(default_factory=list)
-    fields: dict[str, list[Occurrence]] = field(default_factory=dict)
-
-    def all(self, name: str) -> list[Occurrence]:
-        return self.fields.get(name, [])
-
-    def last(self, name: str) -> Occurrence | None:
-        occ = self.fields.get(name)
-        return occ[-1] if occ else None
-
-    def has(self, name: str) -> bool:
-        return bool(self.fields.get(name))
-
-    def value(self, name: str) -> Any:
-        """The effective value: the last occurrence, else the schema default."""
-        occ = self.last(name)
-        if occ is not None:
-            return occ.value
-        return self.descriptor.fields_by_name[name].default_value
-
-    def child(self, name: str) -> View | None:
-        """A singular message field: all its occurrences merged (AMCT's Merge semantics)."""
-        occs = self.fields.get(name)
-        if not occs:
-            return None
-        return merge_views([occ.value for occ in occs])
-
-    def oneof_choice(self, oneof: str) -> str | None:
-        """The member of *oneof* that is set last (the one AMCT keeps), or None."""
-        best: tuple[int, str] | None = None
-        for member in self.descriptor.oneofs_by_name[oneof].fields:
-            occ = self.last(member.name)
-            if occ is not None and (best is None or occ.field.start > best[0]):
-                best = (occ.field.start, member.name)
-        return best[1] if best else None
-
-
-def merge_views(views: list[View]) -> View:
-    """Several occurrences of one message as one view, fields in document order."""
-    if len(views) == 1:
-        return views[0]
-    merged = View(views[0].descriptor)
-    for view in views:
-        merged.messages.extend(view.messages)
-        for key, items in view.fields.items():
-            merged.fields.setdefault(key, []).extend(items)
-    return merged
+#: resolve the schema from the document (header, then the AMCT family by content)
+AUTO: Any = _Auto()
 
 
 @dataclass(frozen=True)
 class Analysis:
     parsed: ParseResult
-    root: View
+    root: View | None  # None: no schema (syntax only)
     problems: tuple[Problem, ...]
+    resolution: Resolution
 
     @property
     def text(self) -> str:
         return self.parsed.text
 
     @property
+    def schema(self) -> Schema | None:
+        return self.resolution.schema
+
+    @property
+    def family(self) -> str | None:
+        schema = self.resolution.schema
+        return schema.family if schema is not None else None
+
+    @property
     def has_errors(self) -> bool:
         return any(p.is_error for p in self.problems)
 
 
-def analyze(text: str | ParseResult, *, layers: Collection[str] | None = None) -> Analysis:
-    """Parse (unless given a ParseResult) and check *text* against the AMCT schema.
+def analyze(text: str | ParseResult, *, schema: Schema | Resolution | None = AUTO,
+            layers: Collection[str] | None = None, options: SchemaOptions | None = None,
+            path: Any = None) -> Analysis:  # fmt: skip
+    """Parse (unless given a ParseResult) and check *text*.
 
-    *layers*, when given, are the layer names known from associated sample data
-    (for ``unknown-layer``).
+    *schema*: AUTO resolves it (*options* and the document's *path* say where the header's
+    files are and what the user chose explicitly); a :class:`Schema` checks against it;
+    None checks syntax only. *layers*: the layer names of the associated sample data (the
+    KV-cache family's ``unknown-layer``).
     """
-    rules = _rules()
     with gc_paused():  # (see there: the views are acyclic too)
         parsed = parse(text) if isinstance(text, str) else text
-        walker = _Walker(parsed.text, rules.RULED_MESSAGES)
-        root = walker.view(parsed.tree, _root_info(), ancestors=None, unclosed=False)
-        problems = list(parsed.problems) + walker.problems
-        if not parsed.binary:  # (a binary file's one diagnostic says it all)
-            problems += rules.check_values(root, parsed.text, layers=layers, views=walker.views)
+        if schema is AUTO:
+            resolution = resolve_schema(parsed.text, parsed.tree, path=path, options=options or SchemaOptions())
+        elif isinstance(schema, Resolution):
+            resolution = schema
+        elif schema is None:
+            resolution = Resolution(None, "none", "no schema was given")
+        else:
+            resolution = Resolution(schema, "explicit", f"{schema.shown} was given")
+        problems = list(parsed.problems) + list(resolution.problems)
+        root: View | None = None
+        chosen = resolution.schema
+        if chosen is not None and not parsed.binary:  # (a binary file's one diagnostic says it all)
+            root, found = _check(parsed, chosen, layers)
+            if len(resolution.candidates) > 1:  # ambiguous: only what every candidate says
+                shared = {_key(p) for p in found}
+                for other in resolution.candidates:
+                    if other is not chosen:
+                        shared &= {_key(p) for p in _check(parsed, other, layers)[1]}
+                found = [p for p in found if _key(p) in shared]
+            problems += found
+        elif resolution.quiet and any(p.code == "syntax" for p in parsed.problems):
+            problems = []  # not text format at all, and only claimed by its extension
     problems.sort(key=Problem.sort_key)
-    return Analysis(parsed, root, tuple(problems))
+    return Analysis(parsed, root, tuple(problems), resolution)
 
 
-@functools.cache
-def _rules() -> Any:
-    from kvcal.grammar.checks import (
-        kv as rules,  # the value rules read views built here (and import this)
-    )
-
-    return rules
+def _key(p: Problem) -> tuple[str, int, int]:
+    return (p.code, p.start, p.end)
 
 
-@functools.cache
-def _root_info() -> MessageInfo:
-    return message_info(schema.root())
+def _check(parsed: ParseResult, schema: Schema, layers: Collection[str] | None) -> tuple[View, list[Problem]]:
+    rules = families.rules_for(schema.family)
+    walker = _Walker(parsed.text, schema, rules.RULED_MESSAGES if rules is not None else frozenset())
+    root = walker.view(parsed.tree, message_info(schema.root, schema.set), ancestors=None, unclosed=False)
+    problems = walker.problems
+    if rules is not None:
+        problems += rules.check_values(root, parsed.text, layers=layers, views=walker.views)
+    return root, problems
 
 
-def check(text: str, *, layers: Collection[str] | None = None) -> list[Problem]:
+def check(text: str, *, layers: Collection[str] | None = None, schema: Schema | Resolution | None = AUTO,
+          options: SchemaOptions | None = None, path: Any = None) -> list[Problem]:  # fmt: skip
     """Every problem in *text*: syntax, schema and value rules, sorted by position."""
-    return list(analyze(text, layers=layers).problems)
-
-
-def suggest(name: str, candidates: Collection[str]) -> str | None:
-    """The closest of *candidates* to *name* (a "did you mean"), or None. Case and ``-``
-    for ``_`` do not count (``PER_CHANNEL``, ``per-channel`` -> ``per_channel``)."""
-    by_key = {c.lower().replace("-", "_"): c for c in candidates}
-    key = name.lower().replace("-", "_")
-    if key in by_key:
-        return by_key[key]
-    match = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
-    return by_key[match[0]] if match else None
+    return list(analyze(text, layers=layers, schema=schema, options=options, path=path).problems)
 
 
 _TOccurrence = thawed(Occurrence)
 _new = object.__new__
+_INVALID = object()
 
 
 def _occurrence(fld: Field, node: Value, value: Any) -> Occurrence:
@@ -185,8 +154,10 @@ _Ancestors = tuple["MessageInfo", "_Ancestors"] | None
 
 
 class _Walker:
-    def __init__(self, text: str, ruled: Collection[str] = ()) -> None:
+    def __init__(self, text: str, schema: Schema, ruled: Collection[str] = ()) -> None:
         self.text = text
+        self.schema = schema
+        self.amct = schema.family is not None
         self.problems: list[Problem] = []
         self.ruled = ruled
         self.views: list[View] = []  # the views of the *ruled* messages (for the value rules)
@@ -209,7 +180,7 @@ class _Walker:
         self.owners.append(owner)
         view = _new(View)
         view.descriptor, view.messages, view.fields = info.desc, [message], {}
-        if info.name in self.ruled:
+        if info.full_name in self.ruled:
             self.views.append(view)
         unclosed = unclosed or (message.open is not None and message.close is None)
         suppressed = ancestors if unclosed else None
@@ -255,50 +226,88 @@ class _Walker:
                 fields[key] = [o]
             else:
                 previous.append(o)
-        if info.required and message.open is not None:
-            for name in info.required:
-                if view.fields.get(name):
-                    continue
-                anchor = owner.name if owner is not None else message.open
-                self.add(
-                    "missing-required", "error", anchor.start, anchor.end,
-                    f"{self.block()} needs '{name}': AMCT would fail later with "
-                    f"\"Layer  does not exist in the model\"; add {name}: 'LAYER'",
-                    data={"insert": {"offset": message.open.end, "text": f" {name}: '' "},
-                          "field": name},
-                )  # fmt: skip
+        if info.required:
+            self.missing_required(view, info, message, owner)
         self.owners.pop()
         return view
+
+    def missing_required(self, view: View, info: MessageInfo, message: Message, owner: Field | None) -> None:
+        for name in info.required:
+            if view.fields.get(name):
+                continue
+            fi = info.fields[name]
+            if any(f.name.text == name for f in message.fields):
+                continue  # written, but not well-typed: its own error says why
+            anchor = owner.name if owner is not None else None
+            start, end = (anchor.start, anchor.end) if anchor is not None else (0, 0)
+            note = families.required_note(self.schema.family, fi.full_name)
+            if note is None:
+                note = ("AMCT does not check it and silently uses the default (" + _zero_text(fi) + ")"
+                        if self.amct else "protobuf parses the file but cannot serialize the message")  # fmt: skip
+            offset = message.open.end if message.open is not None else 0
+            self.add("missing-required", "error", start, end,
+                     f"{self.block()} needs '{name}' (a required field): {note}; add {name}",
+                     data={"insert": {"offset": offset, "text": f" {name}{_placeholder(fi)} "}, "field": name})  # fmt: skip
+
+    def lookup(self, info: MessageInfo, fld: Field) -> FieldInfo | bool | None:
+        """The field a name refers to; None for an unknown name (reported here or by the
+        caller), False when a problem was reported here already."""
+        name = fld.name
+        if name.kind == "plain":
+            return info.lookup(name.text)
+        if name.kind == "extension":
+            if not info.extendable:
+                self.add("unknown-field", "error", name.start, name.end,
+                         f"{self.block()} ({info.full_name}) has no extensions: remove {name.text}",
+                         data={"delete": [fld.start, fld.end]})  # fmt: skip
+                return False
+            ext = self.schema.set.find_extension(name.text[1:-1])
+            if ext is None or ext.containing_type.full_name != info.full_name:
+                where = (f"it extends {ext.containing_type.full_name}, not {info.full_name}" if ext is not None
+                         else "the schema defines no such extension (name it in full, or add its .proto with "
+                              "'# proto-import:')")  # fmt: skip
+                self.add("unknown-field", "error", name.start, name.end, f"unknown extension {name.text}: {where}")
+                return False
+            return extension_info(ext, self.schema.set)
+        # an Any written expanded: [type.googleapis.com/pkg.Msg] { ... }
+        if not info.is_any:
+            self.add("unknown-field", "error", name.start, name.end,
+                     f"{name.text} is the expanded form of a google.protobuf.Any, but {self.block()} is a "
+                     f"{info.name}, not an Any", data={"delete": [fld.start, fld.end]})  # fmt: skip
+            return False
+        return None  # handled by any()
 
     def field(self, view: View, info: MessageInfo, fld: Field, suppressed: _Ancestors,
               inner: tuple[_Ancestors, bool]) -> None:  # fmt: skip
         name = fld.name
-        fi = info.fields.get(name.text) if name.kind == "plain" else None
-        if fi is None:
-            self.unknown(info, fld, suppressed)
+        fi = self.lookup(info, fld)
+        if fi is False:
             return
+        if fi is None:
+            if name.kind == "any":
+                self.any(view, fld, inner)
+            else:
+                self.unknown(info, fld, suppressed)
+            return
+        assert isinstance(fi, FieldInfo)
         fields = view.fields
-        key = fi.name
+        key = fi.key
         previous = fields.get(key)
         if previous and not fi.repeated:
             first = previous[0].field
-            self.add(
-                "duplicate-field", "error", name.start, name.end,
-                f"'{key}' is set more than once; AMCT silently "
-                + ("merges the blocks" if fi.is_message else "keeps the last value")
-                + ": keep one",
-                related=(Related(first.name.start, first.name.end, f"first '{key}' here"),),
-                data={"delete": [fld.start, fld.end], "first": [first.start, first.end]},
-            )  # fmt: skip
+            if fi.presence or fi.is_message:
+                self.duplicate(fi, fld, first, "error")
+            else:  # a proto3 scalar without presence: protobuf's Parse takes a default first value
+                self.duplicate(fi, fld, first, "error" if not _is_default(previous[0].value) else "warning")
         if fi.oneof is not None:
             for other in fi.oneof_members:
                 if other == key or not fields.get(other):
                     continue
                 o = fields[other][-1].field
+                consequence = "AMCT silently keeps only the last one" if self.amct else "protobuf refuses both"
                 self.add(
                     "oneof-conflict", "error", name.start, name.end,
-                    f"'{key}' and '{other}' are alternatives ({fi.oneof}): "
-                    f"AMCT silently keeps only the last one; remove one of them",
+                    f"'{key}' and '{other}' are alternatives ({fi.oneof}): {consequence}; remove one of them",
                     related=(Related(o.name.start, o.name.end, f"'{other}' is set here"),),
                     data={"delete": [fld.start, fld.end], "other": [o.start, o.end]},
                 )  # fmt: skip
@@ -307,11 +316,11 @@ class _Walker:
         cls = node.__class__
         if cls is ListValue:
             if not fi.repeated:
-                self.type_error(fld, node, f"'{key}' is not repeated: give one value, not a list")
+                self.type_error(fld, node, f"'{fi.name}' is not repeated: give one value, not a list")
                 return
             if not fi.is_message and fld.colon is None:
                 self.add("syntax", "error", name.end, node.start,
-                         f"expected ':' between '{key}' and its list of values",
+                         f"expected ':' between '{fi.name}' and its list of values",
                          data={"insert": {"offset": name.end, "text": ":"}})  # fmt: skip
             bucket = fields.setdefault(key, [])
             for item in node.items:  # type: ignore[union-attr]
@@ -338,13 +347,52 @@ class _Walker:
         else:
             previous.append(o)
 
+    def duplicate(self, fi: FieldInfo, fld: Field, first: Field, severity: str) -> None:
+        name = fld.name
+        if self.amct:
+            consequence = "AMCT silently " + ("merges the blocks" if fi.is_message else "keeps the last value")
+        elif severity == "warning":
+            consequence = "protobuf keeps the last value (the first is the default, so it does not object)"
+        else:
+            consequence = "protobuf's parser refuses a second value"
+        self.add(
+            "duplicate-field", severity, name.start, name.end,
+            f"'{fi.name}' is set more than once; {consequence}: keep one",
+            related=(Related(first.name.start, first.name.end, f"first '{fi.name}' here"),),
+            data={"delete": [fld.start, fld.end], "first": [first.start, first.end]},
+        )  # fmt: skip
+
+    def any(self, view: View, fld: Field, inner: tuple[_Ancestors, bool]) -> None:
+        """``[prefix/pkg.Msg] { ... }`` inside a google.protobuf.Any: checked as a pkg.Msg."""
+        name = fld.name
+        url = name.text[1:-1]
+        prefix, _, type_name = url.rpartition("/")
+        problem = None
+        if not prefix:
+            problem = f"the type URL [{url}] needs a prefix, e.g. [type.googleapis.com/{type_name}]"
+        desc = self.schema.set.find_message(type_name) if problem is None else None
+        if problem is None and desc is None:
+            problem = (f"the Any names {type_name}, which the schema does not define: add its .proto with "
+                       "'# proto-import: FILE', or fix the name")  # fmt: skip
+        if problem is not None:
+            self.add("unknown-field", "error", name.start, name.end, problem)
+            return
+        node = fld.value
+        if not isinstance(node, Message):
+            if not (isinstance(node, Scalar) and node.kind == "missing"):
+                self.type_error(fld, node, f"an expanded Any holds a message: write [{url}] {{ ... }}")
+            return
+        previous = view.fields.get("[Any]")
+        if previous:
+            first = previous[0].field
+            self.add("duplicate-field", "warning", name.start, name.end,
+                     "this Any is written twice: protobuf keeps only the last payload",
+                     related=(Related(first.name.start, first.name.end, "first payload here"),))  # fmt: skip
+        child = self.view(node, message_info(desc, self.schema.set), inner[0], inner[1], fld)  # type: ignore[arg-type]
+        view.fields.setdefault("[Any]", []).append(_occurrence(fld, node, child))
+
     def unknown(self, info: MessageInfo, fld: Field, suppressed: _Ancestors) -> None:
         name = fld.name
-        if name.kind != "plain":
-            self.add("unknown-field", "error", name.start, name.end,
-                     f"{self.block()} takes no extension or Any fields: remove {name.text}",
-                     data={"delete": [fld.start, fld.end]})  # fmt: skip
-            return
         chain = suppressed
         while chain is not None:
             if name.text in chain[0].names:
@@ -352,12 +400,16 @@ class _Walker:
             chain = chain[1]
         known = list(info.known)
         suggestion = suggest(name.text, known)
-        hint = f"did you mean '{suggestion}'?" if suggestion else "valid here: " + ", ".join(known)
-        elsewhere = _where_defined(name.text)
+        hint = f"did you mean '{suggestion}'?" if suggestion else "valid here: " + (", ".join(known) or "nothing")
+        elsewhere = families.where_defined(self.schema, name.text)
         if elsewhere and not suggestion:
             hint = f"'{name.text}' belongs in {elsewhere}"
+        sibling = families.sibling_hint(self.schema, name.text) if not suggestion and not elsewhere else None
+        if sibling:
+            hint = sibling
+        consequence = "AMCT rejects the file" if self.amct else "protobuf rejects the file"
         self.add("unknown-field", "error", name.start, name.end,
-                 f"{self.block()} has no field '{name.text}': {hint} (AMCT rejects the file)",
+                 f"{self.block()} has no field '{name.text}': {hint} ({consequence})",
                  data={"suggestion": suggestion, "valid": known} if suggestion else {"valid": known})  # fmt: skip
 
     def type_error(self, fld: Field, node: Value, message: str, **data: Any) -> None:
@@ -369,10 +421,11 @@ class _Walker:
             if cls is Message:
                 return self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
             if not (cls is Scalar and node.kind == "missing"):  # type: ignore[union-attr]
-                self.type_error(fld, node, f"'{fi.name}' is a {fi.type_name} message: write {fi.name} {{ ... }}")
+                what = "map entry" if fi.is_map else f"{fi.type_name} message"
+                self.type_error(fld, node, f"'{fi.name}' is a {what}: write {fi.name} {{ ... }}")
             return _INVALID
         if cls is Message:
-            self.type_error(fld, node, f"'{fi.name}' takes a {fi.type_name} value, not a message block")
+            self.type_error(fld, node, f"'{fi.name}' takes {_a(fi.type_name)} value, not a message block")
             return _INVALID
         if cls is ListValue:
             self.type_error(fld, node, "lists cannot be nested")
@@ -385,7 +438,7 @@ class _Walker:
         """The value of *node* for field *fi*, or _INVALID after a diagnostic."""
         decode = fi.decode
         kind = node.kind
-        if decode == NUMBER:
+        if decode in (INTEGER, FLOAT):
             if kind != "string":
                 key = node.text if kind == "number" and not node.negative else (kind, node.text, node.negative)
                 cache = fi.cache
@@ -415,60 +468,81 @@ class _Walker:
         return self.slow_scalar(fi, fld, node)
 
     def slow_scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
-        t = fi.type
+        decode = fi.decode
         shown = self.text[node.start : node.end]
-        if t == FieldDescriptor.TYPE_STRING:
+        if decode in (TEXT, BYTES):
             if node.kind != "string":
-                self.type_error(fld, node, f"'{fi.name}' is a string: quote it, '{shown}'", suggestion=f"'{shown}'")
+                self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: quote it, '{shown}'", suggestion=f"'{shown}'")
                 return _INVALID
             if node.decoded is None:
                 return _INVALID  # a bad escape, already reported
+            if decode == BYTES:
+                return node.decoded
             try:
                 return node.decoded.decode("utf-8")
             except UnicodeDecodeError:
-                self.type_error(fld, node, "this string is not valid UTF-8 (check its \\x and octal escapes)")
+                self.type_error(fld, node, "this string is not valid UTF-8 (check its \\x and octal escapes); "
+                                "a bytes field would take it")  # fmt: skip
                 return _INVALID
         if node.kind == "string":
-            self.type_error(fld, node, f"'{fi.name}' takes a {fi.type_name}, not a string: remove the quotes")
+            self.type_error(fld, node, f"'{fi.name}' takes {_a(fi.type_name)}, not a string: remove the quotes")
             return _INVALID
-        if t == FieldDescriptor.TYPE_BOOL:
-            if not node.negative and node.text in BOOL_WORDS:
-                return BOOL_WORDS[node.text]
-            self.type_error(fld, node, f"'{fi.name}' is a bool: write true or false, not {shown}",
-                            suggestion="true")  # fmt: skip
+        token = ("-" if node.negative else "") + node.text
+        if decode == BOOL:
+            if token in BOOL_WORDS:
+                return BOOL_WORDS[token]
+            self.type_error(fld, node, f"'{fi.name}' is a bool: write true or false, not {shown}", suggestion="true")
             return _INVALID
-        if t == FieldDescriptor.TYPE_ENUM:
-            return self.enum(fi.enum, node, shown, fi.name)  # type: ignore[arg-type]
-        if t == FieldDescriptor.TYPE_FLOAT:
-            value = float_value(node.text, node.negative, node.kind == "identifier")
+        if decode == ENUM:
+            return self.enum(fi.enum, node, token, shown, fi.name)  # type: ignore[arg-type]
+        if node.kind == "number" and not is_spec_number(node.text) and python_int(token) is None \
+                and python_float(token) is None:  # fmt: skip
+            return _INVALID  # malformed, reported by the parser
+        if decode == FLOAT:
+            value = python_float(token)
             if value is None:
-                if node.kind == "number" and parse_number(node.text) is None:
-                    return _INVALID  # malformed number, reported by the parser
-                self.type_error(fld, node, f"'{fi.name}' is a float: {shown} is not a number")
+                why = "is not a number"
+                if node.kind == "number" and python_int(token) is not None:
+                    why = ("is an octal or hex integer, which protobuf does not take for a float field; "
+                           f"write it in decimal ({python_int(token)})")  # fmt: skip
+                self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: {shown} {why}")
                 return _INVALID
+            self.portable(node)
+            if fi.type == _F.TYPE_DOUBLE:
+                return value
             if abs(value) > FLOAT32_MAX and value not in (float("inf"), float("-inf")):
                 self.add("type", "warning", node.start, node.end,
-                         f"{shown} is beyond float32's range: AMCT reads it as infinity")  # fmt: skip
-            return schema.amct_float(value)
-        # integers (uint32 / int32)
-        number = parse_number(node.text, node.negative) if node.kind == "number" else None
+                         f"{shown} is beyond float32's range: " + ("AMCT reads" if self.amct else "protobuf stores")
+                         + " it as infinity")  # fmt: skip
+            return amct_float(value)
+        # integers
+        number = python_int(token) if node.kind == "number" else None
         if number is None:
-            if node.kind == "number":
-                return _INVALID  # malformed, reported by the parser
-            self.type_error(fld, node, f"'{fi.name}' is a {fi.type_name}: {shown} is not a number")
+            if node.kind == "number" and python_float(token) is not None:
+                whole = python_float(token)
+                self.type_error(fld, node, f"'{fi.name}' is an integer ({fi.type_name}): {shown} has a fraction or exponent",
+                                suggestion=str(int(whole)) if whole == whole and abs(whole) < 2**63 else None)  # type: ignore[arg-type]  # fmt: skip
+            else:
+                self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: {shown} is not a number")
             return _INVALID
-        if not number.is_int:
-            self.type_error(fld, node, f"'{fi.name}' is an integer ({fi.type_name}): {shown} has a fraction or exponent",
-                            suggestion=str(int(number.value)) if abs(number.value) < 2**63 else None)  # fmt: skip
+        low, high = fi.range  # type: ignore[misc]
+        if not low <= number <= high:
+            what = "cannot be negative" if number < 0 and low == 0 else f"is at least {low}" if number < low else f"is at most {high}"
+            self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)} and {what}: {shown} is out of range")
             return _INVALID
-        low, high = (0, UINT32_MAX) if t == FieldDescriptor.TYPE_UINT32 else (INT32_MIN, INT32_MAX)
-        if not low <= number.value <= high:
-            what = "cannot be negative" if number.value < 0 else f"is at most {high}"
-            self.type_error(fld, node, f"'{fi.name}' is a {fi.type_name} and {what}: {shown} is out of range")
-            return _INVALID
-        return number.value
+        self.portable(node)
+        return number
 
-    def enum(self, enum: EnumInfo, node: Scalar, shown: str, field: str) -> Any:
+    def portable(self, node: Scalar) -> None:
+        """A number protobuf's Python parser (AMCT's) reads, but the text format does not
+        allow (``1_000``, ``0b11``, ``0o17``): other parsers refuse it."""
+        if node.kind == "number" and not is_spec_number(node.text):
+            self.add("syntax", "warning", node.start, node.end,
+                     f"'{node.text}' is read by protobuf's Python parser"
+                     + (" (AMCT's)" if self.amct else "") + ", but it is not a text-format number: C++, Java "
+                     "and Go parsers refuse it; write it in decimal")  # fmt: skip
+
+    def enum(self, enum: EnumInfo, node: Scalar, token: str, shown: str, field: str) -> Any:
         names = enum.names
         if node.kind == "identifier" and not node.negative:
             if node.text in enum.by_name:
@@ -479,45 +553,48 @@ class _Walker:
                      f"{field} has no value '{node.text}': {hint}",
                      data={"suggestion": suggestion, "valid": names} if suggestion else {"valid": names})  # fmt: skip
             return _INVALID
-        number = parse_number(node.text, node.negative) if node.kind == "number" else None
-        if number is not None and number.is_int and number.value in enum.by_number:
-            return number.value
-        if node.kind == "number" and number is None:
-            return _INVALID
+        try:  # protobuf's ParseEnum: int(token, 0)
+            number = int(token, 0) if node.kind == "number" else None
+        except ValueError:
+            number = None
+        if number is not None:
+            if number in enum.by_number:
+                return number
+            if not enum.closed and -(2**31) <= number < 2**31:
+                self.add("enum-value", "information", node.start, node.end,
+                         f"{field} has no value {number}; {enum.name} is an open enum, so protobuf keeps the "
+                         f"number as it is (known values: {', '.join(names)})")  # fmt: skip
+                return number
         valid = ", ".join(f"{v.name} ({v.number})" for v in enum.desc.values)
         self.add("enum-value", "error", node.start, node.end,
                  f"{field} has no value {shown}: use one of {valid}", data={"valid": names})  # fmt: skip
         return _INVALID
 
 
-_INVALID = object()
+def _a(word: str) -> str:
+    return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
-@functools.cache
-def _where_defined(name: str) -> str | None:
-    """Where a field *name* belongs, as the user writes it: the blocks (the fields holding
-    the messages) that have it, or the top level — ``ifmr_quantize or hfmg_quantize``."""
-    root = schema.root()
-    holders: dict[str, list[str]] = {}  # message full name -> the fields of that type
-    seen, stack = set(), [root]
-    while stack:
-        desc = stack.pop()
-        if desc.full_name in seen:
-            continue
-        seen.add(desc.full_name)
-        for f in desc.fields:
-            if f.message_type is not None:
-                holders.setdefault(f.message_type.full_name, []).append(f.name)
-                stack.append(f.message_type)
-    places: list[str] = []
-    stack, seen = [root], set()
-    while stack:
-        desc = stack.pop(0)
-        if desc.full_name in seen:
-            continue
-        seen.add(desc.full_name)
-        if name in desc.fields_by_name:
-            places += holders.get(desc.full_name, ["the top level"])
-        stack.extend(f.message_type for f in desc.fields if f.message_type is not None)
-    places = list(dict.fromkeys(places))
-    return " or ".join(places) if places else None
+def _is_default(value: Any) -> bool:
+    return value in (0, 0.0, False, "", b"") and not (isinstance(value, float) and str(value).startswith("-"))
+
+
+def _zero_text(fi: FieldInfo) -> str:
+    if fi.decode in (TEXT, BYTES):
+        return "''"
+    if fi.decode == BOOL:
+        return "false"
+    if fi.is_message:
+        return "an empty message"
+    if fi.decode == ENUM and fi.enum is not None and fi.enum.names:
+        return fi.enum.names[0]
+    return "0"
+
+
+def _placeholder(fi: FieldInfo) -> str:
+    if fi.is_message:
+        return " {}"
+    if fi.decode in (TEXT, BYTES):
+        return ": ''"
+    return ": " + _zero_text(fi)
+

@@ -1,9 +1,6 @@
-"""The value rules the .proto cannot express, as one declarative table, and the checks
-that read them (ranges, allowed sets, ordering, layers).
-
-Each :class:`ValueRule` says which field it constrains, the allowed values, the code, the
-severity and what AMCT does with a violating value. Relations between fields (search
-range order, step, candidate count) and the layer checks follow the table.
+"""The KV-cache config's rule table (``AMCTQuantCaliConfig``, spec AMCT-KV-CACHE.md): the
+value rules the .proto cannot express, then the relations between fields (search range
+order, step, candidate count), the layer checks and the precedence notes.
 """
 
 from __future__ import annotations
@@ -11,102 +8,45 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Collection
-from dataclasses import dataclass
 
 from kvcal.grammar import schema
-from kvcal.grammar.checks.analysis import Occurrence, View, suggest
+from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
+from kvcal.grammar.checks.views import Occurrence, View, suggest
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
-from kvcal.grammar.problems import Problem, Related, Severity
+from kvcal.grammar.problems import Problem, Related
 from kvcal.grammar.syntax.tree import Message
+
+PKG = schema.CONFIG_PACKAGE
 
 # Ascend's IFMR operator searches at most this many clip ratios.
 MAX_IFMR_CANDIDATES = 4096
 
 
-@dataclass(frozen=True)
-class ValueRule:
-    """``message.field`` must lie in (low, high] / [low, high] or be one of ``choices``."""
-
-    message: str
-    field: str
-    code: str
-    severity: Severity
-    amct: str  # what AMCT does with a violating value
-    low: float | None = None
-    low_inclusive: bool = False
-    high: float | None = None
-    high_inclusive: bool = True
-    choices: tuple[int, ...] = ()
-
-    def allows(self, value: float) -> bool:
-        if self.choices:
-            return value in self.choices
-        if math.isnan(value):
-            return False
-        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
-            return False
-        return not (self.high is not None and (value > self.high or (value == self.high and not self.high_inclusive)))
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(map(str, self.choices))
-        lo = "(" if not self.low_inclusive else "["
-        hi = "]" if self.high_inclusive else ")"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
-        if self.high is None:
-            return f"greater than {low}" if not self.low_inclusive else f"at least {low}"
-        return f"in {lo}{low}, {high}{hi}"
-
-
 VALUE_RULES: tuple[ValueRule, ...] = (
-    ValueRule("AMCTQuantCaliConfig", "batch_num", "batch-num", "error",
+    ValueRule(f"{PKG}.AMCTQuantCaliConfig", "batch_num", "batch-num", "error",
               "AMCT rejects it: \"batch_num(0) should be greater than zero\"", low=0),
-    ValueRule("HFMGQuantize", "num_of_bins", "num-of-bins", "error",
+    ValueRule(f"{PKG}.HFMGQuantize", "num_of_bins", "num-of-bins", "error",
               "AMCT rejects it", choices=ALLOWED_NUM_OF_BINS),
-    ValueRule("FMRQuantize", "max_percentile", "percentile", "error",
+    ValueRule(f"{PKG}.FMRQuantize", "max_percentile", "percentile", "error",
               "AMCT rejects it", low=0.5, high=1.0),
-    ValueRule("FMRQuantize", "min_percentile", "percentile", "error",
+    ValueRule(f"{PKG}.FMRQuantize", "min_percentile", "percentile", "error",
               "AMCT never checks it (the manual documents the range) and calibrates with it anyway",
               low=0.5, high=1.0),
-    ValueRule("FMRQuantize", "search_range_start", "search-range", "error",
+    ValueRule(f"{PKG}.FMRQuantize", "search_range_start", "search-range", "error",
               "AMCT accepts it and its search then scales the clip range by a ratio <= 0", low=0.0),
-    ValueRule("FMRQuantize", "search_step", "search-step", "error",
+    ValueRule(f"{PKG}.FMRQuantize", "search_step", "search-step", "error",
               "AMCT rejects it", low=0.0),
 )  # fmt: skip
 
-_RULES_BY_MESSAGE: dict[str, list[ValueRule]] = {}
-for _rule in VALUE_RULES:
-    _RULES_BY_MESSAGE.setdefault(_rule.message, []).append(_rule)
+_RULES_BY_MESSAGE = by_message(VALUE_RULES)
+_FMR = f"{PKG}.FMRQuantize"
 # The messages whose views check_values reads: value rules, FMRQuantize's relations.
-RULED_MESSAGES = frozenset({*_RULES_BY_MESSAGE, "FMRQuantize"})
-
-
-def _problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw: object) -> Problem:
-    return Problem(code, severity, occ.node.start, occ.node.end, message, **kw)  # type: ignore[arg-type]
-
-
-def _check_rules(view: View, rules: list[ValueRule]) -> list[Problem]:
-    out: list[Problem] = []
-    for rule in rules:
-        for occ in view.all(rule.field):
-            if rule.allows(occ.value):
-                continue
-            data: dict[str, object] = {}
-            if rule.choices:
-                nearest = min(rule.choices, key=lambda c: (abs(c - occ.value), c))
-                data["suggestion"] = str(nearest)
-                hint = f"; the nearest is {nearest}"
-            else:
-                hint = ""
-            out.append(_problem(rule.code, rule.severity, occ,
-                                f"{rule.field} must be {rule.describe()}, not {_show(occ.value)}{hint}. {rule.amct}",
-                                data=data or None))  # fmt: skip
-    return out
-
-
-def _show(value: object) -> str:
-    return schema.shortest_float32(value) if isinstance(value, float) else str(value)
+RULED_MESSAGES = frozenset({*_RULES_BY_MESSAGE, _FMR})
+#: what AMCT does when a required field is missing (the walk's missing-required message)
+REQUIRED = {
+    f"{PKG}.OverrideLayer.layer_name": "AMCT looks the layer up by its name and fails later with "
+    "\"Layer  does not exist in the model\"",
+}
 
 
 def _check_ifmr(view: View) -> list[Problem]:
@@ -126,7 +66,7 @@ def _check_ifmr(view: View) -> list[Problem]:
     endless = [(o, c) for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
                if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))]  # fmt: skip
     if endless:
-        return [_problem(code, "error", o, f"{o.field.name.text} must be a finite number, not {_show(o.value)}: "
+        return [problem(code, "error", o, f"{o.field.name.text} must be a finite number, not {show(o.value)}: "
                          "AMCT cannot build its search (arange) from it") for o, code in endless]  # fmt: skip
     if math.isnan(start) or math.isnan(step):
         return []  # the value rules report these
@@ -137,27 +77,27 @@ def _check_ifmr(view: View) -> list[Problem]:
             data = None
             if s_occ and e_occ:
                 data = {"swap": [[s_occ.node.start, s_occ.node.end], [e_occ.node.start, e_occ.node.end]]}
-            message = (f"search_range_start ({_show(start)}) must be smaller than search_range_end "
-                       f"({_show(end)}): AMCT rejects it (\"Search range start must smaller than search range end\")")
+            message = (f"search_range_start ({show(start)}) must be smaller than search_range_end "
+                       f"({show(end)}): AMCT rejects it (\"Search range start must smaller than search range end\")")
         else:
             data = None
-            message = (f"search_range_start equals search_range_end ({_show(end)}): the search is empty; "
+            message = (f"search_range_start equals search_range_end ({show(end)}): the search is empty; "
                        "AMCT accepts this and crashes at calibration time")
-        return [_problem("search-range", "error", anchor, message, data=data, related=_related(other))]
+        return [problem("search-range", "error", anchor, message, data=data, related=related(other))]
     if step <= 0:
         return []  # the value rule reports it
     where = step_occ or anchor
     assert where is not None
     if step > end - start:
-        return [_problem("search-step", "warning", where,
-                         f"search_step {_show(step)} is larger than the search range "
-                         f"[{_show(start)}, {_show(end)}): IFMR tries a single clip ratio ({_show(start)})")]  # fmt: skip
+        return [problem("search-step", "warning", where,
+                         f"search_step {show(step)} is larger than the search range "
+                         f"[{show(start)}, {show(end)}): IFMR tries a single clip ratio ({show(start)})")]  # fmt: skip
     count = math.ceil((end - start) / step) if math.isfinite(end - start) else math.inf
     if count > MAX_IFMR_CANDIDATES:
-        return [_problem("search-step", "warning", where,
+        return [problem("search-step", "warning", where,
                          f"{count} clip ratios to search: Ascend's IFMR operator supports at most "
                          f"{MAX_IFMR_CANDIDATES}; use a search_step of at least "
-                         f"{_show((end - start) / MAX_IFMR_CANDIDATES)}")]  # fmt: skip
+                         f"{show((end - start) / MAX_IFMR_CANDIDATES)}")]  # fmt: skip
     return []
 
 
@@ -169,12 +109,6 @@ def _ifmr_defaults() -> tuple[float, ...]:
     """The defaults of _IFMR_RANGE as AMCT uses them (0.7, 1.3, 0.01 after float32)."""
     fields = schema.message_descriptor(f"{schema.CONFIG_PACKAGE}.FMRQuantize").fields_by_name
     return tuple(schema.amct_float(fields[n].default_value) for n in _IFMR_RANGE)
-
-
-def _related(occ: Occurrence | None) -> tuple[Related, ...]:
-    if occ is None:
-        return ()
-    return (Related(occ.node.start, occ.node.end, f"{occ.field.name.text} is set here"),)
 
 
 def _walk_views(root: View) -> list[View]:
@@ -196,10 +130,10 @@ def check_values(root: View, text: str, *, layers: Collection[str] | None = None
     """
     out: list[Problem] = []
     for view in _walk_views(root) if views is None else views:
-        name = view.descriptor.name
+        name = view.descriptor.full_name
         if name in _RULES_BY_MESSAGE:
-            out += _check_rules(view, _RULES_BY_MESSAGE[name])
-        if name == "FMRQuantize":
+            out += check_rules(view, _RULES_BY_MESSAGE[name])
+        if name == _FMR:
             out += _check_ifmr(view)
     out += _check_layers(root, layers)
     out += _check_offsets(root)
@@ -220,7 +154,7 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
             if occ.value in first:
                 f = first[occ.value]
                 what = "this one" if whole is occ else "this override"
-                out.append(_problem("duplicate-layer", "error", occ,
+                out.append(problem("duplicate-layer", "error", occ,
                                     f"layer '{occ.value}' is listed twice in {label}: AMCT rejects it "
                                     f"(\"Please delete repeated items ...\"); delete {what}",
                                     related=(Related(f.node.start, f.node.end, "first listed here"),),
@@ -231,7 +165,7 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
     for occ in override_names:
         if occ is not None and occ.value in quant_first:
             q = quant_first[occ.value]
-            out.append(_problem("precedence", "information", occ,
+            out.append(problem("precedence", "information", occ,
                                 f"'{occ.value}' is also in kv_cache_quant_config.quant_layers: this override's "
                                 "config wins for it", related=(Related(q.node.start, q.node.end, "also listed here"),)))  # fmt: skip
     malformed = not quant and _malformed_layers(root)
@@ -261,7 +195,7 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
             if occ.value not in known_set and occ.value.strip():
                 close = suggest(occ.value, sorted(known_set))
                 hint = f"did you mean '{close}'?" if close else _listing(sorted(known_set))
-                out.append(_problem("unknown-layer", "warning", occ,
+                out.append(problem("unknown-layer", "warning", occ,
                                     f"layer '{occ.value}' is not in the sample data: {hint}",
                                     data={"suggestion": repr(close) if close else None}))  # fmt: skip
     return out
@@ -282,12 +216,12 @@ def _check_names(occs: list[Occurrence]) -> list[Problem]:
     for occ in occs:
         name = occ.value
         if not name.strip():
-            out.append(_problem("layer-name", "error", occ,
+            out.append(problem("layer-name", "error", occ,
                                 "empty layer name: AMCT looks it up among the model's modules and fails "
                                 "(\"Layer  does not exist in the model\"); write the module's name, e.g. "
                                 "'model.layers.0.self_attn.k_proj'"))  # fmt: skip
         elif name != name.strip():
-            out.append(_problem("layer-name", "error", occ,
+            out.append(problem("layer-name", "error", occ,
                                 f"layer name {name!r} has blanks around it: AMCT looks names up exactly "
                                 f"and finds no module {name!r}; remove them",
                                 data={"suggestion": repr(name.strip())}))  # fmt: skip
@@ -328,16 +262,16 @@ def _check_offsets(root: View) -> list[Problem]:
         blocks += algorithms
         if decided_elsewhere and not any(b.value.fields.get("asymmetric") for b in algorithms):
             decided_elsewhere = False
-    shown, related = str(global_occ.value).lower(), _related(global_occ)
+    shown, near = str(global_occ.value).lower(), related(global_occ)
     for block in blocks:
         occ = block.value.last("asymmetric")
         if occ is not None and occ.value != global_occ.value:
-            out.append(_problem("precedence", "information", occ,
+            out.append(problem("precedence", "information", occ,
                                 f"asymmetric: {str(occ.value).lower()} wins over activation_offset: "
                                 f"{shown} for the layers of this {block.field.name.text}",
-                                related=related))  # fmt: skip
+                                related=near))  # fmt: skip
     if decided_elsewhere:
-        out.append(_problem("no-effect", "hint", global_occ,
+        out.append(problem("no-effect", "hint", global_occ,
                             "activation_offset has no effect: every algorithm block sets its own asymmetric",
                             tags=("unnecessary",)))  # fmt: skip
     return out

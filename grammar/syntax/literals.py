@@ -51,9 +51,67 @@ def parse_number(text: str, negative: bool = False) -> Number | None:
     return None
 
 
+def is_spec_number(text: str) -> bool:
+    """Whether *text* is a number literal of the text format specification (what every
+    protobuf parser reads): ``parse_number(text) is not None``, without decoding."""
+    return _NUMBER.match(text) is not None and not (_OCTAL_FLOAT.match(text) and _FLOAT.match(text))
+
+
+# protobuf's Python text_format (what AMCT runs) reads numbers with Python's int() and
+# float(): it also takes what the specification does not ('1_000', '0b11', '0o17').
+_C_OCTAL = re.compile(r"(-?)0(\d+)\Z")
+_PY_OCTAL_FLOAT = re.compile(r"-?0[0-9]+")
+_PY_INF = re.compile(r"-?inf(?:inity)?f?\Z", re.IGNORECASE)
+
+
+def python_int(token: str) -> int | None:
+    """The integer protobuf's Python parser reads from *token* (sign included), or None
+    (its ``_ParseAbstractInteger``: C octal, then ``int(token, 0)``)."""
+    m = _C_OCTAL.match(token)
+    text = f"{m[1]}0o{m[2]}" if m else token
+    try:
+        return int(text, 0)
+    except ValueError:  # not an integer, or more digits than Python converts
+        return None
+
+
+def python_float(token: str) -> float | None:
+    """The float protobuf's Python parser reads from *token* (sign included), or None (its
+    ``ParseFloat``: no leading-zero decimals, Python's float(), inf/nan spellings, an ``f``
+    suffix)."""
+    if _PY_OCTAL_FLOAT.match(token):
+        return None
+    try:
+        return float(token)
+    except ValueError:
+        pass
+    if _PY_INF.match(token):
+        return -math.inf if token.startswith("-") else math.inf
+    if _NAN.match(token):
+        return math.nan
+    try:
+        return float(token.rstrip("fF"))
+    except ValueError:
+        return None
+
+
 def is_number(text: str) -> bool:
-    """``parse_number(text) is not None``, without decoding."""
-    return _NUMBER.match(text) is not None
+    """Whether protobuf's Python parser reads the NUMBER token *text* as a number of some
+    type (an integer or a float)."""
+    return is_spec_number(text) or python_int(text) is not None or python_float(text) is not None
+
+
+def number_problem(text: str) -> str:
+    """Why the NUMBER token *text* is no number, in the user's terms."""
+    if text.isdigit() and text.startswith("0"):
+        return (f"'{text}' is not a number: a leading 0 makes it octal, and octal has no digit 8 or 9; "
+                f"write {text.lstrip('0') or '0'}")
+    if _OCTAL_FLOAT.match(text) and (_FLOAT.match(text) or _PY_OCTAL_FLOAT.match(text)) and not _OCT.match(text):
+        plain = text.lstrip("0") or "0"
+        plain = "0" + plain if plain.startswith(".") else plain
+        return (f"'{text}' is not a number: a number with a fraction or exponent cannot start with 0 "
+                f"and another digit (protobuf reads a leading 0 as octal); write {plain}")
+    return f"'{text}' is not a number"
 
 
 def float_value(text: str, negative: bool, is_identifier: bool) -> float | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from kvcal.grammar.problems import Problem, Related
 from kvcal.grammar.syntax import textproto_table as _table
-from kvcal.grammar.syntax.literals import EscapeError, is_number, unescape
+from kvcal.grammar.syntax.literals import EscapeError, is_number, number_problem, unescape
 from kvcal.grammar.syntax.scanner import Token
 from kvcal.grammar.syntax.tree import Field, ListValue, Message, Name, Scalar, Span, thawed
 
@@ -247,7 +247,7 @@ class Reductions:
         s = _TScalar()
         _, s.text, s.start, s.end = tok
         if not is_number(s.text):
-            self.problems.append(syntax_error(tok[2], tok[3], f"'{tok[1]}' is not a number"))
+            self.problems.append(syntax_error(tok[2], tok[3], number_problem(tok[1])))
         s.kind, s.negative, s.decoded = "number", False, None
         s.__class__ = Scalar
         return s
@@ -272,7 +272,7 @@ class Reductions:
                 )
             )  # fmt: skip
         if kind == "number" and not is_number(tok[1]):
-            self.problems.append(syntax_error(tok[2], tok[3], f"'{tok[1]}' is not a number"))
+            self.problems.append(syntax_error(tok[2], tok[3], number_problem(tok[1])))
         return _scalar(kind, tok[1], minus[2], tok[3], negative=True)
 
     def signed_number(self, minus: Token, tok: Token) -> Scalar:

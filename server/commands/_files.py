@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 from kvcal.grammar.association import header_data_path
 from kvcal.grammar.checks.analysis import Analysis, analyze
 from kvcal.grammar.problems import Problem
+from kvcal.grammar.schema import Schema
+from kvcal.grammar.schema.resolution import SchemaError, SchemaOptions, explicit_schema
 from kvcal.grammar.syntax.parser import ParseResult, parse_bytes
 from kvcal.grammar.text import LineIndex
 
@@ -80,7 +83,47 @@ def read_config(name: str) -> ConfigFile | None:
     return ConfigFile(path, parse_bytes(data), name)
 
 
-def analyzed_config(name: str, purpose: str) -> tuple[ConfigFile, Analysis] | int:
+def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--proto``, ``--message``, ``--proto-path``: the schema, when the files do not say."""
+    group = parser.add_argument_group("schema", "by default a file's '# proto-file:'/'# proto-message:' header "
+                                      "names its schema, else its content is matched to the bundled AMCT configs")  # fmt: skip
+    group.add_argument("--proto", metavar="SCHEMA.proto", type=Path,
+                       help="check every file against this .proto (compiled with protoc)")  # fmt: skip
+    group.add_argument("--message", metavar="pkg.Message",
+                       help="the message the files are (with --proto; alone: a bundled AMCT root such as AMCTConfig)")
+    group.add_argument("--proto-path", metavar="DIR", type=Path, action="append", default=[],
+                       help="a folder where imports and header paths are looked up (repeatable)")
+
+
+def schema_options(args: argparse.Namespace) -> SchemaOptions | int:
+    """The schema options of a command; an unusable explicit schema is a usage error (2)."""
+    proto, message = getattr(args, "proto", None), getattr(args, "message", None)
+    proto_path = tuple(p.expanduser().resolve() for p in getattr(args, "proto_path", None) or ())
+    missing = [p for p in proto_path if not p.is_dir()]
+    if missing:
+        sys.stderr.write(f"kvcal: --proto-path {missing[0]}: no such folder\n")
+        return 2
+    options = SchemaOptions(proto=proto.expanduser().resolve() if proto else None, message=message,
+                            origin="--proto/--message", proto_path=proto_path)  # fmt: skip
+    if proto is not None or message is not None:
+        try:
+            explicit_schema(options.proto, message, include=proto_path, what="--proto")
+        except SchemaError as exc:
+            sys.stderr.write(f"kvcal: {exc}\n")
+            return 2
+    return options
+
+
+def analyze_config(config: ConfigFile, options: SchemaOptions | None = None, *,
+                   schema: Schema | None = None, layers: list[str] | None = None) -> Analysis:  # fmt: skip
+    """The analysis of a file read by :func:`read_config`, its schema resolved for its path."""
+    path = None if config.name == "-" else config.path.resolve()
+    if schema is not None:
+        return analyze(config.parsed, schema=schema, layers=layers)
+    return analyze(config.parsed, options=options, path=path, layers=layers)
+
+
+def analyzed_config(name: str, purpose: str, options: SchemaOptions | None = None) -> tuple[ConfigFile, Analysis] | int:
     """Read and analyse a config for a command that needs an error-free one.
 
     Returns the config and its analysis, or the exit code after printing why not:
@@ -89,7 +132,7 @@ def analyzed_config(name: str, purpose: str) -> tuple[ConfigFile, Analysis] | in
     config = read_config(name)
     if config is None:
         return 2
-    analysis = analyze(config.parsed)
+    analysis = analyze_config(config, options)
     errors = [p for p in analysis.problems if p.is_error]
     if not errors:
         return config, analysis

@@ -1,4 +1,4 @@
-"""``kvcal check FILE...``: every problem AMCT would hit, and the ones it lets through."""
+"""``kvcal check FILE...``: every problem AMCT (or protobuf) would hit, and the ones it lets through."""
 
 from __future__ import annotations
 
@@ -8,12 +8,19 @@ import sys
 from pathlib import Path
 
 from kvcal.grammar.association import SampleHeaderError, sample_layer_names
-from kvcal.grammar.checks.analysis import analyze
 from kvcal.grammar.problems import Problem
 from kvcal.grammar.text import LineIndex
-from kvcal.server.commands._files import header_data, problem_json, problem_line, read_config
+from kvcal.server.commands._files import (
+    add_schema_arguments,
+    analyze_config,
+    header_data,
+    problem_json,
+    problem_line,
+    read_config,
+    schema_options,
+)
 
-HELP = "report problems in quant.cfg files"
+HELP = "report problems in AMCT configs and other protobuf text-format files"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sample data (.safetensors) to check layer names against; default: the "
                              "file's '# kvcal: data=PATH' header")  # fmt: skip
     parser.add_argument("--no-notes", action="store_true", help="hide information and hint notes")
+    add_schema_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     errors = usage = 0
+    options = schema_options(args)
+    if isinstance(options, int):
+        return options
     records: list[dict[str, object]] = []
     given: list[str] | None = None
     if args.data is not None:  # an explicit --data must be readable: a usage error otherwise
@@ -48,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
             except SampleHeaderError as exc:  # as the language server reports it
                 extra.append(Problem("sample-data", "warning", header.start, header.end,
                                      f"{exc}: layer names are not checked"))  # fmt: skip
-        problems = tuple(sorted((*analyze(config.parsed, layers=layers).problems, *extra), key=Problem.sort_key))
+        analysis = analyze_config(config, options, layers=layers)
+        if analysis.family != "kv":
+            extra = []  # (sample data is the KV-cache calibration's)
+        problems = tuple(sorted((*analysis.problems, *extra), key=Problem.sort_key))
         if args.no_notes:
             problems = tuple(p for p in problems if p.severity in ("error", "warning"))
         index = LineIndex(config.text)

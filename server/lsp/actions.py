@@ -72,10 +72,17 @@ def fixes_for(text: str, p: Problem) -> list[Fix]:
         at, new = insert["offset"], insert["text"]
         if p.code == "missing-required":
             at, new = _own_line_insert(text, at, new.strip())
-            title = f"Add {new.strip().split(':')[0]}"
+            title = f"Add {new.strip().split(':')[0].split('{')[0].strip()}"
+        elif isinstance(data.get("title"), str):
+            title = data["title"]
         else:
             title = f"Insert {new.strip()!r}"
         fixes.append(Fix(title, QUICKFIX, ((at, at, new),), p, preferred=True))
+    for choice in data.get("choices") or ():  # several inserts to choose from (schema headers)
+        ins = choice.get("insert") if isinstance(choice, dict) else None
+        if isinstance(ins, dict) and isinstance(ins.get("offset"), int) and isinstance(ins.get("text"), str) \
+                and isinstance(choice.get("title"), str):  # fmt: skip
+            fixes.append(Fix(choice["title"], QUICKFIX, ((ins["offset"], ins["offset"], ins["text"]),), p))
     return fixes
 
 

@@ -9,7 +9,6 @@ from collections.abc import Collection
 from google.protobuf.descriptor import FieldDescriptor
 from lsprotocol import types
 
-from kvcal.grammar import schema
 from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.navigation import (
     CompletionContext,
@@ -18,6 +17,7 @@ from kvcal.grammar.navigation import (
     field_candidates,
     value_candidates,
 )
+from kvcal.grammar.schema import label, type_name
 from kvcal.grammar.text import LineIndex
 from kvcal.server.lsp.convert import lsp_range
 from kvcal.server.lsp.hover import field_markdown
@@ -43,46 +43,82 @@ def completion_items(analysis: Analysis, index: LineIndex, offset: int, *, layer
     doc_kind = types.MarkupKind.Markdown if markdown else types.MarkupKind.PlainText
     rng = lsp_range(index, *ctx.replace)
     if ctx.kind == "field":
-        items = [_field_item(fd, ctx, rng, index, snippets, locale, doc_kind) for fd in field_candidates(ctx)]
-        if snippets and ctx.scope.descriptor is not None and ctx.scope.field is None:
+        items = [_field_item(fd, ctx, rng, index, snippets, locale, doc_kind, analysis) for fd in field_candidates(ctx)]
+        if snippets and ctx.scope.descriptor is not None and ctx.scope.field is None and analysis.family == "kv":
             items += _block_snippets(ctx, rng, layers)
+        items += _bracketed_items(analysis, ctx, rng)
         return items
     if ctx.kind == "value":
-        return [_value_item(choice, ctx, rng, i, locale, doc_kind)
+        return [_value_item(choice, ctx, rng, i, locale, doc_kind, analysis)
                 for i, choice in enumerate(value_candidates(ctx, layers))]  # fmt: skip
     return []
 
 
 def _field_item(fd: FieldDescriptor, ctx: CompletionContext, rng: types.Range, index: LineIndex,
-                snippets: bool, locale: str | None, doc_kind: types.MarkupKind) -> types.CompletionItem:  # fmt: skip
-    is_message = fd.type == FieldDescriptor.TYPE_MESSAGE
+                snippets: bool, locale: str | None, doc_kind: types.MarkupKind,
+                analysis: Analysis) -> types.CompletionItem:  # fmt: skip
+    is_message = fd.message_type is not None
     fmt = types.InsertTextFormat.PlainText
+    name = _written(fd)
     if ctx.followed:
-        text = fd.name
+        text = name
     elif is_message and snippets:
-        text, fmt = f"{fd.name} {{\n\t$0\n}}", types.InsertTextFormat.Snippet
+        text, fmt = f"{name} {{\n\t$0\n}}", types.InsertTextFormat.Snippet
     elif is_message:
         line_start = index.line_start(index.position(ctx.replace[0])[0])
         indent = index.text[line_start : ctx.replace[0]]
         indent = indent if not indent.strip() else ""
-        text = f"{fd.name} {{\n{indent}}}"
+        text = f"{name} {{\n{indent}}}"
     else:
-        text = f"{fd.name}: "
+        text = f"{name}: "
     return types.CompletionItem(
-        label=fd.name,
+        label=name,
         kind=_K.Module if is_message else _K.Field,
-        detail=f"{schema.label(fd)} {schema.type_name(fd)}",
-        documentation=types.MarkupContent(kind=doc_kind, value=field_markdown(fd, locale)),
+        detail=f"{label(fd)} {type_name(fd)}",
+        documentation=types.MarkupContent(kind=doc_kind, value=field_markdown(fd, locale, analysis.schema,
+                                                                               analysis.family)),
         text_edit=types.TextEdit(range=rng, new_text=text),
         insert_text_format=fmt,
         insert_text_mode=types.InsertTextMode.AdjustIndentation if fmt == types.InsertTextFormat.Snippet else None,
-        filter_text=fd.name,
-        sort_text=f"{fd.number:04d}",
+        filter_text=name,
+        sort_text=f"{fd.number:04d}" if fd.number < 10000 else f"9{fd.number}",
     )
 
 
+def _bracketed_items(analysis: Analysis, ctx: CompletionContext, rng: types.Range) -> list[types.CompletionItem]:
+    """``[type.googleapis.com/pkg.Msg]`` in a google.protobuf.Any, ``[pkg.ext]`` in an
+    extendable message."""
+    desc, schema = ctx.scope.descriptor, analysis.schema
+    if desc is None or schema is None:
+        return []
+    if desc.full_name == "google.protobuf.Any":
+        names = [n for n in schema.set.message_names() if not n.startswith("google.protobuf.")]
+        return [types.CompletionItem(
+            label=f"[type.googleapis.com/{n}]", kind=_K.Class, detail="Any payload",
+            text_edit=types.TextEdit(range=rng, new_text=f"[type.googleapis.com/{n}] {{}}"),
+            filter_text=f"[type.googleapis.com/{n}]", sort_text=f"y{i:04d}") for i, n in enumerate(names)]  # fmt: skip
+    if not desc.is_extendable:
+        return []
+    try:
+        extensions = schema.set.pool.FindAllExtensions(desc)
+    except (KeyError, TypeError):  # pragma: no cover - a pool without extension support
+        return []
+    return [types.CompletionItem(
+        label=f"[{x.full_name}]", kind=_K.Field, detail=f"extension · {label(x)} {type_name(x)}",
+        text_edit=types.TextEdit(range=rng, new_text=f"[{x.full_name}]" + (" {}" if x.message_type else ": ")),
+        filter_text=f"[{x.full_name}]", sort_text=f"y{i:04d}") for i, x in enumerate(extensions)]  # fmt: skip
+
+
+def _written(fd: FieldDescriptor) -> str:
+    """How the text format writes a field: a proto2 group by its type name."""
+    t = fd.message_type
+    if fd.type == FieldDescriptor.TYPE_GROUP and t is not None and fd.name == t.name.lower():
+        return t.name
+    return fd.name
+
+
 def _value_item(choice: ValueChoice, ctx: CompletionContext, rng: types.Range, i: int,
-                locale: str | None, doc_kind: types.MarkupKind) -> types.CompletionItem:  # fmt: skip
+                locale: str | None, doc_kind: types.MarkupKind, analysis: Analysis) -> types.CompletionItem:  # fmt: skip
     text = choice.text
     filter_text = None
     if choice.kind == "layer":
@@ -91,7 +127,7 @@ def _value_item(choice: ValueChoice, ctx: CompletionContext, rng: types.Range, i
         text = filter_text = f"{quote}{escaped}{quote}"
     if ctx.after_colon:
         text = " " + text
-    doc = schema.doc(choice.doc).text(locale) if choice.doc else ""
+    doc = analysis.schema.doc(choice.doc).text(locale) if choice.doc and analysis.schema is not None else ""
     return types.CompletionItem(
         label=choice.text,
         kind=_VALUE_KIND[choice.kind],

@@ -16,25 +16,36 @@ from lsprotocol import types
 
 from kvcal.grammar.text import LineIndex
 
-#: language ids editors give quant configs (VS Code's, Neovim's filetype, text format ones)
-QUANT_LANGUAGES = frozenset({"amct-quant-cfg", "amctquantcfg", "amct_quant_cfg", "quant.cfg", "textproto",
-                             "pbtxt", "prototxt", "txtpb", "proto-text", "protobuf-text"})  # fmt: skip
-#: file names that can be quant configs whatever language id the editor gives them
-QUANT_NAME = re.compile(r".*\.(cfg|pbtxt|prototxt|textproto|txtpb)$", re.IGNORECASE)
-#: the first-line headers that mark a file as a quant config (the VS Code extension's too)
-QUANT_HEADER = re.compile(r"#\s*(proto-message:\s*(AMCTPytorchQuantCaliProto\.)?AMCTQuantCaliConfig\b"
-                          r"|proto-file:.*quant_calibration_config|kvcal:)")  # fmt: skip
+#: language ids editors give AMCT configs and text-format files (VS Code's, Neovim's filetype)
+TEXTPROTO_LANGUAGES = frozenset({"textproto", "pbtxt", "prototxt", "txtpb", "proto-text", "protobuf-text",
+                                 "textpb", "proto_text"})  # fmt: skip
+QUANT_LANGUAGES = TEXTPROTO_LANGUAGES | {"amct-quant-cfg", "amctquantcfg", "amct_quant_cfg", "quant.cfg"}
+#: the text format's own extensions: such a file is text format whatever it holds
+TEXTPROTO_NAME = re.compile(r".*\.(pbtxt|prototxt|textproto|txtpb|textpb)$", re.IGNORECASE)
+#: file names that can be configs whatever language id the editor gives them
+QUANT_NAME = re.compile(r".*\.(cfg|pbtxt|prototxt|textproto|txtpb|textpb)$", re.IGNORECASE)
+#: the header lines that mark a file as text format (the text format spec's, kvcal's)
+QUANT_HEADER = re.compile(r"(?:[ \t]*#[^\n]*\n)*?[ \t]*#\s*(proto-message:|proto-file:|kvcal:)")
+
+
+def _name(uri: str) -> str:
+    return PurePosixPath(unquote(urlsplit(uri).path)).name
 
 
 def is_quant_config(item: types.TextDocumentItem) -> bool:
-    """Whether a document the client opened is an AMCT quant config: by its language id,
-    else by its name (``*.cfg`` and the text format's extensions) or first-line header. A
-    client that sends every file (Markdown, Python, untitled notes) gets no kvcal
-    diagnostics on them."""
+    """Whether a document the client opened is one kvcal serves (an AMCT config or any
+    text-format file): by its language id, else by its name (``*.cfg`` and the text format's
+    extensions) or a schema header among its first comment lines. A client that sends every
+    file (Markdown, Python, untitled notes) gets no kvcal diagnostics on them."""
     if item.language_id.lower() in QUANT_LANGUAGES:
         return True
-    name = PurePosixPath(unquote(urlsplit(item.uri).path)).name
-    return bool(QUANT_NAME.fullmatch(name) or QUANT_HEADER.match(item.text[:200].lstrip("\ufeff")))
+    return bool(QUANT_NAME.fullmatch(_name(item.uri)) or QUANT_HEADER.match(item.text[:2000].lstrip("\ufeff")))
+
+
+def claimed_by_extension_only(uri: str, language_id: str) -> bool:
+    """Whether kvcal serves *uri* only because of a generic extension (``setup.cfg``): then a
+    file with no schema that is not text format at all gets no diagnostics."""
+    return language_id.lower() not in TEXTPROTO_LANGUAGES and not TEXTPROTO_NAME.fullmatch(_name(uri))
 
 
 @dataclass

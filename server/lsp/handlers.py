@@ -12,6 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from kvcal.grammar.formatter import FormatError, format_text
 from kvcal.grammar.navigation import (
+    declaration_name,
     document_symbols,
     folding_ranges,
     layer_definitions,
@@ -204,8 +205,29 @@ async def definition(ls: KvcalServer, params: T.DefinitionParams) -> list[T.Loca
     snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
-    refs = layer_definitions(snap.analysis, offset_at(snap.index, params.position))
-    return [lsp_location(snap.uri, snap.index, r.start, r.end) for r in refs]
+    offset = offset_at(snap.index, params.position)
+    refs = layer_definitions(snap.analysis, offset)
+    if refs:
+        return [lsp_location(snap.uri, snap.index, r.start, r.end) for r in refs]
+    return schema_definition(snap, offset)
+
+
+def schema_definition(snap: Snapshot, offset: int) -> list[T.Location]:
+    """From a field, enum value or Any payload in the document to its declaration in the .proto."""
+    schema = snap.analysis.schema
+    name = declaration_name(snap.analysis, offset)
+    decl = schema.declaration(name) if schema is not None and name else None
+    if decl is None or decl.file is None:
+        header = snap.analysis.resolution.header
+        if header is not None and header.file is not None and header.file.line_start <= offset <= header.file.end \
+                and snap.analysis.resolution.protos:  # fmt: skip
+            target = snap.analysis.resolution.protos[0]
+            return [T.Location(uri=target.as_uri(), range=T.Range(start=T.Position(line=0, character=0),
+                                                                 end=T.Position(line=0, character=0)))]  # fmt: skip
+        return []
+    rng = T.Range(start=T.Position(line=decl.line, character=decl.column),
+                  end=T.Position(line=decl.end_line, character=decl.end_column))  # fmt: skip
+    return [T.Location(uri=decl.file.resolve().as_uri(), range=rng)]
 
 
 @guarded("references", empty=list)
@@ -252,6 +274,24 @@ async def calibrate(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict:
         return {"markdown": message, "errors": [message], "layers": [], "record": None, "report": None}
 
 
+async def schema_info(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
+    """``kvcal.schema [uri]``: the schema a document is checked against and why (the VS Code
+    status bar shows it), with the header edits that would pin each choice the user may make
+    (``kvcal: Select Schema…``)."""
+    from kvcal.server.lsp.calibration import uri_argument
+    from kvcal.server.lsp.schemas import schema_choices, schema_summary
+
+    uri = uri_argument(params.arguments)
+    if uri is None:
+        raise JsonRpcInvalidParams("kvcal.schema takes a document URI as its argument")
+    snap = await ls.snapshot(uri)
+    if snap is None:
+        return None
+    summary = schema_summary(snap.analysis)
+    summary["choices"] = schema_choices(ls, snap)
+    return summary
+
+
 def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
     """``kvcal.syncState [uri]``: the server's version and a hash of its text of a document,
     for a client (or a test) to check that incremental sync kept both sides equal."""
@@ -291,7 +331,7 @@ FEATURES = [
     (T.TEXT_DOCUMENT_INLAY_HINT, None, inlay_hint),
     (T.TEXT_DOCUMENT_CODE_LENS, None, code_lens),
 ]  # fmt: skip
-COMMANDS = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state)]
+COMMANDS = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state), ("kvcal.schema", schema_info)]
 
 
 def register(ls: KvcalServer) -> KvcalServer:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 from google.protobuf.descriptor import FieldDescriptor
 
-from kvcal.grammar import schema
+from kvcal.grammar.checks import families
 from kvcal.grammar.checks.analysis import Analysis
-from kvcal.grammar.checks.kv import VALUE_RULES
 from kvcal.grammar.navigation import Target, layer_refs, target_at
 from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.schema import Schema, default_text, label, shortest_float32, type_name
 from kvcal.grammar.text import LineIndex
 
 _LABELS: dict[str, dict[str, str]] = {
@@ -57,9 +57,15 @@ class HoverText:
 
 def hover_text(analysis: Analysis, index: LineIndex, offset: int, *, locale: str | None,
                plans: list[LayerPlan], results: Mapping[str, str] | None = None) -> HoverText | None:  # fmt: skip
+    header = header_hover(analysis, offset, locale)
+    if header is not None:
+        return header
     target = target_at(analysis, offset)
     if target.kind == "field" and target.field_descriptor is not None:
-        return HoverText(field_markdown(target.field_descriptor, locale), target.start, target.end)
+        text = field_markdown(target.field_descriptor, locale, analysis.schema, analysis.family)
+        if len(target.scopes) == 1 and analysis.resolution.how == "content":
+            text += "\n\n---\n" + schema_line(analysis, locale)
+        return HoverText(text, target.start, target.end)
     if target.kind == "layer" and target.layer is not None:
         plan = next((p for p in plans if p.layer_name == target.layer), None)
         text = layer_markdown(analysis, index, target.layer, plan, locale, (results or {}).get(target.layer))
@@ -69,23 +75,44 @@ def hover_text(analysis: Analysis, index: LineIndex, offset: int, *, locale: str
     return None
 
 
-def field_markdown(fd: FieldDescriptor, locale: str | None) -> str:
+def header_hover(analysis: Analysis, offset: int, locale: str | None) -> HoverText | None:
+    """On a ``# proto-file:`` / ``# proto-message:`` value: the schema it resolves to, and why."""
+    header = analysis.resolution.header
+    if header is None:
+        return None
+    for value in (header.file, header.message, *header.imports):
+        if value is not None and value.line_start <= offset <= value.end:
+            return HoverText(schema_line(analysis, locale), value.start, value.end)
+    return None
+
+
+def schema_line(analysis: Analysis, locale: str | None) -> str:
+    res = analysis.resolution
+    zh = bool(locale and locale.lower().startswith("zh"))
+    if res.schema is None:
+        return ("**无 schema**（只检查语法）：" if zh else "**No schema** (syntax only): ") + res.why
+    where = f" — `{res.schema.proto}`" if res.schema.proto is not None else ""
+    return ("**Schema**：" if zh else "**Schema**: ") + f"`{res.schema.name}` ({res.schema.shown}){where}\n\n{res.why}"
+
+
+def field_markdown(fd: FieldDescriptor, locale: str | None, schema: Schema | None = None,
+                   family: str | None = None) -> str:  # fmt: skip
     lab = labels(locale)
-    head = f"**{fd.name}** · `{schema.label(fd)} {schema.type_name(fd)}` · {fd.containing_type.name}"
+    head = f"**{fd.name}** · `{label(fd)} {type_name(fd)}` · {fd.containing_type.name}"
     lines = [head]
     facts = []
-    default = schema.default_text(fd)
+    default = default_text(fd)
     if default is not None:
         facts.append(f"{lab['default']}: `{default}`")
-    elif fd.name == "asymmetric":
+    elif fd.name == "asymmetric" and family is not None:
         facts.append(f"{lab['default']}: {lab['unset']}")
-    allowed = allowed_text(fd, locale)
+    allowed = allowed_text(fd, locale, family)
     if allowed:
         facts.append(allowed)
     if fd.containing_oneof is not None:
         members = " | ".join(f"`{f.name}`" for f in fd.containing_oneof.fields)
         facts.append(f"{lab['oneof']} `{fd.containing_oneof.name}`: {members}")
-    doc = schema.doc(fd.full_name).text(locale)
+    doc = schema.doc(fd.full_name).text(locale) if schema is not None else ""
     if doc:
         lines += ["", doc]
     if facts:
@@ -93,14 +120,15 @@ def field_markdown(fd: FieldDescriptor, locale: str | None) -> str:
     return "\n".join(lines)
 
 
-def allowed_text(fd: FieldDescriptor, locale: str | None) -> str | None:
+def allowed_text(fd: FieldDescriptor, locale: str | None, family: str | None = None) -> str | None:
     lab = labels(locale)
     if fd.type == FieldDescriptor.TYPE_ENUM:
         values = ", ".join(f"`{v.name}` ({v.number})" for v in fd.enum_type.values)
         return f"{lab['allowed']}: {values}"
     if fd.type == FieldDescriptor.TYPE_BOOL:
         return f"{lab['allowed']}: `true`, `false`"
-    rule = next((r for r in VALUE_RULES if (r.message, r.field) == (fd.containing_type.name, fd.name)), None)
+    rules = getattr(families.rules_for(family), "VALUE_RULES", ())
+    rule = next((r for r in rules if (r.message, r.field) == (fd.containing_type.full_name, fd.name)), None)
     if rule is not None:
         return f"{lab['allowed']}: {rule.describe()}"
     return None
@@ -117,17 +145,17 @@ def value_markdown(analysis: Analysis, target: Target, locale: str | None) -> st
     if problems:
         lines += ["", *(f"- **{p.severity}** ({p.code}): {p.message}" for p in problems)]
     else:
-        why = allowed_text(fd, locale)
+        why = allowed_text(fd, locale, analysis.family)
         lines += ["", f"✓ {lab['valid']}" + (f" — {why}" if why else "")]
         if fd.type == FieldDescriptor.TYPE_FLOAT:
             occ = _occurrence_value(analysis, target)
             if occ is not None:
-                lines.append(f"\n{lab['amct']} float32 `{schema.shortest_float32(occ)}`")
+                lines.append(f"\n{lab['amct']} float32 `{shortest_float32(occ)}`")
         if fd.type == FieldDescriptor.TYPE_ENUM:
             name = target.node.text if target.node.text in fd.enum_type.values_by_name else None
             if name is None and target.node.text.isdigit() and int(target.node.text) in fd.enum_type.values_by_number:
                 name = fd.enum_type.values_by_number[int(target.node.text)].name
-            doc = schema.doc(f"{fd.enum_type.full_name}.{name}").text(locale) if name else ""
+            doc = analysis.schema.doc(f"{fd.enum_type.full_name}.{name}").text(locale) if name and analysis.schema else ""
             if doc:
                 lines += ["", doc]
     return "\n".join(lines)
@@ -181,5 +209,5 @@ def layer_markdown(analysis: Analysis, index: LineIndex, layer: str, plan: Layer
 
 
 def _num(value: float) -> str:
-    return schema.shortest_float32(value)
+    return shortest_float32(value)
 

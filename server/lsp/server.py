@@ -31,9 +31,11 @@ from pygls.uris import to_fs_path
 from kvcal.grammar.checks.analysis import Analysis, analyze
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import resolve_analysis
+from kvcal.grammar.schema.resolution import SchemaOptions
 from kvcal.grammar.text import LineIndex
-from kvcal.server.lsp.documents import Documents
+from kvcal.server.lsp.documents import Documents, claimed_by_extension_only
 from kvcal.server.lsp.outcome import Outcome
+from kvcal.server.lsp.protos import ProtoFinder, schema_stamp
 from kvcal.server.lsp.settings import SECTION, SampleCache, SampleData, Settings, parse_settings
 
 logger = logging.getLogger("kvcal.lsp")
@@ -193,6 +195,8 @@ class Snapshot:
         self.samples = samples
         self.settings = settings
         self.cost_s = cost_s
+        #: the schema's files on disk when it was analysed: a changed .proto means a new analysis
+        self.stamp = schema_stamp(analysis.resolution)
 
     @cached_property
     def plans(self) -> list[LayerPlan]:
@@ -206,6 +210,11 @@ class Snapshot:
 def fs_path(uri: str) -> Path | None:
     path = to_fs_path(uri) if uri.startswith("file:") else None
     return Path(path) if path else None
+
+
+def _absolute(path: str, root: Path | None) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() or root is None else root / p
 
 
 @dataclass
@@ -231,6 +240,8 @@ class KvcalServer(LanguageServer):
         self._analysing: dict[str, _Analysing] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._last_change: dict[str, float] = {}
+        self.protos = ProtoFinder()
+        self._fetching: dict[str, asyncio.Future[None]] = {}
         # Analyses run off the event loop (which keeps reading changes and cancellations),
         # one at a time: the parser is not re-entrant.
         self.analyser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-analyse")
@@ -240,12 +251,16 @@ class KvcalServer(LanguageServer):
         """The current version of an open document, analysed. Cached per text and settings;
         at most one analysis per document runs at a time and callers share it."""
         while True:
+            fetching = self._fetching.get(uri)
+            if fetching is not None:
+                await asyncio.shield(fetching)
             doc = self.documents.get(uri)
             if doc is None:
                 return None
             text, settings = doc.text, self.settings.get(uri, Settings())
             cached = self._cache.get(uri)
-            if cached is not None and cached.text is text and cached.settings == settings:
+            if cached is not None and cached.text is text and cached.settings == settings \
+                    and cached.stamp == schema_stamp(cached.analysis.resolution):  # fmt: skip
                 cached.version = doc.version
                 return cached
             running = self._analysing.get(uri)
@@ -268,9 +283,41 @@ class KvcalServer(LanguageServer):
 
     def analyse(self, uri: str, version: int | None, text: str, settings: Settings) -> Snapshot:
         started = time.perf_counter()
-        samples = self.samples.resolve(text, fs_path(uri), settings, self.root_for(uri))
-        analysis = analyze(text, layers=samples.layers)
+        path = fs_path(uri)
+        samples = self.samples.resolve(text, path, settings, self.root_for(uri))
+        analysis = analyze(text, layers=samples.layers, options=self.schema_options(uri, settings), path=path)
+        if analysis.family != "kv":
+            samples = SampleData()  # sample data is the KV-cache calibration's
         return Snapshot(uri, version, text, analysis, samples, settings, time.perf_counter() - started)
+
+    def schema_options(self, uri: str, settings: Settings) -> SchemaOptions:
+        """Where the schema of *uri* comes from: a ``kvcal.schemas`` entry matching it, the
+        ``kvcal.protoPath`` folders, the workspace folders (and the .proto files in them)."""
+        path, root = fs_path(uri), self.root_for(uri)
+        workspace = tuple(self.workspace_folders())
+        proto_path = tuple(_absolute(p, root) for p in settings.proto_path)
+        doc = self.documents.get(uri)
+        quiet = claimed_by_extension_only(uri, doc.language_id if doc is not None else "")
+        known = tuple(self.protos.find(workspace)) if workspace else ()
+        options = SchemaOptions(proto_path=proto_path, workspace=workspace, known_protos=known, quiet=quiet)
+        if path is not None and settings.schemas:
+            relative = path.relative_to(root).as_posix() if root is not None and path.is_relative_to(root) else path.name
+            rule = settings.schema_for(relative, path.as_posix())
+            if rule is not None:
+                proto = _absolute(rule.proto, root) if rule.proto else None
+                return SchemaOptions(proto=proto, message=rule.message, origin=f"the kvcal.schemas setting ('{rule.glob}')",
+                                     proto_path=proto_path, workspace=workspace, known_protos=known, quiet=quiet)  # fmt: skip
+        return options
+
+    def workspace_folders(self) -> list[Path]:
+        try:
+            folders = [p for p in (fs_path(f.uri) for f in self.workspace.folders.values()) if p is not None]
+            root = self.workspace.root_path
+        except RuntimeError:  # not initialized
+            return []
+        if not folders and root:
+            folders = [Path(root)]
+        return folders
 
     def root_for(self, uri: str) -> Path | None:
         """The folder relative settings paths start from: the workspace folder holding the
@@ -304,6 +351,10 @@ class KvcalServer(LanguageServer):
         if not self.client.configuration or not uris:
             return
         items = [types.ConfigurationItem(scope_uri=uri, section=SECTION) for uri in uris]
+        # requests for these documents wait for their settings (they may name the schema)
+        done = asyncio.get_running_loop().create_future()
+        for uri in uris:
+            self._fetching[uri] = done
         try:
             values = await asyncio.wait_for(
                 self.workspace_configuration_async(types.ConfigurationParams(items=items)), CONFIG_TIMEOUT_S
@@ -311,8 +362,14 @@ class KvcalServer(LanguageServer):
         except Exception as exc:  # a client that fails or never answers: defaults
             logger.warning("workspace/configuration failed: %r", exc)
             return
-        for uri, raw in zip(uris, values or [], strict=False):
-            self.settings[uri] = parse_settings(raw)
+        else:
+            for uri, raw in zip(uris, values or [], strict=False):
+                self.settings[uri] = parse_settings(raw)
+        finally:
+            done.set_result(None)
+            for uri in uris:
+                if self._fetching.get(uri) is done:
+                    del self._fetching[uri]
 
     # -- diagnostics -----------------------------------------------------------------------
     def schedule_diagnostics(self, uri: str) -> None:

@@ -3,7 +3,9 @@ config is associated with: its ``# kvcal: data=PATH`` header, else ``kvcal.sampl
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,13 +16,62 @@ SECTION = "kvcal"
 
 
 @dataclass(frozen=True)
+class SchemaRule:
+    """One ``kvcal.schemas`` entry: documents matching ``glob`` are ``message`` of ``proto``."""
+
+    glob: str
+    proto: str | None
+    message: str | None
+
+    def matches(self, relative: str, absolute: str) -> bool:
+        pattern = _glob_regex(self.glob)
+        return bool(pattern.fullmatch(relative) or pattern.fullmatch(absolute)
+                    or ("/" not in self.glob and pattern.fullmatch(relative.rpartition("/")[2])))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=256)
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    """A glob as VS Code writes them: ``**`` any folders, ``*`` and ``?`` within one name,
+    ``{a,b}`` alternatives."""
+    out, i = [], 0
+    while i < len(glob):
+        c = glob[i]
+        if glob.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "{" and "}" in glob[i:]:
+            end = glob.index("}", i)
+            out.append("(?:" + "|".join(re.escape(a) for a in glob[i + 1 : end].split(",")) + ")")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out))
+
+
+@dataclass(frozen=True)
 class Settings:
     """``kvcal.sampleData``, ``kvcal.recordFile`` (paths; relative ones are relative to the
-    workspace folder) and ``kvcal.inlayHints``."""
+    workspace folder), ``kvcal.inlayHints``, ``kvcal.schemas`` (glob -> ``{proto, message}``)
+    and ``kvcal.protoPath`` (folders for header paths and imports)."""
 
     sample_data: str | None = None
     record_file: str | None = None
     inlay_hints: bool = True
+    schemas: tuple[SchemaRule, ...] = ()
+    proto_path: tuple[str, ...] = ()
+
+    def schema_for(self, relative: str, absolute: str) -> SchemaRule | None:
+        return next((r for r in self.schemas if r.matches(relative, absolute)), None)
 
 
 def parse_settings(raw: Any) -> Settings:
@@ -33,7 +84,39 @@ def parse_settings(raw: Any) -> Settings:
         return value.strip() if isinstance(value, str) and value.strip() else None
 
     hints = raw.get("inlayHints")
-    return Settings(path("sampleData"), path("recordFile"), hints if isinstance(hints, bool) else True)
+    return Settings(path("sampleData"), path("recordFile"), hints if isinstance(hints, bool) else True,
+                    _schema_rules(raw.get("schemas")), _strings(raw.get("protoPath")))  # fmt: skip
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return ()
+    return tuple(v.strip() for v in value if isinstance(v, str) and v.strip())
+
+
+def _schema_rules(value: Any) -> tuple[SchemaRule, ...]:
+    """``{"glob": {"proto": "x.proto", "message": "pkg.Msg"}}`` (or ``"glob": "pkg.Msg"`` for
+    a bundled AMCT root); a list of ``{"files": glob, "proto": ..., "message": ...}`` too."""
+    items: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, list):
+        items = [(v.get("files") or v.get("glob"), v) for v in value if isinstance(v, dict)]
+    out = []
+    for glob, spec in items:
+        if not isinstance(glob, str) or not glob.strip():
+            continue
+        if isinstance(spec, str):
+            spec = {"message": spec}
+        if not isinstance(spec, dict):
+            continue
+        proto = spec.get("proto") if isinstance(spec.get("proto"), str) and spec.get("proto").strip() else None
+        message = spec.get("message") if isinstance(spec.get("message"), str) and spec.get("message").strip() else None
+        if proto or message:
+            out.append(SchemaRule(glob.strip(), proto.strip() if proto else None, message.strip() if message else None))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

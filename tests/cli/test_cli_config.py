@@ -19,8 +19,10 @@ def kvcal(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
 def test_check_clean_example_exits_0() -> None:
     r = kvcal("check", str(EXAMPLE))
     assert r.returncode == 0, r.stderr
-    # its sample data (a header whose size byte is 0x80, like a pickle's first byte) is read
-    assert [line.rsplit("[", 1)[-1] for line in r.stdout.splitlines()] == ["precedence]"]
+    # its sample data (a header whose size byte is 0x80, like a pickle's first byte) is read;
+    # it has no schema header: a note on line 1 says it was recognised as a KV-cache config
+    assert [line.rsplit("[", 1)[-1] for line in r.stdout.splitlines()] == ["schema]", "precedence]"]
+    assert "1:1: information: checked as AMCT KV-cache quantization config" in r.stdout
 
 
 def test_check_text_format_and_exit_1(tmp_path: Path) -> None:
@@ -35,7 +37,7 @@ def test_check_text_format_and_exit_1(tmp_path: Path) -> None:
 def test_check_json(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.cfg"
     cfg.write_text("kv_cache_quant_config { quant_layers: 'a' }\nbatch_nmu: 1\n")
-    r = kvcal("check", "--format", "json", str(cfg))
+    r = kvcal("check", "--format", "json", "--message", "AMCTQuantCaliConfig", str(cfg))
     assert r.returncode == 1
     (item,) = json.loads(r.stdout)
     assert item == {"path": str(cfg), "line": 2, "column": 1, "end_line": 2, "end_column": 10,
@@ -102,7 +104,7 @@ def test_check_and_sample_data(tmp_path: Path) -> None:
     cfg.write_text("# kvcal: data=nowhere/kv.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n")
     r = kvcal("check", "--data", str(tmp_path / "none.safetensors"), str(cfg))
     assert r.returncode == 2 and "--data" in r.stderr and "none.safetensors" in r.stderr
-    r = kvcal("check", "--format", "json", str(cfg))
+    r = kvcal("check", "--format", "json", "--message", "AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig", str(cfg))
     (item,) = json.loads(r.stdout)  # the header's missing file is a diagnostic, in the JSON too
     assert (item["code"], item["severity"], item["line"], item["column"]) == ("sample-data", "warning", 1, 15)
     assert str(tmp_path / "nowhere" / "kv.safetensors") in item["message"] and r.returncode == 0

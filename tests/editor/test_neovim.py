@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from kvcal.grammar import check
+from kvcal.grammar.schema import kv_schema
 from kvcal.grammar.text import LineIndex
+
+KV = kv_schema()
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "nvim" / "lsp_check.lua"
@@ -60,7 +63,7 @@ def test_neovim_gets_diagnostics_hover_completion_and_incremental_edits(tmp_path
 
     def expected(source: str) -> list[tuple[int, int, str]]:
         index = LineIndex(source)
-        problems = check(source)
+        problems = check(source, schema=KV)
         return sorted((*index.utf16_position(p.start), p.code) for p in problems)
 
     # The example names sample data that is not there: the server says so on the header.

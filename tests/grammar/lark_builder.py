@@ -13,7 +13,7 @@ import threading
 from lark import Token, Transformer
 
 from kvcal.grammar.problems import Problem, Related
-from kvcal.grammar.syntax.literals import EscapeError, parse_number, unescape
+from kvcal.grammar.syntax.literals import EscapeError, is_number, number_problem, unescape
 from kvcal.grammar.syntax.tree import Comment, Field, ListValue, Message, Name, Scalar, Span, Value
 
 
@@ -122,8 +122,8 @@ class _Builder(Transformer):
 
     def number(self, children: list[Token]) -> Scalar:
         tok = children[0]
-        if parse_number(tok) is None:
-            _state.problems.append(_syntax(tok.start_pos, tok.end_pos, f"'{tok}' is not a number"))
+        if not is_number(str(tok)):
+            _state.problems.append(_syntax(tok.start_pos, tok.end_pos, number_problem(str(tok))))
         return Scalar("number", str(tok), tok.start_pos, tok.end_pos)
 
     def identifier(self, children: list[Token]) -> Scalar:
@@ -144,8 +144,8 @@ class _Builder(Transformer):
                     delete=[minus.end_pos, tok.start_pos],
                 )
             )
-        if kind == "number" and parse_number(tok) is None:
-            _state.problems.append(_syntax(tok.start_pos, tok.end_pos, f"'{tok}' is not a number"))
+        if kind == "number" and not is_number(str(tok)):
+            _state.problems.append(_syntax(tok.start_pos, tok.end_pos, number_problem(str(tok))))
         return Scalar(kind, str(tok), minus.start_pos, tok.end_pos, negative=True)  # type: ignore[arg-type]
 
     def signed_number(self, children: list[Token]) -> Scalar:

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from kvcal.grammar import check
+from kvcal.grammar.schema import kv_schema
 from kvcal.grammar.text import LineIndex
 from tests.grammar.golden import Expected, expectations, fixtures
+
+KV = kv_schema()
 
 DATA = Path(__file__).parent.parent / "data" / "check"
 DESIGN_CODES = {
@@ -21,7 +24,7 @@ DESIGN_CODES = {
 def actual(text: str, layers: list[str] | None) -> list[Expected]:
     index = LineIndex(text)
     out = []
-    for p in check(text, layers=layers):
+    for p in check(text, layers=layers, schema=KV):
         line, col = index.position(p.start)
         end_line, end_col = index.position(p.end)
         assert end_line == line, f"multi-line span for {p}"
@@ -49,11 +52,11 @@ def test_every_design_code_has_a_golden_case() -> None:
 
 def test_problems_carry_fix_data() -> None:
     text = "batch_nmu: 1\nkv_cache_quant_config { quant_layers: 'a' calibration_config { hfmg_quantize { num_of_bins: 3000 } } }\n"
-    by_code = {p.code: p for p in check(text)}
+    by_code = {p.code: p for p in check(text, schema=KV)}
     assert by_code["unknown-field"].data["suggestion"] == "batch_num"
     assert by_code["num-of-bins"].data["suggestion"] == "2048"
     swap = check("kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {"
-                 " search_range_start: 1.3 search_range_end: 0.7 } } }")  # fmt: skip
+                 " search_range_start: 1.3 search_range_end: 0.7 } } }", schema=KV)  # fmt: skip
     sr = next(p for p in swap if p.code == "search-range")
     (a, b), (c, d) = sr.data["swap"]
     assert (swap_text := "kv_cache_quant_config")  # noqa: F841 - keep names readable
@@ -63,7 +66,7 @@ def test_problems_carry_fix_data() -> None:
 
 def test_related_locations_point_at_the_first_occurrence() -> None:
     text = "batch_num: 1\nbatch_num: 2\n"
-    (p,) = [p for p in check(text) if p.code == "duplicate-field"]
+    (p,) = [p for p in check(text, schema=KV) if p.code == "duplicate-field"]
     assert text[p.start : p.end] == "batch_num" and p.start == 13
     assert p.related[0].start == 0
     assert p.data["delete"] == [13, 25]
@@ -73,7 +76,7 @@ def test_messages_name_blocks_as_they_are_written() -> None:
     text = ("BATCH_NUM: 1\nkv_cache_quant_config { quant_layers: 'a' calibration_config {\n"
             "  ifmr_quantize { num_of_bins: 1024 quant_granularity: PER_CHANNEL } } }\n"
             "override_layers_configs { kv_data_quant_config { quant_granularity: 1 } }\n")  # fmt: skip
-    messages = {text[p.start : p.end]: p.message for p in check(text)}
+    messages = {text[p.start : p.end]: p.message for p in check(text, schema=KV)}
     assert messages["BATCH_NUM"].startswith("the top level has no field 'BATCH_NUM': did you mean 'batch_num'?")
     assert messages["num_of_bins"].startswith("ifmr_quantize has no field 'num_of_bins': 'num_of_bins' belongs in hfmg_quantize")
     assert messages["PER_CHANNEL"].startswith("quant_granularity has no value 'PER_CHANNEL': did you mean 'per_channel'?")
@@ -84,7 +87,7 @@ def test_messages_name_blocks_as_they_are_written() -> None:
 
 def test_an_enum_value_like_no_other_gets_no_guess() -> None:
     (p,) = check("kv_cache_quant_config { quant_layers: 'a' calibration_config { hfmg_quantize {"
-                 " quant_granularity: bogus } } }")  # fmt: skip
+                 " quant_granularity: bogus } } }", schema=KV)  # fmt: skip
     assert p.code == "enum-value" and "did you mean" not in p.message and "suggestion" not in p.data
     assert p.data["valid"] == ["per_tensor", "per_channel"]
 
@@ -92,7 +95,7 @@ def test_an_enum_value_like_no_other_gets_no_guess() -> None:
 def test_layer_fixes_in_the_data() -> None:
     text = ("kv_cache_quant_config { quant_layers: ' a ' }\noverride_layers_configs {\n  layer_name: 'b'\n}\n"
             "override_layers_configs {\n  layer_name: 'b'\n  kv_data_quant_config { hfmg_quantize {} }\n}\n")  # fmt: skip
-    by_code = {p.code: p for p in check(text)}
+    by_code = {p.code: p for p in check(text, schema=KV)}
     assert by_code["layer-name"].data == {"suggestion": "'a'"}
     start, end = by_code["duplicate-layer"].data["delete"]  # the whole second override
     assert text[start:end].startswith("override_layers_configs {") and text[start:end].endswith("}")

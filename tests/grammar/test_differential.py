@@ -14,7 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvcal.grammar import analyze, resolve_analysis, schema
+from kvcal.grammar.schema import kv_schema
 from tests.grammar.amct_reference import plans_from_kvcal, plans_from_message
+
+KV = kv_schema()
 
 LAYERS = ["k0", "v0", "model.layers.1.self_attn.k_proj", "l'q", 'd"q', "é"]
 FLOATS = ["0.7", "1.3", "0.01", ".5", "1.", "1e-2", "2.5f", "0.999999", "1", "0", "-0.2", "inf", "-inf",
@@ -135,7 +138,7 @@ def same(a: list[dict], b: list[dict]) -> bool:
 
 def assert_agrees(text: str) -> None:
     msg = protobuf_parse(text)
-    analysis = analyze(text)
+    analysis = analyze(text, schema=KV)
     if msg is None:
         assert analysis.has_errors, f"protobuf rejects this file but kvcal reports no error:\n{text}"
         return

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 
 from kvcal.grammar import analyze, parse_bytes, resolve
 from kvcal.grammar.formatter import FormatError, format_text
+from kvcal.grammar.schema import kv_schema
+
+KV = kv_schema()
 
 ALPHABET = st.sampled_from([*"{}<>[]:;,'\"#-./\\ \n\tabcxyz019_eE", "\x00", "é", "\ufeff"])
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "quant.cfg").read_text(encoding="utf-8")
@@ -18,7 +21,7 @@ EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "quant.cfg").read_
 @settings(max_examples=400, deadline=None)
 @given(st.text(ALPHABET, max_size=200))
 def test_any_text_never_raises(text: str) -> None:
-    analysis = analyze(text)
+    analysis = analyze(text, schema=KV)
     resolve(text)
     for p in analysis.problems:
         assert 0 <= p.start <= p.end <= len(text), p
@@ -39,13 +42,13 @@ def test_any_bytes_never_raise(data: bytes) -> None:
 @given(st.integers(0, len(EXAMPLE)), st.integers(0, 40), st.text(ALPHABET, max_size=10))
 def test_edits_of_the_example_never_raise(at: int, cut: int, insert: str) -> None:
     text = EXAMPLE[:at] + insert + EXAMPLE[at + cut :]
-    analysis = analyze(text)
+    analysis = analyze(text, schema=KV)
     assert all(0 <= p.start <= p.end <= len(text) for p in analysis.problems)
 
 
 def _time(text: str) -> float:
     start = time.perf_counter()
-    analyze(text)
+    analyze(text, schema=KV)
     return time.perf_counter() - start
 
 

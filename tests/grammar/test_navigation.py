@@ -19,6 +19,9 @@ from kvcal.grammar.navigation import (
     tokens,
     value_candidates,
 )
+from kvcal.grammar.schema import kv_schema
+
+KV = kv_schema()
 
 CONFIG = """# kvcal: data=kv.safetensors
 batch_num: 2
@@ -68,7 +71,7 @@ def at(text: str) -> tuple[str, int]:
 )  # fmt: skip
 def test_target_at(marked: str, kind: str, field: str | None, scope: str | None) -> None:
     text, offset = at(marked)
-    target = target_at(analyze(text), offset)
+    target = target_at(analyze(text, schema=KV), offset)
     assert target.kind == kind
     assert (target.field_descriptor.name if target.field_descriptor else None) == field
     assert target.scope.name == scope
@@ -76,7 +79,7 @@ def test_target_at(marked: str, kind: str, field: str | None, scope: str | None)
 
 def test_target_layer_decodes_the_name() -> None:
     text, offset = at("override_layers_configs { layer_name: 'model.lay|ers.0' }")
-    target = target_at(analyze(text), offset)
+    target = target_at(analyze(text, schema=KV), offset)
     assert target.layer == "model.layers.0"
     assert text[target.start : target.end] == "'model.layers.0'"
 
@@ -86,7 +89,7 @@ def test_target_layer_decodes_the_name() -> None:
 
 def fields_at(marked: str) -> list[str]:
     text, offset = at(marked)
-    ctx = completion_context(analyze(text), offset)
+    ctx = completion_context(analyze(text, schema=KV), offset)
     assert ctx.kind == "field", ctx
     return [f.name for f in field_candidates(ctx)]
 
@@ -109,7 +112,7 @@ def test_the_other_oneof_member_is_left_out() -> None:
 
 def test_the_field_being_typed_is_not_counted_as_set() -> None:
     text, offset = at("batch|")
-    ctx = completion_context(analyze(text), offset)
+    ctx = completion_context(analyze(text, schema=KV), offset)
     assert ctx.kind == "field" and ctx.prefix == "batch" and ctx.replace == (0, 5)
     assert "batch_num" in [f.name for f in field_candidates(ctx)]
     assert not ctx.followed
@@ -117,13 +120,13 @@ def test_the_field_being_typed_is_not_counted_as_set() -> None:
 
 def test_renaming_an_existing_field_inserts_only_the_name() -> None:
     text, offset = at("batch_n|um: 2")
-    ctx = completion_context(analyze(text), offset)
+    ctx = completion_context(analyze(text, schema=KV), offset)
     assert ctx.followed and ctx.replace == (0, 9)
 
 
 def values_at(marked: str, layers: tuple[str, ...] = ()) -> list[str]:
     text, offset = at(marked)
-    ctx = completion_context(analyze(text), offset)
+    ctx = completion_context(analyze(text, schema=KV), offset)
     assert ctx.kind == "value", ctx
     return [c.text for c in value_candidates(ctx, layers)]
 
@@ -146,21 +149,21 @@ def test_layer_names_from_the_sample_data_skip_listed_ones() -> None:
 
 def test_inside_a_string_the_whole_string_is_replaced() -> None:
     text, offset = at("kv_cache_quant_config { quant_layers: \"mo|\" }")
-    ctx = completion_context(analyze(text), offset)
+    ctx = completion_context(analyze(text, schema=KV), offset)
     assert ctx.kind == "value" and ctx.quote == '"' and ctx.prefix == "mo"
     assert text[ctx.replace[0] : ctx.replace[1]] == '"mo"'
 
 
 def test_no_completion_in_comments() -> None:
     text, offset = at("# a comm|ent\nbatch_num: 1")
-    assert completion_context(analyze(text), offset).kind == "none"
+    assert completion_context(analyze(text, schema=KV), offset).kind == "none"
 
 
 # -- outline, folding, tokens, hints -------------------------------------------------------------
 
 
 def test_document_symbols() -> None:
-    symbols = document_symbols(analyze(CONFIG))
+    symbols = document_symbols(analyze(CONFIG, schema=KV))
     assert [(s.name, s.kind, s.detail) for s in symbols] == [
         ("batch_num", "field", "2"),
         ("kv_cache_quant_config", "message", ""),
@@ -175,25 +178,25 @@ def test_document_symbols() -> None:
 
 def test_deep_garbage_does_not_exhaust_the_stack() -> None:
     text = "a {" * 3000 + "}" * 3000
-    analysis = analyze(text)
+    analysis = analyze(text, schema=KV)
     assert document_symbols(analysis)  # depth-limited, no RecursionError
     assert len(folding_ranges(analysis)) == 0  # all on one line
     assert tokens(analysis) == []  # unknown names get no token
 
 
 def test_folding_ranges() -> None:
-    folds = folding_ranges(analyze(CONFIG))
+    folds = folding_ranges(analyze(CONFIG, schema=KV))
     lines = [(CONFIG.count("\n", 0, f.start), CONFIG.count("\n", 0, f.end), f.kind) for f in folds]
     assert (2, 10, "region") in lines  # kv_cache_quant_config { ... }
     assert (6, 8, "region") in lines  # hfmg_quantize { ... }
     assert all(kind == "region" for *_, kind in lines)  # single comment lines do not fold
     two = "# a\n# b\nbatch_num: 1\n"
-    assert [(f.start, f.end, f.kind) for f in folding_ranges(analyze(two))] == [(0, 4, "comment")]
+    assert [(f.start, f.end, f.kind) for f in folding_ranges(analyze(two, schema=KV))] == [(0, 4, "comment")]
 
 
 def test_tokens() -> None:
     text = "# c\nbatch_num: 2\nkv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize { quant_granularity: per_channel asymmetric: true } } }\nfoo: 1\n"
-    got = [(text[t.start : t.end], t.kind) for t in tokens(analyze(text))]
+    got = [(text[t.start : t.end], t.kind) for t in tokens(analyze(text, schema=KV))]
     assert got == [
         ("# c", "comment"), ("batch_num", "field"), ("2", "number"), ("kv_cache_quant_config", "message"),
         ("quant_layers", "field"), ("'a'", "layer"), ("calibration_config", "message"), ("ifmr_quantize", "message"),
@@ -203,7 +206,7 @@ def test_tokens() -> None:
 
 
 def test_default_hints() -> None:
-    hints = default_hints(analyze(CONFIG))
+    hints = default_hints(analyze(CONFIG, schema=KV))
     by_offset = {CONFIG[h.offset - 1 : h.offset] if not h.at_start else "start": dict(h.items) for h in hints}
     assert by_offset["start"] == {"activation_offset": "true"}  # batch_num is set
     hfmg = next(dict(h.items) for h in hints if "num_of_bins" not in dict(h.items) and "quant_granularity" in dict(h.items))
@@ -214,7 +217,7 @@ def test_default_hints() -> None:
 
 def test_default_hints_follow_activation_offset_and_empty_configs() -> None:
     text = "activation_offset: false\noverride_layers_configs { layer_name: 'a' kv_data_quant_config { } }\n"
-    hints = default_hints(analyze(text))
+    hints = default_hints(analyze(text, schema=KV))
     items = [dict(h.items) for h in hints]
     assert {"ifmr_quantize": "defaults"} in items
     assert {"batch_num": "1"} in items
@@ -224,7 +227,7 @@ def test_default_hints_follow_activation_offset_and_empty_configs() -> None:
 
 
 def test_definition_goes_between_override_and_quant_layers() -> None:
-    analysis = analyze(CONFIG)
+    analysis = analyze(CONFIG, schema=KV)
     override = CONFIG.index("'k0'", CONFIG.index("layer_name"))
     entry = CONFIG.index("'k0'")
     assert [(r.role, r.start) for r in layer_definitions(analysis, override + 1)] == [("quant_layers", entry)]
@@ -234,7 +237,7 @@ def test_definition_goes_between_override_and_quant_layers() -> None:
 
 
 def test_references() -> None:
-    analysis = analyze(CONFIG)
+    analysis = analyze(CONFIG, schema=KV)
     entry = CONFIG.index("'k0'")
     assert len(layer_references(analysis, entry)) == 2
     assert len(layer_references(analysis, entry, include_self=False)) == 1

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from kvcal.grammar import parse, parse_bytes
+from kvcal.grammar.schema import kv_schema
 from kvcal.grammar.syntax.literals import parse_number, unescape
 from kvcal.grammar.syntax.tree import ListValue, Message, Scalar, walk_fields
+
+KV = kv_schema()
 
 
 def only(text: str):
@@ -130,7 +133,7 @@ def test_a_binary_file_is_one_diagnostic() -> None:
     from kvcal.grammar.syntax.parser import parse_bytes
 
     data = bytes(range(256)) * 4000  # a megabyte of everything, NUL first
-    result = analyze(parse_bytes(data))
+    result = analyze(parse_bytes(data), schema=KV)
     (p,) = result.problems
     assert "binary file" in p.message and "offset 0" in p.message
 

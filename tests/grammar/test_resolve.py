@@ -6,6 +6,9 @@ import json
 
 from kvcal.grammar import analyze, resolve
 from kvcal.grammar.resolve import amct_config, amct_json
+from kvcal.grammar.schema import kv_schema
+
+KV = kv_schema()
 
 MANUAL = """
 kv_cache_quant_config {
@@ -38,7 +41,7 @@ def test_manual_example_amct_json() -> None:
                     "min_percentile": 0.999999, "search_range": [0.7, 1.3], "search_step": 0.01,
                     "quant_granularity": 0}},
     }  # fmt: skip
-    analysis = analyze(MANUAL)
+    analysis = analyze(MANUAL, schema=KV)
     assert amct_config(analysis) == expected
     text = amct_json(analysis)
     assert json.loads(text) == expected
@@ -58,8 +61,8 @@ def test_precedence_of_asymmetric() -> None:
     assert (a.with_offset, a.offset_source) == (True, "common")
     assert (b.with_offset, b.offset_source) == (False, "activation_offset")
     assert (c.with_offset, c.offset_source) == (True, "override")
-    assert "asymmetric" in amct_config(analyze(text))["a"]["kv_data_quant_config"]
-    assert "asymmetric" not in amct_config(analyze(text))["b"]["kv_data_quant_config"]
+    assert "asymmetric" in amct_config(analyze(text, schema=KV))["a"]["kv_data_quant_config"]
+    assert "asymmetric" not in amct_config(analyze(text, schema=KV))["b"]["kv_data_quant_config"]
 
 
 def test_empty_configs_mean_ifmr_defaults_and_override_only_layers_count() -> None:

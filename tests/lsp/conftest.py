@@ -201,14 +201,18 @@ async def wait_for(probe: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
         await asyncio.sleep(0.005)
 
 
+KV_SCHEMAS = {"**/*.quant.cfg": {"message": "AMCTQuantCaliConfig"}}
+
+
 @asynccontextmanager
 async def session(folder: Path, *, locale: str | None = None, settings: dict[str, Any] | None = None,
                   root: Path | None = None, **caps: Any) -> AsyncIterator[Editor]:  # fmt: skip
     """A server whose workspace folder is *folder* (``rootUri`` too, unless *root* is given)."""
     client = make_client()
     await client.start_io(*SERVER)
-    if settings is not None:
-        client.set_configuration({"kvcal": settings})
+    # The documents these tests open (docN.quant.cfg) are KV-cache configs: say so with the
+    # kvcal.schemas setting, so that no "recognised by content" note joins their diagnostics.
+    client.set_configuration({"kvcal": {"schemas": KV_SCHEMAS, **(settings or {})}})
     result = await client.initialize_session(T.InitializeParams(
         capabilities=capabilities(**caps), locale=locale, root_uri=(root or folder).as_uri(),
         workspace_folders=[T.WorkspaceFolder(uri=folder.as_uri(), name="ws")]))  # fmt: skip

@@ -234,7 +234,8 @@ async def test_record_file_setting_and_a_server_created_progress_token(tmp_path:
         assert kinds == ["WorkDoneProgressBegin"] + ["WorkDoneProgressReport"] * 4 + ["WorkDoneProgressEnd"]
         # the bundled example, where it is, with its bundled sample data (nothing written beside it)
         example = ed.open_existing(EXAMPLE)
-        assert {d.code for d in await ed.diagnostics(example)} == {"precedence"}
+        # (the example has no schema header: the note says it was recognised by its content)
+        assert {d.code for d in await ed.diagnostics(example)} == {"precedence", "schema"}
         result = await ed.execute("kvcal.calibrate", example)
         assert result["errors"] == [] and len(result["layers"]) == 4
         assert Path(result["report"]) == tmp_path / "out" / "quant.report" and (tmp_path / "out" / "quant.report" / "report.md").exists()

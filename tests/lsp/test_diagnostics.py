@@ -11,8 +11,11 @@ import pytest
 from lsprotocol import types as T
 
 from kvcal.grammar import check
+from kvcal.grammar.schema import kv_schema
 from kvcal.grammar.text import LineIndex
 from tests.lsp.conftest import Editor, example_text, session, wait_for, write_samples
+
+KV = kv_schema()
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -31,7 +34,7 @@ def expected(text: str, layers: list[str] | None = None) -> list[tuple[int, int,
     """(line, col, end line, end col, severity, code) of the grammar's own problems."""
     index = LineIndex(text)
     out = []
-    for p in check(text, layers=layers):
+    for p in check(text, layers=layers, schema=KV):
         (l0, c0), (l1, c1) = index.utf16_position(p.start), index.utf16_position(p.end)
         out.append((l0, c0, l1, c1, p.severity, p.code))
     return out
@@ -186,7 +189,7 @@ async def test_pull_diagnostics(tmp_path: Path) -> None:
 async def test_example_has_only_its_notes(editor: Editor) -> None:
     uri = editor.open(example_text(), name="examples/quant.cfg")
     diags = await editor.diagnostics(uri)
-    assert {d.code for d in diags} == {"precedence", "sample-data"}
+    assert {d.code for d in diags} == {"precedence", "sample-data", "schema"}
 
 
 async def test_an_analysis_overtaken_by_a_change_is_never_published(editor: Editor) -> None:

@@ -9,7 +9,10 @@ import hashlib
 import logging
 import os
 import random
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 import pytest
 from lsprotocol import types as T
@@ -97,7 +100,12 @@ async def request(editor: Editor, uri: str, rng: random.Random) -> None:
             locs = await c.text_document_references_async(T.ReferenceParams(
                 text_document=doc, position=pos, context=T.ReferenceContext(include_declaration=True)))  # fmt: skip
         for loc in locs or []:
-            check_range(text, loc.range, kind)
+            if loc.uri == uri:
+                check_range(text, loc.range, kind)
+            else:  # a declaration in the schema's .proto (go to definition)
+                assert kind == "definition" and loc.uri.endswith(".proto"), f"{kind}: {loc.uri}"
+                proto = Path(url2pathname(urlsplit(loc.uri).path)).read_text(encoding="utf-8")
+                check_range(proto, loc.range, kind)
     else:
         report = await c.text_document_diagnostic_async(T.DocumentDiagnosticParams(text_document=doc))
         for d in report.items:

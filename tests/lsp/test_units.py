@@ -10,6 +10,7 @@ from lsprotocol import types as T
 
 from kvcal.grammar import analyze, resolve_analysis
 from kvcal.grammar.navigation import Token
+from kvcal.grammar.schema import kv_schema
 from kvcal.grammar.text import LineIndex
 from kvcal.server.lsp.actions import line_deletion
 from kvcal.server.lsp.calibration import uri_argument
@@ -19,6 +20,8 @@ from kvcal.server.lsp.outcome import Issue, LayerOutcome, Outcome, summary
 from kvcal.server.lsp.settings import SampleCache, Settings, parse_settings
 from tests.lsp import textmodel
 from tests.lsp.conftest import write_samples
+
+KV = kv_schema()
 
 
 def change(l0: int, c0: int, l1: int, c1: int, text: str) -> T.TextDocumentContentChangePartial:
@@ -74,7 +77,7 @@ def test_sample_association(tmp_path: Path) -> None:
 
 def test_outcome_follows_plans_and_anchors() -> None:
     text = "kv_cache_quant_config { quant_layers: 'a' quant_layers: 'b' }\noverride_layers_configs { layer_name: 'a' }\n"
-    analysis = analyze(text)
+    analysis = analyze(text, schema=KV)
     plans = resolve_analysis(analysis)
     row = {"scale": [0.5, 0.25], "offset": [-3, 1], "sqnr_db": 40.123}
     assert summary(row) == "scale 0.25…0.5 (2 ch), offset -3…1 (2 ch) · SQNR 40.1 dB"
@@ -83,7 +86,7 @@ def test_outcome_follows_plans_and_anchors() -> None:
     problems = outcome.problems(analysis, plans, None)
     assert [(text[p.start : p.end], p.severity) for p in problems] == [("'a'", "information"), ("'b'", "information")]
     assert problems[0].start == text.index("'a'", text.index("layer_name"))  # on the override
-    changed = resolve_analysis(analyze(text.replace("layer_name: 'a' }", "layer_name: 'a' kv_data_quant_config { hfmg_quantize {} } }")))
+    changed = resolve_analysis(analyze(text.replace("layer_name: 'a' }", "layer_name: 'a' kv_data_quant_config { hfmg_quantize {} } }"), schema=KV))
     assert outcome.current(changed) == {"b": "S"}  # a's plan changed: its result is stale
     failed = Outcome(issues=[Issue("bad data", "b"), Issue("no file")], plans=tuple(plans))
     spans = [(p.start, p.end, p.severity) for p in failed.problems(analysis, plans, (3, 7))]

@@ -1,0 +1,148 @@
+"""Which member of the bundled AMCT family a document is, by its content (spec
+AMCT-CONFIG-FAMILY.md §0.3), when nothing says so explicitly.
+
+For each member, the names the document writes are looked up in that schema, recursively
+(a field's block is looked up in the field's message): the names a member does not know
+are the schema errors a guess of it would produce. A member is a candidate when it knows
+at least one top-level name. One candidate *dominates* when every other candidate would
+report at least the errors it reports. Then:
+
+- one dominating member, and the document is mostly its fields: that member (its unknown
+  names are most likely typos, reported as such);
+- several members fit equally (``batch_num`` alone, ``skip_layers`` alone): the folder name
+  (``retrain_conf``, ``prune``, ``distill``, ``kv_cache``) decides, else the member with the
+  fewest fields is chosen and every problem is checked against all of them (only what they
+  share is reported);
+- no member dominates (fields of two members mixed), or the document is mostly foreign:
+  no guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from google.protobuf.descriptor import Descriptor
+
+from kvcal.grammar.schema.bundled import FAMILY_BY_KEY, family_schemas
+from kvcal.grammar.schema.model import Schema
+from kvcal.grammar.syntax.tree import ListValue, Message
+
+__all__ = ["Detection", "detect"]
+
+#: folder names AMCT's samples and users give each kind of config
+_FOLDER_HINTS = {
+    "retrain_conf": "retrain", "retrain": "retrain", "qat": "retrain", "prune": "retrain", "pruning": "retrain",
+    "compressed": "retrain", "distill": "distill", "distillation": "distill", "kv_cache": "kv", "kvcache": "kv",
+    "kv": "kv", "ptq": "ptq", "calibration": "ptq", "auto_prune": "acp", "channel_prune": "acp",
+}  # fmt: skip
+_MAX_NAMES = 3
+
+
+@dataclass(frozen=True)
+class Detection:
+    schema: Schema | None
+    why: str
+    #: every member the content fits equally (the chosen one first); one when unambiguous
+    candidates: tuple[Schema, ...] = ()
+
+
+@dataclass
+class _Fit:
+    schema: Schema
+    known_top: set[str]
+    known: int
+    unknown: set[tuple[int, str]]  # (depth, name)
+
+
+def _fit(schema: Schema, tree: Message) -> _Fit:
+    known_top: set[str] = set()
+    known = 0
+    unknown: set[tuple[int, str]] = set()
+    pending: list[tuple[Message, Descriptor, int]] = [(tree, schema.root, 0)]
+    while pending:
+        message, desc, depth = pending.pop()
+        if depth > 12:
+            continue
+        by_name = desc.fields_by_name
+        for fld in message.fields:
+            if fld.name.kind != "plain":
+                continue
+            name = fld.name.text
+            fd = by_name.get(name)
+            if fd is None:
+                lower = by_name.get(name.lower())
+                fd = lower if lower is not None and lower.message_type is not None and lower.message_type.name == name else None
+            if fd is None:
+                unknown.add((depth, name))
+                continue
+            known += 1
+            if depth == 0:
+                known_top.add(name)
+            if fd.message_type is not None:
+                values = fld.value.items if isinstance(fld.value, ListValue) else (fld.value,)
+                pending.extend((v, fd.message_type, depth + 1) for v in values if isinstance(v, Message))
+    return _Fit(schema, known_top, known, unknown)
+
+
+def _names(names: set[str] | list[str]) -> str:
+    shown = sorted(names)[:_MAX_NAMES]
+    more = "" if len(names) <= _MAX_NAMES else f" and {len(names) - _MAX_NAMES} more"
+    return ", ".join(f"'{n}'" for n in shown) + more
+
+
+def _title(schema: Schema) -> str:
+    return schema.shown
+
+
+def detect(tree: Message, path: PurePath | None = None) -> Detection:
+    """The AMCT family member *tree* is written as, and why (see the module's docstring)."""
+    if not tree.fields:
+        return Detection(None, "the file is empty: nothing says which schema it follows")
+    fits = [_fit(s, tree) for s in family_schemas()]
+    candidates = [f for f in fits if f.known_top]
+    if not candidates:
+        return Detection(None, "none of its top-level fields belongs to an AMCT config")
+    dominating = [f for f in candidates if all(f.unknown <= g.unknown for g in candidates)]
+    if not dominating:
+        by_member = []
+        for f in sorted(candidates, key=lambda f: -len(f.known_top)):
+            only = {n for n in f.known_top if all(n not in g.known_top for g in candidates if g is not f)}
+            if only:
+                by_member.append(f"{_names(only)} of {f.schema.root.name}")
+        mixed = "; ".join(by_member) if by_member else "fields of several AMCT configs"
+        return Detection(None, f"it mixes fields of different AMCT configs ({mixed}), so no schema is guessed")
+    best = dominating[0]
+    if best.unknown and best.known < 2 * len(best.unknown):
+        return Detection(None, f"most of its fields ({_names({n for _, n in best.unknown})}) belong to no AMCT "
+                               "config, so it is not taken for one")  # fmt: skip
+    if len(dominating) == 1:
+        others = [g for g in candidates if g is not best]
+        telling = {n for n in best.known_top if any(n not in g.known_top for g in others)}
+        if not telling:  # decided one level down (an override's contents)
+            telling = {n for g in others for _, n in g.unknown - best.unknown}
+        why = f"recognised by its content: {_names(telling)} " + ("is" if len(telling) == 1 else "are") + \
+            f" only in {best.schema.root.name}" if telling else f"recognised by its content ({best.schema.root.name})"
+        return Detection(best.schema, why, (best.schema,))
+    tied = sorted(dominating, key=lambda f: len(f.schema.root.fields))
+    hinted = _folder_hint(path, [f.schema for f in tied])
+    if hinted is not None:
+        names = ", ".join(f.schema.root.name for f in tied)
+        return Detection(hinted, f"its fields fit {names}; the folder name says {hinted.root.name}", (hinted,))
+    chosen = tied[0].schema
+    others = ", ".join(f.schema.root.name for f in tied[1:])
+    shared = _names(best.known_top)
+    return Detection(chosen, f"its fields ({shared}) fit several AMCT configs: {chosen.root.name} (the most "
+                             f"specific) and {others}; only the problems they all share are reported",
+                     tuple(f.schema for f in tied))  # fmt: skip
+
+
+def _folder_hint(path: PurePath | None, schemas: list[Schema]) -> Schema | None:
+    if path is None:
+        return None
+    wanted = {s.family: s for s in schemas}
+    for part in reversed(path.parts[:-1]):
+        key = _FOLDER_HINTS.get(part.lower())
+        if key is not None:
+            return wanted.get(key) if key in FAMILY_BY_KEY else None
+    return None

@@ -1,0 +1,95 @@
+"""What the editor shows and offers about a document's schema: a summary for the status bar
+(``kvcal.schema``) and the choices of ``kvcal: Select Schema…``, each with the edit that
+writes its header."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kvcal.grammar.checks.analysis import Analysis
+from kvcal.grammar.schema import FAMILIES
+from kvcal.grammar.schema.compile import CompileError, compile_proto
+from kvcal.server.lsp.convert import lsp_text_edit
+
+if TYPE_CHECKING:
+    from kvcal.server.lsp.server import KvcalServer, Snapshot
+
+logger = logging.getLogger("kvcal.lsp")
+MAX_CHOICES = 60
+
+
+def schema_summary(analysis: Analysis) -> dict[str, Any]:
+    res = analysis.resolution
+    schema = res.schema
+    short = schema.root.name if schema is not None else "no schema"
+    if len(res.candidates) > 1:
+        short += " (ambiguous)"
+    return {
+        "schema": schema.name if schema is not None else None,
+        "title": schema.shown if schema is not None else None,
+        "family": schema.family if schema is not None else None,
+        "how": res.how, "why": res.why, "label": short,
+        "proto": str(schema.proto) if schema is not None and schema.proto is not None else None,
+    }  # fmt: skip
+
+
+def _header_edit(snap: Snapshot, lines: list[str]) -> dict[str, Any]:
+    """Replace the document's header lines (proto-file, proto-message) with *lines*, or
+    insert them at the top."""
+    text = snap.text
+    newline = "\r\n" if "\r\n" in text[:4096] else "\n"
+    new = "".join(line + newline for line in lines)
+    header = snap.analysis.resolution.header
+    old = [v for v in (header.file, header.message) if v is not None] if header is not None else []
+    if old:
+        start, end = min(v.line_start for v in old), max(v.line_end for v in old)
+        edits = [lsp_text_edit(snap.index, start, end, new)]
+    else:
+        at = 1 if text.startswith("\ufeff") else 0
+        edits = [lsp_text_edit(snap.index, at, at, new)]
+    return {"changes": {snap.uri: [_edit_json(e) for e in edits]}}
+
+
+def _edit_json(edit: Any) -> dict[str, Any]:
+    r = edit.range
+    return {"range": {"start": {"line": r.start.line, "character": r.start.character},
+                      "end": {"line": r.end.line, "character": r.end.character}}, "newText": edit.new_text}  # fmt: skip
+
+
+def _relative(proto: Path, document: Path | None) -> str:
+    if document is not None:
+        try:
+            return proto.relative_to(document.parent).as_posix()
+        except ValueError:
+            pass
+    return proto.as_posix()
+
+
+def schema_choices(ls: KvcalServer, snap: Snapshot) -> list[dict[str, Any]]:
+    """The bundled AMCT configs, then every message of the workspace's .proto files."""
+    out: list[dict[str, Any]] = []
+    for family in FAMILIES:
+        out.append({"label": family.message, "description": f"{family.title} (bundled)", "kind": "bundled",
+                    "edit": _header_edit(snap, [f"# proto-file: {family.proto}", f"# proto-message: {family.root}"])})  # fmt: skip
+    document = snap.path
+    options = ls.schema_options(snap.uri, snap.settings)
+    include = tuple(dict.fromkeys([*options.proto_path, *options.workspace]))
+    for proto in options.known_protos:
+        if len(out) >= MAX_CHOICES:
+            break
+        try:
+            schema_set = compile_proto(proto, include=include)
+        except CompileError as exc:
+            logger.info("%s does not compile: %s", proto, exc)
+            continue
+        name = next((n for n, p in schema_set.sources.items() if p.resolve() == proto.resolve()), None)
+        for message in schema_set.message_names():
+            desc = schema_set.message(message)
+            if desc.file.name != name or desc.containing_type is not None:
+                continue
+            out.append({"label": desc.name, "description": f"{message} — {_relative(proto, document)}", "kind": "proto",
+                        "edit": _header_edit(snap, [f"# proto-file: {_relative(proto, document)}",
+                                                    f"# proto-message: {message}"])})  # fmt: skip
+    return out[:MAX_CHOICES]
