@@ -172,9 +172,10 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
     if not quant and not any(override_names) and not malformed:
         anchor = root.last("kv_cache_quant_config")
         start, end = (anchor.field.name.start, anchor.field.name.end) if anchor else (0, 0)
-        out.append(Problem("no-layers", "warning", start, end,
-                           "nothing to quantize: add quant_layers to kv_cache_quant_config or an "
-                           "override_layers_configs entry with a layer_name"))  # fmt: skip
+        out.append(Problem("no-layers", "error", start, end,
+                           "nothing to quantize: AMCT refuses the config (\"No quant enable layer in quant config "
+                           "file\"); add quant_layers to kv_cache_quant_config or an override_layers_configs entry "
+                           "with a layer_name"))  # fmt: skip
     if common is not None and not quant and common.has("calibration_config") and not malformed:
         occ = common.last("calibration_config")
         assert occ is not None

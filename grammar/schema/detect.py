@@ -10,9 +10,9 @@ report at least the errors it reports. Then:
 - one dominating member, and the document is mostly its fields: that member (its unknown
   names are most likely typos, reported as such);
 - several members fit equally (``batch_num`` alone, ``skip_layers`` alone): the folder name
-  (``retrain_conf``, ``prune``, ``distill``, ``kv_cache``) decides, else the member with the
-  fewest fields is chosen and every problem is checked against all of them (only what they
-  share is reported);
+  (``retrain_conf``, ``prune``, ``distill``, ``kv_cache``) decides, else the most common
+  member is chosen (PRIOR) and every problem is checked against all of them (only what
+  they share is reported);
 - no member dominates (fields of two members mixed), or the document is mostly foreign:
   no guess.
 """
@@ -37,6 +37,9 @@ _FOLDER_HINTS = {
     "kv": "kv", "ptq": "ptq", "calibration": "ptq", "auto_prune": "acp", "channel_prune": "acp",
 }  # fmt: skip
 _MAX_NAMES = 3
+#: which member to take when the content fits several equally: the most common first
+#: (post-training quantization configs far outnumber the others)
+PRIOR = ("ptq", "ptq-framework", "retrain", "kv", "distill", "acp")
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,22 @@ class _Fit:
     unknown: set[tuple[int, str]]  # (depth, name)
 
 
-def _fit(schema: Schema, tree: Message) -> _Fit:
+#: fields looked at per member: enough to tell the members apart, bounded on big files
+_VISITS = 4000
+
+
+def _fit(schema: Schema, tree: Message, deep: bool) -> _Fit:
+    """How well *tree* fits *schema*: top-level names only, or (*deep*) every block down to
+    a bounded number of fields."""
     known_top: set[str] = set()
     known = 0
     unknown: set[tuple[int, str]] = set()
     pending: list[tuple[Message, Descriptor, int]] = [(tree, schema.root, 0)]
+    visits = 0
     while pending:
         message, desc, depth = pending.pop()
-        if depth > 12:
+        visits += len(message.fields)
+        if depth > 12 or visits > _VISITS:
             continue
         by_name = desc.fields_by_name
         for fld in message.fields:
@@ -79,7 +90,7 @@ def _fit(schema: Schema, tree: Message) -> _Fit:
             known += 1
             if depth == 0:
                 known_top.add(name)
-            if fd.message_type is not None:
+            if deep and fd.message_type is not None:
                 values = fld.value.items if isinstance(fld.value, ListValue) else (fld.value,)
                 pending.extend((v, fd.message_type, depth + 1) for v in values if isinstance(v, Message))
     return _Fit(schema, known_top, known, unknown)
@@ -99,8 +110,8 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
     """The AMCT family member *tree* is written as, and why (see the module's docstring)."""
     if not tree.fields:
         return Detection(None, "the file is empty: nothing says which schema it follows")
-    fits = [_fit(s, tree) for s in family_schemas()]
-    candidates = [f for f in fits if f.known_top]
+    fits = [_fit(s, tree, deep=False) for s in family_schemas()]
+    candidates = [_fit(f.schema, tree, deep=True) for f in fits if f.known_top]
     if not candidates:
         return Detection(None, "none of its top-level fields belongs to an AMCT config")
     dominating = [f for f in candidates if all(f.unknown <= g.unknown for g in candidates)]
@@ -124,7 +135,7 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
         why = f"recognised by its content: {_names(telling)} " + ("is" if len(telling) == 1 else "are") + \
             f" only in {best.schema.root.name}" if telling else f"recognised by its content ({best.schema.root.name})"
         return Detection(best.schema, why, (best.schema,))
-    tied = sorted(dominating, key=lambda f: len(f.schema.root.fields))
+    tied = sorted(dominating, key=lambda f: PRIOR.index(f.schema.family) if f.schema.family in PRIOR else len(PRIOR))
     hinted = _folder_hint(path, [f.schema for f in tied])
     if hinted is not None:
         names = ", ".join(f.schema.root.name for f in tied)
@@ -133,7 +144,7 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
     others = ", ".join(f.schema.root.name for f in tied[1:])
     shared = _names(best.known_top)
     return Detection(chosen, f"its fields ({shared}) fit several AMCT configs: {chosen.root.name} (the most "
-                             f"specific) and {others}; only the problems they all share are reported",
+                             f"common) and {others}; only the problems they all share are reported",
                      tuple(f.schema for f in tied))  # fmt: skip
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from kvcal.grammar.effective import Row, effective_rows
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import amct_json, resolve_analysis
-from kvcal.server.commands._files import analyzed_config
+from kvcal.server.commands._files import add_schema_arguments, analyzed_config, schema_options
 
-HELP = "show the effective per-layer plan AMCT will run"
+HELP = "show the effective per-layer (or per-type) config AMCT will build"
 
 _OFFSET_WHY = {
     "override": "asymmetric in the override",
@@ -22,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="config file ('-' reads stdin)")
     parser.add_argument("--format", choices=("table", "amct-json"), default="table",
                         help="table (default) or amct-json: exactly the JSON AMCT's "
-                             "create_quant_cali_config writes for this file")  # fmt: skip
+                             "create_quant_cali_config writes for this file (KV-cache configs)")  # fmt: skip
+    add_schema_arguments(parser)
 
 
 def _params(plan: LayerPlan) -> str:
@@ -47,11 +50,42 @@ def table(plans: list[LayerPlan], batch_num: int) -> str:
     return "\n".join(lines)
 
 
+def rows_table(rows: list[Row]) -> str:
+    """The effective config of a non-KV family: one block per target."""
+    out = []
+    for row in rows:
+        out.append(f"{row.target}  ({row.source})")
+        width = max((len(k) for k, _ in row.settings), default=0)
+        out += [f"  {k.ljust(width)}  {v}" for k, v in row.settings]
+        out += [f"  note: {n}" for n in row.notes]
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
 def run(args: argparse.Namespace) -> int:
-    loaded = analyzed_config(args.file, "explaining it")
+    options = schema_options(args)
+    if isinstance(options, int):
+        return options
+    loaded = analyzed_config(args.file, "explaining it", options)
     if isinstance(loaded, int):
         return loaded
-    _, analysis = loaded
+    config, analysis = loaded
+    if analysis.family != "kv":
+        schema = analysis.schema
+        if args.format == "amct-json":
+            print(f"kvcal: {config.shown}: --format amct-json is for KV-cache configs; this is "
+                  f"{schema.shown if schema else 'a file with no schema'}", file=sys.stderr)  # fmt: skip
+            return 2
+        rows = effective_rows(analysis)
+        if schema is None:
+            print(f"kvcal: {config.shown}: no schema ({analysis.resolution.why}): nothing to explain", file=sys.stderr)
+            return 1
+        if not rows:
+            print(f"{config.shown}: {schema.shown}: kvcal has no effective-config table for this schema")
+            return 0
+        print(f"{config.shown}: {schema.shown}\n")
+        print(rows_table(rows))
+        return 0
     if args.format == "amct-json":
         print(amct_json(analysis))
         return 0

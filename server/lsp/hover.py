@@ -11,6 +11,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from kvcal.grammar.checks import families
 from kvcal.grammar.checks.analysis import Analysis
+from kvcal.grammar.effective import Row, effective_rows
 from kvcal.grammar.navigation import Target, layer_refs, target_at
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.schema import Schema, default_text, label, shortest_float32, type_name
@@ -60,6 +61,9 @@ def hover_text(analysis: Analysis, index: LineIndex, offset: int, *, locale: str
     header = header_hover(analysis, offset, locale)
     if header is not None:
         return header
+    row = next((r for r in effective_rows(analysis) if r.span and r.span[0] <= offset <= r.span[1]), None)
+    if row is not None and analysis.family != "kv":
+        return HoverText(row_markdown(row, locale), row.span[0], row.span[1])  # type: ignore[index]
     target = target_at(analysis, offset)
     if target.kind == "field" and target.field_descriptor is not None:
         text = field_markdown(target.field_descriptor, locale, analysis.schema, analysis.family)
@@ -73,6 +77,15 @@ def hover_text(analysis: Analysis, index: LineIndex, offset: int, *, locale: str
     if target.kind == "value" and target.field_descriptor is not None:
         return HoverText(value_markdown(analysis, target, locale), target.start, target.end)
     return None
+
+
+def row_markdown(row: Row, locale: str | None) -> str:
+    """An effective-config row (PTQ, retrain, distill...): what AMCT builds for the target."""
+    lines = [f"**{row.target}** — {row.source}", "", "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in row.settings]
+    if row.notes:
+        lines += ["", *(f"- {n}" for n in row.notes)]
+    return "\n".join(lines)
 
 
 def header_hover(analysis: Analysis, offset: int, locale: str | None) -> HoverText | None:

@@ -1,7 +1,7 @@
 """Regenerate the committed protobuf artifacts from the .proto files here.
 
 Run ``make proto`` (or ``python -m kvcal.grammar.schema.proto.generate``) after editing a
-``.proto``. It writes ``schema.binpb``: protoc's FileDescriptorSet of both files *with
+``.proto``. It writes ``schema.binpb``: protoc's FileDescriptorSet of every file *with
 source info* (the doc comments). kvcal.grammar.schema builds the message classes from it
 with protobuf's descriptor pool and message factory (no ``*_pb2.py`` gencode, so no
 coupling to one protobuf runtime version) and reads the doc comments for hover.
@@ -16,7 +16,10 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PROTOS = ("quant_calibration_config_pytorch.proto", "scale_offset_record_pytorch.proto")
+PROTOS = (
+    "quant_calibration_config_pytorch.proto", "scale_offset_record_pytorch.proto", "calibration_config_pytorch.proto",
+    "retrain_config_pytorch.proto", "distill_config_pytorch.proto", "basic_info.proto",
+)  # fmt: skip
 DESCRIPTOR_SET = "schema.binpb"
 
 
