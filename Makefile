@@ -48,7 +48,7 @@ lint: setup
 ## descriptors from grammar/schema/proto/*.proto, and the LALR table from grammar/syntax/textproto.lark.
 proto: setup
 	$(PY) -m kvcal.grammar.schema.proto.generate
-	$(PY) -m kvcal.grammar.syntax.lalr
+	$(PY) grammar/syntax/lalr.py
 
 bench: setup
 	$(PY) benchmarks/bench_grammar.py

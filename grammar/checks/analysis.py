@@ -395,7 +395,7 @@ class _Walker:
         name = fld.name
         chain = suppressed
         while chain is not None:
-            if name.text in chain[0].names:
+            if chain[0].lookup(name.text) is not None:
                 return
             chain = chain[1]
         known = list(info.known)

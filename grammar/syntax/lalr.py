@@ -1,6 +1,6 @@
 """Regenerate ``textproto_table.py``: the LALR(1) table Lark builds from ``textproto.lark``.
 
-Run ``python -m kvcal.grammar.syntax.lalr`` after editing the grammar. Lark computes the table
+Run ``make proto`` (``python grammar/syntax/lalr.py``) after editing the grammar. Lark computes the table
 (its LALR analysis, its rule expansion of ``?``, ``*``, ``[]`` and aliases); this module
 only writes it out as Python literals, so that importing the parser needs neither Lark
 nor the table construction (tens of milliseconds at every start of the language server).
@@ -12,7 +12,6 @@ file does not depend on Lark's hash-seeded numbering.
 from __future__ import annotations
 
 import sys
-from importlib.resources import files
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -20,7 +19,9 @@ TABLE_MODULE = "textproto_table.py"
 
 
 def grammar_text() -> str:
-    return files("kvcal.grammar.syntax").joinpath("textproto.lark").read_text(encoding="utf-8")
+    # read beside this file, not through the package: the package's parser refuses to import
+    # while its committed table is stale, which is exactly when this runs
+    return (HERE / "textproto.lark").read_text(encoding="utf-8")
 
 
 def build_lark():  # type: ignore[no-untyped-def]

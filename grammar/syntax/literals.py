@@ -149,10 +149,13 @@ class EscapeError(ValueError):
         self.length = length
 
 
-def unescape(body: str) -> bytes:
+def unescape(body: str, lenient: list[tuple[int, int, str]] | None = None) -> bytes:
     """Decode the body of a quoted string (between the quotes) to bytes, C-style.
 
-    Raises :class:`EscapeError` for an unknown escape or a code point out of range.
+    Raises :class:`EscapeError` for a code point out of range, and for an unknown escape
+    (``\\q``) unless *lenient* is a list: protobuf's Python parser (AMCT's) keeps such an
+    escape as it is written, so it is decoded that way and ``(offset, length, message)``
+    is added to *lenient* for a warning.
     """
     if "\\" not in body:
         return body.encode("utf-8", "surrogateescape")
@@ -176,6 +179,11 @@ def unescape(body: str) -> bytes:
             out += chr(code).encode("utf-8")
         elif simple is not None and simple in _SIMPLE_ESCAPES:
             out += _SIMPLE_ESCAPES[simple]
+        elif simple is not None and lenient is not None:
+            lenient.append((m.start(), len(m[0]), f"'{m[0]}' is no escape: protobuf's Python parser (AMCT's) keeps it "
+                                                  f"as the two characters '{m[0]}', C++ and other parsers refuse it; "
+                                                  f"write '\\\\{simple}' for a backslash"))
+            out += m[0].encode("utf-8", "surrogateescape")
         else:
             shown = m[0] if simple is not None else "\\"
             raise EscapeError(

@@ -168,8 +168,14 @@ class Reductions:
     def extension_name(self, lb: Token, type_name: list, rb: Token) -> Name:
         return _name(f"[{type_name[0]}]", "extension", lb[2], rb[3] or lb[3])
 
-    def any_name(self, lb: Token, domain: list, _slash: Token, type_name: list, rb: Token) -> Name:
-        return _name(f"[{domain[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
+    def any_name(self, lb: Token, url: list, _slash: Token, type_name: list, rb: Token) -> Name:
+        return _name(f"[{url[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
+
+    def url_first(self, type_name: list) -> list:
+        return type_name
+
+    def url_more(self, url: list, _slash: Token, type_name: list) -> list:
+        return [f"{url[0]}/{type_name[0]}", url[1], type_name[2]]
 
     def message_empty(self, open_tok: Token, close_tok: Token) -> Message:
         close = _span(close_tok[2], close_tok[3]) if close_tok[1] else None
@@ -234,12 +240,16 @@ class Reductions:
             if "\\" not in body:
                 decoded += body.encode("utf-8", "surrogateescape")
                 continue
+            kept: list[tuple[int, int, str]] = []
             try:
-                decoded += unescape(body)
+                decoded += unescape(body, kept)
             except EscapeError as exc:
                 ok = False
                 at = start + 1 + exc.offset
                 self.problems.append(syntax_error(at, at + exc.length, str(exc)))
+            for offset, length, message in kept:
+                at = start + 1 + offset
+                self.problems.append(Problem("syntax", "warning", at, at + length, message))
         start, end = toks[0][2], toks[-1][3]
         return _scalar("string", self.text[start:end], start, end, decoded=bytes(decoded) if ok else None)
 
@@ -260,19 +270,23 @@ class Reductions:
         return s
 
     def _signed(self, minus: Token, tok: Token, kind: str) -> Scalar:
-        if not tok[1]:  # placeholder after a dangling '-'
+        """``-5``, ``+5``, ``-inf``: the sign is part of the value (protobuf's Python parser
+        reads one token, so a space after the sign is an error). A ``+`` stays in the text."""
+        if not tok[1]:  # placeholder after a dangling sign
             return _scalar("missing", "", minus[2], minus[3])
         if tok[2] != minus[3]:
             self.problems.append(
                 syntax_error(
                     minus[2], tok[2],
-                    "write the '-' right before the value: AMCT's parser (protobuf's Python "
+                    f"write the '{minus[1]}' right before the value: AMCT's parser (protobuf's Python "
                     "text_format) rejects a sign followed by a space",
                     delete=[minus[3], tok[2]],
                 )
             )  # fmt: skip
         if kind == "number" and not is_number(tok[1]):
             self.problems.append(syntax_error(tok[2], tok[3], number_problem(tok[1])))
+        if minus[1] == "+":
+            return _scalar(kind, "+" + tok[1], minus[2], tok[3])
         return _scalar(kind, tok[1], minus[2], tok[3], negative=True)
 
     def signed_number(self, minus: Token, tok: Token) -> Scalar:
@@ -280,6 +294,9 @@ class Reductions:
 
     def signed_identifier(self, minus: Token, tok: Token) -> Scalar:
         return self._signed(minus, tok, "identifier")
+
+    plus_number = signed_number
+    plus_identifier = signed_identifier
 
 
 
@@ -299,7 +316,9 @@ REDUCTIONS_BY_RULE: dict[tuple, str | None] = {
     ("separator", ("SEMICOLON",), None, True, ()): None,
     ("name", ("IDENT",), "plain_name", False, ()): "plain_name",
     ("name", ("LBRACKET", "type_name", "RBRACKET"), "extension_name", False, ()): "extension_name",
-    ("name", ("LBRACKET", "type_name", "SLASH", "type_name", "RBRACKET"), "any_name", False, ()): "any_name",
+    ("name", ("LBRACKET", "url", "SLASH", "type_name", "RBRACKET"), "any_name", False, ()): "any_name",
+    ("url", ("type_name",), "url_first", False, ()): "url_first",
+    ("url", ("url", "SLASH", "type_name"), "url_more", False, ()): "url_more",
     ("type_name", ("IDENT",), None, False, ()): "type_name",
     ("type_name", ("IDENT", "__type_name_star_1"), None, False, ()): "dotted_type_name",
     ("__type_name_star_1", ("DOT", "IDENT"), None, False, ()): "two",
@@ -326,6 +345,8 @@ REDUCTIONS_BY_RULE: dict[tuple, str | None] = {
     ("scalar", ("MINUS", "NUMBER"), "signed_number", True, ()): "signed_number",
     ("scalar", ("IDENT",), "identifier", True, ()): "identifier",
     ("scalar", ("MINUS", "IDENT"), "signed_identifier", True, ()): "signed_identifier",
+    ("scalar", ("PLUS", "NUMBER"), "plus_number", True, ()): "plus_number",
+    ("scalar", ("PLUS", "IDENT"), "plus_identifier", True, ()): "plus_identifier",
 }  # fmt: skip
 
 
@@ -348,7 +369,7 @@ def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
         if shape not in REDUCTIONS_BY_RULE:
             raise RuntimeError(
                 f"textproto_table.py has a rule the parser does not know: {shape}; "
-                "update reductions.REDUCTIONS_BY_RULE (and regenerate the table: python -m kvcal.grammar.syntax.lalr)"
+                "update reductions.REDUCTIONS_BY_RULE (and regenerate the table: make proto)"
             )
         name, size = REDUCTIONS_BY_RULE[shape], len(shape[1])
         op = {None: INLINE, "one": WRAP, "more": APPEND}.get(name, CALL1 if size == 1 else CALLN if size else CALL0)

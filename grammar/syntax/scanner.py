@@ -40,7 +40,7 @@ def _scanner() -> tuple[re.Pattern[str], list[str | None]]:
         group("STRING", terms["STRING"]), group("UNTERMINATED_STRING", terms["UNTERMINATED_STRING"]),
         group("COMMENT", terms["COMMENT"]),
         # a run of garbage: anything but whitespace, then up to whatever can start a token
-        f"(?P<GARBAGE>[^{whitespace[1:-1]}]" + r"[^\s{}<>\[\]:;,#\"'A-Za-z0-9_./-]*)",
+        f"(?P<GARBAGE>[^{whitespace[1:-1]}]" + r"[^\s{}<>\[\]:;,#\"'A-Za-z0-9_./+-]*)",
         r"(?P<END>\Z)",
     ]  # fmt: skip
     scan = re.compile(f"{whitespace}*(?:{'|'.join(groups)})")
@@ -54,7 +54,7 @@ def _scanner() -> tuple[re.Pattern[str], list[str | None]]:
 
 PUNCT = {
     ":": "COLON", ",": "COMMA", ";": "SEMICOLON", "{": "LBRACE", "}": "RBRACE", "<": "LANGLE",
-    ">": "RANGLE", "[": "LBRACKET", "]": "RBRACKET", "-": "MINUS", ".": "DOT", "/": "SLASH",
+    ">": "RANGLE", "[": "LBRACKET", "]": "RBRACKET", "-": "MINUS", "+": "PLUS", ".": "DOT", "/": "SLASH",
 }  # fmt: skip
 SCAN, KINDS = _scanner()
 PUNCT_GROUP, COMMENT_GROUP, GARBAGE_GROUP = 3, 6, 7

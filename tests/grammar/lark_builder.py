@@ -77,8 +77,15 @@ class _Builder(Transformer):
         return Name(f"[{text}]", "extension", lb.start_pos, rb.end_pos or lb.end_pos)
 
     def any_name(self, children: list) -> Name:
-        lb, (domain, _, _), _slash, (type_name, _, _), rb = children
-        return Name(f"[{domain}/{type_name}]", "any", lb.start_pos, rb.end_pos or lb.end_pos)
+        lb, url, _slash, (type_name, _, _), rb = children
+        return Name(f"[{url}/{type_name}]", "any", lb.start_pos, rb.end_pos or lb.end_pos)
+
+    def url_first(self, children: list) -> str:
+        return children[0][0]
+
+    def url_more(self, children: list) -> str:
+        url, _slash, (type_name, _, _) = children
+        return f"{url}/{type_name}"
 
     def message(self, children: list) -> Message:
         open_tok, close_tok = children[0], children[-1]
@@ -108,12 +115,16 @@ class _Builder(Transformer):
                         insert={"offset": tok.end_pos, "text": quote},
                     )
                 )
+            kept: list[tuple[int, int, str]] = []
             try:
-                decoded += unescape(body)
+                decoded += unescape(body, kept)
             except EscapeError as exc:
                 ok = False
                 at = tok.start_pos + 1 + exc.offset
                 _state.problems.append(_syntax(at, at + exc.length, str(exc)))
+            for offset, length, message in kept:
+                at = tok.start_pos + 1 + offset
+                _state.problems.append(Problem("syntax", "warning", at, at + length, message))
         first, last = children[0], children[-1]
         return Scalar(
             "string", _state.text[first.start_pos : last.end_pos], first.start_pos, last.end_pos,
@@ -133,19 +144,21 @@ class _Builder(Transformer):
 
     def _signed(self, children: list[Token], kind: str) -> Scalar:
         minus, tok = children
-        if not tok:  # placeholder after a dangling '-'
+        if not tok:  # placeholder after a dangling sign
             return Scalar("missing", "", minus.start_pos, minus.end_pos)
         if tok.start_pos != minus.end_pos:
             _state.problems.append(
                 _syntax(
                     minus.start_pos, tok.start_pos,
-                    "write the '-' right before the value: AMCT's parser (protobuf's Python "
+                    f"write the '{minus}' right before the value: AMCT's parser (protobuf's Python "
                     "text_format) rejects a sign followed by a space",
                     delete=[minus.end_pos, tok.start_pos],
                 )
             )
         if kind == "number" and not is_number(str(tok)):
             _state.problems.append(_syntax(tok.start_pos, tok.end_pos, number_problem(str(tok))))
+        if str(minus) == "+":
+            return Scalar(kind, "+" + str(tok), minus.start_pos, tok.end_pos)  # type: ignore[arg-type]
         return Scalar(kind, str(tok), minus.start_pos, tok.end_pos, negative=True)  # type: ignore[arg-type]
 
     def signed_number(self, children: list[Token]) -> Scalar:
@@ -153,3 +166,6 @@ class _Builder(Transformer):
 
     def signed_identifier(self, children: list[Token]) -> Scalar:
         return self._signed(children, "identifier")
+
+    plus_number = signed_number
+    plus_identifier = signed_identifier

@@ -95,7 +95,8 @@ def scalar(draw: st.DrawFn) -> str:
     if kind == "ident":
         return draw(IDENT)
     if kind == "signed":
-        return "-" + draw(st.sampled_from(["", "", " ", "\n"])) + draw(st.one_of(NUMBER, IDENT))
+        sign = draw(st.sampled_from(["-", "-", "+"]))
+        return sign + draw(st.sampled_from(["", "", " ", "\n"])) + draw(st.one_of(NUMBER, IDENT))
     parts = draw(st.lists(string_token(), min_size=1, max_size=3))
     return "".join(p + (draw(GAP) if not p.endswith("\n") else "") for p in parts)
 

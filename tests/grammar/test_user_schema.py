@@ -1,0 +1,215 @@
+"""Any schema: a user's .proto compiled by protoc, found by options or by the header, and
+every kind of field checked as protobuf's own parser checks it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from google.protobuf import text_format
+
+from kvcal.grammar import analyze, check
+from kvcal.grammar.schema import compile as compile_mod
+from kvcal.grammar.schema.resolution import SchemaError, SchemaOptions, explicit_schema
+from kvcal.grammar.text import LineIndex
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "schemas"
+ACME = explicit_schema(DATA / "acme.proto", "acme.Experiment")
+OPEN = explicit_schema(DATA / "open.proto", "acme.v3.Job")
+EDITIONS = explicit_schema(DATA / "editions.proto", "acme.ed.Task")
+
+
+def problems(text: str, schema=ACME) -> list[tuple[int, str, str]]:  # type: ignore[no-untyped-def]
+    index = LineIndex(text)
+    return [(index.position(p.start)[0] + 1, p.severity, p.code) for p in check(text, schema=schema)]
+
+
+def protobuf_accepts(text: str, schema=ACME) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        text_format.Parse(text, schema.message_class()(), descriptor_pool=schema.set.pool)
+    except Exception:
+        return False
+    return True
+
+
+VALID = """name: "e1"
+small: -2147483648
+big: 9223372036854775807
+count: 4294967295
+huge: 0xFFFFFFFFFFFFFFFF
+delta: -5
+mask: 017
+offset: -1
+ratio: 1.5f
+precise: -inf
+enabled: t
+blob: "\\xff\\000"
+speed: FAST
+tags: ["a", 'b']
+limits { key: "x" value: 1 }
+limits [{ key: "y" value: 2 }, { key: "z" }]
+host: "h"
+Setting { key: "k" }
+payload { [type.googleapis.com/acme.Step] { id: "s0" } }
+timeout { seconds: 3 nanos: 5 }
+steps { id: "s1" weight: nan }
+[acme.note]: "extension"
+[acme.extra_steps] { id: "s2" }
+"""
+
+
+def test_every_kind_of_field_checks_clean_as_protobuf_parses_it() -> None:
+    assert protobuf_accepts(VALID)
+    assert problems(VALID) == []
+
+
+@pytest.mark.parametrize(("line", "code"), [
+    ("small: 2147483648", "type"),            # int32 overflow
+    ("count: -1", "type"),                    # uint32 sign
+    ("huge: 18446744073709551616", "type"),   # uint64 overflow
+    ("big: 1.5", "type"),                     # a float for an integer
+    ("ratio: 0x10", "type"),                  # hex for a float
+    ("ratio: 010", "type"),                   # octal for a float
+    ("enabled: 2", "type"),
+    ("enabled: TRUE", "type"),
+    ("tags: 5", "type"),                      # unquoted string
+    ("tags: 'x' 'y' tags: ['\\xff']", "type"),  # a string that is not UTF-8
+    ("speed: MEDIUM", "enum-value"),
+    ("speed: 3", "enum-value"),               # a closed enum takes only its numbers
+    ("port: 1", "oneof-conflict"),            # host is set above
+    ("name: 'again'", "duplicate-field"),
+    ("host: 'again'", "duplicate-field"),
+    ("setting { key: 'lower' } Setting { key: 'x' }", "duplicate-field"),
+    ("limits { key: 1 }", "type"),            # a map key of the wrong type
+    ("payload { [type.googleapis.com/acme.Nope] { } }", "unknown-field"),
+    ("payload { [type.googleapis.com/acme.Step] { } }", "missing-required"),
+    ("[acme.nope]: 1", "unknown-field"),
+    ("steps { weight: 1 }", "missing-required"),
+    ("timeout { seconds: 1 seconds: 2 }", "duplicate-field"),
+    ("bogus: 1", "unknown-field"),
+])  # fmt: skip
+def test_each_mistake_is_one_error_and_protobuf_refuses_it_too(line: str, code: str) -> None:
+    text = 'name: "e1"\nhost: "h"\n' + line + "\n"
+    assert protobuf_accepts('name: "e1"\nhost: "h"\n')
+    found = [p for p in problems(text) if p[1] == "error"]
+    assert [c for _, _, c in found] == [code], found
+    if code != "missing-required" or "Any" in line or "payload" in line:
+        assert not protobuf_accepts(text)  # (a missing required field outside an Any: only kvcal says so)
+
+
+def test_a_group_is_written_with_its_type_name_or_its_field_name() -> None:
+    assert problems('name: "n"\nSetting { key: "a" }\n') == []
+    assert problems('name: "n"\nsetting { key: "a" }\n') == []
+    assert protobuf_accepts('name: "n"\nsetting { key: "a" }\n')
+
+
+def test_numbers_only_pythons_parser_reads_are_a_warning() -> None:
+    for value in ("1_000", "0b11", "0o17", "+5"):
+        text = f'name: "n"\ncount: {value}\n'
+        assert protobuf_accepts(text)
+        assert problems(text) == [(2, "warning", "syntax")], value
+
+
+def test_proto3_open_enums_and_fields_without_presence() -> None:
+    assert problems("kind: 7\n", OPEN) == [(1, "information", "enum-value")]  # open: the number is kept
+    assert protobuf_accepts("kind: 7\n", OPEN)
+    # a scalar without presence given twice: protobuf does not object after a default value
+    assert problems("retries: 0\nretries: 3\n", OPEN) == [(2, "warning", "duplicate-field")]
+    assert protobuf_accepts("retries: 0\nretries: 3\n", OPEN)
+    assert problems("retries: 1\nretries: 3\n", OPEN) == [(2, "error", "duplicate-field")]
+    assert not protobuf_accepts("retries: 1\nretries: 3\n", OPEN)
+    assert problems("priority: 0\npriority: 1\n", OPEN) == [(2, "error", "duplicate-field")]
+
+
+def test_editions_legacy_required_and_delimited_fields() -> None:
+    assert problems('owner: "me"\npart { size: 1 }\nmode: ON\n', EDITIONS) == []
+    assert problems("level: 1\n", EDITIONS) == [(1, "error", "missing-required")]
+
+
+def test_a_header_names_the_schema_relative_to_the_document(tmp_path: Path) -> None:
+    shutil.copy(DATA / "acme.proto", tmp_path / "acme.proto")
+    doc = tmp_path / "run.txtpb"
+    text = "# proto-file: acme.proto\n# proto-message: Experiment\n" + VALID
+    analysis = analyze(text, path=doc)
+    assert analysis.resolution.how == "header" and analysis.schema is not None
+    assert analysis.schema.name == "acme.Experiment" and analysis.schema.family is None
+    assert [p for p in analysis.problems if p.severity in ("error", "warning")] == []
+    assert analysis.schema.doc("acme.Experiment.name").en == "What the experiment is called."
+    decl = analysis.schema.declaration("acme.Experiment.Speed.FAST")
+    assert decl is not None and decl.file == tmp_path / "acme.proto" and decl.line > 0
+
+
+def test_the_proto_path_and_the_workspace_are_searched_after_the_documents_folder(tmp_path: Path) -> None:
+    (tmp_path / "protos").mkdir()
+    shutil.copy(DATA / "open.proto", tmp_path / "protos" / "open.proto")
+    doc = tmp_path / "docs" / "job.txtpb"
+    text = "# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\n"
+    assert analyze(text, path=doc).schema is None  # not found next to the document
+    found = analyze(text, path=doc, options=SchemaOptions(proto_path=(tmp_path / "protos",)))
+    assert found.schema is not None and found.schema.name == "acme.v3.Job"
+    text2 = "# proto-file: protos/open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\n"
+    assert analyze(text2, path=doc, options=SchemaOptions(workspace=(tmp_path,))).schema is not None
+
+
+def test_header_problems_are_one_diagnostic_on_the_header_and_no_schema_errors(tmp_path: Path) -> None:
+    shutil.copy(DATA / "broken.proto", tmp_path / "broken.proto")
+    doc = tmp_path / "x.txtpb"
+    cases = {
+        "# proto-file: broken.proto\n# proto-message: Broken\nname: 1\n": (1, "broken.proto"),
+        "# proto-file: missing.proto\n# proto-message: X\nname: 1\n": (1, "cannot find missing.proto"),
+        "# proto-file: broken.proto\n": (1, "does not compile"),
+    }
+    shutil.copy(DATA / "open.proto", tmp_path / "open.proto")
+    cases["# proto-file: open.proto\n# proto-message: acme.v3.Nope\nkind: 1\n"] = (2, "has no message")
+    for text, (line, words) in cases.items():
+        analysis = analyze(text, path=doc)
+        errors = [p for p in analysis.problems if p.is_error]
+        assert len(errors) == 1 and errors[0].code == "schema" and words in errors[0].message, (text, errors)
+        assert LineIndex(text).position(errors[0].start)[0] + 1 == line
+        assert analysis.schema is None  # syntax only: no schema error for the document itself
+
+
+def test_a_compiled_schema_is_cached_until_its_proto_changes(tmp_path: Path) -> None:
+    proto = tmp_path / "open.proto"
+    shutil.copy(DATA / "open.proto", proto)
+    doc = tmp_path / "job.txtpb"
+    text = "# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\n"
+    analyze(text, path=doc)
+    before = compile_mod.compile_count()
+    for i in range(3):  # edits of the document never recompile
+        analyze(text + f"retries: {i}\n", path=doc)
+    assert compile_mod.compile_count() == before
+    proto.write_text(proto.read_text().replace("BATCH = 1;", "BATCH = 1;\n    STREAM = 2;"))
+    import os
+
+    os.utime(proto, ns=(proto.stat().st_atime_ns, proto.stat().st_mtime_ns + 10**9))
+    assert [p.code for p in check("# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: STREAM\n",
+                                  path=doc) if p.is_error] == []  # fmt: skip
+    assert compile_mod.compile_count() == before + 1
+
+
+def test_explicit_schema_errors_say_what_to_do() -> None:
+    with pytest.raises(SchemaError, match="say which message"):
+        explicit_schema(DATA / "acme.proto", None)
+    with pytest.raises(SchemaError, match="has no message"):
+        explicit_schema(DATA / "acme.proto", "acme.Nope")
+    with pytest.raises(SchemaError, match="does not exist"):
+        explicit_schema(DATA / "nope.proto", "X")
+    assert explicit_schema(None, "AMCTConfig").family == "ptq"  # a bundled AMCT root by its name
+    assert explicit_schema(DATA / "open.proto", None).name == "acme.v3.Job"  # the only message
+
+
+def test_no_schema_means_syntax_only_and_a_note_offering_a_header() -> None:
+    analysis = analyze("foo: 1\nbar { baz: 'x' }\n")
+    assert analysis.schema is None and analysis.root is None
+    (note,) = analysis.problems
+    assert (note.code, note.severity) == ("schema", "information")
+    assert any("AMCTConfig" in c["insert"]["text"] for c in note.data["choices"])
+    assert [p.code for p in analyze("foo: 1\nbar { baz: 'x'\n").problems if p.is_error] == ["syntax"]
+
+
+def test_a_file_only_claimed_by_its_extension_that_is_no_text_format_gets_nothing() -> None:
+    ini = "[metadata]\nname = kvcal\nversion = 1.0\n"
+    assert analyze(ini, options=SchemaOptions(quiet=True)).problems == ()
+    assert analyze(ini).problems  # a .txtpb (not quiet): its syntax errors are shown
