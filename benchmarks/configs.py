@@ -39,3 +39,23 @@ def big_config(lines: int) -> str:
         i += 1
         if len(out) >= lines:
             return "\n".join(out) + "\n"
+
+
+#: the generic benchmark's schema (a user's .proto with every kind of field)
+GENERIC_PROTO = "tests/data/schemas/acme.proto"
+GENERIC_MESSAGE = "acme.Experiment"
+
+
+def generic_text(lines: int) -> str:
+    """A text of about *lines* lines for GENERIC_PROTO: scalars of every type, a map, a
+    group, an Any, an extension and many repeated messages."""
+    out = ['name: "bench"', "small: -7", "big: 9000000000", "count: 4", "huge: 0xFFFF", "delta: -3", "mask: 017",
+           "offset: -1", "ratio: 0.25", "precise: 1e-300", "enabled: true", 'blob: "\\x00\\xff"', "speed: FAST",
+           'tags: ["a", "b"]', 'host: "h"', 'Setting { key: "k" }', "timeout { seconds: 3 }",
+           'payload { [type.googleapis.com/acme.Step] { id: "p" } }', '[acme.note]: "n"']  # fmt: skip
+    i = 0
+    while len(out) < lines:
+        out += ["steps {", f'  id: "step-{i}"', f"  weight: {i % 97 / 7:.4f}", "}",
+                f'limits {{ key: "k{i}" value: {i % 1000} }}', f"# step {i}"]  # fmt: skip
+        i += 1
+    return "\n".join(out) + "\n"

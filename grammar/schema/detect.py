@@ -19,6 +19,7 @@ report at least the errors it reports. Then:
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -59,7 +60,7 @@ class _Fit:
 
 
 #: fields looked at per member: enough to tell the members apart, bounded on big files
-_VISITS = 4000
+_VISITS = 1500
 
 
 def _fit(schema: Schema, tree: Message, deep: bool) -> _Fit:
@@ -96,6 +97,23 @@ def _fit(schema: Schema, tree: Message, deep: bool) -> _Fit:
     return _Fit(schema, known_top, known, unknown)
 
 
+def _top_fit(schema: Schema, counts: Counter[str]) -> _Fit:
+    """The top-level names only, each distinct name looked up once."""
+    by_name = schema.root.fields_by_name
+    known_top = {n for n in counts if n in by_name or _group(by_name, n)}
+    return _Fit(schema, known_top, sum(counts[n] for n in known_top), {(0, n) for n in counts if n not in known_top})
+
+
+def _group(by_name: object, name: str) -> bool:
+    fd = by_name.get(name.lower())  # type: ignore[attr-defined]
+    return fd is not None and fd.message_type is not None and fd.message_type.name == name
+
+
+def _strictly_dominating(fits: list[_Fit]) -> bool:
+    """One member's top-level unknown names are fewer than, and among, every other's."""
+    return any(all(f.unknown < g.unknown for g in fits if g is not f) for f in fits)
+
+
 def _names(names: set[str] | list[str]) -> str:
     shown = sorted(names)[:_MAX_NAMES]
     more = "" if len(names) <= _MAX_NAMES else f" and {len(names) - _MAX_NAMES} more"
@@ -110,8 +128,12 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
     """The AMCT family member *tree* is written as, and why (see the module's docstring)."""
     if not tree.fields:
         return Detection(None, "the file is empty: nothing says which schema it follows")
-    fits = [_fit(s, tree, deep=False) for s in family_schemas()]
-    candidates = [_fit(f.schema, tree, deep=True) for f in fits if f.known_top]
+    counts = Counter(f.name.text for f in tree.fields if f.name.kind == "plain")
+    fits = [_top_fit(s, counts) for s in family_schemas()]
+    candidates = [f for f in fits if f.known_top]
+    if len(candidates) > 1 and not _strictly_dominating(candidates):
+        # the top level does not tell them apart: look into the blocks (an override's contents)
+        candidates = [_fit(f.schema, tree, deep=True) for f in candidates]
     if not candidates:
         return Detection(None, "none of its top-level fields belongs to an AMCT config")
     dominating = [f for f in candidates if all(f.unknown <= g.unknown for g in candidates)]
