@@ -15,10 +15,7 @@ from pathlib import Path
 import pytest
 
 from kvcal.grammar import check
-from kvcal.grammar.schema import kv_schema
 from kvcal.grammar.text import LineIndex
-
-KV = kv_schema()
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).parent / "nvim" / "lsp_check.lua"
@@ -63,7 +60,7 @@ def test_neovim_gets_diagnostics_hover_completion_and_incremental_edits(tmp_path
 
     def expected(source: str) -> list[tuple[int, int, str]]:
         index = LineIndex(source)
-        problems = check(source, schema=KV)
+        problems = check(source, path=config)
         return sorted((*index.utf16_position(p.start), p.code) for p in problems)
 
     # The example names sample data that is not there: the server says so on the header.
@@ -76,3 +73,31 @@ def test_neovim_gets_diagnostics_hover_completion_and_incremental_edits(tmp_path
     assert after == text + "activation_ofset: false\n"
     assert [c for c in codes(result["after"]) if c[2] != "sample-data"] == expected(after)
     assert any(c[2] == "unknown-field" and c[0] == len(text.splitlines()) for c in codes(result["after"]))
+
+
+def run_nvim(tmp_path: Path, document: Path, hover: tuple[int, int]) -> dict:
+    exe = nvim()
+    out = tmp_path / "result.json"
+    env = dict(os.environ, KVCAL_NVIM_CMD=json.dumps([sys.executable, "-m", "kvcal.server", "lsp", "--stdio"]),
+               KVCAL_NVIM_FILE=str(document), KVCAL_NVIM_OUT=str(out), KVCAL_NVIM_HOVER=f"{hover[0]},{hover[1]}",
+               XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_STATE_HOME=str(tmp_path / "state"), XDG_CACHE_HOME=str(tmp_path / "cache"))  # fmt: skip
+    proc = subprocess.run([exe, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
+                          env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path)  # fmt: skip
+    assert out.exists(), f"nvim wrote no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    result = json.loads(out.read_text())
+    assert result["ok"], result["message"] + "\n" + proc.stderr
+    return result
+
+
+def test_neovim_checks_a_txtpb_against_the_proto_its_header_names(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "tests" / "data" / "schemas" / "open.proto", tmp_path / "open.proto")
+    doc = tmp_path / "job.txtpb"
+    doc.write_text("# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\nretries: x\n", encoding="utf-8")
+    result = run_nvim(tmp_path, doc, (3, 2))
+    first = [(d["range"]["start"]["line"], d["code"]) for d in result["first"]["diagnostics"]]
+    assert first == [(3, "type")]  # 'retries' is an int32 in open.proto: the user's schema is checked
+    assert "**retries**" in result["hover"] and "int32" in result["hover"]
+    assert {"priority", "ids"} <= set(result["completion"])
+    after = [(d["range"]["start"]["line"], d["code"]) for d in result["after"]["diagnostics"]]
+    assert (4, "unknown-field") in after  # the typed 'activation_ofset' is no field of acme.v3.Job

@@ -1,0 +1,131 @@
+"""The language server with schemas resolved per document: AMCT configs of every family by
+content, any .txtpb with a header, the kvcal.schemas setting, go to definition into the
+.proto, the status bar's summary and the header a quick fix writes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import pytest
+from lsprotocol import types as T
+
+from tests.lsp import textmodel
+from tests.lsp.conftest import session
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+DATA = Path(__file__).resolve().parents[1] / "data" / "schemas"
+
+PTQ = """batch_num: 2
+skip_layers: "conv1"
+common_config {
+  arq_quantize { channel_wise: false }
+  ifmr_quantize { search_range_start: 0.7 search_range_end: 1.3 }
+}
+"""
+JOB = """# proto-file: open.proto
+# proto-message: acme.v3.Job
+kind: BATCH
+retries: 3
+"""
+
+
+def _codes(diags: list[T.Diagnostic]) -> list[tuple[str, str]]:
+    return [(str(d.code), T.DiagnosticSeverity(d.severity).name) for d in diags]
+
+
+async def test_an_amct_ptq_config_gets_no_false_errors_and_a_note_naming_its_schema(tmp_path: Path) -> None:
+    async with session(tmp_path) as ed:
+        uri = ed.open(PTQ, name="quant.cfg")
+        diags = await ed.diagnostics(uri)
+        assert _codes(diags) == [("schema", "Information")]
+        assert "AMCTConfig" in diags[0].message and "recognised by its content" in diags[0].message
+        (fix,) = [a for a in await ed.actions(uri, diags[0].range.start) if "Pin the schema" in a.title]
+        text = textmodel.apply(ed.texts[uri], fix.edit.changes[uri])
+        assert text.startswith("# proto-file: calibration_config_pytorch.proto\n# proto-message: AMCTPytorchProto.AMCTConfig\n")
+        ed.set_text(uri, text)
+        assert _codes(await ed.diagnostics(uri)) == []  # pinned: no note
+        summary = await ed.execute("kvcal.schema", uri)
+        assert summary["schema"] == "AMCTPytorchProto.AMCTConfig" and summary["how"] == "header"
+        hover = await ed.hover(uri, ed.at(uri, "arq_quantize", delta=2))
+        assert hover is not None and "ARQ" in hover.contents.value  # the PTQ proto's own docs
+
+
+async def test_a_txtpb_with_a_header_is_checked_against_the_users_proto(tmp_path: Path) -> None:
+    shutil.copy(DATA / "open.proto", tmp_path / "open.proto")
+    async with session(tmp_path) as ed:
+        uri = ed.open(JOB + "retries: 4\nbogus: 1\n", name="job.txtpb")
+        assert _codes(await ed.diagnostics(uri)) == [("duplicate-field", "Error"), ("unknown-field", "Error")]
+        summary = await ed.execute("kvcal.schema", uri)
+        assert (summary["schema"], summary["how"], summary["family"]) == ("acme.v3.Job", "header", None)
+        # go to definition: from the field to its declaration in open.proto
+        locs = await ed.client.text_document_definition_async(T.DefinitionParams(
+            text_document=ed.doc(uri), position=ed.at(uri, "retries", delta=2)))  # fmt: skip
+        (loc,) = locs
+        proto = Path(url2pathname(urlsplit(loc.uri).path))
+        assert proto == (tmp_path / "open.proto").resolve()
+        line = proto.read_text().splitlines()[loc.range.start.line]
+        assert "retries" in line
+        # an enum value goes to the value's declaration
+        (loc,) = await ed.client.text_document_definition_async(T.DefinitionParams(
+            text_document=ed.doc(uri), position=ed.at(uri, "BATCH", delta=2)))  # fmt: skip
+        assert "BATCH = 1" in proto.read_text().splitlines()[loc.range.start.line]
+        # hover on the header says which schema and why
+        hover = await ed.hover(uri, ed.at(uri, "acme.v3.Job", delta=2))
+        assert hover is not None and "acme.v3.Job" in hover.contents.value
+        # completion offers the proto's fields and its enum's values
+        labels = {i.label for i in await ed.complete(ed.open(JOB + "pri", name="j2.txtpb"), T.Position(line=4, character=3))}
+        assert {"priority", "ids"} <= labels
+
+
+async def test_editing_the_proto_updates_the_documents_diagnostics(tmp_path: Path) -> None:
+    proto = tmp_path / "open.proto"
+    shutil.copy(DATA / "open.proto", proto)
+    async with session(tmp_path) as ed:
+        uri = ed.open(JOB + "kind: STREAM\n", name="job.txtpb")
+        assert ("enum-value", "Error") in _codes(await ed.diagnostics(uri))
+        proto.write_text(proto.read_text().replace("BATCH = 1;", "BATCH = 1;\n    STREAM = 2;"))
+        ed.replace(uri, "retries: 3", "retries: 5")  # the next analysis sees the new proto
+        assert ("enum-value", "Error") not in _codes(await ed.diagnostics(uri))
+        proto.write_text("syntax = 'proto3';\nmessage {\n")
+        ed.replace(uri, "retries: 5", "retries: 6")
+        diags = await ed.diagnostics(uri)
+        assert _codes(diags) == [("schema", "Error")] and diags[0].range.start.line == 0  # on the header
+
+
+async def test_the_schemas_setting_names_the_schema_of_matching_files(tmp_path: Path) -> None:
+    shutil.copy(DATA / "open.proto", tmp_path / "open.proto")
+    settings = {"schemas": {"jobs/**/*.pbtxt": {"proto": "open.proto", "message": "acme.v3.Job"}}}
+    async with session(tmp_path, settings=settings) as ed:
+        uri = ed.open("kind: BATCH\nretries: x\n", name="jobs/a/one.pbtxt")
+        assert _codes(await ed.diagnostics(uri)) == [("type", "Error")]
+        other = ed.open("kind: BATCH\n", name="elsewhere/two.pbtxt")
+        assert _codes(await ed.diagnostics(other)) == [("schema", "Information")]  # no schema: a note
+
+
+async def test_an_ini_file_claimed_by_its_extension_gets_no_diagnostics(tmp_path: Path) -> None:
+    async with session(tmp_path) as ed:
+        uri = ed.open("[metadata]\nname = kvcal\n[options]\npackages = find:\n", name="setup.cfg")
+        assert await ed.diagnostics(uri) == []
+        broken = ed.open("a { b: 1\n", name="notes.txtpb")  # a text-format extension: its errors count
+        assert ("syntax", "Error") in _codes(await ed.diagnostics(broken))
+
+
+async def test_select_schema_choices_write_the_header(tmp_path: Path) -> None:
+    shutil.copy(DATA / "open.proto", tmp_path / "open.proto")
+    async with session(tmp_path) as ed:
+        uri = ed.open("kind: BATCH\n", name="job.txtpb")
+        await ed.diagnostics(uri)
+        summary = await ed.execute("kvcal.schema", uri)
+        assert summary["schema"] is None
+        labels = [c["label"] for c in summary["choices"]]
+        assert "AMCTConfig" in labels and "Job" in labels
+        job = next(c for c in summary["choices"] if c["label"] == "Job")
+        edits = [T.TextEdit(range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
+                            new_text=e["newText"]) for e in job["edit"]["changes"][uri]]  # fmt: skip
+        text = textmodel.apply(ed.texts[uri], edits)
+        assert text == "# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\n"
+        ed.set_text(uri, text)
+        assert _codes(await ed.diagnostics(uri)) == []
