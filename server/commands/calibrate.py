@@ -74,6 +74,10 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(loaded, int):
         return loaded
     config, analysis = loaded
+    if analysis.family != "kv":
+        what = analysis.schema.shown if analysis.schema is not None else f"a file with no schema ({analysis.resolution.why})"
+        return _fail(f"{config.shown} is {what}: kvcal calibrate runs KV-cache configs (AMCTQuantCaliConfig); if "
+                     "this is one, say so with a first line '# proto-message: AMCTQuantCaliConfig'", 1)  # fmt: skip
     plans = resolve_analysis(analysis)
     if not plans:
         return _fail(f"{config.shown}: no layer to quantize (quant_layers and overrides are empty)", 1)

@@ -160,6 +160,11 @@ def prepare(ls: KvcalServer, snap: Snapshot | None, uri: str = "",
                       "the URI of a saved or open config")  # fmt: skip
     path = snap.path
     label = path.name if path else snap.uri.rsplit("/", 1)[-1]
+    if snap.analysis.family != "kv":
+        schema = snap.analysis.schema
+        what = schema.shown if schema is not None else "a file with no schema"
+        raise Refused(f"{label} is {what}: calibration runs AMCT's KV-cache algorithms on KV-cache configs "
+                      "(AMCTQuantCaliConfig) only")  # fmt: skip
     errors = [p for p in snap.analysis.problems if p.is_error]
     if errors:
         line = snap.index.position(errors[0].start)[0] + 1
