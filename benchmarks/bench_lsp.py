@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from configs import big_config  # noqa: E402
+from configs import GENERIC_MESSAGE, GENERIC_PROTO, big_config, generic_text  # noqa: E402
 
 SERVER = [sys.executable, "-m", "kvcal.server", "lsp", "--stdio"]
 
@@ -186,6 +186,34 @@ def startup(n: int, text: str, root: Path) -> list[float]:
     return times
 
 
+def header_schema(n: int, root: Path) -> tuple[list[float], list[float], list[float]]:
+    """A .txtpb whose header names a user .proto: open → first diagnostics in a fresh server
+    (protoc runs), then a second document naming the same .proto (cached), then an edit."""
+    import shutil
+
+    shutil.copy(ROOT / GENERIC_PROTO, root / "acme.proto")
+    text = f"# proto-file: acme.proto\n# proto-message: {GENERIC_MESSAGE}\n" + generic_text(200)
+    first, second, edits = [], [], []
+    for k in range(n):
+        client = Client()
+        client.initialize(root)
+        uri = (root / f"run{k}.txtpb").as_uri()
+        opened = time.perf_counter()
+        client.open(uri, text)
+        first.append(client.wait_diagnostics(uri) - opened)
+        uri2 = (root / f"again{k}.txtpb").as_uri()
+        opened = time.perf_counter()
+        client.open(uri2, text.replace('name: "bench"', 'name: "again"'))
+        second.append(client.wait_diagnostics(uri2) - opened)
+        for v in range(2, 7):
+            sent = time.perf_counter()
+            client.notify("textDocument/didChange", {"textDocument": {"uri": uri2, "version": v}, "contentChanges": [
+                {"text": text.replace("small: -7", f"small: -{v}")}]})  # fmt: skip
+            edits.append(client.wait_diagnostics(uri2, v) - sent)
+        client.close()
+    return first, second, edits
+
+
 def calibration_hover(n: int, root: Path) -> tuple[list[float], float] | None:
     """Hover repeatedly while a calibration of many layers runs; (hover times, run seconds)."""
     try:
@@ -244,6 +272,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         rows.append(row("server start → first diagnostics (example)", startup(5 if args.quick else 15, example, root), "< 500 ms"))
+        first, second, edits = header_schema(3 if args.quick else 8, root)
+        rows.append(row("open a .txtpb with a header schema → first diagnostics (protoc compiles)", first))
+        rows.append(row("open a second document of the same schema → diagnostics (compiled schema cached)", second))
+        rows.append(row("didChange → publishDiagnostics (header schema; never recompiles)", edits))
         for label, text, goal_diag, goal_req in (("example", example, "", "< 10 ms"), ("5,000 lines", big, "< 50 ms", "")):
             client = Client()
             client.initialize(root)
