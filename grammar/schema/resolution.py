@@ -277,23 +277,17 @@ def resolve_schema(text: str, tree: Message, *, path: Path | None = None,
                        f"checked as {found.schema.shown}: {found.why}. Pin it with a schema header",
                        data={"insert": {"offset": start, "text": fix}, "title": "Pin the schema: insert its header"})  # fmt: skip
         return Resolution(found.schema, "content", found.why, (note,), found.candidates, header)
-    choices = [{"title": f"Insert a schema header for {p.name}",
-                "insert": {"offset": start, "text": f"# proto-file: {_relative(p, path)}{newline}# proto-message: "}}
-               for p in options.known_protos[:8]]  # fmt: skip
-    choices += [{"title": f"Insert a schema header: {f.title} ({f.message})",
-                 "insert": {"offset": start, "text": f"# proto-file: {f.proto}{newline}# proto-message: {f.root}{newline}"}}
-                for f in FAMILIES]  # fmt: skip
+    # the bundled schemas here; an editor adds the messages of the workspace's .proto files
+    # (compiling them is its business, when the user asks for the fixes)
+    choices = [{"title": f"Insert a schema header: {f.title} ({f.message})",
+                "insert": {"offset": start, "text": f"# proto-file: {f.proto}{newline}# proto-message: {f.root}{newline}"}}
+               for f in FAMILIES]  # fmt: skip
+    listed = ", ".join(p.name for p in options.known_protos[:5])
+    more = f" (this workspace has {listed}{'…' if len(options.known_protos) > 5 else ''})" if listed else ""
     note = Problem("schema", "information", start, start,
                    f"no schema, so only syntax is checked ({found.why}): name one with a header, "
-                   "'# proto-file: PATH' and '# proto-message: NAME'",
-                   data={"choices": choices})  # fmt: skip
+                   f"'# proto-file: PATH' and '# proto-message: NAME'{more}",
+                   data={"choices": choices, "protos": [str(p) for p in options.known_protos]})  # fmt: skip
     return Resolution(None, "none", found.why, (note,), header=header, quiet=options.quiet)
 
 
-def _relative(proto: Path, document: Path | None) -> str:
-    if document is not None:
-        try:
-            return proto.relative_to(document.parent).as_posix()
-        except ValueError:
-            pass
-    return proto.as_posix()

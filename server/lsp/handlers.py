@@ -159,6 +159,9 @@ async def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.Cod
         fixes.append(fmt)
     wanted = params.context.only
     out = []
+    if any(p.code == "schema" and p.start <= end and p.end >= start for p in snap.analysis.problems) \
+            and snap.analysis.schema is None:  # fmt: skip
+        out += _header_actions(ls, snap, wanted)
     for fix in fixes:
         if wanted and not any(fix.kind == k or fix.kind.startswith(f"{k}.") for k in wanted):
             continue
@@ -168,6 +171,24 @@ async def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.Cod
             diagnostics=lsp_diagnostics(snap.uri, snap.index, [fix.problem]) if fix.problem else None,
             edit=T.WorkspaceEdit(changes={snap.uri: edits}),
         ))  # fmt: skip
+    return out
+
+
+def _header_actions(ls: KvcalServer, snap: Snapshot, wanted: list[str] | None) -> list[T.CodeAction]:
+    """A header for each message of the workspace's .proto files (the note's own fixes offer
+    the bundled AMCT schemas)."""
+    from kvcal.server.lsp.schemas import schema_choices
+
+    if wanted and not any(T.CodeActionKind.QuickFix == k or T.CodeActionKind.QuickFix.startswith(f"{k}.") for k in wanted):
+        return []
+    out = []
+    for choice in schema_choices(ls, snap):
+        if choice["kind"] != "proto":
+            continue
+        edits = [T.TextEdit(range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
+                            new_text=e["newText"]) for e in choice["edit"]["changes"][snap.uri]]  # fmt: skip
+        out.append(T.CodeAction(title=f"Insert a schema header: {choice['description']}", kind=T.CodeActionKind.QuickFix,
+                                edit=T.WorkspaceEdit(changes={snap.uri: edits})))  # fmt: skip
     return out
 
 

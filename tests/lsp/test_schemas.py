@@ -122,6 +122,10 @@ async def test_select_schema_choices_write_the_header(tmp_path: Path) -> None:
         assert summary["schema"] is None
         labels = [c["label"] for c in summary["choices"]]
         assert "AMCTConfig" in labels and "Job" in labels
+        # the no-schema note's quick fixes offer the workspace's messages too
+        (note,) = await ed.diagnostics(uri)
+        titles = [a.title for a in await ed.actions(uri, note.range.start)]
+        assert any("acme.v3.Job — open.proto" in t for t in titles) and any("AMCTConfig" in t for t in titles)
         job = next(c for c in summary["choices"] if c["label"] == "Job")
         edits = [T.TextEdit(range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
                             new_text=e["newText"]) for e in job["edit"]["changes"][uri]]  # fmt: skip
