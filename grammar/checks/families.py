@@ -22,7 +22,7 @@ from kvcal.grammar.schema import FAMILIES, Schema, family_schema
 __all__ = ["required_note", "rules_for", "sibling_hint", "where_defined"]
 
 #: family key -> module of its rule table (imported on first use)
-RULE_MODULES = {"kv": "kv", "ptq": "ptq", "retrain": "retrain", "distill": "distill", "acp": "acp"}
+RULE_MODULES = {"kv": "kv", "ptq": "ptq", "ptq-framework": "ptq", "retrain": "retrain", "distill": "distill", "acp": "acp"}
 _LOADED: dict[str, ModuleType | None] = {}
 
 #: field names AMCT users write for their look-alike in the sibling schema
