@@ -104,7 +104,7 @@ def sibling_hint(schema: Schema, name: str) -> str | None:
     field of another AMCT config)."""
     if schema.family is None:
         return None
-    note = unknown_note(schema.family, name)
+    note = unknown_note(schema.family, name) if where_defined(schema, name) is None else None
     if note is not None:
         return note
     look_alike = CONFUSED.get(name)

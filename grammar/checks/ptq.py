@@ -258,7 +258,9 @@ def _repeats(label: str, pairs: list[tuple[Occurrence, Occurrence]], what: str) 
         if f is None:
             first[occ.value] = occ
             continue
-        merged = f.field is not occ.field and label in _LISTS
+        # two [...] lists of one field (PS21: alternative blocks pasted into one file)
+        merged = f.field is not occ.field and label in _LISTS and (f.field.value is not f.node
+                                                                   or occ.field.value is not occ.node)  # fmt: skip
         why = f" ({label} is written more than once: protobuf's Merge joins the lists)" if merged else ""
         if whole is not occ or whole.field.value is occ.node:  # an override, or a one-value field
             delete: list[int] | None = [whole.field.start, whole.field.end]
@@ -435,7 +437,7 @@ def _check_common(root: View, framework: bool) -> list[Problem]:
     # what AMCT's shared code lowers or drops per layer: named for PyTorch, said generally otherwise
     bits = wts_view.last("quant_bits") if wts == "arq_quantize" and wts_view is not None else None
     if bits is not None and bits.value in (6, 7):
-        which = "the layers that support it (a framework's Winograd convolutions)" if framework else "Conv2d modules"
+        which = "the layers that support 6- and 7-bit weights (in PyTorch: Conv2d)" if framework else "Conv2d modules"
         out.append(problem("data-type", "information", bits,
                             f"quant_bits {bits.value} from common_config: only {which} keep it; AMCT quietly uses 8 bits "
                             "for every other layer"))  # fmt: skip
