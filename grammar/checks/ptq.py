@@ -425,7 +425,8 @@ def _check_common(root: View, framework: bool) -> list[Problem]:
                 names = " and ".join(missing)
                 out.append(problem("channel-wise", "warning", cw,
                                     f"channel_wise: true in common_config reaches every {names} module (no type override "
-                                    f"or skip for {names}): AMCT fails on the first one (\"The channel_wise must be False "
+                                    f"or skip for {names}; in ONNX/TensorFlow/Caffe models: every fully-connected and "
+                                    "pooling layer): AMCT fails on the first one (\"The channel_wise must be False "
                                     f"for layer type {missing[0]} in layer ...\"); add override_layer_types for {names} "
                                     "with channel_wise: false, or skip them (fine if the model has none)"))  # fmt: skip
     asym = act_view.last("asymmetric") if act_view is not None else None
@@ -626,7 +627,8 @@ def _check_framework(root: View) -> list[Problem]:
     if nuq is not None:
         out.append(_on_name("compat", "information", nuq,
                             "nuq_config (non-uniform quantization) is listed by the AMCT manuals up to 8.5 only: later "
-                            "releases may reject the file"))  # fmt: skip
+                            "releases may reject the file, and the open-source amct_pytorch always does (its proto has "
+                            "no nuq_config)"))  # fmt: skip
     return out
 
 
