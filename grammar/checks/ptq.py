@@ -578,6 +578,7 @@ def _check_offsets(root: View) -> list[Problem]:
     cals += [(e.field.name.text, e.value.child("calibration_config"))
              for name in ("override_layer_configs", "override_layer_types") for e in root.all(name)
              if isinstance(e.value, View)]  # fmt: skip
+    cals += [("tensor_quantize", entry) for entry in root.children("tensor_quantize")]  # (ONNX/TensorFlow)
     shown = str(global_occ.value).lower()
     decided = common is not None and bool(cals)
     for where, cal in cals:

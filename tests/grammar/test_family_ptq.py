@@ -288,3 +288,10 @@ def test_framework_rows_cover_tensor_quantize_and_the_deprecated_configs() -> No
     assert "weight_quant_params" not in settings(tensor)
     assert other.source == "conv_calibration_config (deprecated)"
     assert "num_of_bins 1024" in settings(other)["activation_quant_params"]
+
+
+def test_activation_offset_is_decided_elsewhere_only_when_every_config_sets_asymmetric() -> None:
+    common = "activation_offset: false\ncommon_config { ifmr_quantize { asymmetric: false } }\n"
+    assert [p.code for p in check(common, schema=family_schema("ptq"))] == ["no-effect"]
+    tensor = common + "tensor_quantize { layer_name: 'Add_3' input_index: 0 }\n"
+    assert [p.code for p in check(tensor, schema=family_schema("ptq-framework"))] == []
