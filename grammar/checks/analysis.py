@@ -399,12 +399,15 @@ class _Walker:
                 return
             chain = chain[1]
         known = list(info.known)
-        suggestion = suggest(name.text, known)
-        hint = f"did you mean '{suggestion}'?" if suggestion else "valid here: " + (", ".join(known) or "nothing")
         elsewhere = families.where_defined(self.schema, name.text)
+        # the family's note on a name the schema lacks but AMCT users know (from an older
+        # release, another framework) beats a look-alike: that name is no typo
+        note = families.unknown_note(self.schema.family, name.text) if not elsewhere else None
+        suggestion = None if note else suggest(name.text, known)
+        hint = f"did you mean '{suggestion}'?" if suggestion else "valid here: " + (", ".join(known) or "nothing")
         if elsewhere and not suggestion:
             hint = f"'{name.text}' belongs in {elsewhere}"
-        sibling = families.sibling_hint(self.schema, name.text) if not suggestion and not elsewhere else None
+        sibling = families.sibling_hint(self.schema, name.text) if note or (not suggestion and not elsewhere) else None
         if sibling:
             hint = sibling
         consequence = "AMCT rejects the file" if self.amct else "protobuf rejects the file"

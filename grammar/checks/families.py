@@ -7,7 +7,10 @@ A rule module (``kv.py``, ``ptq.py``, ...) exposes:
   walk collects them as it goes);
 - ``check_values(root, text, *, layers, views) -> list[Problem]``;
 - optionally ``REQUIRED``: full field name -> what AMCT does when that required field is
-  missing (the walk's ``missing-required`` message).
+  missing (the walk's ``missing-required`` message);
+- optionally ``UNKNOWN_NOTES``: field name -> what to tell whoever writes it where the
+  schema has no such field (a field of an older release or of another framework's
+  variant); the walk's ``unknown-field`` message uses it (:func:`sibling_hint`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from google.protobuf.descriptor import Descriptor
 
 from kvcal.grammar.schema import FAMILIES, Schema, family_schema
 
-__all__ = ["required_note", "rules_for", "sibling_hint", "where_defined"]
+__all__ = ["required_note", "rules_for", "sibling_hint", "unknown_note", "where_defined"]
 
 #: family key -> module of its rule table (imported on first use)
-RULE_MODULES = {"kv": "kv", "ptq": "ptq", "retrain": "retrain", "distill": "distill", "acp": "acp"}
+RULE_MODULES = {"kv": "kv", "ptq": "ptq", "ptq-framework": "ptq", "retrain": "retrain", "distill": "distill", "acp": "acp"}
 _LOADED: dict[str, ModuleType | None] = {}
 
 #: field names AMCT users write for their look-alike in the sibling schema
@@ -51,6 +54,13 @@ def required_note(family: str | None, full_name: str) -> str | None:
     rules = rules_for(family)
     notes = getattr(rules, "REQUIRED", None) if rules is not None else None
     return notes.get(full_name) if notes else None
+
+
+def unknown_note(family: str | None, name: str) -> str | None:
+    """What *family*'s rule table says about the unknown field *name*, or None."""
+    rules = rules_for(family)
+    notes = getattr(rules, "UNKNOWN_NOTES", None) if rules is not None else None
+    return notes.get(name) if notes else None
 
 
 def where_defined(schema: Schema, name: str) -> str | None:
@@ -89,10 +99,14 @@ def _where_defined(root: Descriptor, name: str) -> str | None:
 
 
 def sibling_hint(schema: Schema, name: str) -> str | None:
-    """For an AMCT family member: the look-alike field of the sibling schema, or the member
-    whose top level has *name* (a field of another AMCT config)."""
+    """For an AMCT family member: its rule table's note on *name* (UNKNOWN_NOTES), the
+    look-alike field of the sibling schema, or the member whose top level has *name* (a
+    field of another AMCT config)."""
     if schema.family is None:
         return None
+    note = unknown_note(schema.family, name) if where_defined(schema, name) is None else None
+    if note is not None:
+        return note
     look_alike = CONFUSED.get(name)
     if look_alike is not None and look_alike in schema.root.fields_by_name:
         return f"did you mean '{look_alike}'? ('{name}' is its look-alike in another AMCT config)"

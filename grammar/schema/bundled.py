@@ -47,6 +47,8 @@ FAMILIES: tuple[Family, ...] = (
            "quant_calibration_config_pytorch.proto"),
     Family("ptq", "AMCTPytorchProto.AMCTConfig", "AMCT post-training quantization config", "create_quant_config",
            "calibration_config_pytorch.proto"),
+    Family("ptq-framework", "AMCTFrameworkProto.AMCTConfig", "AMCT ONNX/TensorFlow/Caffe post-training quantization config",
+           "create_quant_config (amct_onnx, amct_tensorflow, amct_caffe)", "calibration_config_framework.proto"),
     Family("retrain", "AMCTPytorchProto.AMCTRetrainConfig", "AMCT retrain (QAT / pruning) config",
            "create_quant_retrain_config / create_prune_retrain_model", "retrain_config_pytorch.proto"),
     Family("distill", "AMCTPytorchDistillProto.AMCTDistillConfig", "AMCT distillation config", "create_distill_config",

@@ -18,7 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROTOS = (
     "quant_calibration_config_pytorch.proto", "scale_offset_record_pytorch.proto", "calibration_config_pytorch.proto",
-    "retrain_config_pytorch.proto", "distill_config_pytorch.proto", "basic_info.proto",
+    "calibration_config_framework.proto", "retrain_config_pytorch.proto", "distill_config_pytorch.proto",
+    "basic_info.proto",
 )  # fmt: skip
 DESCRIPTOR_SET = "schema.binpb"
 
