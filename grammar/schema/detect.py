@@ -120,8 +120,11 @@ def _names(names: set[str] | list[str]) -> str:
     return ", ".join(f"'{n}'" for n in shown) + more
 
 
-def _title(schema: Schema) -> str:
-    return schema.shown
+def _label(schema: Schema, among: list[Schema]) -> str:
+    """A member as the user tells it from the others: its root message, or its title when
+    two members share the root's name (the PyTorch and the other frameworks' AMCTConfig)."""
+    same = sum(s.root.name == schema.root.name for s in among)
+    return schema.shown if same > 1 else schema.root.name
 
 
 def detect(tree: Message, path: PurePath | None = None) -> Detection:
@@ -158,14 +161,15 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
             f" only in {best.schema.root.name}" if telling else f"recognised by its content ({best.schema.root.name})"
         return Detection(best.schema, why, (best.schema,))
     tied = sorted(dominating, key=lambda f: PRIOR.index(f.schema.family) if f.schema.family in PRIOR else len(PRIOR))
-    hinted = _folder_hint(path, [f.schema for f in tied])
+    members = [f.schema for f in tied]
+    hinted = _folder_hint(path, members)
     if hinted is not None:
-        names = ", ".join(f.schema.root.name for f in tied)
-        return Detection(hinted, f"its fields fit {names}; the folder name says {hinted.root.name}", (hinted,))
+        names = ", ".join(_label(s, members) for s in members)
+        return Detection(hinted, f"its fields fit {names}; the folder name says {_label(hinted, members)}", (hinted,))
     chosen = tied[0].schema
-    others = ", ".join(f.schema.root.name for f in tied[1:])
+    others = ", ".join(_label(s, members) for s in members[1:])
     shared = _names(best.known_top)
-    return Detection(chosen, f"its fields ({shared}) fit several AMCT configs: {chosen.root.name} (the most "
+    return Detection(chosen, f"its fields ({shared}) fit several AMCT configs: {_label(chosen, members)} (the most "
                              f"common) and {others}; only the problems they all share are reported",
                      tuple(f.schema for f in tied))  # fmt: skip
 

@@ -84,8 +84,15 @@ def shortest_float32(value: float) -> str:
         return "inf" if value > 0 else "-inf"
     for digits in range(1, 10):
         text = f"{f32:.{digits}g}"
-        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == f32:
-            return text
+        try:
+            same = struct.unpack("<f", struct.pack("<f", float(text)))[0] == f32
+        except OverflowError:  # rounded up beyond float32's largest value: more digits
+            continue
+        if same:
+            value = float(text)
+            if f32 == 0 or 1e-4 <= abs(f32) < 1e6:
+                return repr(value)  # positional, as numpy writes it: 80.0, 0.999999
+            return f"{value:.{digits - 1}e}"  # scientific beyond that: 1.5e+06, 1e-08, 3.4028235e+38
     return repr(f32)  # pragma: no cover - 9 digits always round-trip
 
 

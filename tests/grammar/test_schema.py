@@ -72,3 +72,16 @@ def test_amct_float_conversion() -> None:
     assert schema.amct_float(0.999999) == 0.999999  # not 0.99999898672...
     assert schema.amct_float(0.7) == 0.7
     assert schema.shortest_float32(1e39) == "inf"
+
+
+def test_shortest_float32_spells_a_float32_as_numpy_does() -> None:
+    import random
+
+    import numpy as np
+
+    rng = random.Random(7)
+    values = [80.0, 0.999999, 1e-8, 3.4028235e38, 0.0001, 1e6, 999999.94, 0.0, -0.0, 1e-45, 1.17549435e-38]
+    values += [rng.uniform(-1e6, 1e6) for _ in range(500)] + [10 ** rng.uniform(-45, 38) for _ in range(500)]
+    for v in values:
+        assert schema.shortest_float32(v) == str(np.float32(v)), v
+        assert schema.amct_float(v) == float(str(np.float32(v)))
