@@ -125,7 +125,7 @@ def test_effective_skip_wins_and_overrides_replace() -> None:
     assert "built-in default" in setting(cls, "distill_data_config")
     assert setting(cls, "distill_weight_config").startswith("ulq_distill")
     glob = by["every other layer"]
-    assert setting(glob, "distill_data_config") == "ulq_quantize, clip_max 6, clip_min -6, dst_type INT8"
+    assert setting(glob, "distill_data_config") == "ulq_quantize, clip_max 6.0, clip_min -6.0, dst_type INT8"
     assert setting(glob, "group_size") == "1 (default)" and setting(glob, "batch_num") == "2"
     assert setting(glob, "distill_group").startswith("1 user group first")
     assert any("a skip wins over an override" in n for n in glob.notes)

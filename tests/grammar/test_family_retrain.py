@@ -169,7 +169,7 @@ def test_effective_qat_override_wins_over_skip_and_replaces_the_global_config() 
     assert "channel_wise true" in setting(conv, "retrain_weight_config")
     glob = by["every other layer"]
     assert setting(glob, "api").startswith("create_quant_retrain_config")
-    assert setting(glob, "retrain_data_config") == "ulq_quantize, clip_max 6, clip_min -6, dst_type INT16"
+    assert setting(glob, "retrain_data_config") == "ulq_quantize, clip_max 6.0, clip_min -6.0, dst_type INT16"
     assert "regular_prune_enable" not in dict(glob.settings)
     assert any("wins over quant_skip_layers" in n for n in glob.notes)
     assert fc.span is not None and QAT[fc.span[0] : fc.span[1]] == '"fc"'
