@@ -25,7 +25,7 @@ from pathlib import PurePath
 
 from google.protobuf.descriptor import Descriptor
 
-from kvcal.grammar.schema.bundled import FAMILY_BY_KEY, family_schemas
+from kvcal.grammar.schema.bundled import family_schemas
 from kvcal.grammar.schema.model import Schema
 from kvcal.grammar.syntax.tree import ListValue, Message
 
@@ -36,7 +36,18 @@ _FOLDER_HINTS = {
     "retrain_conf": "retrain", "retrain": "retrain", "qat": "retrain", "prune": "retrain", "pruning": "retrain",
     "compressed": "retrain", "distill": "distill", "distillation": "distill", "kv_cache": "kv", "kvcache": "kv",
     "kv": "kv", "ptq": "ptq", "calibration": "ptq", "auto_prune": "acp", "channel_prune": "acp",
+    "amct_pytorch": "ptq", "pytorch": "ptq", "amct_onnx": "ptq-framework", "onnx": "ptq-framework",
+    "amct_tensorflow": "ptq-framework", "tensorflow": "ptq-framework", "amct_caffe": "ptq-framework",
+    "caffe": "ptq-framework",
 }  # fmt: skip
+#: layer types as PyTorch names them (AMCT's quantizable classes), and as the other
+#: frameworks do: the type names a post-training config writes tell its framework
+_TORCH_TYPES = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Linear", "AvgPool2d",
+                          "LSTM", "GRU"})  # fmt: skip
+_OTHER_TYPES = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "AveragePool", "Conv2D", "Conv3D",
+                          "DepthwiseConv2dNative", "Conv2DBackpropInput", "AvgPool", "Convolution", "Deconvolution",
+                          "InnerProduct", "Pooling", "BatchMatMul", "BatchMatMulV2"})  # fmt: skip
+_TYPE_FIELDS = frozenset({"layer_type", "skip_layer_types"})
 _MAX_NAMES = 3
 #: which member to take when the content fits several equally: the most common first
 #: (post-training quantization configs far outnumber the others)
@@ -154,7 +165,7 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
                                "config, so it is not taken for one")  # fmt: skip
     if len(dominating) == 1:
         others = [g for g in candidates if g is not best]
-        telling = {n for n in best.known_top if any(n not in g.known_top for g in others)}
+        telling = {n for n in best.known_top if all(n not in g.known_top for g in others)}
         if not telling:  # decided one level down (an override's contents)
             telling = {n for g in others for _, n in g.unknown - best.unknown}
         why = f"recognised by its content: {_names(telling)} " + ("is" if len(telling) == 1 else "are") + \
@@ -166,6 +177,10 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
     if hinted is not None:
         names = ", ".join(_label(s, members) for s in members)
         return Detection(hinted, f"its fields fit {names}; the folder name says {_label(hinted, members)}", (hinted,))
+    typed = _framework_by_types(tree, members)
+    if typed is not None:
+        chosen, why = typed
+        return Detection(chosen, f"recognised by its content: {why}", (chosen,))
     chosen = tied[0].schema
     others = ", ".join(_label(s, members) for s in members[1:])
     shared = _names(best.known_top)
@@ -175,11 +190,39 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
 
 
 def _folder_hint(path: PurePath | None, schemas: list[Schema]) -> Schema | None:
+    """The innermost folder whose name names one of the tied members."""
     if path is None:
         return None
     wanted = {s.family: s for s in schemas}
     for part in reversed(path.parts[:-1]):
         key = _FOLDER_HINTS.get(part.lower())
-        if key is not None:
-            return wanted.get(key) if key in FAMILY_BY_KEY else None
+        if key is not None and key in wanted:
+            return wanted[key]
+    return None
+
+
+def _framework_by_types(tree: Message, schemas: list[Schema]) -> tuple[Schema, str] | None:
+    """Between the PyTorch and the other frameworks' post-training configs (the same field
+    names): the layer types the file writes, PyTorch classes or ONNX/TensorFlow/Caffe ops."""
+    by_family = {s.family: s for s in schemas}
+    if set(by_family) != {"ptq", "ptq-framework"}:
+        return None
+    names: set[str] = set()
+    pending = [tree]
+    while pending and len(names) < 200:
+        message = pending.pop()
+        for fld in message.fields:
+            values = fld.value.items if isinstance(fld.value, ListValue) else (fld.value,)
+            for value in values:
+                if isinstance(value, Message):
+                    pending.append(value)
+                elif fld.name.text in _TYPE_FIELDS and value.kind == "string" and value.decoded is not None:
+                    names.add(value.decoded.decode("utf-8", "replace"))
+    if not names:
+        return None
+    torch, other = names & _TORCH_TYPES, names & _OTHER_TYPES
+    if torch and not other:
+        return by_family["ptq"], f"its layer types ({_names(torch)}) are PyTorch classes"
+    if other and not torch:
+        return by_family["ptq-framework"], f"its layer types ({_names(other)}) are ONNX/TensorFlow/Caffe operators"
     return None

@@ -119,12 +119,15 @@ def test_a_file_with_framework_fields_resolves_to_ptq_framework(text: str) -> No
 
 def test_a_tie_keeps_the_rules_both_members_share() -> None:
     """A file both members fit is checked as PyTorch's, keeping what the other member says
-    too: an ONNX type is no error, a PyTorch-only class still gets the PyTorch checks."""
+    too, unless its layer types tell the framework: an ONNX type picks the other frameworks'
+    member (no error), a PyTorch class PyTorch's (its checks)."""
     onnx = "override_layer_types { layer_type: 'Gemm' calibration_config { arq_quantize { channel_wise: false } } }\n"
-    assert analyze(onnx).family == "ptq"
+    assert analyze(onnx).family == "ptq-framework"
     assert not [p for p in check(onnx) if p.severity == "error"]
+    assert analyze("skip_layers: 'conv1'\n").family == "ptq"  # no type: a tie, PyTorch's shown
     assert [p.code for p in check(onnx, schema=family_schema("ptq")) if p.is_error] == ["layer-type"]
     torch = "override_layer_types { layer_type: 'Linear' calibration_config { arq_quantize { channel_wise: true } } }\n"
+    assert analyze(torch).family == "ptq" and len(analyze(torch).resolution.candidates) == 1
     assert [p.code for p in check(torch) if p.is_error] == ["channel-wise"]
     lower = "skip_layer_types: 'conv2d'\ndo_fusion: true\n"
     assert [p.code for p in check(lower) if p.is_error] == ["layer-type"]

@@ -41,7 +41,7 @@ async def test_an_amct_ptq_config_gets_no_false_errors_and_a_note_naming_its_sch
         uri = ed.open(PTQ, name="quant.cfg")
         diags = await ed.diagnostics(uri)
         assert _codes(diags) == [("schema", "Information")]
-        assert "AMCTConfig" in diags[0].message and "recognised by its content" in diags[0].message
+        assert "checked as AMCT post-training quantization config (AMCTConfig)" in diags[0].message
         (fix,) = [a for a in await ed.actions(uri, diags[0].range.start) if "Pin the schema" in a.title]
         text = textmodel.apply(ed.texts[uri], fix.edit.changes[uri])
         assert text.startswith("# proto-file: calibration_config_pytorch.proto\n# proto-message: AMCTPytorchProto.AMCTConfig\n")
