@@ -75,9 +75,10 @@ def evidence_lines(r: TuneResult, top: int = 5) -> list[str]:
     out = ["Held-out perplexity change of the finalists, pooled with its 95 % interval (per text):"]
     out += [f"  {_finalist_line(r, f)}" for f in r.finalists]
     for kind, table in r.kinds.items():
-        out.append(f"{kind}: held-out SQNR by setting (dB; '~' = not distinguishable from the best):")
-        for row in table[:top]:
-            tag = " <- chosen" if row["chosen"] else (" ~" if row["same"] else "")
+        out.append(f"{kind}: held-out SQNR by setting (dB; '~': within noise or 0.1 dB of the best):")
+        for i, row in enumerate(table[:top]):
+            tag = " ~" if row["same"] and i else (" best" if not i else "")
+            tag += " <- chosen" if row["chosen"] else ""
             out.append(f"  {row['db']:6.2f}  {row['setting'].name}{tag}")
         if len(table) > top:
             out.append(f"  ... {len(table) - top} more in the report")

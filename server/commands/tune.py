@@ -141,8 +141,7 @@ def _run(args: argparse.Namespace, bar: Any) -> int:
     seconds = time.perf_counter() - t0
     per_text = ", ".join(f"{n} ({window_text.count(i)})" for i, n in enumerate(names))
     header = [f"kvcal tune: int8 KV-cache settings for {loaded.name},",
-              "chosen on text the calibration did not see. Reproduce (about "
-              f"{seconds / 60:.0f} min on 2 CPU cores):", f"  {_command(args)}",
+              "chosen on text the calibration did not see. Reproduce:", f"  {_command(args)}",
               f"Tuning texts: {per_text} windows of {args.window} tokens; each text held out in turn "
               f"(folds), each fold calibrating on {args.batch_num} batch(es) of one window of every other "
               "text, as AMCT does with batch_num batches.",
