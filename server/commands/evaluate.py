@@ -23,7 +23,6 @@ from typing import Any
 from kvcal.server.commands.capture import (
     config_plans,
     count,
-    progress_printer,
     set_threads,
 )
 
@@ -156,9 +155,10 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         text_batches,
     )
     from kvcal.calibrate.texts import CALIBRATION_DEFAULT, EVALUATION_DEFAULT
+    from kvcal.server.commands._progress import ProgressBar
 
     set_threads(args.threads)
-    progress = progress_printer()
+    progress = ProgressBar()  # on a terminal only: a long --compare logs nothing per window
     layers = [p.layer_name for p in plans]
     texts = load_texts(args.text, EVALUATION_DEFAULT, "evaluation")
     need_calib = args.data is None and (args.record is None or args.compare)

@@ -141,3 +141,11 @@ def test_bundled_texts_are_long_enough_for_the_defaults() -> None:
     for kind, words in (("calibration", 900), ("evaluation", 1500)):
         text, path = kvmodel.read_text(None, kind)
         assert path.name == f"{kind}.txt" and len(text.split()) >= words
+
+
+def test_text_batches_stack_one_chunk_of_every_text() -> None:
+    a, b = torch.arange(10), torch.arange(100, 109)
+    got = kvmodel.text_batches([a, b], 2, 4, ["a.txt", "b.txt"])
+    assert [t.tolist() for t in got] == [[[0, 1, 2, 3], [100, 101, 102, 103]], [[4, 5, 6, 7], [104, 105, 106, 107]]]
+    with pytest.raises(ModelError, match=r"b.txt: the text has 9 tokens, 2 x 5 = 10 are needed"):
+        kvmodel.text_batches([a, b], 2, 5, ["a.txt", "b.txt"])
