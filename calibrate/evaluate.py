@@ -8,14 +8,17 @@ dimension). The hook also measures the layer's SQNR on the text being evaluated:
 ``10 log10(sum x^2 / sum (x - x')^2)``, over every token of every window.
 
 Perplexity is ``exp(mean negative log-likelihood)`` of every token after the first of each
-window, the text cut into non-overlapping windows (no state carried between windows).
+window, the text cut into non-overlapping windows (no state carried between windows). Several
+texts are evaluated window by window; each window's summed NLL is kept, so perplexity per
+text, pooled, and its confidence interval (:mod:`kvcal.calibrate.intervals`) all come from
+one run.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +26,12 @@ from typing import Any
 import torch
 
 from kvcal.calibrate.factors import QMAX, QMIN
+from kvcal.calibrate.intervals import WindowScores
 from kvcal.calibrate.model import ModelError, check_layers
 
 __all__ = [
     "Evaluation", "FakeQuant", "Progress", "as_fake_quant", "evaluate", "fake_quantize",
-    "perplexity", "quantized",
+    "perplexity", "quantized", "window_scores",
 ]  # fmt: skip
 
 #: progress(message, done, total)
@@ -132,27 +136,45 @@ def quantized(model: Any, factors: Mapping[str, Any]) -> Iterator[dict[str, _Sta
             h.remove()
 
 
+def window_scores(model: Any, texts: Sequence[torch.Tensor], *, window: int = 512,
+                  progress: Progress | None = None, label: str = "") -> WindowScores:  # fmt: skip
+    """Summed NLL and token count of every window of every text (1-D ids each), in order.
+
+    Each text is cut into non-overlapping windows of *window* tokens (a last window of one
+    token predicts nothing and is dropped); a window's NLL sums over its tokens after the first.
+    """
+    jobs = []
+    for t, ids in enumerate(texts):
+        if ids.dim() != 1 or ids.numel() < 2:
+            raise ModelError(f"need at least 2 tokens to measure perplexity (text {t + 1} has {ids.numel()})")
+        jobs += [(t, ids[s : s + window]) for s in range(0, ids.numel(), window) if ids.numel() - s >= 2]
+    nll, tokens, text = [], [], []
+    with torch.inference_mode():
+        for i, (t, chunk) in enumerate(jobs):
+            logits = model(input_ids=chunk[None]).logits[0, :-1].to(torch.float32)
+            nll.append(float(torch.nn.functional.cross_entropy(logits, chunk[1:], reduction="sum")))
+            tokens.append(chunk.numel() - 1)
+            text.append(t)
+            if progress:
+                progress(label or "perplexity", i + 1, len(jobs))
+    return WindowScores(tuple(nll), tuple(tokens), tuple(text))
+
+
 def perplexity(model: Any, ids: torch.Tensor, *, window: int = 512,
                progress: Progress | None = None, label: str = "") -> float:  # fmt: skip
     """Perplexity of *ids* (1-D) in non-overlapping windows of *window* tokens."""
     if ids.dim() != 1 or ids.numel() < 2:
         raise ModelError(f"need at least 2 tokens to measure perplexity (got {ids.numel()})")
-    starts = [s for s in range(0, ids.numel(), window) if ids.numel() - s >= 2]
-    nll, count = 0.0, 0
-    with torch.inference_mode():
-        for i, start in enumerate(starts):
-            chunk = ids[start : start + window]
-            logits = model(input_ids=chunk[None]).logits[0, :-1].to(torch.float32)
-            nll += float(torch.nn.functional.cross_entropy(logits, chunk[1:], reduction="sum"))
-            count += chunk.numel() - 1
-            if progress:
-                progress(label or "perplexity", i + 1, len(starts))
-    return math.exp(nll / count)
+    return window_scores(model, [ids], window=window, progress=progress, label=label).perplexity()
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Perplexity of the model with *name*'s factors (none: the unquantized baseline)."""
+    """Perplexity of the model with *name*'s factors (none: the unquantized baseline).
+
+    ``perplexity`` is pooled over every window of every text; ``windows`` keeps each
+    window's NLL for per-text perplexities and intervals (:mod:`.intervals`).
+    """
 
     name: str
     perplexity: float
@@ -163,10 +185,15 @@ class Evaluation:
     #: perplexity with only the K layers / only the V layers quantized (``--split-kv``)
     k_only: float | None = None
     v_only: float | None = None
+    windows: WindowScores | None = None
 
     def delta(self, baseline: float) -> float:
         """Relative perplexity change against *baseline*, in percent."""
         return 100.0 * (self.perplexity / baseline - 1.0)
+
+    def text_perplexity(self, text: int) -> float:
+        """Perplexity on one text (by its index); the pooled one when there are no windows."""
+        return self.perplexity if self.windows is None else self.windows.perplexity(text)
 
     def mean_sqnr(self, kind: str) -> float | None:
         """Mean SQNR (dB) of the layers whose name ends with ``k_proj``/``v_proj`` (*kind* k/v)."""
@@ -174,16 +201,23 @@ class Evaluation:
         return sum(vals) / len(vals) if vals else None
 
 
-def evaluate(model: Any, ids: torch.Tensor, factors: Mapping[str, Any] | None, *, name: str,
-             window: int = 512, progress: Progress | None = None,
+def evaluate(model: Any, ids: torch.Tensor | Sequence[torch.Tensor], factors: Mapping[str, Any] | None,
+             *, name: str, window: int = 512, progress: Progress | None = None,
              settings: dict[str, Any] | None = None, split_kv: bool = False) -> Evaluation:  # fmt: skip
-    """Perplexity of *ids* with *factors* applied (None or empty: unquantized), and SQNRs."""
+    """Perplexity of *ids* (one text, or several) with *factors* applied (None or empty:
+    unquantized), per window, and each layer's SQNR."""
     t0 = time.perf_counter()
+    texts = [ids] if isinstance(ids, torch.Tensor) else list(ids)
+
+    def scores(label: str) -> WindowScores:
+        return window_scores(model, texts, window=window, progress=progress, label=label)
+
     if not factors:
-        ppl = perplexity(model, ids, window=window, progress=progress, label=name)
-        return Evaluation(name, ppl, {}, time.perf_counter() - t0, dict(settings or {}))
+        ws = scores(name)
+        return Evaluation(name, ws.perplexity(), {}, time.perf_counter() - t0, dict(settings or {}),
+                          windows=ws)  # fmt: skip
     with quantized(model, factors) as stats:
-        ppl = perplexity(model, ids, window=window, progress=progress, label=name)
+        ws = scores(name)
         sqnr = {n: s.sqnr_db for n, s in stats.items()}
     parts: dict[str, float | None] = {"k": None, "v": None}
     if split_kv:
@@ -191,7 +225,6 @@ def evaluate(model: Any, ids: torch.Tensor, factors: Mapping[str, Any] | None, *
             subset = {n: f for n, f in factors.items() if n.endswith(f"{kind}_proj")}
             if subset and len(subset) < len(factors):
                 with quantized(model, subset):
-                    parts[kind] = perplexity(model, ids, window=window, progress=progress,
-                                             label=f"{name} ({kind.upper()} only)")  # fmt: skip
-    return Evaluation(name, ppl, sqnr, time.perf_counter() - t0, dict(settings or {}),
-                      parts["k"], parts["v"])  # fmt: skip
+                    parts[kind] = scores(f"{name} ({kind.upper()} only)").perplexity()
+    return Evaluation(name, ws.perplexity(), sqnr, time.perf_counter() - t0, dict(settings or {}),
+                      parts["k"], parts["v"], ws)  # fmt: skip

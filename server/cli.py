@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "calibrate": ("calibrate", "run the configured IFMR/HFMG on sample data, write the record"),
     "capture": ("capture", "run a model over text and save its K/V projection outputs as sample data"),
     "evaluate": ("evaluate", "perplexity of a model with its KV cache fake-quantized by a config"),
+    "tune": ("tune", "search quant.cfg settings on a model and write the one that holds on held-out text"),
     "lsp": ("lsp", "run the language server on stdio"),
 }
 

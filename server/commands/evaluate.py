@@ -2,9 +2,12 @@
 
 The config's factors come from ``--record`` (an AMCT record file), or are calibrated first
 by the engine on ``--data`` (sample data) or on K/V outputs captured from the model over
-``--calib-text``. Perplexity is measured on ``--text`` (a different text by default),
-unquantized and quantized, with each layer's SQNR. ``--compare`` adds every int8 setting
-(min-max/IFMR/HFMG x per_tensor/per_channel x symmetric/asymmetric) in one table.
+the ``--calib-text`` texts (batch ``i`` holds chunk ``i`` of each). Perplexity is measured on
+every ``--text`` (by default the evaluation parts of the four built-in domains, never the
+calibration parts), unquantized and quantized, per text and pooled, with a 95 % bootstrap
+interval over windows, and each layer's SQNR. ``--compare`` adds every int8 setting
+(min-max/IFMR/HFMG x per_tensor/per_channel x symmetric/asymmetric) in one table and says
+which of them cannot be told from the best.
 """
 
 from __future__ import annotations
@@ -20,9 +23,7 @@ from typing import Any
 from kvcal.server.commands.capture import (
     config_plans,
     count,
-    progress_printer,
     set_threads,
-    shown_path,
 )
 
 HELP = "perplexity of a model with its KV cache fake-quantized by a config"
@@ -39,16 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="DIR",
                         help="a local transformers model directory or .gguf file (default: the "
                              "bundled SmolLM2-135M-Instruct)")  # fmt: skip
-    parser.add_argument("--text", type=Path, metavar="FILE",
-                        help="text whose perplexity is measured (default: examples/texts/evaluation.txt)")
+    parser.add_argument("--text", action="append", metavar="FILE|@NAME",
+                        help="a text whose perplexity is measured; repeat for several. @prose, "
+                             "@docs, @code, @legal name the built-in texts' evaluation parts "
+                             "(default: all four)")  # fmt: skip
     parser.add_argument("--tokens", type=count(2), default=1536, metavar="N",
-                        help="tokens of --text to evaluate (default 1536; fewer if the text is shorter)")
-    parser.add_argument("--window", type=count(2), default=512, metavar="N",
-                        help="tokens per forward pass; windows do not overlap (default 512)")
-    parser.add_argument("--calib-text", type=Path, metavar="FILE",
-                        help="text to capture calibration data from (default: examples/texts/calibration.txt)")
-    parser.add_argument("--calib-tokens", type=count(2), default=512, metavar="N",
-                        help="tokens per captured batch; batch_num batches (default 512)")
+                        help="tokens of each --text to evaluate (default 1536; fewer if a text is shorter)")
+    parser.add_argument("--window", type=count(2), default=256, metavar="N",
+                        help="tokens per forward pass; windows do not overlap and are the unit "
+                             "of the intervals (default 256)")  # fmt: skip
+    parser.add_argument("--calib-text", action="append", metavar="FILE|@NAME",
+                        help="a text to capture calibration data from; repeat for several "
+                             "(default: the calibration parts of @prose, @docs, @code)")  # fmt: skip
+    parser.add_argument("--calib-tokens", type=count(2), default=256, metavar="N",
+                        help="tokens per calibration text in each captured batch; batch_num "
+                             "batches (default 256)")  # fmt: skip
     parser.add_argument("--compare", action="store_true",
                         help="also evaluate min-max, IFMR and HFMG x per_tensor/per_channel x "
                              "symmetric/asymmetric on the config's layers")  # fmt: skip
@@ -125,6 +131,19 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
+def unique_names(texts: list[Any]) -> list[str]:
+    """Report names of *texts*: their names, or their sources where two names are the same."""
+    names = [t.name for t in texts]
+    return [t.name if names.count(t.name) == 1 else t.source for t in texts]
+
+
+def load_texts(specs: list[str] | None, default: tuple[str, ...], part: str) -> list[Any]:
+    """The texts of repeated ``--text``-like options (default: built-in names), *part* of each."""
+    from kvcal.calibrate.texts import load_text
+
+    return [load_text(spec, part) for spec in (specs or [f"@{n}" for n in default])]  # type: ignore[arg-type]
+
+
 def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) -> int:
     from kvcal.calibrate.compare import Comparison, compare, format_table, plot
     from kvcal.calibrate.evaluate import evaluate
@@ -133,27 +152,33 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         capture_text,
         check_layers,
         load_model,
-        read_text,
-        token_chunks,
+        text_batches,
     )
+    from kvcal.calibrate.texts import CALIBRATION_DEFAULT, EVALUATION_DEFAULT
+    from kvcal.server.commands._progress import ProgressBar
 
     set_threads(args.threads)
-    progress = progress_printer()
+    progress = ProgressBar()  # on a terminal only: a long --compare logs nothing per window
     layers = [p.layer_name for p in plans]
+    texts = load_texts(args.text, EVALUATION_DEFAULT, "evaluation")
+    need_calib = args.data is None and (args.record is None or args.compare)
+    calib = load_texts(args.calib_text, CALIBRATION_DEFAULT, "calibration") if need_calib else []
     loaded = load_model(args.model)
     check_layers(loaded.model, layers)
-    text, text_path = read_text(args.text, "evaluation")
-    ids = loaded.tokenize(text)[: args.tokens]
-    if ids.numel() < 2:
-        raise ModelError(f"{text_path}: the text has {ids.numel()} token(s); perplexity needs at least 2: "
-                         "give a longer --text")  # fmt: skip
+    ids = [loaded.tokenize(t.text)[: args.tokens] for t in texts]
+    for t, i in zip(texts, ids, strict=True):
+        if i.numel() < 2:
+            raise ModelError(f"{t.source}: the text has {i.numel()} token(s); perplexity needs at least 2: "
+                             "give a longer --text")  # fmt: skip
+    names = unique_names(texts)
     samples: Path | None = args.data
     calib_source = str(args.data) if args.data else None
-    if samples is None and (args.record is None or args.compare):
-        calib, calib_path = read_text(args.calib_text, "calibration")
-        chunks = token_chunks(loaded.tokenize(calib), batch_num, args.calib_tokens, str(calib_path))
+    if need_calib:
+        chunks = text_batches([loaded.tokenize(t.text) for t in calib], batch_num, args.calib_tokens,
+                              [t.source for t in calib])  # fmt: skip
         samples = capture_text(loaded, layers, chunks, tmp / "samples.safetensors", progress)
-        calib_source = f"{shown_path(calib_path)} ({batch_num} x {args.calib_tokens} tokens)"
+        calib_source = (f"{', '.join(unique_names(calib))} ({batch_num} batch(es) of "
+                        f"{len(calib)} x {args.calib_tokens} tokens)")  # fmt: skip
     if args.record is not None:
         factors = _record_factors(args.record, layers)
         label, settings = f"config ({args.record.name})", {}
@@ -164,11 +189,13 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         factors = {r.layer_name: r.factors for r in result.layers}
         label = f"config ({Path(args.config).name})"
         settings = {"calibration_seconds": round(result.seconds, 2)}
-    about = {"model": loaded.name, "config": str(args.config), "text": shown_path(text_path),
-             "tokens": int(ids.numel()), "window": args.window, "calibration_data": calib_source,
-             "batch_num": batch_num, "layers": len(layers)}  # fmt: skip
+    about = {"model": loaded.name, "config": str(args.config),
+             "texts": {n: t.source for n, t in zip(names, texts, strict=True)},
+             "tokens": {n: int(i.numel()) for n, i in zip(names, ids, strict=True)},
+             "window": args.window, "calibration_data": calib_source, "batch_num": batch_num,
+             "layers": len(layers)}  # fmt: skip
     if args.compare:
-        comparison = compare(loaded.model, ids, layers, samples, batch_num,
+        comparison = compare(loaded.model, ids, layers, samples, batch_num, texts=names,
                              extra={label: factors}, window=args.window, device=args.device,
                              split_kv=args.split_kv, progress=progress, about=about,
                              extra_settings=settings)  # fmt: skip
@@ -176,20 +203,22 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         base = evaluate(loaded.model, ids, None, name="unquantized (float32)", window=args.window)
         ev = evaluate(loaded.model, ids, factors, name=label, window=args.window,
                       split_kv=args.split_kv, settings={"algorithm": "config", **settings})  # fmt: skip
-        comparison = Comparison(base, [ev], about)
+        comparison = Comparison(base, [ev], about, names)
     if args.plot:
         plot(comparison, args.plot)
     if args.json:
         print(json.dumps(comparison.to_json(), indent=2))
         return 0
     ev = comparison.rows[0]
-    base_ppl = comparison.baseline.perplexity
-    print(f"{loaded.name}: perplexity on {shown_path(text_path)}, {ids.numel()} tokens in windows "
-          f"of {args.window}")  # fmt: skip
+    shown = ", ".join(f"{n} ({i.numel()})" for n, i in zip(names, ids, strict=True))
+    print(f"{loaded.name}: perplexity on {shown} tokens, in windows of {args.window}")
     print(f"calibration data: {calib_source or args.record}\n")
     print(_layer_table(ev, plans, args.record is not None))
-    print(f"\nunquantized perplexity {base_ppl:.4f}; with {label}: {ev.perplexity:.4f} "
-          f"({ev.delta(base_ppl):+.2f} %)")  # fmt: skip
+    print(f"\nunquantized perplexity {comparison.baseline.perplexity:.4f}; with {label}: "
+          f"{ev.perplexity:.4f} ({comparison.interval(ev)}, 95 % interval over windows)")  # fmt: skip
+    for t in comparison.text_indices():
+        print(f"  {names[t]}: {comparison.baseline.text_perplexity(t):.4f} -> "
+              f"{ev.text_perplexity(t):.4f} ({comparison.interval(ev, t)})")  # fmt: skip
     if args.compare:
         print("\n" + format_table(comparison))
     if args.plot:

@@ -3,6 +3,7 @@ and model.py's errors when the extra or the inputs are missing."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from kvcal.calibrate.compare import (
 )
 from kvcal.calibrate.evaluate import Evaluation
 from kvcal.calibrate.factors import factors_from_range
+from kvcal.calibrate.intervals import WindowScores
 from kvcal.calibrate.model import ModelError
 
 
@@ -56,8 +58,8 @@ def test_best_within_one_percent_and_the_table() -> None:
     assert [r.name for r in c.within(1.0)] == ["b", "a"] and c.best().name == "b"
     assert c.best(0.1) is None
     table = format_table(c)
-    assert "| **b** | 10.0500 | +0.50 % | yes | +0.10 % | +0.40 % | 31.0 | 22.0 | – |" in table
-    assert "| c | 10.5000 | +5.00 % | no | – | – | 10.0 | 9.0 | 1.2 |" in table
+    assert "| **b** | 10.0500 | +0.50 % | yes | best | +0.10 % | +0.40 % | 31.0 | 22.0 | – |" in table
+    assert "| c | 10.5000 | +5.00 % | no | – | – | – | 10.0 | 9.0 | 1.2 |" in table  # no windows: no interval
     assert table.endswith("best int8 setting within +1 % of the unquantized perplexity: b (10.0500, +0.50 %)")
     js = c.to_json()
     assert js["best_within_1_percent"] == "b" and js["rows"][1]["mean_sqnr_db_v"] == 22.0
@@ -66,6 +68,43 @@ def test_best_within_one_percent_and_the_table() -> None:
 def test_plot_writes_a_png(tmp_path: Path) -> None:
     out = plot(_comparison(), tmp_path / "sub" / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = plot(_texts_comparison(), tmp_path / "texts.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _windows(per_token: list[float], text: list[int], n: int = 100) -> WindowScores:
+    return WindowScores(tuple(x * n for x in per_token), (n,) * len(per_token), tuple(text))
+
+
+def _texts_comparison() -> Comparison:
+    """Two texts of three windows; 'same' adds exactly what 'best' adds (not distinguishable),
+    'far' adds 0.02 nats per token on text 1 only (+2.02 % there, clearly worse)."""
+    text = [0, 0, 0, 1, 1, 1]
+    base = [2.0, 2.1, 1.9, 3.0, 3.1, 2.9]
+    best = [x + d for x, d in zip(base, [0.001, -0.002, 0.0, 0.003, 0.0, 0.001], strict=True)]
+    far = [x + (0.02 if t else 0.0) for x, t in zip(base, text, strict=True)]
+
+    def row(name: str, per_token: list[float]) -> Evaluation:
+        ws = _windows(per_token, text)
+        return Evaluation(name, ws.perplexity(), windows=ws)
+
+    return Comparison(row("unquantized (float32)", base), [row("far", far), row("best", best), row("same", best)],
+                      {"model": "toy"}, ["prose", "code"])  # fmt: skip
+
+
+def test_several_texts_each_with_an_interval() -> None:
+    c = _texts_comparison()
+    far, best, same = c.rows
+    assert c.best() is best and c.within() == [best, same]  # far is above +1 % on 'code'
+    assert c.text_delta(far, 1) == pytest.approx(100 * math.expm1(0.02)) and c.text_delta(far, 0) == 0.0
+    assert [c.versus_best(r) for r in c.rows] == ["worse", "best", "≈"]
+    table = format_table(c)
+    assert "| setting | perplexity | Δ pooled [95 % CI] | Δ prose | Δ code | ≤ +1 % each | vs best |" in table
+    assert "| far | " in table and "+2.02 % [+2.02, +2.02] | no | worse |" in table
+    assert table.endswith("not distinguishable from it (paired 95 % interval of the difference contains 0): same")
+    js = c.to_json()
+    assert js["rows"][0]["texts"]["code"]["interval"]["low"] == pytest.approx(100 * math.expm1(0.02))
+    assert set(js["baseline_texts"]) == {"prose", "code"} and js["best_within_1_percent"] == "best"
 
 
 def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,3 +141,11 @@ def test_bundled_texts_are_long_enough_for_the_defaults() -> None:
     for kind, words in (("calibration", 900), ("evaluation", 1500)):
         text, path = kvmodel.read_text(None, kind)
         assert path.name == f"{kind}.txt" and len(text.split()) >= words
+
+
+def test_text_batches_stack_one_chunk_of_every_text() -> None:
+    a, b = torch.arange(10), torch.arange(100, 109)
+    got = kvmodel.text_batches([a, b], 2, 4, ["a.txt", "b.txt"])
+    assert [t.tolist() for t in got] == [[[0, 1, 2, 3], [100, 101, 102, 103]], [[4, 5, 6, 7], [104, 105, 106, 107]]]
+    with pytest.raises(ModelError, match=r"b.txt: the text has 9 tokens, 2 x 5 = 10 are needed"):
+        kvmodel.text_batches([a, b], 2, 5, ["a.txt", "b.txt"])

@@ -63,7 +63,9 @@ def test_capture_calibrate_evaluate(bundled: Any, tmp_path: Path, capsys: pytest
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     base, (row,) = out["baseline_perplexity"], out["rows"]
-    assert 2.0 < base < 500.0 and out["tokens"] == 96
+    assert 2.0 < base < 500.0 and out["tokens"] == {"prose": 96, "docs": 96, "code": 96, "legal": 96}
+    assert set(out["baseline_texts"]) == {"prose", "docs", "code", "legal"}
+    assert row["interval"]["low"] <= row["delta_percent"] <= row["interval"]["high"]
     assert row["perplexity"] != base and abs(row["delta_percent"]) < 5.0
     assert set(row["sqnr_db"]) == set(LAYERS) and min(row["sqnr_db"].values()) > 20.0
 
@@ -75,12 +77,12 @@ def test_capture_calibrate_evaluate(bundled: Any, tmp_path: Path, capsys: pytest
 def test_compare_every_setting(bundled: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "compare.png"
     args = ["evaluate", str(EXAMPLE), "--tokens", "64", "--window", "32", "--calib-tokens", "32",
-            "--compare", "--plot", str(png), "--json"]  # fmt: skip
+            "--text", "@prose", "--compare", "--plot", str(png), "--json"]  # fmt: skip
     assert main(args) == 0  # captures its own calibration data from calibration.txt
     out = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in out["rows"]][:3] == ["config (quant.cfg)", "min-max per_tensor symmetric",
                                                    "min-max per_tensor asymmetric"]  # fmt: skip
-    assert len(out["rows"]) == 13 and out["calibration_data"].endswith("(2 x 32 tokens)")
+    assert len(out["rows"]) == 13 and out["calibration_data"] == "prose, docs, code (2 batch(es) of 3 x 32 tokens)"
     assert all(math.isfinite(r["perplexity"]) for r in out["rows"])
     assert out["best_within_1_percent"] in {r["name"] for r in out["rows"]} | {None}
     assert png.stat().st_size > 10_000
