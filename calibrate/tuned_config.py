@@ -43,7 +43,10 @@ def config_text(settings: dict[str, Setting], batch_num: int, header: Sequence[s
     """A quant.cfg giving each layer of *settings* its setting (layer order kept)."""
     counts = Counter(settings.values())
     common = max(counts, key=lambda s: (counts[s], -list(settings.values()).index(s)))
-    lines = [f"# {h}".rstrip() for h in header]
+    # the schema header first (the text format's own), so every editor and kvcal know the file
+    lines = ["# proto-file: quant_calibration_config_pytorch.proto",
+             "# proto-message: AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig"]  # fmt: skip
+    lines += [f"# {h}".rstrip() for h in header]
     lines += [f"batch_num: {batch_num}", "", "kv_cache_quant_config {"]
     lines += [f"  quant_layers: {_quote(n)}" for n, s in settings.items() if s == common]
     lines += ["  calibration_config {", *algorithm_block(common, "    "), "  }", "}"]

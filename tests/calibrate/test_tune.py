@@ -23,7 +23,7 @@ from kvcal.calibrate.tune import (
     tune,
 )
 from kvcal.calibrate.tuned_config import config_text, evidence_lines, report
-from kvcal.grammar import HfmgParams, IfmrParams, LayerPlan, check, resolve
+from kvcal.grammar import HfmgParams, IfmrParams, LayerPlan, analyze, check, resolve
 
 TEXTS, WINDOWS, TOKENS, CHANNELS = 3, 4, 64, 8
 WINDOW_TEXT = [t for t in range(TEXTS) for _ in range(WINDOWS)]
@@ -139,7 +139,9 @@ MIXED = {
 @pytest.mark.parametrize("settings", [MIXED, dict.fromkeys(MIXED, AMCT_DEFAULT)], ids=["mixed", "one"])
 def test_the_written_config_passes_check_and_resolves_to_the_settings(settings: dict[str, Setting]) -> None:
     text = config_text(settings, 3, ["a comment", "", "evidence: +0.1 % [-0.2, +0.3]"])
-    assert text.startswith("# a comment\n#\n# evidence")
+    header = "# proto-file: quant_calibration_config_pytorch.proto\n# proto-message: AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig\n"
+    assert text.startswith(header + "# a comment\n#\n# evidence")  # the schema header pins the file's schema
+    assert analyze(text).resolution.how == "header"
     assert [p for p in check(text) if p.severity == "error"] == []
     plans = {p.layer_name: p for p in resolve(text)}
     assert list(plans) == list(settings) or set(plans) == set(settings)

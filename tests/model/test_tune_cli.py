@@ -77,7 +77,8 @@ def test_tune_writes_a_config_that_passes_check(tiny_model: Path, tmp_path: Path
 
     assert main([*args, "--proxy-only", "--quiet"]) == 0  # to standard output
     out = capsys.readouterr().out
-    assert out.startswith("# kvcal tune: ") and "--proxy-only" in out
+    assert out.startswith("# proto-file: quant_calibration_config_pytorch.proto\n# proto-message: ")
+    assert "\n# kvcal tune: " in out and "--proxy-only" in out
     assert [p for p in check(out) if p.severity == "error"] == []
 
 
