@@ -14,10 +14,12 @@ import os
 from collections.abc import Collection
 from pathlib import Path
 
+from kvcal.grammar.checks.analysis import analyze
+from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, show
 from kvcal.grammar.checks.views import Occurrence, View
-from kvcal.grammar.effective import Row
 from kvcal.grammar.problems import Problem
+from kvcal.grammar.schema import family_schema
 
 PKG = "AMCTProto"
 ROOT = f"{PKG}.AutoChannelPruneConfig"
@@ -114,9 +116,6 @@ def _check_override_file(occ: Occurrence) -> list[Problem]:
 
 def _check_override_content(occ: Occurrence, path: Path) -> list[Problem]:
     """A7-A9 and the file's own problems (it is read with the retrain rules)."""
-    from kvcal.grammar.checks.analysis import analyze  # (the walk imports the rule modules)
-    from kvcal.grammar.schema import family_schema
-
     schema = family_schema("retrain")
     try:
         text = path.read_text(encoding="utf-8")

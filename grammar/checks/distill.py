@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.retrain import (
     BITS,
     Target,
@@ -35,7 +36,6 @@ from kvcal.grammar.checks.retrain import (
 )
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related
 from kvcal.grammar.checks.views import Occurrence, View
-from kvcal.grammar.effective import Row
 from kvcal.grammar.problems import Problem, Related
 
 PKG = "AMCTPytorchDistillProto"

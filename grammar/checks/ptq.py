@@ -17,9 +17,9 @@ import math
 from collections.abc import Collection, Iterator
 from decimal import Decimal
 
+from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
 from kvcal.grammar.checks.views import Occurrence, View, suggest
-from kvcal.grammar.effective import Row
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
 from kvcal.grammar.problems import Problem, Related
 

@@ -37,9 +37,9 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
 from kvcal.grammar.checks.views import Occurrence, View, suggest
-from kvcal.grammar.effective import Row
 from kvcal.grammar.problems import Problem, Related, Severity
 
 PKG = "AMCTPytorchProto"

@@ -6,16 +6,15 @@ tables and the plans see what AMCT sees.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor
 
+from kvcal.grammar.spelling import suggest
 from kvcal.grammar.syntax.tree import Field, Message, Value
 
-__all__ = ["Occurrence", "View", "merge_views", "suggest"]
+__all__ = ["Occurrence", "View", "merge_views", "suggest"]  # (suggest: re-exported for the rule tables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +99,3 @@ def merge_views(views: list[View]) -> View:
         for key, items in view.fields.items():
             merged.fields.setdefault(key, []).extend(items)
     return merged
-
-
-def suggest(name: str, candidates: Collection[str]) -> str | None:
-    """The closest of *candidates* to *name* (a "did you mean"), or None. Case and ``-``
-    for ``_`` do not count (``PER_CHANNEL``, ``per-channel`` -> ``per_channel``)."""
-    by_key = {c.lower().replace("-", "_"): c for c in candidates}
-    key = name.lower().replace("-", "_")
-    if key in by_key:
-        return by_key[key]
-    match = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.6)
-    return by_key[match[0]] if match else None

@@ -25,6 +25,7 @@ from kvcal.grammar.schema.compile import CompileError, compile_proto
 from kvcal.grammar.schema.detect import detect
 from kvcal.grammar.schema.header import Header, HeaderValue, read_header
 from kvcal.grammar.schema.model import Schema, SchemaSet
+from kvcal.grammar.spelling import suggest
 from kvcal.grammar.syntax.tree import Message
 
 __all__ = ["Resolution", "SchemaError", "SchemaOptions", "explicit_schema", "header_fix", "resolve_schema"]
@@ -151,8 +152,6 @@ def explicit_schema(proto: Path | None, message: str | None, *, include: tuple[P
         raise SchemaError(f"say which message of {proto.name} the document is ({listing}): {what} names the file only")
     chosen = _find_message(schema_set, message, proto_name)
     if chosen is None:
-        from kvcal.grammar.checks.views import suggest  # (schema/ never needs checks/ otherwise)
-
         names = schema_set.message_names()
         close = suggest(message, names) or suggest(message, [n.rpartition(".")[2] for n in names])
         hint = f"did you mean {close}?" if close else "it has " + (", ".join(names[:8]) or "no message")

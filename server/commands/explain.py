@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from kvcal.grammar.effective import Row, effective_rows
+from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import amct_json, resolve_analysis
 from kvcal.server.commands._files import add_schema_arguments, analyzed_config, schema_options

@@ -11,7 +11,7 @@ from google.protobuf.descriptor import FieldDescriptor
 
 from kvcal.grammar.checks import families
 from kvcal.grammar.checks.analysis import Analysis
-from kvcal.grammar.effective import Row, effective_rows
+from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.navigation import Target, layer_refs, target_at
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.schema import Schema, default_text, label, shortest_float32, type_name

@@ -11,7 +11,7 @@ import pytest
 
 from kvcal.grammar import check
 from kvcal.grammar.checks.analysis import analyze
-from kvcal.grammar.effective import effective_rows
+from kvcal.grammar.checks.effective import effective_rows
 from kvcal.grammar.schema import family_schema
 from tests.grammar.golden import expectations, fixtures
 from tests.grammar.test_family_ptq import _golden

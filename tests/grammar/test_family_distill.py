@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from kvcal.grammar import analyze, check
-from kvcal.grammar.effective import Row, effective_rows
+from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.schema import family_schema
 from kvcal.grammar.text import LineIndex
 from tests.grammar.golden import Expected, expectations, fixtures

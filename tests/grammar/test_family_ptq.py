@@ -14,7 +14,7 @@ import pytest
 from kvcal.grammar import check
 from kvcal.grammar.checks import families
 from kvcal.grammar.checks.analysis import analyze
-from kvcal.grammar.effective import Row, effective_rows
+from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.schema import FAMILIES, family_schema
 from kvcal.grammar.text import LineIndex
 from tests.grammar.golden import Expected, expectations, fixtures

@@ -11,7 +11,7 @@ import pytest
 
 from kvcal.grammar import analyze, check
 from kvcal.grammar.checks import retrain
-from kvcal.grammar.effective import Row, effective_rows
+from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.schema import family_schema
 from kvcal.grammar.text import LineIndex
 from tests.grammar.golden import Expected, expectations, fixtures

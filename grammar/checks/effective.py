@@ -10,10 +10,12 @@ plan (:mod:`kvcal.grammar.resolve`), which the calibration engine runs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from kvcal.grammar.checks import families
-from kvcal.grammar.checks.analysis import Analysis
+
+if TYPE_CHECKING:  # (an annotation only: the walk imports the rule tables, which import Row)
+    from kvcal.grammar.checks.analysis import Analysis
 
 __all__ = ["Row", "effective_rows"]
 
