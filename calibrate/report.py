@@ -1,13 +1,21 @@
 """Presenting a calibration: one row per layer (table, JSON) and a Markdown report with a
 histogram picture per layer (matplotlib, Agg backend, imported only here and lazily).
+
+The report folder and the files in it are outputs (:mod:`kvcal.grammar.files`): the folder
+is created or must be a folder (not a link to one), and each file is written atomically
+as a regular file, so a symbolic link or FIFO planted in the folder is refused, never
+followed.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from kvcal.grammar.files import check_output, output_dir, write_output
 
 if TYPE_CHECKING:
     from kvcal.calibrate.engine import CalibrationResult, LayerResult
@@ -113,7 +121,8 @@ def picture_name(layer: str) -> str:
 
 
 def draw_layer(r: LayerResult, path: Path) -> Path:
-    """Histogram of the layer's values (log counts) with the chosen clip range marked."""
+    """Histogram of the layer's values (log counts) with the chosen clip range marked,
+    written to *path* as an output (atomically; a link or FIFO there is refused)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -151,16 +160,22 @@ def draw_layer(r: LayerResult, path: Path) -> Path:
         bx.set_xlabel("channel")
         bx.set_ylabel("value")
         bx.legend(fontsize=7, loc="upper right")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    check_output(path)  # (before drawing: a refused path costs no picture)
+    png = io.BytesIO()
+    fig.savefig(png, dpi=110, format="png")
+    write_output(path, png.getvalue(), make_parents=True)
     return path
 
 
 def write_report(result: CalibrationResult, directory: str | Path, *, config: str | None = None,
                  record: str | None = None) -> Path:  # fmt: skip
-    """``report.md`` plus one PNG per layer in *directory*; returns the Markdown path."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    """``report.md`` plus one PNG per layer in *directory*; returns the Markdown path.
+    Every target is checked before anything is written (FileRefused names the first one
+    that is a link, FIFO, device or folder)."""
+    out = output_dir(directory)
+    path = out / "report.md"
+    for target in (path, *(out / picture_name(r.layer_name) for r in result.layers)):
+        check_output(target)
     lines = ["# kvcal calibration report", ""]
     if config:
         lines.append(f"- config: `{config}`")
@@ -191,6 +206,5 @@ def write_report(result: CalibrationResult, directory: str | Path, *, config: st
                          ("min-max", q.minmax), (f"{q.other_algorithm.upper()} (defaults)", q.other)):  # fmt: skip
             lines.append(f"| {label} | {number(m.sqnr_db)} | {number(m.mse, 3)} | "
                          f"{number(m.max_abs_err, 3)} | {m.clipped_fraction:.2e} |")  # fmt: skip
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_output(path, "\n".join(lines) + "\n")
     return path
