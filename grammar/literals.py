@@ -37,11 +37,18 @@ class Number:
     is_int: bool
 
 
+#: Decimal integers longer than this are not converted (Python refuses beyond 4,300 digits,
+#: and it would cost quadratic time): they stand for ±10**_MAX_DIGITS, which is beyond every
+#: integer type and compares the same way with every bound a check uses.
+_MAX_DIGITS = 1000
+_HUGE = 10**_MAX_DIGITS
+
+
 def parse_number(text: str, negative: bool = False) -> Number | None:
     """Decode a NUMBER token (without sign); None when it is no number at all."""
     sign = -1 if negative else 1
     if _DEC.match(text):
-        return Number(sign * int(text), True)
+        return Number(sign * (int(text) if len(text) <= _MAX_DIGITS else _HUGE), True)
     if _HEX.match(text):
         return Number(sign * int(text, 16), True)
     if _OCT.match(text):
@@ -72,7 +79,10 @@ def float_value(text: str, negative: bool, is_identifier: bool) -> float | None:
     number = parse_number(text, negative)
     if number is None:
         return None
-    return float(number.value)
+    try:
+        return float(number.value)
+    except OverflowError:  # an integer beyond float's range: protobuf's float() gives infinity
+        return math.inf if number.value > 0 else -math.inf
 
 
 _SIMPLE_ESCAPES = {
