@@ -32,7 +32,7 @@ from kvcal.grammar.descriptors import (
 )
 from kvcal.grammar.literals import BOOL_WORDS, float_value, parse_number
 from kvcal.grammar.parser import ParseResult, gc_paused, parse
-from kvcal.grammar.problems import Problem, Related
+from kvcal.grammar.problems import Problem, Related, excerpt, quoted
 from kvcal.grammar.tree import Field, ListValue, Message, Scalar, Value, thawed
 
 UINT32_MAX = 2**32 - 1
@@ -414,10 +414,11 @@ class _Walker:
 
     def slow_scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
         t = fi.type
-        shown = self.text[node.start : node.end]
+        written = self.text[node.start : node.end]
+        shown = excerpt(written, 60)  # (a name or a number of thousands of characters: shortened)
         if t == FieldDescriptor.TYPE_STRING:
             if node.kind != "string":
-                self.type_error(fld, node, f"'{fi.name}' is a string: quote it, '{shown}'", suggestion=f"'{shown}'")
+                self.type_error(fld, node, f"'{fi.name}' is a string: quote it, '{shown}'", suggestion=f"'{written}'")
                 return _INVALID
             if node.decoded is None:
                 return _INVALID  # a bad escape, already reported
@@ -474,7 +475,7 @@ class _Walker:
             suggestion = suggest(node.text, names)
             hint = f"did you mean '{suggestion}'? (one of {', '.join(names)})" if suggestion else f"use one of {', '.join(names)}"
             self.add("enum-value", "error", node.start, node.end,
-                     f"{field} has no value '{node.text}': {hint}",
+                     f"{field} has no value {quoted(node.text, 60)}: {hint}",
                      data={"suggestion": suggestion, "valid": names} if suggestion else {"valid": names})  # fmt: skip
             return _INVALID
         number = parse_number(node.text, node.negative) if node.kind == "number" else None
