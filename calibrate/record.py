@@ -23,6 +23,7 @@ from kvcal.calibrate.errors import RecordError
 from kvcal.calibrate.factors import Factors
 from kvcal.grammar import schema
 from kvcal.grammar.files import FileRefused, check_output, read_regular, write_output
+from kvcal.grammar.problems import quoted
 
 LayerFactors = Factors | tuple[Sequence[float], Sequence[int]]
 #: the largest record file read (thousands of per-channel layers fit in a few MB)
@@ -108,7 +109,7 @@ def write_record(path: str | os.PathLike[str], factors_by_layer: Mapping[str, La
     for layer, value in factors_by_layer.items():
         scales, offsets = _lists(value)
         if len(scales) != len(offsets) or not scales:
-            raise RecordError(f"{p}: layer '{layer}': {len(scales)} scale(s), {len(offsets)} offset(s)")
+            raise RecordError(f"{p}: layer {quoted(layer)}: {len(scales)} scale(s), {len(offsets)} offset(s)")
         entry = entries.get(layer)
         if entry is None:
             entry = msg.record.add()

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from kvcal.calibrate.errors import SampleDataError, where
+from kvcal.grammar.problems import excerpt, quoted
 
 if TYPE_CHECKING:
     from kvcal.calibrate.layout import Batch
 
-_BATCH_KEY = re.compile(r"^(?P<layer>.*)/(?P<index>\d+)$")
+_BATCH_KEY = re.compile(r"(?P<layer>.*)/(?P<index>\d+)\Z", re.DOTALL)  # (a name may hold any character)
 ACCEPTED_DTYPES = (torch.float32, torch.float16)
 #: safetensors' dtype names of the accepted dtypes (others are read to report them)
 _DTYPES = {"F32": torch.float32, "F16": torch.float16}
@@ -217,8 +218,8 @@ class SampleSource:
         hints = []
         for name in missing:
             close = get_close_matches(name, have, n=2)
-            hints.append(f"'{name}'" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
-        listing = ", ".join(have[:12]) + (f", … ({len(have)} in all)" if len(have) > 12 else "")
+            hints.append(quoted(name) + (f" (did you mean {' or '.join(quoted(c) for c in close)}?)" if close else ""))
+        listing = ", ".join(excerpt(n) for n in have[:12]) + (f", … ({len(have)} in all)" if len(have) > 12 else "")
         raise SampleDataError(
             f"{self.path}: layer(s) {', '.join(hints)} not in the sample data; the file holds: "
             f"{listing or 'no layers'}. Capture those layers' outputs or fix their names in the config"
@@ -279,7 +280,7 @@ class SampleSource:
                         raise ValueError
                 except (KeyError, TypeError, ValueError, IndexError):
                     raise SampleDataError(f"{self.path}: not a readable safetensors file (the header's entry for "
-                                          f"{json_quote(k)} is malformed)") from None  # fmt: skip
+                                          f"{quoted(k)} is malformed)") from None  # fmt: skip
                 meta[k] = (dtype, shape, begin)
             self._meta = meta
         return self._meta
@@ -312,14 +313,6 @@ class SampleSource:
             else:
                 tensor = self._handle.get_slice(layer)[i : i + 1][0]
             yield check_batch(tensor, where(str(self.path), layer, i))
-
-
-def json_quote(key: str) -> str:
-    """A header key as a message shows it: quoted, control characters escaped, shortened."""
-    import json
-
-    text = json.dumps(key, ensure_ascii=False)
-    return text if len(text) <= 80 else text[:79] + "…\""
 
 
 def _is_safetensors(path: Path) -> bool:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from kvcal.grammar.files import FileRefused, check_output, check_report_dir, read_regular
+from kvcal.grammar.problems import excerpt, quoted
 from kvcal.server.lsp.outcome import Issue, LayerOutcome, Outcome, summary
 from kvcal.server.lsp.settings import Settings
 
@@ -198,7 +199,7 @@ def prepare(ls: KvcalServer, snap: Snapshot | None, uri: str = "",
     if layers is not None:
         unknown = sorted(set(layers) - {p.layer_name for p in plans})
         if unknown:
-            raise Refused(f"{label} does not quantize {', '.join(repr(n) for n in unknown)}: the config changed "
+            raise Refused(f"{label} does not quantize {', '.join(quoted(n) for n in unknown)}: the config changed "
                           "since the command was offered; run it again")  # fmt: skip
         plans = tuple(p for p in plans if p.layer_name in layers)
     return Job(snap.uri, label, plans, samples.path, record, report, subset=layers is not None)
@@ -240,7 +241,7 @@ class _Progress:
         if self.token is not None:
             pct = int(100 * index / total) if total else 100
             self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(
-                message=f"{index}/{total} layers: {layer}", percentage=pct, cancellable=True))  # fmt: skip
+                message=f"{index}/{total} layers: {excerpt(layer)}", percentage=pct, cancellable=True))  # fmt: skip
 
     def cancelled(self) -> bool:
         return self._future is not None and self._future.cancelled()
