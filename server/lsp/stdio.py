@@ -26,7 +26,6 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.io_ import StdinAsyncReader, StdoutWriter
 
@@ -131,7 +130,8 @@ def handle_body(protocol: JsonRPCProtocol, body: bytes) -> None:
 
 def answer_error(protocol: JsonRPCProtocol, msg_id: Any, code: int, message: str) -> None:
     logger.warning("%s", message)
-    protocol._send_response(msg_id, error=types.ResponseError(code=code, message=message))
+    # (a plain object: pygls' own response type leaves out an id that is null, JSON-RPC wants it)
+    protocol._send_data({"jsonrpc": protocol.VERSION, "id": msg_id, "error": {"code": code, "message": message}})
 
 
 def _id_of(message: Any) -> int | str | None:
