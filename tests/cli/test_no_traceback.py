@@ -73,7 +73,7 @@ def test_format_of_lists_inside_lists(tmp_path: Path, text: str) -> None:
     cfg = tmp_path / "q.cfg"
     cfg.write_text(text)
     for args in (("format", str(cfg)), ("format", "--check", str(cfg)), ("format", "--diff", str(cfg))):
-        rc, out, err = run(*args)
+        rc, _out, err = run(*args)
         assert rc == 1 and "protobuf's text format has none" in err and err.count("\n") == 1, err
     assert cfg.read_text() == text
 
@@ -190,7 +190,7 @@ def test_random_bytes_through_every_config_command(tmp_path: Path, data: bytes) 
     cfg.write_bytes(data)
     for args in (["check", str(cfg)], ["check", "--format", "json", str(cfg)], ["format", "--diff", str(cfg)],
                  ["explain", str(cfg)], ["explain", "--format", "amct-json", str(cfg)]):  # fmt: skip
-        rc, out, err = run(*args)
+        rc, _out, _err = run(*args)
         assert rc in (0, 1, 2), (args, rc)
 
 
@@ -221,6 +221,6 @@ def test_random_structures_through_every_config_command(tmp_path: Path, fields: 
     cfg = tmp_path / "q.cfg"
     cfg.write_text(text)
     for args in (["check", str(cfg)], ["format", "--check", str(cfg)], ["explain", str(cfg)]):
-        rc, out, err = run(*args)
+        rc, _out, err = run(*args)
         assert rc in (0, 1, 2), (args, rc)
         one_line_each(err)
