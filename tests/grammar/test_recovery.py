@@ -20,7 +20,6 @@ from hypothesis import strategies as st
 
 from kvcal.grammar import parse
 from kvcal.grammar import parser as parser_module
-from kvcal.grammar.parser import textual_pairs
 from kvcal.grammar.scanner import COMMENT_GROUP, KINDS, PUNCT, PUNCT_GROUP, SCAN
 
 SCALARS = st.sampled_from(["1", "-2", "0.5", "'s'", '"t"', "per_channel", "true", "-inf", "1e3", "0x1F"])
@@ -57,6 +56,24 @@ def tokens(text: str) -> list[tuple[str, str, int, int]]:
             continue
         out.append((PUNCT[m[g]] if g == PUNCT_GROUP else KINDS[g], m[g], *m.span(g)))
     return out
+
+
+def textual_pairs(text: str) -> set[int]:
+    """The test's own oracle: offsets of the brackets one stack pairs (a closer with the
+    innermost opener of its kind; openers of other kinds above it stay unpaired)."""
+    stack: list[tuple[str, int]] = []
+    paired: set[int] = set()
+    for kind, _, start, _ in tokens(text):
+        if kind in ("LBRACE", "LANGLE", "LBRACKET"):
+            stack.append((kind, start))
+        elif kind in ("RBRACE", "RANGLE", "RBRACKET"):
+            want = {"RBRACE": "LBRACE", "RANGLE": "LANGLE", "RBRACKET": "LBRACKET"}[kind]
+            for depth in range(len(stack) - 1, -1, -1):
+                if stack[depth][0] == want:
+                    paired |= {stack[depth][1], start}
+                    del stack[depth:]
+                    break
+    return paired
 
 
 def syntax(text: str) -> list:
