@@ -102,3 +102,13 @@ def test_bundled_texts_are_long_enough_for_the_defaults() -> None:
     for kind, words in (("calibration", 900), ("evaluation", 1500)):
         text, path = kvmodel.read_text(None, kind)
         assert path.name == f"{kind}.txt" and len(text.split()) >= words
+
+
+def test_a_text_that_is_no_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
+    import os
+
+    from kvcal.calibrate.model import ModelError, read_text
+
+    os.mkfifo(tmp_path / "fifo.txt")
+    with pytest.raises(ModelError, match="FIFO"):  # (before: read forever, waiting for a writer)
+        read_text(tmp_path / "fifo.txt")
