@@ -439,10 +439,13 @@ const CHECKS = {
 /** (r): the extension restarts the server when kvcal.server.command changes (here: broken -> working). */
 CHECKS.r = async (page, opts) => {
   const before = await statusText(page);
-  // As a user would: their settings.json (VS Code watches it). kvcal.server.command is a machine
-  // setting: a workspace's .vscode/settings.json cannot choose the program kvcal runs.
-  const user = JSON.parse(fs.readFileSync(opts.dirs.settingsFile, 'utf8'));
-  fs.writeFileSync(opts.dirs.settingsFile, JSON.stringify({ ...user, 'kvcal.server.command': REPO_SERVER }, null, 2));
+  // As a user would, in settings a workspace cannot write: kvcal.server.command is a machine
+  // setting (a .vscode/settings.json no longer chooses the program). code-server is a remote
+  // window: its machine settings are Machine/settings.json, which VS Code watches.
+  const machine = path.join(opts.dirs.userData, 'Machine', 'settings.json');
+  fs.mkdirSync(path.dirname(machine), { recursive: true });
+  const current = fs.existsSync(machine) ? JSON.parse(fs.readFileSync(machine, 'utf8') || '{}') : {};
+  fs.writeFileSync(machine, JSON.stringify({ ...current, 'kvcal.server.command': REPO_SERVER }, null, 2));
   await waitFor('the status bar to show the restarted server running', async () => (await statusText(page))?.startsWith('$(check)'), opts.timeoutMs * 2);
   await focusEditor(page);
   const hover = await CHECKS.b(page, { ...opts, timeoutMs: opts.timeoutMs * 2, hoverShot: 'r-restarted' });
