@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kvcal.grammar.files import FileRefused, check_output, check_report_dir
+from kvcal.grammar.problems import excerpt
 from kvcal.grammar.resolve import resolve_analysis
 from kvcal.server.commands._files import analyzed_config, header_data
 
@@ -56,7 +57,7 @@ class ProgressBar:
         done = self.width * index // max(total, 1)
         bar = "#" * done + "-" * (self.width - done)
         spent = time.perf_counter() - self.start
-        self.stream.write(f"\r[{bar}] {index + 1}/{total} {spent:5.1f}s {layer[:60]:<60}")
+        self.stream.write(f"\r[{bar}] {index + 1}/{total} {spent:5.1f}s {excerpt(layer, 60):<60}")
         self.stream.flush()
 
     def close(self) -> None:

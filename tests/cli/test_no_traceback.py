@@ -224,3 +224,13 @@ def test_random_structures_through_every_config_command(tmp_path: Path, fields: 
         rc, _out, err = run(*args)
         assert rc in (0, 1, 2), (args, rc)
         one_line_each(err)
+
+
+def test_the_progress_bar_escapes_layer_names() -> None:
+    from kvcal.server.commands.calibrate import ProgressBar
+
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar.enabled = True  # (as on a terminal)
+    bar("a\x1b[2Jb\nc", 0, 2)
+    assert "\x1b" not in stream.getvalue() and "\n" not in stream.getvalue()
