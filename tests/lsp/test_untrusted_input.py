@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
@@ -29,7 +30,23 @@ class Raw:
     def __init__(self) -> None:
         self.proc = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.stderr: list[bytes] = []
+        self.messages: queue.Queue[dict | None] = queue.Queue()
         threading.Thread(target=lambda: self.stderr.extend(self.proc.stderr), daemon=True).start()  # type: ignore[arg-type]
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        length = None
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.messages.put(None)
+                return
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+            elif line == b"\r\n" and length is not None:
+                self.messages.put(json.loads(self.proc.stdout.read(length)))
+                length = None
 
     def send(self, body: bytes) -> None:
         assert self.proc.stdin is not None
@@ -44,17 +61,16 @@ class Raw:
     def request(self, msg_id: int, method: str, params: object) -> None:
         self.send(json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}).encode())
 
-    def receive(self) -> dict:
-        """The next message the server sends (notifications included)."""
-        assert self.proc.stdout is not None
-        length = None
-        while True:
-            line = self.proc.stdout.readline()
-            assert line, "the server closed its output"
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-            elif line == b"\r\n" and length is not None:
-                return json.loads(self.proc.stdout.read(length))
+    def receive(self, timeout: float = 30) -> dict:
+        """The next message the server sends (notifications included); a server that says
+        nothing for *timeout* seconds fails the test (it never hangs it)."""
+        try:
+            msg = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            self.proc.kill()
+            raise AssertionError(f"no message from the server in {timeout} s") from None
+        assert msg is not None, "the server closed its output"
+        return msg
 
     def response(self, msg_id: int | None = None, *, error: bool = False) -> dict:
         """The next response (with *msg_id*, or an error with id null), skipping notifications."""
@@ -67,8 +83,11 @@ class Raw:
 
     def close(self) -> str:
         assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
         return b"".join(self.stderr).decode(errors="replace")
 
 
@@ -131,12 +150,32 @@ def test_random_bodies_never_stop_the_server(bodies: list[bytes]) -> None:
     assert "Traceback" not in stderr, stderr[-3000:]
 
 
+def _within(seconds: float):
+    """A test that fails after *seconds* instead of hanging (a server that stops answering,
+    as one that read its own input for a document's sample data did)."""
+    import asyncio
+    import functools
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        async def run(*args, **kwargs):
+            try:
+                await asyncio.wait_for(fn(*args, **kwargs), seconds)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"{fn.__name__}: no answer within {seconds} s") from None
+
+        return run
+
+    return wrap
+
+
 # -- files a document names ------------------------------------------------------------------------------
 
 CONFIG = "batch_num: 1\nkv_cache_quant_config {\n  quant_layers: 'a'\n}\n"
 
 
 @pytest.mark.parametrize("data", ["/dev/stdin", "/dev/fd/0", "/proc/self/fd/0", "/dev/zero", "fifo"])
+@_within(90)
 async def test_a_header_naming_stdin_or_a_fifo_never_reads_the_servers_input(tmp_path: Path, data: str) -> None:
     if data == "fifo":
         os.mkfifo(tmp_path / "fifo")
@@ -153,6 +192,7 @@ async def test_a_header_naming_stdin_or_a_fifo_never_reads_the_servers_input(tmp
         assert result["layers"] == [] and "not a regular file" in result["errors"][0]
 
 
+@_within(90)
 async def test_the_sample_data_setting_naming_a_fifo(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "kv.safetensors")
     async with session(tmp_path, settings={"sampleData": str(tmp_path / "kv.safetensors")}) as editor:
@@ -161,6 +201,7 @@ async def test_the_sample_data_setting_naming_a_fifo(tmp_path: Path) -> None:
         assert any(d.code == "sample-data" and "FIFO" in d.message for d in found), found
 
 
+@_within(90)
 async def test_calibrating_a_config_that_is_not_open_and_is_a_fifo(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "closed.cfg")
     async with session(tmp_path) as editor:
@@ -169,6 +210,7 @@ async def test_calibrating_a_config_that_is_not_open_and_is_a_fifo(tmp_path: Pat
 
 
 @pytest.mark.parametrize("kind", ["fifo", "link"])
+@_within(90)
 async def test_calibration_outputs_that_are_no_regular_files_are_refused(tmp_path: Path, kind: str) -> None:
     from tests.lsp.conftest import write_samples
 
@@ -193,6 +235,7 @@ async def test_calibration_outputs_that_are_no_regular_files_are_refused(tmp_pat
 # -- control characters in layer names -------------------------------------------------------------------
 
 
+@_within(90)
 async def test_control_characters_in_layer_names_are_escaped_in_diagnostics(tmp_path: Path) -> None:
     from tests.lsp.conftest import write_samples
 
