@@ -143,6 +143,13 @@ def main() -> int:
     problems = len(analyze(broken).problems)
     print(f"1 MB of broken text ({len(broken) / 1e6:.2f} MB, {problems} diagnostics): "
           f"{time.perf_counter() - start:.2f} s")  # fmt: skip
+    print("pathological brackets, parse time at n and 4n (linear: the ratio stays near 4):")
+    for label, make in (("unclosed '{'", lambda n: "a {\n" * n), ("stray '}'", lambda n: "a: 1\n" + "}\n" * n),
+                        ("'{' closed by '>'", lambda n: "a {\n" * n + ">\n" * n),
+                        ("lists closed by '}'", lambda n: "a { b: [1\n" * n + "}\n" * n)):  # fmt: skip
+        texts = [make(n) for n in (5_000, 20_000)]
+        small, large = (_once(lambda t=t: parse(t)) for t in texts)
+        print(f"- {label}: n=5,000 {small * 1e3:.0f} ms, n=20,000 {large * 1e3:.0f} ms (x{large / small:.1f})")
     print(f"import kvcal.grammar: {import_time() * 1e3:.0f} ms (fastest of 7 fresh interpreters, -X importtime)")
     return 0
 

@@ -64,6 +64,12 @@ class Capture:
                 "capture block (with inputs that reach those layers) before saving"
             )
         target = Path(path)
+        from kvcal.grammar.files import FileRefused, check_output
+
+        try:  # an output: a link, FIFO or device there is refused, not replaced (docs/files.md)
+            check_output(target)
+        except FileRefused as exc:
+            raise SampleDataError(f"{target}: not written: it {exc.strerror}") from exc
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         os.close(fd)

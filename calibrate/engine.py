@@ -96,6 +96,14 @@ def _histogram(x: torch.Tensor) -> Histogram:
     return Histogram(counts, edges, lo.cpu(), hi.cpu())
 
 
+def _located(message: str, source: str | None, layer: str) -> str:
+    """*message* without its ``file: layer 'x', batch i:`` prefix (said once by the caller)."""
+    for prefix in (f"{source}: " if source else "", f"layer '{layer}', ", f"layer '{layer}': "):
+        if prefix and message.startswith(prefix):
+            message = message[len(prefix):]
+    return message
+
+
 def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSource, *,
                     device: str | torch.device = "cpu",
                     cancel: Callable[[], bool] | None = None) -> LayerResult:  # fmt: skip
@@ -119,23 +127,34 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
         readers = batches_of(batches[: plan.batch_num])
     lay = lay_out(readers, per_channel=plan.per_channel, device=dev, source=source, layer=name, cancel=cancel)
     del readers
-    hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
-                        with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
-    hfmg.store.source = source
-    for i in range(len(lay.segments)):
-        if cancel is not None and cancel():
-            raise CalibrationCancelled("calibration cancelled")
-        hfmg.observe_values(lay.batch(i).T)
-    f_hfmg = hfmg.compute(cancel=cancel)
-    del hfmg
+
+    def run_hfmg(lay: Any) -> Factors:
+        hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
+                            with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
+        hfmg.store.source = source
+        for i in range(len(lay.segments)):
+            if cancel is not None and cancel():
+                raise CalibrationCancelled("calibration cancelled")
+            hfmg.observe_values(lay.batch(i).T)
+        return hfmg.compute(cancel=cancel)
+
+    def run_ifmr(lay: Any) -> Factors:
+        return ifmr_search(lay.matrix, plan.ifmr or IfmrParams(), plan.with_offset, cancel=cancel,
+                           label=where(source, name))  # fmt: skip
+
+    # The configured algorithm first: its error is the layer's error. The other one (AMCT's
+    # defaults) is only a comparison: data whose values overflow its arithmetic alone costs
+    # the comparison, not the calibration (QualityReport.other_error says why).
+    runs = {"hfmg": run_hfmg, "ifmr": run_ifmr}
+    other_name = "hfmg" if plan.algorithm == "ifmr" else "ifmr"
+    chosen = runs[plan.algorithm](lay)
+    other: Factors | None
+    try:
+        other, other_error = runs[other_name](lay), None
+    except (SampleDataError, PlanError) as exc:
+        other, other_error = None, _located(str(exc), source, name)
     data = lay.matrix
-    f_ifmr = ifmr_search(data, plan.ifmr or IfmrParams(), plan.with_offset, cancel=cancel,
-                         label=where(source, name))  # fmt: skip
-    if plan.algorithm == "ifmr":
-        chosen, other, other_name = f_ifmr, f_hfmg, "hfmg"
-    else:
-        chosen, other, other_name = f_hfmg, f_ifmr, "ifmr"
-    quality = quality_report(data, chosen, other, other_name, plan.with_offset)
+    quality = quality_report(data, chosen, other, other_name, plan.with_offset, other_error=other_error)
     hist = _histogram(data)
     values = data.numel()
     del data, lay

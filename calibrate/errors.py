@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kvcal.grammar.problems import quoted
+
 
 class CalibrationError(Exception):
     """Base of every error the calibration engine raises on bad input or state."""
@@ -41,7 +43,7 @@ def where(source: str | None = None, layer: str | None = None, batch: int | None
         parts.append(str(source))
     loc = []
     if layer is not None:
-        loc.append(f"layer '{layer}'")
+        loc.append(f"layer {quoted(layer)}")
     if batch is not None:
         loc.append(f"batch {batch}")
     if loc:

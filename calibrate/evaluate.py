@@ -28,6 +28,7 @@ import torch
 from kvcal.calibrate.factors import QMAX, QMIN
 from kvcal.calibrate.intervals import WindowScores
 from kvcal.calibrate.model import ModelError, check_layers
+from kvcal.grammar.problems import quoted
 
 __all__ = [
     "Evaluation", "FakeQuant", "Progress", "as_fake_quant", "evaluate", "fake_quantize",
@@ -72,13 +73,13 @@ def as_fake_quant(layer: str, factors: Any) -> FakeQuant:
     o = torch.as_tensor(offset).reshape(-1).cpu()
     if s.numel() == 0 or s.numel() != o.numel():
         raise ModelError(
-            f"layer '{layer}': {s.numel()} scale(s) and {o.numel()} offset(s); a record entry "
+            f"layer {quoted(layer)}: {s.numel()} scale(s) and {o.numel()} offset(s); a record entry "
             "needs one of each (per_tensor) or one of each per channel"
         )
     if not bool(torch.isfinite(s).all()) or bool((s <= 0).any()):
-        raise ModelError(f"layer '{layer}': scales must be finite and positive; re-calibrate")
+        raise ModelError(f"layer {quoted(layer)}: scales must be finite and positive; re-calibrate")
     if bool((o != o.round()).any()) or bool(((o < QMIN) | (o > QMAX)).any()):
-        raise ModelError(f"layer '{layer}': offsets must be integers in [{QMIN}, {QMAX}]")
+        raise ModelError(f"layer {quoted(layer)}: offsets must be integers in [{QMIN}, {QMAX}]")
     return FakeQuant(s, o.to(torch.int32))
 
 
@@ -114,7 +115,7 @@ def quantized(model: Any, factors: Mapping[str, Any]) -> Iterator[dict[str, _Sta
             channels = output.shape[-1]
             if len(fq) not in (1, channels):
                 raise ModelError(
-                    f"layer '{name}': {len(fq)} scales but the layer has {channels} output "
+                    f"layer {quoted(name)}: {len(fq)} scales but the layer has {channels} output "
                     "channels: the record was made for another model or layer; re-calibrate"
                 )
             out = fake_quantize(output, fq.scale, fq.offset)

@@ -29,7 +29,7 @@ import torch
 from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, first_bad
 from kvcal.calibrate.factors import FLT_EPSILON, QMAX, QMIN, Factors, factors_from_scale_offset
 from kvcal.calibrate.observer import BatchStore
-from kvcal.grammar.plan import IfmrParams
+from kvcal.grammar.plan import MAX_IFMR_CANDIDATES, MAX_SEARCH_CANDIDATES, IfmrParams
 
 #: slices shorter than this are reduced serially by torch, so batched rows give AMCT's bits
 EXHAUSTIVE_LIMIT = 32768
@@ -42,6 +42,16 @@ Cancel = Callable[[], bool] | None
 def percentile_rank(percentile: float, n: int) -> int:
     """AMCT's rank of the percentile value among *n* values (1 = the extreme)."""
     return 1 if 1.0 - percentile < FLT_EPSILON else n - int(percentile * n)
+
+
+def search_count(params: IfmrParams) -> float:
+    """How many ratios ``search_ratios`` would make (``arange``'s count; inf when unbounded)."""
+    import math
+
+    span = params.search_range_end - params.search_range_start
+    if not (math.isfinite(span) and params.search_step > 0):
+        return math.inf if span > 0 or math.isnan(span) or params.search_step <= 0 else 0.0
+    return float(max(math.ceil(span / params.search_step), 0))
 
 
 def search_ratios(params: IfmrParams) -> torch.Tensor:
@@ -130,7 +140,8 @@ def _check_span(x: torch.Tensor, label: str) -> None:
         i, part = found
         raise SampleDataError(
             f"{label}{part}values from {float(lo[i]):.3g} to {float(hi[i]):.3g}: their span overflows "
-            "float32; real K/V activations are far smaller: check how the data was captured"
+            "float32, so IFMR cannot search them; real K/V activations are far smaller: check how the "
+            "data was captured"
         )
 
 
@@ -160,6 +171,13 @@ def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
                 f"{label}{name}_percentile {p} selects rank {k} of {n} values: it must lie in "
                 "(0.5, 1]; fix the config"
             )
+    count = search_count(params)
+    if count > MAX_SEARCH_CANDIDATES:  # refused before arange allocates them
+        raise PlanError(
+            f"{label}IFMR: search range [{params.search_range_start}, {params.search_range_end}) with step "
+            f"{params.search_step} gives {count:.4g} clip ratios, more than {MAX_SEARCH_CANDIDATES:,} "
+            f"(Ascend's IFMR operator takes {MAX_IFMR_CANDIDATES:,}); use a larger search_step"
+        )
     ratios = search_ratios(params)
     if ratios.numel() == 0:
         raise PlanError(

@@ -198,10 +198,17 @@ def bundled_text(kind: str) -> Path:
 
 def read_text(path: str | os.PathLike[str] | None, kind: str = "evaluation") -> tuple[str, Path]:
     """The text of *path* (default: the bundled *kind* text) and the path it came from."""
+    from kvcal.grammar.files import FileRefused, read_regular
+
     p = Path(path) if path is not None else bundled_text(kind)
-    try:
-        return p.read_text(encoding="utf-8"), p
-    except (OSError, UnicodeDecodeError) as exc:
+    try:  # a regular file of at most 256 MiB (a FIFO or a device would block or never end)
+        return read_regular(p, 256 * 1024 * 1024).decode("utf-8"), p
+    except FileRefused as exc:
+        raise ModelError(f"{p}: not read: it {exc.strerror}; --text takes a UTF-8 text file") from None
+    except UnicodeDecodeError as exc:
+        raise ModelError(f"{p}: cannot read the text (invalid UTF-8 at byte {exc.start}); --text takes a UTF-8 "
+                         "text file") from None  # fmt: skip
+    except OSError as exc:
         raise ModelError(f"{p}: cannot read the text ({exc}); --text takes a UTF-8 text file") from exc
 
 

@@ -43,7 +43,10 @@ class QualityReport:
     other: Metrics
     other_algorithm: str
     minmax_factors: Factors
-    other_factors: Factors
+    #: None when the other algorithm could not run on this data (``other_error`` says why;
+    #: its metrics are then NaN): the comparison is missing, the calibration is not
+    other_factors: Factors | None
+    other_error: str | None = None
 
     @property
     def mse(self) -> float:
@@ -107,10 +110,15 @@ def minmax_factors(x: torch.Tensor, with_offset: bool) -> Factors:
     return factors_from_range(lo, hi, with_offset)
 
 
-def quality_report(x: torch.Tensor, chosen: Factors, other: Factors, other_algorithm: str,
-                   with_offset: bool) -> QualityReport:  # fmt: skip
+_NO_METRICS = Metrics(math.nan, math.nan, math.nan, math.nan)
+
+
+def quality_report(x: torch.Tensor, chosen: Factors, other: Factors | None, other_algorithm: str,
+                   with_offset: bool, *, other_error: str | None = None) -> QualityReport:  # fmt: skip
     baseline = minmax_factors(x, with_offset)
     return QualityReport(
-        chosen=measure(x, chosen), minmax=measure(x, baseline), other=measure(x, other),
-        other_algorithm=other_algorithm, minmax_factors=baseline.cpu(), other_factors=other.cpu(),
+        chosen=measure(x, chosen), minmax=measure(x, baseline),
+        other=measure(x, other) if other is not None else _NO_METRICS,
+        other_algorithm=other_algorithm, minmax_factors=baseline.cpu(),
+        other_factors=other.cpu() if other is not None else None, other_error=other_error,
     )  # fmt: skip

@@ -4,13 +4,14 @@ Written the way AMCT writes them (``text_format.MessageToString(as_utf8=True)``)
 ``record`` entry per layer with ``kv_cache_value { scale: … offset: … }``. Writing is
 atomic (a temporary file beside the target, then ``os.replace``); updating an existing
 file replaces the entries of the given layers in place, appends the others and keeps
-every other entry (weight/activation records too) untouched.
+every other entry (weight/activation records too) untouched. The record path must be
+missing or a regular file: a symbolic link, FIFO, socket, device or folder there is
+refused before anything is read or written (:mod:`kvcal.grammar.files`, docs/files.md).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,8 +22,12 @@ from google.protobuf import text_format
 from kvcal.calibrate.errors import RecordError
 from kvcal.calibrate.factors import Factors
 from kvcal.grammar import schema
+from kvcal.grammar.files import FileRefused, check_output, read_regular, write_output
+from kvcal.grammar.problems import quoted
 
 LayerFactors = Factors | tuple[Sequence[float], Sequence[int]]
+#: the largest record file read (thousands of per-channel layers fit in a few MB)
+RECORD_LIMIT = 512 * 1024 * 1024
 
 
 def _message() -> Any:
@@ -31,9 +36,12 @@ def _message() -> Any:
 
 def _parse(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, RECORD_LIMIT).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecordError(f"{path}: not a text record file ({exc}); give an AMCT record .txt") from exc
+        raise RecordError(f"{path}: not a text record file (invalid UTF-8 at byte {exc.start}); "
+                          "give an AMCT record .txt") from exc
+    except FileRefused as exc:
+        raise RecordError(f"{path}: cannot read the record file: it {exc.strerror}") from exc
     except OSError as exc:
         raise RecordError(f"{path}: cannot read the record file ({exc.strerror or exc})") from exc
     msg = _message()
@@ -81,7 +89,14 @@ def write_record(path: str | os.PathLike[str], factors_by_layer: Mapping[str, La
     entries replaced; the names of the replaced layers are returned (and warned about).
     """
     p = Path(path)
-    msg = _parse(p) if update and p.exists() else _message()
+    try:
+        exists = check_output(p)
+    except FileRefused as exc:
+        raise RecordError(f"{p}: not written: it {exc.strerror}") from exc
+    except OSError as exc:
+        raise RecordError(f"{p}: cannot write the record file ({exc.strerror or exc}); choose a writable "
+                          "path with --record") from exc  # fmt: skip
+    msg = _parse(p) if update and exists else _message()
     # A file that repeats a layer's key: readers take the last entry, so that one is
     # replaced and the earlier KV-only copies of the layers written here are dropped.
     last = {e.key: i for i, e in enumerate(msg.record)}
@@ -94,7 +109,7 @@ def write_record(path: str | os.PathLike[str], factors_by_layer: Mapping[str, La
     for layer, value in factors_by_layer.items():
         scales, offsets = _lists(value)
         if len(scales) != len(offsets) or not scales:
-            raise RecordError(f"{p}: layer '{layer}': {len(scales)} scale(s), {len(offsets)} offset(s)")
+            raise RecordError(f"{p}: layer {quoted(layer)}: {len(scales)} scale(s), {len(offsets)} offset(s)")
         entry = entries.get(layer)
         if entry is None:
             entry = msg.record.add()
@@ -116,21 +131,11 @@ def write_record(path: str | os.PathLike[str], factors_by_layer: Mapping[str, La
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    tmp = None
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False) as fh:  # fmt: skip
-            tmp = fh.name
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
+        write_output(path, text, make_parents=True)
+    except FileRefused as exc:
+        raise RecordError(f"{path}: not written: it {exc.strerror}") from exc
     except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise RecordError(
             f"{path}: cannot write the record file ({exc.strerror or exc}); choose a writable "
             "path with --record"

@@ -1,13 +1,22 @@
 """Presenting a calibration: one row per layer (table, JSON) and a Markdown report with a
 histogram picture per layer (matplotlib, Agg backend, imported only here and lazily).
+
+The report folder and the files in it are outputs (:mod:`kvcal.grammar.files`): the folder
+is created or must be a folder (not a link to one), and each file is written atomically
+as a regular file, so a symbolic link or FIFO planted in the folder is refused, never
+followed.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from kvcal.grammar.files import check_output, output_dir, write_output
+from kvcal.grammar.problems import excerpt, quoted
 
 if TYPE_CHECKING:
     from kvcal.calibrate.engine import CalibrationResult, LayerResult
@@ -27,6 +36,11 @@ def number(v: float, digits: int = 4) -> str:
 def gain(db: float) -> str:
     """An SQNR difference: ``+1.23 dB``; ``±0 dB`` when both sides are exact (inf − inf)."""
     return "±0 dB" if math.isnan(db) else f"{db:+.2f} dB"
+
+
+def other_gain(q: Any) -> str:
+    """The gain over the other algorithm, or ``n/a`` when it could not run on the data."""
+    return "n/a" if q.other_error is not None else gain(q.vs_other_db)
 
 
 def summary(values: list[float] | list[int]) -> str:
@@ -69,6 +83,7 @@ def layer_row(r: LayerResult) -> dict[str, Any]:
         "other_algorithm": q.other_algorithm,
         "other_sqnr_db": _finite(q.other.sqnr_db),
         "vs_other_db": _finite(q.vs_other_db),
+        "other_error": q.other_error,
         "batches": r.plan.batch_num,
         "values": r.values,
         "seconds": round(r.seconds, 4),
@@ -85,10 +100,10 @@ def table(result: CalibrationResult) -> str:
         lo, hi = clip_range(r.factors)
         scales, offsets = r.factors.to_lists()
         rows.append([
-            r.layer_name, r.plan.algorithm.upper(), r.plan.granularity,
+            excerpt(r.layer_name), r.plan.algorithm.upper(), r.plan.granularity,
             "asym" if r.plan.with_offset else "sym", summary(scales), summary(offsets),
             f"[{number(lo)}, {number(hi)}]", number(q.chosen.sqnr_db, 4), number(q.chosen.mse, 3),
-            gain(q.vs_minmax_db), f"{gain(q.vs_other_db)} ({q.other_algorithm.upper()})",
+            gain(q.vs_minmax_db), f"{other_gain(q)} ({q.other_algorithm.upper()})",
         ])  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
@@ -104,7 +119,11 @@ def warnings_of(result: CalibrationResult) -> list[str]:
             extreme = max(abs(float(r.histogram.slice_min.min())), abs(float(r.histogram.slice_max.max())))
             why = (f" (its values, at most {extreme:.3g}, are below AMCT's smallest scale: it uses scale 1 there)"
                     if float(r.factors.scale.max()) == 1.0 else "")  # fmt: skip
-            out.append(f"layer '{r.layer_name}': SQNR {sqnr:.1f} dB — int8 keeps nothing of it{why}")
+            out.append(f"layer {quoted(r.layer_name)}: SQNR {sqnr:.1f} dB — int8 keeps nothing of it{why}")
+        if r.quality.other_error is not None:
+            out.append(f"layer {quoted(r.layer_name)}: {r.plan.algorithm.upper()} calibrated it; no comparison with "
+                       f"{r.quality.other_algorithm.upper()} (AMCT's defaults), which cannot run on this data: "
+                       f"{r.quality.other_error}")  # fmt: skip
     return out
 
 
@@ -113,7 +132,8 @@ def picture_name(layer: str) -> str:
 
 
 def draw_layer(r: LayerResult, path: Path) -> Path:
-    """Histogram of the layer's values (log counts) with the chosen clip range marked."""
+    """Histogram of the layer's values (log counts) with the chosen clip range marked,
+    written to *path* as an output (atomically; a link or FIFO there is refused)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -128,15 +148,15 @@ def draw_layer(r: LayerResult, path: Path) -> Path:
     ax.stairs(h.counts.numpy(), edges, fill=True, color="#8aa9c9", label="values")
     ax.set_yscale("symlog", linthresh=1)
     lo, hi = clip_range(r.factors)
-    other_lo, other_hi = clip_range(r.quality.other_factors)
     ax.axvspan(lo, hi, color="#2a7", alpha=0.12)
     for x in (lo, hi):
         ax.axvline(x, color="#2a7", lw=1.6)
-    for x in (other_lo, other_hi):
-        ax.axvline(x, color="#c63", lw=1, ls="--")
     ax.plot([], [], color="#2a7", lw=1.6, label=f"{r.plan.algorithm.upper()} clip (chosen)")
-    ax.plot([], [], color="#c63", lw=1, ls="--", label=f"{r.quality.other_algorithm.upper()} clip")
-    ax.set_title(f"{r.layer_name} — {r.plan.algorithm.upper()} {r.plan.granularity}, "
+    if r.quality.other_factors is not None:
+        for x in clip_range(r.quality.other_factors):
+            ax.axvline(x, color="#c63", lw=1, ls="--")
+        ax.plot([], [], color="#c63", lw=1, ls="--", label=f"{r.quality.other_algorithm.upper()} clip")
+    ax.set_title(f"{excerpt(r.layer_name)} — {r.plan.algorithm.upper()} {r.plan.granularity}, "
                  f"SQNR {number(r.quality.chosen.sqnr_db)} dB", fontsize=9)  # fmt: skip
     ax.set_xlabel("activation value")
     ax.set_ylabel("count")
@@ -151,16 +171,22 @@ def draw_layer(r: LayerResult, path: Path) -> Path:
         bx.set_xlabel("channel")
         bx.set_ylabel("value")
         bx.legend(fontsize=7, loc="upper right")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    check_output(path)  # (before drawing: a refused path costs no picture)
+    png = io.BytesIO()
+    fig.savefig(png, dpi=110, format="png")
+    write_output(path, png.getvalue(), make_parents=True)
     return path
 
 
 def write_report(result: CalibrationResult, directory: str | Path, *, config: str | None = None,
                  record: str | None = None) -> Path:  # fmt: skip
-    """``report.md`` plus one PNG per layer in *directory*; returns the Markdown path."""
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
+    """``report.md`` plus one PNG per layer in *directory*; returns the Markdown path.
+    Every target is checked before anything is written (FileRefused names the first one
+    that is a link, FIFO, device or folder)."""
+    out = output_dir(directory)
+    path = out / "report.md"
+    for target in (path, *(out / picture_name(r.layer_name) for r in result.layers)):
+        check_output(target)
     lines = ["# kvcal calibration report", ""]
     if config:
         lines.append(f"- config: `{config}`")
@@ -176,21 +202,20 @@ def write_report(result: CalibrationResult, directory: str | Path, *, config: st
         lo, hi = clip_range(r.factors)
         mode = "asymmetric" if r.plan.with_offset else "symmetric"
         lines.append(
-            f"| `{r.layer_name}` | {r.plan.algorithm.upper()} {r.plan.granularity} | {mode} | "
+            f"| `{excerpt(r.layer_name)}` | {r.plan.algorithm.upper()} {r.plan.granularity} | {mode} | "
             f"{summary(scales)} | {summary(offsets)} | [{number(lo)}, {number(hi)}] | "
             f"{number(q.chosen.sqnr_db)} | {number(q.chosen.mse, 3)} | {number(q.chosen.max_abs_err, 3)} | "
             f"{q.chosen.clipped_fraction:.2e} | {gain(q.vs_minmax_db)} | "
-            f"{gain(q.vs_other_db)} ({q.other_algorithm.upper()}) |"
+            f"{other_gain(q)} ({q.other_algorithm.upper()}) |"
         )
     for r in result.layers:
         picture = draw_layer(r, out / picture_name(r.layer_name))
         q = r.quality
-        lines += ["", f"## `{r.layer_name}`", "", f"![histogram of {r.layer_name}]({picture.name})", "",
+        lines += ["", f"## `{excerpt(r.layer_name)}`", "", f"![histogram of {excerpt(r.layer_name)}]({picture.name})", "",
                   "| factors | SQNR dB | MSE | max abs err | clipped |", "|---|---:|---:|---:|---:|"]  # fmt: skip
         for label, m in ((f"{r.plan.algorithm.upper()} (chosen)", q.chosen),
                          ("min-max", q.minmax), (f"{q.other_algorithm.upper()} (defaults)", q.other)):  # fmt: skip
             lines.append(f"| {label} | {number(m.sqnr_db)} | {number(m.mse, 3)} | "
                          f"{number(m.max_abs_err, 3)} | {m.clipped_fraction:.2e} |")  # fmt: skip
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_output(path, "\n".join(lines) + "\n")
     return path

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from kvcal.calibrate.errors import SampleDataError, where
+from kvcal.grammar.problems import excerpt, quoted
 
 if TYPE_CHECKING:
     from kvcal.calibrate.layout import Batch
 
-_BATCH_KEY = re.compile(r"^(?P<layer>.*)/(?P<index>\d+)$")
+_BATCH_KEY = re.compile(r"(?P<layer>.*)/(?P<index>\d+)\Z", re.DOTALL)  # (a name may hold any character)
 ACCEPTED_DTYPES = (torch.float32, torch.float16)
 #: safetensors' dtype names of the accepted dtypes (others are read to report them)
 _DTYPES = {"F32": torch.float32, "F16": torch.float16}
@@ -111,18 +112,28 @@ class SampleSource:
             raise SampleDataError(f"{self.path}: no such sample file; give --data a .safetensors file")
         if self.path.is_dir():
             raise SampleDataError(f"{self.path}: is a directory; give --data a .safetensors file")
+        from kvcal.grammar.files import FileRefused, open_regular
+
+        try:  # a FIFO or a device (/dev/stdin, /dev/zero) is never opened: it would block or never end
+            os.close(open_regular(self.path))
+        except FileRefused as exc:
+            raise SampleDataError(f"{self.path}: not read: it {exc.strerror}; give --data a .safetensors file") from None
+        except OSError as exc:
+            raise SampleDataError(f"{self.path}: cannot read sample data ({exc.strerror or exc})") from None
         if self.path.suffix in (".pt", ".pth", ".bin") and not _is_safetensors(self.path):
             return self._open_pt()
         from safetensors import safe_open
 
+        self._index()  # our own bounded header read first: its messages never quote the file
         try:
             self._handle = safe_open(str(self.path), framework="pt", device="cpu")
             return list(self._handle.keys())
         except Exception as exc:  # safetensors raises its own error types
+            reason = str(exc).split(":", 1)[0]  # (its details can quote the header's strings)
             raise SampleDataError(
-                f"{self.path}: not a readable safetensors file ({exc}); write sample data with "
+                f"{self.path}: not a readable safetensors file ({reason}); write sample data with "
                 "safetensors.torch.save_file or kvcal.calibrate.capture(...).save(path)"
-            ) from exc
+            ) from None
 
     def _open_pt(self) -> list[str]:
         import warnings
@@ -132,7 +143,8 @@ class SampleSource:
                 warnings.simplefilter("ignore")
                 data = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            # (torch's own message can quote the file's bytes: "invalid load key, 'x'": not shown)
+            reason = "it is not a file torch.save wrote"
             if "weights_only" in str(exc) or "Unsupported global" in str(exc):
                 reason = "it holds pickled objects besides tensors, which are never run here"
             raise SampleDataError(
@@ -206,8 +218,8 @@ class SampleSource:
         hints = []
         for name in missing:
             close = get_close_matches(name, have, n=2)
-            hints.append(f"'{name}'" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
-        listing = ", ".join(have[:12]) + (f", … ({len(have)} in all)" if len(have) > 12 else "")
+            hints.append(quoted(name) + (f" (did you mean {' or '.join(quoted(c) for c in close)}?)" if close else ""))
+        listing = ", ".join(excerpt(n) for n in have[:12]) + (f", … ({len(have)} in all)" if len(have) > 12 else "")
         raise SampleDataError(
             f"{self.path}: layer(s) {', '.join(hints)} not in the sample data; the file holds: "
             f"{listing or 'no layers'}. Capture those layers' outputs or fix their names in the config"
@@ -256,10 +268,21 @@ class SampleSource:
 
             try:
                 header, data = safetensors_header(self.path)
-            except SampleHeaderError as exc:  # (safetensors itself opened it: hardly ever)
-                raise SampleDataError(str(exc)) from exc
-            self._meta = {k: (v["dtype"], list(v["shape"]), data + int(v["data_offsets"][0]))
-                          for k, v in header.items() if k != "__metadata__"}  # fmt: skip
+            except SampleHeaderError as exc:
+                raise SampleDataError(f"{exc}; write sample data with safetensors.torch.save_file") from None
+            meta = {}
+            for k, v in header.items():
+                if k == "__metadata__":
+                    continue
+                try:
+                    dtype, shape, begin = v["dtype"], [int(n) for n in v["shape"]], data + int(v["data_offsets"][0])
+                    if not isinstance(dtype, str) or min(shape, default=0) < 0:
+                        raise ValueError
+                except (KeyError, TypeError, ValueError, IndexError):
+                    raise SampleDataError(f"{self.path}: not a readable safetensors file (the header's entry for "
+                                          f"{quoted(k)} is malformed)") from None  # fmt: skip
+                meta[k] = (dtype, shape, begin)
+            self._meta = meta
         return self._meta
 
     def _read_pieces(self, begin: int, shape: Sequence[int], dtype: torch.dtype, context: str,

@@ -175,6 +175,7 @@ class _Printer:
 
     def list(self, f: Field, value: ListValue, depth: int) -> None:
         pad = INDENT * depth
+        self.check_items(value)
         scalars = not any(isinstance(v, Message) for v in value.items)
         if scalars and not self.has_comments(value.start, value.end):
             inner = ", ".join(self.scalar(v) for v in value.items)
@@ -206,6 +207,22 @@ class _Printer:
         self.lines.append(pad + "]")
         self.last_end = value.end
         self.trailing_comment(value.end)
+
+
+    def check_items(self, value: ListValue) -> None:
+        """A list holds scalars or messages: a list inside it, or both kinds, is no text
+        format protobuf reads (the parser takes it, the schema check reports it)."""
+        kinds = {type(v) for v in value.items}
+        bad = next((v for v in value.items if isinstance(v, ListValue)), None)
+        if bad is None and len(kinds) > 1:
+            bad = next(v for v in value.items if type(v) is not type(value.items[0]))
+        if bad is not None:
+            from kvcal.grammar.text import LineIndex
+
+            line, col = LineIndex(self.text).position(bad.start)
+            what = "a list inside a list" if isinstance(bad, ListValue) else "a list mixing messages and values"
+            raise FormatError(f"{what}: protobuf's text format has none, so it is not formatted (fix it first; "
+                              "nothing was changed)", line + 1, col + 1)  # fmt: skip
 
 
 def _add_before_comment(line: str, suffix: str) -> str:

@@ -20,6 +20,12 @@ OffsetSource = Literal["override", "common", "activation_offset", "default"]
 ConfigSource = Literal["override", "common", "default"]
 
 ALLOWED_NUM_OF_BINS: tuple[int, ...] = (1024, 2048, 4096, 8192)
+#: Ascend's IFMR operator searches at most this many clip ratios (more: a warning).
+MAX_IFMR_CANDIDATES = 4096
+#: More ratios than this are an error: AMCT's search makes one full quantize pass over the
+#: data per ratio (days for millions), Ascend's operator refuses them, and an engine would
+#: need [channels x ratios] tensors of gigabytes; ``kvcal calibrate`` refuses them first.
+MAX_SEARCH_CANDIDATES = 16 * MAX_IFMR_CANDIDATES
 
 
 @dataclass(frozen=True)

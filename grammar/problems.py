@@ -50,3 +50,23 @@ class Problem:
 
     def sort_key(self) -> tuple[int, int, int, str]:
         return (self.start, self.end, SEVERITY_ORDER[self.severity], self.code)
+
+
+def excerpt(text: str, limit: int = 120) -> str:
+    """*text* (a name or value from the config or a sample file) as a message shows it:
+    control and other non-printable characters escaped (``\\n``, ``\\x1b``, ``\\u2028``, and
+    ``\\`` itself), so a message is one line and a terminal runs no escape sequence; longer
+    than *limit*, its start and end with the length between."""
+    if text.isprintable() and "\\" not in text:
+        body = text
+    else:
+        body = "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
+                       for c in text)  # fmt: skip
+    if len(body) > limit:
+        body = f"{body[: limit - 20]}…{body[-12:]} ({len(text):,} characters)"
+    return body
+
+
+def quoted(name: str, limit: int = 120) -> str:
+    """``'name'``: :func:`excerpt` in single quotes (how messages name a layer)."""
+    return f"'{excerpt(name, limit)}'"

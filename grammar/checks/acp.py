@@ -18,7 +18,7 @@ from kvcal.grammar.checks.analysis import analyze
 from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, show
 from kvcal.grammar.checks.views import Occurrence, View
-from kvcal.grammar.problems import Problem
+from kvcal.grammar.problems import Problem, quoted
 from kvcal.grammar.schema import family_schema
 
 PKG = "AMCTProto"
@@ -101,7 +101,7 @@ def _check_override_file(occ: Occurrence) -> list[Problem]:
     if path.is_absolute():
         if not path.is_file():
             return [problem("file-path", "warning", occ,
-                             f"override_prune_cfg '{written}' does not exist here: AMCT rejects the search unless it "
+                             f"override_prune_cfg {quoted(written)} does not exist here: AMCT rejects the search unless it "
                              "exists where the search runs (\"The ... in AutoChannelPruneConfig does not exist, please "
                              "check the file path.\")")]  # fmt: skip
         return _check_override_content(occ, path)
@@ -109,7 +109,7 @@ def _check_override_file(occ: Occurrence) -> list[Problem]:
     if found.is_file():
         return _check_override_content(occ, found)
     return [problem("file-path", "information", occ,
-                     f"AMCT resolves '{written}' against the working directory of the process that runs "
+                     f"AMCT resolves {quoted(written)} against the working directory of the process that runs "
                      "auto_channel_prune_search, not against this file's folder (kvcal does not find it from its own "
                      "working directory); an absolute path avoids the surprise")]  # fmt: skip
 
@@ -120,7 +120,7 @@ def _check_override_content(occ: Occurrence, path: Path) -> list[Problem]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        return [problem("file-path", "error", occ, f"override_prune_cfg '{occ.value}' cannot be read: {exc}")]
+        return [problem("file-path", "error", occ, f"override_prune_cfg {quoted(occ.value)} cannot be read: {exc}")]
     if schema is None:  # pragma: no cover - the retrain proto is always bundled
         return []
     analysis = analyze(text, schema=schema)
@@ -128,7 +128,7 @@ def _check_override_content(occ: Occurrence, path: Path) -> list[Problem]:
     # left to train (no-layers) do not apply: the search merges this file into its output;
     # its types are A9's to check (below), in the search's words
     errors = [p for p in analysis.problems if p.is_error and p.code not in ("prune-config", "no-layers", "layer-type")]
-    where = f"override_prune_cfg '{occ.value}'"
+    where = f"override_prune_cfg {quoted(occ.value)}"
     if errors:
         line = text.count("\n", 0, errors[0].start) + 1
         return [problem("prune-config", "error", occ,

@@ -32,7 +32,7 @@ from kvcal.grammar.checks.tables import (
     message_info,
 )
 from kvcal.grammar.checks.views import Occurrence, View, merge_views, suggest
-from kvcal.grammar.problems import Problem, Related
+from kvcal.grammar.problems import Problem, Related, excerpt, quoted
 from kvcal.grammar.schema import Schema, amct_float
 from kvcal.grammar.schema.resolution import Resolution, SchemaOptions, resolve_schema
 from kvcal.grammar.syntax.literals import BOOL_WORDS, is_spec_number, python_float, python_int
@@ -472,10 +472,11 @@ class _Walker:
 
     def slow_scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
         decode = fi.decode
-        shown = self.text[node.start : node.end]
+        written = self.text[node.start : node.end]
+        shown = excerpt(written, 60)  # (a name or a number of thousands of characters: shortened)
         if decode in (TEXT, BYTES):
             if node.kind != "string":
-                self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: quote it, '{shown}'", suggestion=f"'{shown}'")
+                self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: quote it, '{shown}'", suggestion=f"'{written}'")
                 return _INVALID
             if node.decoded is None:
                 return _INVALID  # a bad escape, already reported
@@ -505,9 +506,11 @@ class _Walker:
             value = python_float(token)
             if value is None:
                 why = "is not a number"
-                if node.kind == "number" and python_int(token) is not None:
+                whole = python_int(token) if node.kind == "number" else None
+                if whole is not None:
+                    decimal = f" ({whole})" if abs(whole) < 10**30 else ""
                     why = ("is an octal or hex integer, which protobuf does not take for a float field; "
-                           f"write it in decimal ({python_int(token)})")  # fmt: skip
+                           f"write it in decimal{decimal}")  # fmt: skip
                 self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: {shown} {why}")
                 return _INVALID
             self.portable(node)
@@ -553,7 +556,7 @@ class _Walker:
             suggestion = suggest(node.text, names)
             hint = f"did you mean '{suggestion}'? (one of {', '.join(names)})" if suggestion else f"use one of {', '.join(names)}"
             self.add("enum-value", "error", node.start, node.end,
-                     f"{field} has no value '{node.text}': {hint}",
+                     f"{field} has no value {quoted(node.text, 60)}: {hint}",
                      data={"suggestion": suggestion, "valid": names} if suggestion else {"valid": names})  # fmt: skip
             return _INVALID
         try:  # protobuf's ParseEnum: int(token, 0)

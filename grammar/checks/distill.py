@@ -36,7 +36,7 @@ from kvcal.grammar.checks.retrain import (
 )
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related
 from kvcal.grammar.checks.views import Occurrence, View
-from kvcal.grammar.problems import Problem, Related
+from kvcal.grammar.problems import Problem, Related, quoted
 
 PKG = "AMCTPytorchDistillProto"
 ROOT = f"{PKG}.AMCTDistillConfig"
@@ -132,11 +132,11 @@ def _check_lists(root: View, overrides: list[Target]) -> list[Problem]:
     for occ in root.all("quant_skip_layer_types"):
         if occ.value not in DISTILL_TYPES:
             out.append(bad_type(occ, DISTILL_TYPES, "distills",
-                                f"AMCT refuses the file (\"quant_skip_layer_types['{occ.value}'] not exist or supported\")"))
+                                f"AMCT refuses the file (\"quant_skip_layer_types[{quoted(occ.value)}] not exist or supported\")"))
     for t in overrides:
         if t.kind == "type" and t.key is not None and t.name not in DISTILL_TYPES:
             out.append(bad_type(t.key, DISTILL_TYPES, "distills",
-                                f"AMCT refuses the file (\"distill_override_layer_types['{t.name}'] not exist or "
+                                f"AMCT refuses the file (\"distill_override_layer_types[{quoted(t.name)}] not exist or "
                                 "supported for quant\")"))  # fmt: skip
     skipped = {o.value for o in root.all("quant_skip_layer_types")}
     if skipped >= set(DISTILL_TYPES):  # D8: the skip wins over any override
@@ -168,12 +168,12 @@ def _check_groups(root: View) -> list[Problem]:
         near = (Related(seen[0].node.start, seen[0].node.end, "also in this distill_group"),)
         if is_start or seen[1]:
             out.append(problem("duplicate-layer", "error", occ,
-                                f"'{occ.value}' is in two distill_group blocks (it starts one of them): AMCT refuses "
+                                f"{quoted(occ.value)} is in two distill_group blocks (it starts one of them): AMCT refuses "
                                 "the file (\"There is an intersection between distill_group(...) and "
                                 "distill_group(...)\"); a module belongs to one group", related=near))  # fmt: skip
         else:
             out.append(problem("duplicate-layer", "warning", occ,
-                                f"'{occ.value}' ends two distill_group blocks: AMCT refuses the file (\"There is an "
+                                f"{quoted(occ.value)} ends two distill_group blocks: AMCT refuses the file (\"There is an "
                                 "intersection between distill_group(...)\") unless that module is reused (called "
                                 "more than once, like a shared ReLU)", related=near))  # fmt: skip
     return out
@@ -223,7 +223,7 @@ def _check_skip_override(root: View, overrides: list[Target]) -> list[Problem]:
             continue
         occ, lst = hit
         out.append(problem("skip-override", "warning", t.key,
-                            f"'{t.key.value}' is in {lst} and has this override: in distillation the skip wins, so "
+                            f"{quoted(t.key.value)} is in {lst} and has this override: in distillation the skip wins, so "
                             f"{'they are' if t.kind == 'type' else 'it is'} distilled but not quantized and this "
                             "override is unused (the opposite of the retrain config, where an override wins); "
                             "remove it from the skip list or delete the override",

@@ -12,14 +12,11 @@ from collections.abc import Collection
 from kvcal.grammar import schema
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
 from kvcal.grammar.checks.views import Occurrence, View, suggest
-from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
-from kvcal.grammar.problems import Problem, Related
+from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS, MAX_IFMR_CANDIDATES, MAX_SEARCH_CANDIDATES
+from kvcal.grammar.problems import Problem, Related, quoted
 from kvcal.grammar.syntax.tree import Message
 
 PKG = schema.CONFIG_PACKAGE
-
-# Ascend's IFMR operator searches at most this many clip ratios.
-MAX_IFMR_CANDIDATES = 4096
 
 
 VALUE_RULES: tuple[ValueRule, ...] = (
@@ -92,11 +89,16 @@ def _check_ifmr(view: View) -> list[Problem]:
         return [problem("search-step", "warning", where,
                          f"search_step {show(step)} is larger than the search range "
                          f"[{show(start)}, {show(end)}): IFMR tries a single clip ratio ({show(start)})")]  # fmt: skip
-    count = math.ceil((end - start) / step) if math.isfinite(end - start) else math.inf
+    ratio = (end - start) / step
+    count = math.ceil(ratio) if math.isfinite(ratio) else math.inf
     if count > MAX_IFMR_CANDIDATES:
-        return [problem("search-step", "warning", where,
-                         f"{count} clip ratios to search: Ascend's IFMR operator supports at most "
-                         f"{MAX_IFMR_CANDIDATES}; use a search_step of at least "
+        severe = count > MAX_SEARCH_CANDIDATES
+        shown = f"{count:,}" if count < 10**15 else f"{count:.3g}"
+        why = (f"more than {MAX_SEARCH_CANDIDATES:,}: AMCT makes one full pass over the data per ratio, "
+               f"Ascend's IFMR operator takes at most {MAX_IFMR_CANDIDATES:,}" if severe
+               else f"Ascend's IFMR operator supports at most {MAX_IFMR_CANDIDATES}")  # fmt: skip
+        return [problem("search-step", "error" if severe else "warning", where,
+                         f"{shown} clip ratios to search: {why}; use a search_step of at least "
                          f"{show((end - start) / MAX_IFMR_CANDIDATES)}")]  # fmt: skip
     return []
 
@@ -155,7 +157,7 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
                 f = first[occ.value]
                 what = "this one" if whole is occ else "this override"
                 out.append(problem("duplicate-layer", "error", occ,
-                                    f"layer '{occ.value}' is listed twice in {label}: AMCT rejects it "
+                                    f"layer {quoted(occ.value)} is listed twice in {label}: AMCT rejects it "
                                     f"(\"Please delete repeated items ...\"); delete {what}",
                                     related=(Related(f.node.start, f.node.end, "first listed here"),),
                                     data={"delete": [whole.field.start, whole.field.end]}))  # fmt: skip
@@ -166,7 +168,7 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
         if occ is not None and occ.value in quant_first:
             q = quant_first[occ.value]
             out.append(problem("precedence", "information", occ,
-                                f"'{occ.value}' is also in kv_cache_quant_config.quant_layers: this override's "
+                                f"{quoted(occ.value)} is also in kv_cache_quant_config.quant_layers: this override's "
                                 "config wins for it", related=(Related(q.node.start, q.node.end, "also listed here"),)))  # fmt: skip
     malformed = not quant and _malformed_layers(root)
     if not quant and not any(override_names) and not malformed:
@@ -195,9 +197,9 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
         for occ in [*quant, *(o for o in override_names if o)]:
             if occ.value not in known_set and occ.value.strip():
                 close = suggest(occ.value, sorted(known_set))
-                hint = f"did you mean '{close}'?" if close else _listing(sorted(known_set))
+                hint = f"did you mean {quoted(close)}?" if close else _listing(sorted(known_set))
                 out.append(problem("unknown-layer", "warning", occ,
-                                    f"layer '{occ.value}' is not in the sample data: {hint}",
+                                    f"layer {quoted(occ.value)} is not in the sample data: {hint}",
                                     data={"suggestion": repr(close) if close else None}))  # fmt: skip
     return out
 
@@ -205,7 +207,7 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
 def _listing(names: list[str], most: int = 6) -> str:
     if not names:
         return "the sample data holds no layer"
-    shown = ", ".join(f"'{n}'" for n in names[:most])
+    shown = ", ".join(quoted(n) for n in names[:most])
     more = f" and {len(names) - most} more" if len(names) > most else ""
     return f"it holds {shown}{more}"
 
@@ -223,8 +225,8 @@ def _check_names(occs: list[Occurrence]) -> list[Problem]:
                                 "'model.layers.0.self_attn.k_proj'"))  # fmt: skip
         elif name != name.strip():
             out.append(problem("layer-name", "error", occ,
-                                f"layer name {name!r} has blanks around it: AMCT looks names up exactly "
-                                f"and finds no module {name!r}; remove them",
+                                f"layer name {quoted(name)} has blanks around it: AMCT looks names up exactly "
+                                f"and finds no module {quoted(name)}; remove them",
                                 data={"suggestion": repr(name.strip())}))  # fmt: skip
     return out
 

@@ -21,7 +21,7 @@ from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
 from kvcal.grammar.checks.views import Occurrence, View, suggest
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
-from kvcal.grammar.problems import Problem, Related
+from kvcal.grammar.problems import Problem, Related, quoted
 
 PT = "AMCTPytorchProto"
 FW = "AMCTFrameworkProto"
@@ -267,8 +267,8 @@ def _repeats(label: str, pairs: list[tuple[Occurrence, Occurrence]], what: str) 
         else:
             delete = None  # an item of a [...] list
         out.append(problem("duplicate-layer", "error", occ,
-                            f"'{occ.value}' is listed twice in {label}: AMCT rejects the file (\"Please delete "
-                            f"repeated items in {label}, repeated items are ['{occ.value}']\"){why}; delete {what}",
+                            f"{quoted(occ.value)} is listed twice in {label}: AMCT rejects the file (\"Please delete "
+                            f"repeated items in {label}, repeated items are [{quoted(occ.value)}]\"){why}; delete {what}",
                             related=(Related(f.node.start, f.node.end, "first listed here"),),
                             data={"delete": delete} if delete else None))  # fmt: skip
     return out
@@ -311,7 +311,7 @@ def _pytorch_type(occ: Occurrence) -> list[Problem]:
     hint = f"did you mean '{close}'? " if close else ""
     where = occ.field.name.text
     return [problem("layer-type", "error", occ,
-                     f"{where} '{occ.value}' is not a quantizable PyTorch module type: AMCT rejects it (\"Layer type "
+                     f"{where} {quoted(occ.value)} is not a quantizable PyTorch module type: AMCT rejects it (\"Layer type "
                      f"{occ.value} does not support quantize.\"); {hint}types are class names, case-sensitive: "
                      f"{', '.join(QUANTIZABLE)}", data={"suggestion": repr(close)} if close else None)]  # fmt: skip
 
@@ -327,7 +327,7 @@ def _framework_type(occ: Occurrence) -> list[Problem]:
         return []
     shown = " or ".join(f"'{k}' ({FRAMEWORK_TYPES.get(k, 'PyTorch')})" for k in same)
     return [problem("layer-type", "error", occ,
-                     f"layer type '{occ.value}' differs from {shown} only in case: AMCT compares operator types "
+                     f"layer type {quoted(occ.value)} differs from {shown} only in case: AMCT compares operator types "
                      f"exactly and rejects it (\"Layer type {occ.value} does not support quantize.\")",
                      data={"suggestion": repr(same[0])})]  # fmt: skip
 
@@ -485,7 +485,7 @@ def _check_skipped_overrides(root: View) -> list[Problem]:
             if occ is not None and occ.value in skipped:
                 s = skipped[occ.value]
                 out.append(problem("skip-override", "warning", occ,
-                                    f"'{occ.value}' is also in {skip}: the skip wins, AMCT does not quantize it and this "
+                                    f"{quoted(occ.value)} is also in {skip}: the skip wins, AMCT does not quantize it and this "
                                     "override is never used; remove one of them",
                                     related=(Related(s.node.start, s.node.end, f"skipped here ({skip})"),)))  # fmt: skip
     return out
@@ -762,7 +762,7 @@ def _global_row(root: View, common: View | None, framework: bool, skip_names: se
         source, cal = "conv_calibration_config (deprecated)", root.child("conv_calibration_config")
     notes = []
     if skip_names or skip_types:
-        skipped = [*(f"'{n}'" for n in sorted(skip_names)), *(f"every {t}" for t in sorted(skip_types))]
+        skipped = [*(f"{quoted(n)}" for n in sorted(skip_names)), *(f"every {t}" for t in sorted(skip_types))]
         notes.append("not quantized (quant_enable false): " + ", ".join(skipped))
     if root.has("override_layer_configs") or root.has("override_layer_types"):
         notes.append("layers and types with an override use it instead")

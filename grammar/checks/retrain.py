@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
 from kvcal.grammar.checks.views import Occurrence, View, suggest
-from kvcal.grammar.problems import Problem, Related, Severity
+from kvcal.grammar.problems import Problem, Related, Severity, quoted
 
 PKG = "AMCTPytorchProto"
 ROOT = f"{PKG}.AMCTRetrainConfig"
@@ -118,7 +118,7 @@ class Target:
             return "every other layer"
         if self.key is None:
             return "this override"
-        return f"'{self.key.value}'" + (" layers" if self.kind == "type" else "")
+        return f"{quoted(self.key.value)}" + (" layers" if self.kind == "type" else "")
 
     def anchor(self) -> tuple[int, int]:
         if self.key is not None:
@@ -239,7 +239,7 @@ def duplicate_entries(view: View, lists: Iterable[str], consequence: str) -> lis
     for name in lists:
         for occ, first in repeated(view.all(name)):
             out.append(problem("duplicate-layer", "warning", occ,
-                                f"'{occ.value}' is listed twice in {name}: {consequence}; delete this one",
+                                f"{quoted(occ.value)} is listed twice in {name}: {consequence}; delete this one",
                                 related=(Related(first.node.start, first.node.end, "first listed here"),),
                                 data={"delete": [occ.node.start, occ.node.end]}))  # fmt: skip
     return out
@@ -254,7 +254,7 @@ def duplicate_overrides(items: list[Target], label: str, amct: str) -> list[Prob
         entry = by_key[id(occ)].entry
         assert entry is not None
         out.append(problem("duplicate-layer", "error", occ,
-                            f"'{occ.value}' has two {label} entries: AMCT refuses the file (\"{amct}\"); "
+                            f"{quoted(occ.value)} has two {label} entries: AMCT refuses the file (\"{amct}\"); "
                             "merge them into one",
                             related=(Related(first.node.start, first.node.end, "first override here"),),
                             data={"delete": [entry.field.start, entry.field.end]}))  # fmt: skip
@@ -269,13 +269,13 @@ def bad_names(occs: Iterable[Occurrence], quote: str) -> list[Problem]:
         name = occ.value
         if not name.strip():
             out.append(problem("layer-name", "error", occ,
-                                f"empty layer name: AMCT finds no module named {name!r} and refuses the file "
+                                f"empty layer name: AMCT finds no module named {quoted(name)} and refuses the file "
                                 f"(\"{quote}\"); write the module's name as model.named_modules() gives it, "
                                 "e.g. 'layer1.0.conv1'"))  # fmt: skip
         elif name != name.strip():
             out.append(problem("layer-name", "error", occ,
-                                f"layer name {name!r} has blanks around it: AMCT looks names up exactly, finds no "
-                                f"module {name!r} and refuses the file (\"{quote}\"); remove them",
+                                f"layer name {quoted(name)} has blanks around it: AMCT looks names up exactly, finds no "
+                                f"module {quoted(name)} and refuses the file (\"{quote}\"); remove them",
                                 data={"suggestion": repr(name.strip())}))  # fmt: skip
     return out
 
@@ -285,7 +285,7 @@ def bad_type(occ: Occurrence, allowed: Collection[str], what: str, amct: str, se
     close = suggest(occ.value, list(allowed))
     hint = f"did you mean '{close}'?" if close else "it takes " + ", ".join(allowed)
     return problem("layer-type", severity, occ,
-                   f"'{occ.value}' is not a type AMCT {what} ({hint}): {amct}",
+                   f"{quoted(occ.value)} is not a type AMCT {what} ({hint}): {amct}",
                    data={"suggestion": repr(close)} if close else None)  # fmt: skip
 
 
@@ -674,7 +674,7 @@ def _check_skip_override(root: View, overrides: list[Target], mode: Mode) -> lis
             continue
         lists = " and ".join(dict.fromkeys(lst for _, lst in near))
         out.append(problem("skip-override", "warning", t.key,
-                            f"'{t.key.value}' is in {lists} and has this override: " + "; ".join(parts)
+                            f"{quoted(t.key.value)} is in {lists} and has this override: " + "; ".join(parts)
                             + ". Remove it from the skip list or delete the override",
                             related=tuple(Related(o.node.start, o.node.end, f"skipped in {lst}") for o, lst in near)))  # fmt: skip
     return out

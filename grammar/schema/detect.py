@@ -132,10 +132,10 @@ def _names(names: set[str] | list[str]) -> str:
 
 
 def _label(schema: Schema, among: list[Schema]) -> str:
-    """A member as the user tells it from the others: its root message, or its title when
-    two members share the root's name (the PyTorch and the other frameworks' AMCTConfig)."""
+    """A member as the user tells it from the others: its root message, with its package
+    when two members share the root's name (the PyTorch and the other frameworks' AMCTConfig)."""
     same = sum(s.root.name == schema.root.name for s in among)
-    return schema.shown if same > 1 else schema.root.name
+    return schema.root.full_name if same > 1 else schema.root.name
 
 
 def detect(tree: Message, path: PurePath | None = None) -> Detection:
@@ -184,8 +184,8 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
     chosen = tied[0].schema
     others = ", ".join(_label(s, members) for s in members[1:])
     shared = _names(best.known_top)
-    return Detection(chosen, f"its fields ({shared}) fit several AMCT configs: {_label(chosen, members)} (the most "
-                             f"common) and {others}; only the problems they all share are reported",
+    return Detection(chosen, f"its fields ({shared}) fit {len(members)} AMCT configs, {_label(chosen, members)} (the "
+                             f"most common, shown) and {others}: only the problems they all share are reported",
                      tuple(f.schema for f in tied))  # fmt: skip
 
 

@@ -273,7 +273,7 @@ def resolve_schema(text: str, tree: Message, *, path: Path | None = None,
     if found.schema is not None:
         fix = header_fix(found.schema, newline)
         note = Problem("schema", "information", start, start,
-                       f"checked as {found.schema.shown}: {found.why}. Pin it with a schema header",
+                       f"checked as {found.schema.shown}: {found.why}; pin it with a header",
                        data={"insert": {"offset": start, "text": fix}, "title": "Pin the schema: insert its header"})  # fmt: skip
         return Resolution(found.schema, "content", found.why, (note,), found.candidates, header)
     # the bundled schemas here; an editor adds the messages of the workspace's .proto files

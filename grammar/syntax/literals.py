@@ -37,11 +37,18 @@ class Number:
     is_int: bool
 
 
+#: Decimal integers longer than this are not converted (Python refuses beyond 4,300 digits,
+#: and it would cost quadratic time): they stand for ±10**_MAX_DIGITS, which is beyond every
+#: integer type and compares the same way with every bound a check uses.
+_MAX_DIGITS = 1000
+_HUGE = 10**_MAX_DIGITS
+
+
 def parse_number(text: str, negative: bool = False) -> Number | None:
     """Decode a NUMBER token (without sign); None when it is no number at all."""
     sign = -1 if negative else 1
     if _DEC.match(text):
-        return Number(sign * int(text), True)
+        return Number(sign * (int(text) if len(text) <= _MAX_DIGITS else _HUGE), True)
     if _HEX.match(text):
         return Number(sign * int(text, 16), True)
     if _OCT.match(text):
@@ -60,6 +67,8 @@ def is_spec_number(text: str) -> bool:
 # protobuf's Python text_format (what AMCT runs) reads numbers with Python's int() and
 # float(): it also takes what the specification does not ('1_000', '0b11', '0o17').
 _C_OCTAL = re.compile(r"(-?)0(\d+)\Z")
+#: what Python's int(text, 0) reads (underscores between digits, base prefixes)
+_PY_INT = re.compile(r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[1-9](?:_?[0-9])*|0(?:_?0)*)\Z")
 _PY_OCTAL_FLOAT = re.compile(r"-?0[0-9]+")
 _PY_INF = re.compile(r"-?inf(?:inity)?f?\Z", re.IGNORECASE)
 
@@ -69,9 +78,11 @@ def python_int(token: str) -> int | None:
     (its ``_ParseAbstractInteger``: C octal, then ``int(token, 0)``)."""
     m = _C_OCTAL.match(token)
     text = f"{m[1]}0o{m[2]}" if m else token
+    if len(text) > _MAX_DIGITS + 3:  # (see _MAX_DIGITS) a sign, a base prefix, then the digits
+        return (-_HUGE if text.startswith("-") else _HUGE) if _PY_INT.match(text) else None
     try:
         return int(text, 0)
-    except ValueError:  # not an integer, or more digits than Python converts
+    except ValueError:  # not an integer
         return None
 
 
@@ -130,7 +141,10 @@ def float_value(text: str, negative: bool, is_identifier: bool) -> float | None:
     number = parse_number(text, negative)
     if number is None:
         return None
-    return float(number.value)
+    try:
+        return float(number.value)
+    except OverflowError:  # an integer beyond float's range: protobuf's float() gives infinity
+        return math.inf if number.value > 0 else -math.inf
 
 
 _SIMPLE_ESCAPES = {

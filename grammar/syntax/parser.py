@@ -89,7 +89,7 @@ class _Parser(Reductions):
     the row it names, a reduction pops and pushes the goto row, so one lookup per step.
     """
 
-    __slots__ = ("comments", "problems", "rows", "suppress", "text", "values")
+    __slots__ = ("_balanced", "_budget", "_dropped", "comments", "problems", "rows", "suppress", "text", "values")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -98,6 +98,9 @@ class _Parser(Reductions):
         self.suppress = 0
         self.rows: list[dict[str, Any]] = [START_ROW]
         self.values: list[Any] = []
+        self._balanced: frozenset[int] | None = None
+        self._dropped = -1  # where the last closer dropped as one too many ends
+        self._budget = LOOKAHEAD_BUDGET + len(text) // 8  # tokens bracket_choice may still look at
 
     # -- the token loop ---------------------------------------------------------------------
     def run(self) -> Message:
@@ -133,7 +136,7 @@ class _Parser(Reductions):
                 try:
                     action = row[pkind]
                 except KeyError:
-                    self.recover(prev)
+                    self.recover(prev, tok)
                     break
                 if action.__class__ is dict_:  # shift
                     rows.append(action)
@@ -241,9 +244,18 @@ class _Parser(Reductions):
             return
         self.problems.append(syntax_error(start, max(end, start), message, **data))
 
-    def open_brackets(self) -> list[Token]:
-        """Opening brackets on the parser's stack that are not closed yet, innermost last."""
-        return [v for v in self.values if type(v) is tuple and v[0] in _OPENERS]
+    def open_brackets(self, limit: int | None = None) -> list[Token]:
+        """Opening brackets on the parser's stack that are not closed yet, innermost last
+        (only the *limit* innermost: a bounded look, whatever the depth)."""
+        if limit is None:
+            return [v for v in self.values if type(v) is tuple and v[0] in _OPENERS]
+        found: list[Token] = []
+        for v in reversed(self.values):
+            if type(v) is tuple and v[0] in _OPENERS:
+                found.append(v)
+                if len(found) == limit:
+                    break
+        return found[::-1]
 
     # -- recovery ---------------------------------------------------------------------------
     def _in_value_position(self) -> bool:
@@ -265,15 +277,27 @@ class _Parser(Reductions):
         else:
             self.report(at, at, "a value is missing here", force=True)
 
-    def recover(self, tok: Token) -> None:
+    def recover(self, tok: Token, following: Token | None = None) -> None:
+        """*tok* has no action here (*following*: the token after it, None at the end)."""
         kind, _, start, end = tok
         if (kind in _CLOSERS or kind in _SEPARATORS) and self._in_value_position():
             # `name: }` -- the value is missing
             self._report_no_value(start)
             if self.feed(_synthetic("IDENT", start)) and self.feed(tok):
                 return
+        if kind == "RBRACKET" and self.values and type(self.values[-1]) is tuple and self.values[-1][0] == "COMMA":
+            # `[1, 2, ]` -- a trailing comma, which protobuf's parser rejects
+            comma = self.values[-1]
+            self.report(comma[2], comma[3], "a ',' right before ']': AMCT's parser (protobuf's text_format) wants "
+                        "a value after every ','; delete it", force=True, delete=[comma[2], comma[3]])  # fmt: skip
+            if self.feed(_synthetic("IDENT", comma[3])) and self.feed(tok):
+                return
         if kind in _CLOSERS:
             self._stray_closer(tok)
+            return
+        if kind in _SEPARATORS and self._dropped >= 0 and not self.text[self._dropped : start].strip():
+            return  # `} };`: the separator of the field the dropped closer ended (its reductions are done)
+        if self._list_left_open(tok, following) or self._item_left_open(tok):
             return
         # Nothing specific fits: report once and drop the token (panic mode).
         expected = self.expected()
@@ -281,18 +305,104 @@ class _Parser(Reductions):
         self.report(start, end, f"unexpected {_describe(tok)}" + (f"; expected {what}" if what else ""))
         self.suppress = _SUPPRESS_AFTER_ERROR
 
+    def _list_left_open(self, tok: Token, following: Token | None) -> bool:
+        """`[1, 2 c: 3`: a field starts where the innermost list wants ',' or ']': the list
+        was left open. One diagnostic on the '[', the list closed, the field read."""
+        if tok[0] != "IDENT" or following is None or following[0] not in _FIELD_FOLLOWERS:
+            return False
+        opened = self.open_brackets(1)
+        if not opened or opened[-1][0] != "LBRACKET" or "RBRACKET" not in self.expected():
+            return False
+        o = opened[-1]
+        at = self._end_of_last_value(tok[2])
+        self.report(o[2], o[3], "'[' is never closed: add ']'", force=True, insert={"offset": at, "text": "]"})
+        return self.feed(_synthetic("RBRACKET", at)) and self.feed(tok)
+
+    def _item_left_open(self, tok: Token) -> bool:
+        """`[{ a: 1 , {...}]`: a ',' where a message that is a list's item wants a field or
+        its closer: the item was left open. One diagnostic on its opener, the item closed."""
+        comma = None  # `[{ a: 1, {...}]`: the ',' was taken as a's separator; the '{' shows it was not
+        if tok[0] in ("LBRACE", "LANGLE") and self.values:
+            top = self.values[-1]
+            if type(top) is tuple and top[0] == "COMMA":  # shifted, the field not reduced yet
+                comma = _Span(top[2], top[3])
+            elif type(top) is list and top and getattr(top[-1], "separator", None) is not None:
+                sep = top[-1].separator
+                comma = sep if self.text[sep.start : sep.end] == "," else None
+        if tok[0] != "COMMA" and comma is None:
+            return False
+        opened = self.open_brackets(2)
+        if len(opened) < 2 or opened[0][0] != "LBRACKET" or _OPENERS[opened[1][0]] not in self.expected():
+            return False
+        o = opened[1]
+        closer = _OPENERS[o[0]]
+        at = self._end_of_last_value(comma.start if comma is not None else tok[2])
+        self.report(o[2], o[3], f"{_SHOW[o[0]]} is never closed: add '{_CLOSE_TEXT[closer]}'", force=True,
+                    insert={"offset": at, "text": _CLOSE_TEXT[closer]})  # fmt: skip
+        if not self.feed(_synthetic(closer, at)):
+            return False
+        if comma is not None and not self.feed(("COMMA", ",", comma.start, comma.end)):
+            return False
+        return self.feed(tok)
+
+    def _end_of_last_value(self, before: int) -> int:
+        """Where the text before offset *before* ends, blanks and comments left out."""
+        text = self.text
+        end = before
+        for c in reversed(self.comments):
+            if c.end <= before and not text[c.end : end].strip():
+                end = c.start
+            elif c.end <= before:
+                break
+        return len(text[:end].rstrip())
+
     def _stray_closer(self, tok: Token) -> None:
+        """A closer that does not close the innermost opener. Which mistake it is follows
+        from the brackets after it (bracket_choice): openers left open (the closer closes an
+        outer one), a wrong closer (`{ ... >`), or one too many (`}}`)."""
         kind, _, start, end = tok
-        opened = self.open_brackets()
-        want = _OPENERS[opened[-1][0]] if opened else None
-        if want is not None and want in self.expected():
+        opened = self.open_brackets(MAX_CLOSED)
+        lookahead = min(LOOKAHEAD, self._budget)
+        self._budget -= lookahead
+        choice = bracket_choice(self.text, [o[0] for o in opened], kind, end, lookahead=lookahead,
+                                can_replace=bool(opened) and _OPENERS[opened[-1][0]] in self.expected())  # fmt: skip
+        if choice > 0:  # the openers above the one this closes were left open
+            at = self._end_of_last_value(start)
+            for o in reversed(opened[len(opened) - choice :]):
+                closer = _OPENERS[o[0]]
+                self.report(o[2], o[3], f"{_SHOW[o[0]]} is never closed: add '{_CLOSE_TEXT[closer]}'", force=True,
+                            insert={"offset": at, "text": _CLOSE_TEXT[closer]})  # fmt: skip
+                if not self._close(closer, at):
+                    break
+            else:
+                if self.feed(tok):
+                    return
+        if choice == REPLACE:
             # `{ ... >`: the wrong closer for the innermost opener; take it as the right one.
             o = opened[-1]
+            want = _OPENERS[o[0]]
             self.report(start, end, f"{_SHOW[kind]} does not close {_SHOW[o[0]]}: use {_SHOW[want]}",
                         force=True, suggestion=_CLOSE_TEXT[want], related=[o[2], o[3]])  # fmt: skip
             self.feed(_synthetic(want, start))
             return
+        if start in self.balanced():  # the text pairs it with an opener: never offer to delete it
+            self.report(start, end, f"unexpected {_SHOW[kind]} here", force=True)
+            return
         self.report(start, end, f"unmatched {_SHOW[kind]}: delete it", force=True, delete=[start, end])
+        self._dropped = end
+
+    def balanced(self) -> frozenset[int]:
+        """Offsets of the brackets the text pairs (textual_pairs), computed once."""
+        if self._balanced is None:
+            self._balanced = textual_pairs(self.text)
+        return self._balanced
+
+    def _close(self, closer: str, at: int) -> bool:
+        """Feed a synthetic *closer*, filling a value that is due first (`[1,` `name:`)."""
+        if self.feed(_synthetic(closer, at)):
+            return True
+        return bool(self.expected() & {"IDENT", "NUMBER"}) and self.feed(_synthetic("IDENT", at)) \
+            and self.feed(_synthetic(closer, at))
 
     def _last_name(self) -> tuple[int, int] | None:
         """Span of the field name just before the cursor, if the parser is inside a field."""
@@ -339,6 +449,111 @@ class _Parser(Reductions):
             rest = unclosed[_MAX_UNCLOSED_REPORTS:]
             self.report(rest[-1][2], rest[-1][3], f"{len(rest)} more brackets are never closed", force=True)
 
+#: bracket_choice's answers besides "close an outer opener" (a count > 0)
+DELETE, REPLACE = 0, -1
+#: how many tokens after a stray closer bracket_choice looks at (a constant: linear time),
+#: and how many it may look at in all per parse, beyond a share of the text's length
+LOOKAHEAD = 128
+LOOKAHEAD_BUDGET = 20_000
+#: how many of the innermost open brackets a stray closer may close
+MAX_CLOSED = 64
+_OPENER_OF = {"}": "LBRACE", ">": "LANGLE", "]": "LBRACKET"}
+
+
+def bracket_choice(text: str, opened: list[str], closer: str, after: int, *, can_replace: bool,
+                   lookahead: int = LOOKAHEAD) -> int:  # fmt: skip
+    """Which mistake a closer that does not close the innermost opener is: ``n > 0`` the
+    *n* innermost openers were left open (it closes the one below them), REPLACE it is the
+    wrong closer for the innermost, DELETE it is one too many. Each reading is played on
+    the next LOOKAHEAD tokens' brackets (the end of the text counts what is left open);
+    the one with the fewest bracket errors wins (ties: a wrong closer, then openers left
+    open, then one too many; without lookahead: the first that applies). *opened*: the
+    openers' kinds, innermost last; *closer*: the closer's kind; *after*: where it ends."""
+    want = _CLOSERS[closer]
+    options: list[tuple[int, int, list[str]]] = []  # (cost, choice, stack after the closer)
+    if can_replace:
+        options.append((1, REPLACE, opened[:-1]))
+    if want in opened and opened[-1] != want:
+        depth = len(opened) - 1 - opened[::-1].index(want)
+        options.append((len(opened) - 1 - depth, len(opened) - 1 - depth, opened[:depth]))
+    options.append((1, DELETE, list(opened)))
+    if lookahead <= 0:
+        return options[0][1] if options[0][1] != REPLACE or len(options) == 2 else options[1][1]
+    brackets: list[str] = []
+    ended = False
+    for i, m in enumerate(SCAN.finditer(text, after)):
+        group = m.lastindex
+        if group == PUNCT_GROUP:
+            c = m[group]
+            if c in "{<[}>]":
+                brackets.append(c)
+        elif group is not None and group >= GARBAGE_GROUP + 1:  # END
+            ended = True
+            break
+        if i >= lookahead:
+            break
+    best = None
+    for rank, (cost, choice, stack) in enumerate(options):
+        total = cost + _bracket_errors(stack, brackets, ended)
+        if best is None or (total, rank) < best[0]:
+            best = ((total, rank), choice)
+    assert best is not None
+    return best[1]
+
+
+def textual_pairs(text: str) -> frozenset[int]:
+    """Start offsets of the brackets (outside strings and comments) that pair up when the
+    text is read with one stack: a closer pairs with the innermost opener of its kind when
+    only openers of other kinds lie above it (those are left unpaired), else with none."""
+    stack: list[tuple[str, int]] = []
+    where: dict[str, list[int]] = {"{": [], "<": [], "[": []}  # stack depths of each kind: O(1) lookups
+    paired: set[int] = set()
+    for m in SCAN.finditer(text):
+        if m.lastindex != PUNCT_GROUP:
+            continue
+        c = m[PUNCT_GROUP]
+        if c in "{<[":
+            where[c].append(len(stack))
+            stack.append((c, m.start(PUNCT_GROUP)))
+        elif c in "}>]":
+            depths = where[{"}": "{", ">": "<", "]": "["}[c]]
+            if not depths:
+                continue
+            depth = depths[-1]
+            paired.add(stack[depth][1])
+            paired.add(m.start(PUNCT_GROUP))
+            for kind, _ in stack[depth:]:  # (each entry is removed once: linear overall)
+                where[kind].pop()
+            del stack[depth:]
+    return frozenset(paired)
+
+
+def _bracket_errors(stack: list[str], brackets: list[str], ended: bool) -> int:
+    """Bracket errors in *brackets* after *stack* (a copy is used), greedily matched."""
+    stack = list(stack)
+    errors = 0
+    for c in brackets:
+        if c in "{<[":
+            stack.append({"{": "LBRACE", "<": "LANGLE", "[": "LBRACKET"}[c])
+            continue
+        want = _OPENER_OF[c]
+        if stack and stack[-1] == want:
+            stack.pop()
+        elif want in stack:
+            depth = len(stack) - 1 - stack[::-1].index(want)
+            errors += len(stack) - 1 - depth
+            del stack[depth:]
+        else:
+            errors += 1
+    return errors + (len(stack) if ended else 0)
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+
+
 def _describe(tok: Token) -> str:
     if tok[0] in ("IDENT", "NUMBER"):
         return f"'{tok[1]}'"
@@ -380,8 +595,44 @@ def parse(text: str) -> ParseResult:
         except (_Rejected, RecursionError) as exc:  # pragma: no cover - defensive
             parser.problems.append(syntax_error(0, 0, f"the file could not be parsed: {exc}"))
             tree = Message((), 0, len(text))
+    if "\r" in text:
+        parser.problems += lone_cr_problems(text, parser.comments)
     problems = sorted(parser.problems, key=Problem.sort_key)
     return ParseResult(tree, tuple(parser.comments), tuple(problems), text)
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def lone_cr_problems(text: str, comments: list[Comment]) -> list[Problem]:
+    """Lone CRs (classic Mac OS line breaks) mean one thing to an editor, another to AMCT.
+
+    protobuf's text_format (AMCT's parser) splits the text into lines at ``\n`` only and
+    ends a comment at the end of such a line; a lone ``\r`` is whitespace to it. An editor
+    shows a line break there. So a comment followed by a lone CR hides from AMCT everything
+    up to the next ``\n`` (the whole rest of a file that has only lone CRs): a warning on
+    each such comment, saying what AMCT does not read. A file whose only line breaks are
+    lone CRs and that hides nothing gets a hint: AMCT reads it as one line."""
+    out: list[Problem] = []
+    for c in comments:
+        cr = c.text.find("\r")
+        if cr < 0 or _LONE_CR.search(c.text) is None:
+            continue
+        hidden = c.text[cr:].strip()
+        if not hidden:
+            continue
+        out.append(Problem("line-breaks", "warning", c.start, c.start + cr,
+                           "this comment ends at a lone CR line break: AMCT's parser (protobuf's text_format) "
+                           "ends lines only at \\n, so to it the comment runs on to the next \\n and hides the "
+                           f"{len(hidden):,} characters after the CR (neither AMCT nor kvcal reads them); save "
+                           "the file with LF or CRLF line breaks",
+                           data={"line_breaks": "cr"}))  # fmt: skip
+    if not out and "\n" not in text and _LONE_CR.search(text.rstrip("\r")):
+        out.append(Problem("line-breaks", "hint", 0, 0,
+                           "this file's line breaks are lone CRs (classic Mac OS): AMCT's parser (protobuf's "
+                           "text_format) ends lines only at \\n and takes a CR for a blank, so it reads the file as "
+                           "one line (its error messages say line 1, column N); save the file with LF line breaks"))  # fmt: skip
+    return out
 
 
 #: how far into a file a NUL byte makes it binary (git's rule: the first 8,000 bytes)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from kvcal.grammar.association import header_data_path
 from kvcal.grammar.checks.analysis import Analysis, analyze
+from kvcal.grammar.files import FileRefused, describe, read_regular, read_stream
 from kvcal.grammar.problems import Problem
 from kvcal.grammar.schema import Schema
 from kvcal.grammar.schema.resolution import SchemaError, SchemaOptions, explicit_schema
@@ -24,6 +27,7 @@ class ConfigFile:
     path: Path
     parsed: ParseResult
     name: str = ""  # as the user gave it ('-' for stdin)
+    raw: bytes = b""  # the bytes read (kvcal format writes only if the file still holds them)
 
     @property
     def text(self) -> str:
@@ -45,10 +49,16 @@ class HeaderData:
     where: str  # ``config:line:column`` of it
 
     def missing(self) -> str | None:
-        """Why the file cannot be used, with where the header says so; None when it is a file."""
-        if self.path.is_file():
-            return None
-        what = "is a directory" if self.path.is_dir() else "does not exist"
+        """Why the file cannot be used, with where the header says so; None when it is a
+        regular file (a FIFO or a device named there is never opened)."""
+        try:
+            mode = os.stat(self.path).st_mode
+        except OSError:
+            what = "does not exist"
+        else:
+            if stat.S_ISREG(mode):
+                return None
+            what = f"is {describe(mode)}, not a regular file"
         shown = self.written if self.written == str(self.path) else f"{self.written} ({self.path})"
         return (f"{self.where}: the '# kvcal: data=' header names {shown}, which {what}: fix the "
                 "header or pass --data SAMPLES.safetensors")
@@ -70,7 +80,10 @@ def read_config(name: str) -> ConfigFile | None:
     """Read and parse *name*; print a clear error and return None when it cannot be read."""
     path = Path(name)
     try:
-        data = sys.stdin.buffer.read() if name == "-" else path.read_bytes()
+        data = read_stream(sys.stdin.buffer, STDIN) if name == "-" else read_regular(path)
+    except FileRefused as exc:  # a FIFO, a device, a directory, too large: never read
+        sys.stderr.write(f"kvcal: {name}: {exc.strerror}; give a quant.cfg file\n")
+        return None
     except FileNotFoundError:
         sys.stderr.write(f"kvcal: {name}: no such file\n")
         return None
@@ -80,7 +93,7 @@ def read_config(name: str) -> ConfigFile | None:
     except OSError as exc:
         sys.stderr.write(f"kvcal: {name}: cannot read it ({exc.strerror or exc})\n")
         return None
-    return ConfigFile(path, parse_bytes(data), name)
+    return ConfigFile(path, parse_bytes(data), name, data)
 
 
 def add_schema_arguments(parser: argparse.ArgumentParser) -> None:

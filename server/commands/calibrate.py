@@ -2,7 +2,9 @@
 config on sample activations, write AMCT's record file, show the factors and their error.
 
 Exit status: 0 done, 1 the config has errors or calibration failed (the message says
-which file, layer and batch, and what to do), 2 usage errors.
+which file, layer and batch, and what to do), 2 usage errors (among them a --record or
+--report path that is a link, FIFO, device or other non-regular file: refused before
+calibrating, see docs/files.md).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import warnings
 from pathlib import Path
 from typing import TextIO
 
+from kvcal.grammar.files import FileRefused, check_output, check_report_dir
+from kvcal.grammar.problems import excerpt
 from kvcal.grammar.resolve import resolve_analysis
 from kvcal.server.commands._files import analyzed_config, header_data
 
@@ -53,7 +57,7 @@ class ProgressBar:
         done = self.width * index // max(total, 1)
         bar = "#" * done + "-" * (self.width - done)
         spent = time.perf_counter() - self.start
-        self.stream.write(f"\r[{bar}] {index + 1}/{total} {spent:5.1f}s {layer[:60]:<60}")
+        self.stream.write(f"\r[{bar}] {index + 1}/{total} {spent:5.1f}s {excerpt(layer, 60):<60}")
         self.stream.flush()
 
     def close(self) -> None:
@@ -67,9 +71,25 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def refused_output(record: Path | None, report: Path | None) -> str | None:
+    """Why --record or --report cannot be written (checked before a minute of calibration)."""
+    for option, path, check in (("--record", record, check_output), ("--report", report, check_report_dir)):
+        if path is None:
+            continue
+        try:
+            check(path)
+        except FileRefused as exc:
+            return f"{option} {exc}"
+        except OSError:
+            pass  # (an unwritable folder: the write says so, as before)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.replace and args.record is None:
         return _fail("--replace says how to write the record file: give --record OUT too", 2)
+    if (why := refused_output(args.record, args.report)) is not None:
+        return _fail(why, 2)
     loaded = analyzed_config(args.config, "calibrating")
     if isinstance(loaded, int):
         return loaded
@@ -119,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             report = write_report(result, args.report, config=args.config,
                                   record=str(args.record) if args.record else None)  # fmt: skip
         except OSError as exc:
-            return _fail(f"{args.report}: cannot write the report ({exc.strerror or exc})", 1)
+            return _fail(f"{exc.filename or args.report}: cannot write the report ({exc.strerror or exc})", 1)
     if args.json:
         out = result.to_dict()
         out.update(config=args.config, record=str(args.record) if args.record else None,

@@ -107,6 +107,15 @@ def run(args: argparse.Namespace) -> int:
         layers = [p.layer_name for p in got[0]]
         batch_num = got[1] if batch_num is None else batch_num
     batch_num = 1 if batch_num is None else batch_num
+    from kvcal.grammar.files import FileRefused, check_output
+
+    try:  # checked before the model runs: a link, FIFO or device at --out is refused
+        check_output(args.out)
+    except FileRefused as exc:
+        sys.stderr.write(f"kvcal: --out {exc}\n")
+        return 2
+    except OSError:
+        pass  # (an unwritable folder: the write says so)
     from kvcal.calibrate.errors import CalibrationError
     from kvcal.calibrate.model import (
         capture_text,

@@ -103,8 +103,16 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 def plot_problem(path: Path) -> str | None:
     """Why the results cannot be drawn to *path* (checked before the long run), or None."""
+    from kvcal.grammar.files import FileRefused, check_output
+
     if path.is_dir():
         return "is a directory; give a file name such as results.png"
+    try:
+        check_output(path)
+    except FileRefused as exc:
+        return str(exc.strerror)
+    except OSError:
+        pass  # (an unwritable folder: the write says so)
     if path.suffix.lower() not in PLOT_FORMATS:
         return f"give a file name ending in {', '.join(PLOT_FORMATS)}"
     return None

@@ -7,6 +7,7 @@ import sys
 
 from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.problems import excerpt
 from kvcal.grammar.resolve import amct_json, resolve_analysis
 from kvcal.server.commands._files import add_schema_arguments, analyzed_config, schema_options
 
@@ -41,7 +42,7 @@ def table(plans: list[LayerPlan], batch_num: int) -> str:
     rows = [("layer", "algorithm", "granularity", "mode (decided by)", "from", "parameters")]
     for p in plans:
         mode = "asymmetric" if p.with_offset else "symmetric"
-        rows.append((p.layer_name, p.algorithm.upper(), p.granularity, f"{mode} ({_OFFSET_WHY[p.offset_source]})",
+        rows.append((excerpt(p.layer_name), p.algorithm.upper(), p.granularity, f"{mode} ({_OFFSET_WHY[p.offset_source]})",
                      p.config_source if p.config_source != "default" else "default (IFMR)", _params(p)))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
-import os
 import sys
-import tempfile
 
+from kvcal.grammar.files import rewrite_in_place
 from kvcal.grammar.formatter import FormatError, format_text
 from kvcal.server.commands._files import STDIN, read_config
 
@@ -20,29 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
     mode.add_argument("--diff", action="store_true", help="change nothing; print a unified diff")
-
-
-def _write_atomic(path: str, text: str) -> None:
-    """Replace the file *path* names (through symbolic links: a link stays a link) with
-    *text*, atomically, keeping its permissions and, where allowed, its owner. A file
-    that is not writable is refused (PermissionError), as an editor would refuse it."""
-    target = os.path.realpath(path)
-    st = os.stat(target)
-    if not os.access(target, os.W_OK) or not st.st_mode & 0o222:
-        raise PermissionError(13, "the file is read-only", path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".kvcal-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, st.st_mode & 0o7777)
-        with contextlib.suppress(OSError, AttributeError):
-            os.chown(tmp, st.st_uid, st.st_gid)  # only root may; others own the file anyway
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             status = max(status, 1)
         else:
             try:
-                _write_atomic(name, formatted)
+                rewrite_in_place(name, formatted, config.raw)
             except OSError as exc:
                 sys.stderr.write(f"kvcal: {name}: cannot write it ({exc.strerror or exc}); unchanged\n")
                 status = 2

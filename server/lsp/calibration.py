@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from kvcal.grammar.files import FileRefused, check_output, check_report_dir, read_regular
+from kvcal.grammar.problems import excerpt, quoted
 from kvcal.server.lsp.outcome import Issue, LayerOutcome, Outcome, summary
 from kvcal.server.lsp.settings import Settings
 
@@ -134,9 +136,12 @@ async def _snapshot(ls: KvcalServer, uri: str) -> Snapshot | None:
     from kvcal.server.lsp.server import fs_path
 
     path = fs_path(uri)
-    if path is None or not path.is_file():
+    if path is None:
         return None
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:  # a regular file of a config's size only: a FIFO or a device named by the URI is never read
+        text = read_regular(path).decode("utf-8", errors="replace")
+    except OSError:
+        return None
     settings = ls.settings.get(uri, Settings())
     return await asyncio.get_running_loop().run_in_executor(None, ls.analyse, uri, None, text, settings)
 
@@ -188,11 +193,18 @@ def prepare(ls: KvcalServer, snap: Snapshot | None, uri: str = "",
     else:
         raise Refused("the config is not saved: save it, or set kvcal.recordFile")
     report = record.with_name(f"{path.stem if path else record.stem}.report")
+    try:  # outputs: refused before a minute of calibration when they cannot be written
+        check_output(record)
+        check_report_dir(report)
+    except FileRefused as exc:
+        raise Refused(f"{exc} (nothing was calibrated or written)") from None
+    except OSError:
+        pass  # (an unwritable folder: the write says so)
     plans = tuple(snap.plans)
     if layers is not None:
         unknown = sorted(set(layers) - {p.layer_name for p in plans})
         if unknown:
-            raise Refused(f"{label} does not quantize {', '.join(repr(n) for n in unknown)}: the config changed "
+            raise Refused(f"{label} does not quantize {', '.join(quoted(n) for n in unknown)}: the config changed "
                           "since the command was offered; run it again")  # fmt: skip
         plans = tuple(p for p in plans if p.layer_name in layers)
     return Job(snap.uri, label, plans, samples.path, record, report, subset=layers is not None)
@@ -234,7 +246,7 @@ class _Progress:
         if self.token is not None:
             pct = int(100 * index / total) if total else 100
             self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(
-                message=f"{index}/{total} layers: {layer}", percentage=pct, cancellable=True))  # fmt: skip
+                message=f"{index}/{total} layers: {excerpt(layer)}", percentage=pct, cancellable=True))  # fmt: skip
 
     def cancelled(self) -> bool:
         return self._future is not None and self._future.cancelled()

@@ -7,7 +7,6 @@ its errors into :class:`Failed` naming the layer.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kvcal.server.lsp.calibration import Job
 
-_LAYER_IN_MESSAGE = re.compile(r"layer '([^']*)'")
 
 
 class Cancelled(Exception):
@@ -62,9 +60,10 @@ def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable
 
 
 def _layer_named(message: str, job: Job) -> str | None:
-    names = {p.layer_name for p in job.plans}
-    m = _LAYER_IN_MESSAGE.search(message)
-    return m.group(1) if m and m.group(1) in names else None
+    """The layer of *job* a message names (as ``layer 'x'``, escaped: grammar.problems.quoted)."""
+    from kvcal.grammar.problems import quoted
+
+    return next((p.layer_name for p in job.plans if f"layer {quoted(p.layer_name)}" in message), None)
 
 
 def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
@@ -75,6 +74,7 @@ def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
 
 
 def _markdown(job: Job, layers: list[dict[str, Any]], device: str, seconds: float) -> str:
+    from kvcal.grammar.problems import excerpt
     from kvcal.server.lsp.outcome import summary
 
     lines = [f"### Calibration of {job.label}", "", f"{len(layers)} layer(s) in {seconds:.2f} s on {device}", "",
@@ -85,6 +85,6 @@ def _markdown(job: Job, layers: list[dict[str, Any]], device: str, seconds: floa
         sq = f"{row['sqnr_db']:.2f}" if row["sqnr_db"] is not None else "–"
         mse = f"{row['mse']:.3g}" if row["mse"] is not None else "–"
         scale_offset = summary(row).split(" · ")[0]
-        lines.append(f"| `{row['layer']}` | {row['algorithm']} | {row['granularity']} | {mode} | {scale_offset} | {sq} | {mse} |")
+        lines.append(f"| `{excerpt(row['layer'])}` | {row['algorithm']} | {row['granularity']} | {mode} | {scale_offset} | {sq} | {mse} |")
     lines += ["", f"Record: `{job.record}`  ", f"Report: `{job.report}`"]
     return "\n".join(lines)

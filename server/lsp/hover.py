@@ -14,6 +14,7 @@ from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.navigation import Target, layer_refs, target_at
 from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.problems import excerpt
 from kvcal.grammar.schema import Schema, default_text, label, shortest_float32, type_name
 from kvcal.grammar.text import LineIndex
 
@@ -191,7 +192,7 @@ def _occurrence_value(analysis: Analysis, target: Target) -> float | None:
 def layer_markdown(analysis: Analysis, index: LineIndex, layer: str, plan: LayerPlan | None,
                    locale: str | None, result: str | None) -> str:  # fmt: skip
     lab = labels(locale)
-    lines = [f"**{lab['layer']}** `{layer}`"]
+    lines = [f"**{lab['layer']}** `{excerpt(layer)}`"]
     refs = [r for r in layer_refs(analysis) if r.name == layer]
     override = next((r for r in refs if r.role == "override"), None)
     if plan is None:

@@ -11,7 +11,7 @@ from typing import Any
 from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.navigation import layer_refs
 from kvcal.grammar.plan import LayerPlan
-from kvcal.grammar.problems import Problem
+from kvcal.grammar.problems import Problem, excerpt
 
 CODE = "calibration"
 
@@ -52,7 +52,7 @@ class Outcome:
         out = []
         for name, summary in self.current(plans).items():
             if name in anchors:
-                out.append(Problem(CODE, "information", *anchors[name], f"{name}: {summary}"))
+                out.append(Problem(CODE, "information", *anchors[name], f"{excerpt(name)}: {summary}"))
         if self.issues and tuple(plans) == self.plans:
             for issue in self.issues:
                 span = anchors.get(issue.layer or "") or header or (0, 0)

@@ -246,6 +246,13 @@ class KvcalServer(LanguageServer):
         # one at a time: the parser is not re-entrant.
         self.analyser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-analyse")
 
+    def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
+        """Serve on stdio; every message body is answered, even one that is not JSON
+        (:mod:`kvcal.server.lsp.stdio`)."""
+        from kvcal.server.lsp.stdio import serve_stdio
+
+        serve_stdio(self, stdin, stdout)
+
     # -- derived state ---------------------------------------------------------------------
     async def snapshot(self, uri: str) -> Snapshot | None:
         """The current version of an open document, analysed. Cached per text and settings;

@@ -132,6 +132,12 @@ function prepareDirs(opts) {
   };
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   fs.cpSync(path.join(REPO, 'examples'), dirs.workspace, { recursive: true });
+  // A hostile workspace: were the server started with it on Python's import path (`python -m`
+  // with the workspace as working directory), these would run in the server and stop it.
+  dirs.trapMarker = path.join(tmp, 'WORKSPACE-CODE-RAN');
+  for (const module of ['cattrs.py', 'pygls.py']) {
+    fs.writeFileSync(path.join(dirs.workspace, module), `open(${JSON.stringify(dirs.trapMarker)}, "a").write("${module}\\n")\nraise SystemExit(3)\n`);
+  }
   fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
   const settings = {
     'kvcal.server.command': opts.serverCommand,
@@ -433,10 +439,13 @@ const CHECKS = {
 /** (r): the extension restarts the server when kvcal.server.command changes (here: broken -> working). */
 CHECKS.r = async (page, opts) => {
   const before = await statusText(page);
-  // As a user would: the workspace's .vscode/settings.json (VS Code watches it).
-  const workspaceSettings = path.join(opts.dirs.workspace, '.vscode', 'settings.json');
-  fs.mkdirSync(path.dirname(workspaceSettings), { recursive: true });
-  fs.writeFileSync(workspaceSettings, JSON.stringify({ 'kvcal.server.command': REPO_SERVER }, null, 2));
+  // As a user would, in settings a workspace cannot write: kvcal.server.command is a machine
+  // setting (a .vscode/settings.json no longer chooses the program). code-server is a remote
+  // window: its machine settings are Machine/settings.json, which VS Code watches.
+  const machine = path.join(opts.dirs.userData, 'Machine', 'settings.json');
+  fs.mkdirSync(path.dirname(machine), { recursive: true });
+  const current = fs.existsSync(machine) ? JSON.parse(fs.readFileSync(machine, 'utf8') || '{}') : {};
+  fs.writeFileSync(machine, JSON.stringify({ ...current, 'kvcal.server.command': REPO_SERVER }, null, 2));
   await waitFor('the status bar to show the restarted server running', async () => (await statusText(page))?.startsWith('$(check)'), opts.timeoutMs * 2);
   await focusEditor(page);
   const hover = await CHECKS.b(page, { ...opts, timeoutMs: opts.timeoutMs * 2, hoverShot: 'r-restarted' });
@@ -512,11 +521,14 @@ async function main() {
   } finally {
     if (browser) await browser.close().catch(() => undefined);
     stop();
+    results.workspaceCodeRan = fs.existsSync(dirs.trapMarker);
+    if (results.workspaceCodeRan) say(`FAILED: the server imported the workspace's own modules: ${fs.readFileSync(dirs.trapMarker, 'utf8').trim()}`);
     collectLogs(dirs, opts.out);
     if (!opts.keep) fs.rmSync(dirs.tmp, { recursive: true, force: true });
     else say(`kept ${dirs.tmp}`);
   }
   const failed = opts.checks.filter((c) => !results[c]?.ok);
+  if (results.workspaceCodeRan) failed.push('workspace-code');
   fs.writeFileSync(path.join(opts.out, 'results.json'), JSON.stringify(results, null, 2));
   process.stdout.write(`${JSON.stringify({ passed: failed.length === 0, failed, results })}\n`);
   say(failed.length ? `FAILED: ${failed.map((c) => `(${c})`).join(' ')}` : `all checks passed: ${opts.checks.map((c) => `(${c})`).join(' ')}`);

@@ -149,3 +149,13 @@ def test_text_batches_stack_one_chunk_of_every_text() -> None:
     assert [t.tolist() for t in got] == [[[0, 1, 2, 3], [100, 101, 102, 103]], [[4, 5, 6, 7], [104, 105, 106, 107]]]
     with pytest.raises(ModelError, match=r"b.txt: the text has 9 tokens, 2 x 5 = 10 are needed"):
         kvmodel.text_batches([a, b], 2, 5, ["a.txt", "b.txt"])
+
+
+def test_a_text_that_is_no_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
+    import os
+
+    from kvcal.calibrate.model import ModelError, read_text
+
+    os.mkfifo(tmp_path / "fifo.txt")
+    with pytest.raises(ModelError, match="FIFO"):  # (before: read forever, waiting for a writer)
+        read_text(tmp_path / "fifo.txt")

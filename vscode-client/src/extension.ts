@@ -12,7 +12,7 @@ let server: KvcalServer | undefined;
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('kvcal', { log: true });
   const showOutput = (): void => log.show(true);
-  server = new KvcalServer(log, showOutput);
+  server = new KvcalServer(log, showOutput, context.extensionPath);
   const kvcal = server;
   const calibrator = new Calibrator(kvcal, log, showOutput);
   const statusBar = new StatusBar(kvcal);
@@ -29,6 +29,10 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.commands.registerCommand('kvcal.restartServer', () => kvcal.restart()),
     vscode.commands.registerCommand('kvcal.showOutput', showOutput),
     vscode.workspace.onDidOpenTextDocument(onDocument),
+    // Refused in an untrusted workspace (a server command inside it): start once it is trusted.
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      if (kvcal.state === 'failed') void kvcal.restart();
+    }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('kvcal.server.command') && kvcal.state !== 'stopped') {
         log.info('kvcal.server.command changed: restarting the server');

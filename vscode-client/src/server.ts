@@ -20,8 +20,10 @@ import {
   formatCommand,
   installCommand,
   resolveServerCommand,
+  serverSpawnOptions,
   settingWords,
   startFailureMessage,
+  untrustedRefusal,
   type ServerCommand,
 } from './serverCommand';
 import { CONFIG_SECTION, LANGUAGE_ID, serverSettings } from './settings';
@@ -47,6 +49,8 @@ export class KvcalServer implements vscode.Disposable {
   constructor(
     private readonly log: vscode.LogOutputChannel,
     private readonly showOutput: () => void,
+    /** The extension's own folder: the server's working directory (see serverSpawnOptions). */
+    private readonly extensionDir: string = os.homedir(),
   ) {}
 
   get state(): ServerState {
@@ -120,7 +124,18 @@ export class KvcalServer implements vscode.Disposable {
     this.setState('starting');
     this.log.info(`starting the kvcal language server: ${formatCommand(command)} (from ${describeSource(command)})`);
 
-    const client = new KvcalLanguageClient(() => this.spawn(command, folder), this.clientOptions(), (message, data) => {
+    const folders = (vscode.workspace.workspaceFolders ?? []).filter((f) => f.uri.scheme === 'file').map((f) => f.uri.fsPath);
+    const refusal = untrustedRefusal(command, folders, vscode.workspace.isTrusted);
+    if (refusal) {
+      this._lastError = refusal;
+      this.setState('failed');
+      this.log.warn(`kvcal language server not started: ${refusal}`);
+      void vscode.window.showWarningMessage(`kvcal language server not started: ${refusal}.`, 'Manage Workspace Trust').then((choice) => {
+        if (choice) void vscode.commands.executeCommand('workbench.trust.manage');
+      });
+      return undefined;
+    }
+    const client = new KvcalLanguageClient(() => this.spawn(command), this.clientOptions(), (message, data) => {
       // A failure the client would announce with its own generic toast: during start() our
       // catch below reports it; later (a restart after a crash failed) report it here.
       if (!this.starting && this.client === client) this.fail(command, data ?? new Error(message));
@@ -143,13 +158,10 @@ export class KvcalServer implements vscode.Disposable {
     }
   }
 
-  private spawn(command: ServerCommand, folder: vscode.WorkspaceFolder | undefined): Promise<cp.ChildProcess> {
+  private spawn(command: ServerCommand): Promise<cp.ChildProcess> {
     return new Promise((resolve, reject) => {
-      const child = cp.spawn(command.command, [...command.args], {
-        cwd: folder?.uri.scheme === 'file' ? folder.uri.fsPath : os.homedir(),
-        env: { ...process.env, PYTHONUNBUFFERED: '1' },
-        stdio: 'pipe',
-      });
+      // Never the workspace folder as working directory: `python -m` would import its modules.
+      const child = cp.spawn(command.command, [...command.args], { ...serverSpawnOptions(this.extensionDir, process.env), stdio: 'pipe' });
       child.once('error', reject);
       child.once('spawn', () => {
         child.stderr.on('data', (chunk: Buffer) => (this.stderrTail = (this.stderrTail + chunk.toString()).slice(-4000)));

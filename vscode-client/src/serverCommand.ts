@@ -131,3 +131,47 @@ export function failureReason(error: unknown, stderrTail: string): string {
   const message = error instanceof Error ? error.message : typeof error === 'string' ? error : '';
   return message || 'the server exited';
 }
+
+/**
+ * How the server process is started so that the workspace's code never runs in it.
+ *
+ * `python -m kvcal.server` puts its working directory first on `sys.path`: a workspace that
+ * holds `cattrs.py` or `pygls.py` would have it imported by the server (before any trust
+ * prompt). So the working directory is the extension's own folder (no Python files), and
+ * `PYTHONSAFEPATH=1` (Python 3.11+, the environment form of `-P`) keeps the directory off
+ * `sys.path` altogether; older Pythons ignore it and the neutral folder is what protects.
+ * `-I` is not used: it would also hide a user-site install of kvcal.
+ */
+export function serverSpawnOptions(
+  extensionDir: string,
+  env: NodeJS.ProcessEnv,
+): { cwd: string; env: NodeJS.ProcessEnv } {
+  return { cwd: extensionDir, env: { ...env, PYTHONUNBUFFERED: '1', PYTHONSAFEPATH: '1' } };
+}
+
+/**
+ * In an untrusted workspace, why the server must not start with this command (undefined: it
+ * may): a program inside a workspace folder (its `.venv`, a script in it) is the workspace's
+ * code. Trust the workspace, or point kvcal.server.command (a machine setting) elsewhere.
+ */
+export function untrustedRefusal(cmd: Pick<ServerCommand, 'command' | 'args'>, folders: readonly string[], trusted: boolean): string | undefined {
+  if (trusted) return undefined;
+  const program = normalize(cmd.command);
+  const inside = folders.map(normalize).find((folder) => folder !== '' && (program === folder || program.startsWith(`${folder}/`)));
+  if (inside === undefined) return undefined;
+  return (
+    `the workspace is not trusted and the server command ${formatCommand(cmd)} is inside it ` +
+    '(a program of the workspace would run): trust the workspace, or set kvcal.server.command to a program outside it'
+  );
+}
+
+function normalize(p: string): string {
+  let out = p.replace(/\\/g, '/').replace(/\/+/g, '/');
+  const parts: string[] = [];
+  for (const part of out.split('/')) {
+    if (part === '..') parts.pop();
+    else if (part !== '.') parts.push(part);
+  }
+  out = parts.join('/');
+  return out.length > 1 ? out.replace(/\/$/, '') : out;
+}
