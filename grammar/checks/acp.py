@@ -18,6 +18,7 @@ from kvcal.grammar.checks.analysis import analyze
 from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, show
 from kvcal.grammar.checks.views import Occurrence, View
+from kvcal.grammar.files import read_regular
 from kvcal.grammar.problems import Problem, quoted
 from kvcal.grammar.schema import family_schema
 
@@ -118,7 +119,7 @@ def _check_override_content(occ: Occurrence, path: Path) -> list[Problem]:
     """A7-A9 and the file's own problems (it is read with the retrain rules)."""
     schema = family_schema("retrain")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path).decode("utf-8")  # a regular file only, bounded (a FIFO would hang)
     except (OSError, UnicodeDecodeError) as exc:
         return [problem("file-path", "error", occ, f"override_prune_cfg {quoted(occ.value)} cannot be read: {exc}")]
     if schema is None:  # pragma: no cover - the retrain proto is always bundled

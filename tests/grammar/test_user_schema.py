@@ -213,3 +213,18 @@ def test_a_file_only_claimed_by_its_extension_that_is_no_text_format_gets_nothin
     ini = "[metadata]\nname = kvcal\nversion = 1.0\n"
     assert analyze(ini, options=SchemaOptions(quiet=True)).problems == ()
     assert analyze(ini).problems  # a .txtpb (not quiet): its syntax errors are shown
+
+
+def test_a_header_naming_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe.proto")
+    doc = tmp_path / "x.txtpb"
+    analysis = analyze("# proto-file: pipe.proto\n# proto-message: X\nfoo: 1\n", path=doc)
+    (error,) = [p for p in analysis.problems if p.is_error]
+    assert error.code == "schema" and "cannot find pipe.proto" in error.message
+    # the channel-prune search's override file too: read only when it is a regular file
+    os.mkfifo(tmp_path / "override.cfg")
+    text = f"compress_ratio: 2\noverride_prune_cfg: '{tmp_path / 'override.cfg'}'\n"
+    problems = [p for p in check(text, path=doc) if p.code == "file-path"]  # (returns: nothing waits on the FIFO)
+    assert problems and "does not exist here" in problems[0].message
