@@ -21,7 +21,7 @@ from kvcal.grammar.navigation import (
 )
 from kvcal.grammar.problems import Problem
 from kvcal.server.lsp import actions
-from kvcal.server.lsp.calibration import calibrate_command
+from kvcal.server.lsp.calibration import calibrate_command, uri_argument
 from kvcal.server.lsp.completion import completion_items
 from kvcal.server.lsp.convert import (
     TOKEN_MODIFIERS,
@@ -39,6 +39,7 @@ from kvcal.server.lsp.convert import (
 from kvcal.server.lsp.hints import CALIBRATE_COMMAND, code_lenses, inlay_hints
 from kvcal.server.lsp.hover import hover_text
 from kvcal.server.lsp.outcome import Outcome
+from kvcal.server.lsp.schemas import schema_choices, schema_summary
 from kvcal.server.lsp.server import ClientInfo, KvcalServer, Snapshot, guarded
 from kvcal.server.lsp.settings import SECTION
 
@@ -177,8 +178,6 @@ async def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.Cod
 def _header_actions(ls: KvcalServer, snap: Snapshot, wanted: list[str] | None) -> list[T.CodeAction]:
     """A header for each message of the workspace's .proto files (the note's own fixes offer
     the bundled AMCT schemas)."""
-    from kvcal.server.lsp.schemas import schema_choices
-
     if wanted and not any(T.CodeActionKind.QuickFix == k or T.CodeActionKind.QuickFix.startswith(f"{k}.") for k in wanted):
         return []
     out = []
@@ -295,29 +294,40 @@ async def calibrate(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict:
         return {"markdown": message, "errors": [message], "layers": [], "record": None, "report": None}
 
 
-async def schema_info(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
-    """``kvcal.schema [uri]``: the schema a document is checked against and why (the VS Code
-    status bar shows it), with the header edits that would pin each choice the user may make
-    (``kvcal: Select Schema…``)."""
-    from kvcal.server.lsp.calibration import uri_argument
-    from kvcal.server.lsp.schemas import schema_choices, schema_summary
-
+async def _command_snapshot(ls: KvcalServer, params: T.ExecuteCommandParams, command: str) -> Snapshot | None:
     uri = uri_argument(params.arguments)
     if uri is None:
-        raise JsonRpcInvalidParams("kvcal.schema takes a document URI as its argument")
-    snap = await ls.snapshot(uri)
+        raise JsonRpcInvalidParams(f"{command} takes a document URI as its argument")
+    return await ls.snapshot(uri)
+
+
+async def document_info(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
+    """``kvcal.documentInfo [uri]``: what the server resolved for a document — its schema and
+    why, its sample data (the ``# kvcal: data=`` header or the setting, as the server read it)
+    — for the client's status bar; None for a document the server does not serve."""
+    snap = await _command_snapshot(ls, params, "kvcal.documentInfo")
     if snap is None:
         return None
-    summary = schema_summary(snap.analysis)
-    summary["choices"] = schema_choices(ls, snap)
-    return summary
+    info = schema_summary(snap.analysis)
+    samples = snap.samples
+    info["sampleData"] = None if samples.path is None and samples.error is None else {
+        "path": str(samples.path) if samples.path is not None else None, "origin": samples.origin,
+        "layers": len(samples.layers) if samples.layers is not None else None, "error": samples.error,
+    }  # fmt: skip
+    return info
+
+
+async def schema_choice_list(ls: KvcalServer, params: T.ExecuteCommandParams) -> list[dict] | None:
+    """``kvcal.schemaChoices [uri]``: the schemas ``kvcal: Select Schema…`` offers (the bundled
+    AMCT configs, the messages of the workspace's .proto files), each with the edit that
+    writes its header into the document."""
+    snap = await _command_snapshot(ls, params, "kvcal.schemaChoices")
+    return schema_choices(ls, snap) if snap is not None else None
 
 
 def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
     """``kvcal.syncState [uri]``: the server's version and a hash of its text of a document,
     for a client (or a test) to check that incremental sync kept both sides equal."""
-    from kvcal.server.lsp.calibration import uri_argument
-
     uri = uri_argument(params.arguments)
     if uri is None:
         raise JsonRpcInvalidParams("kvcal.syncState takes a document URI as its argument")
@@ -352,7 +362,8 @@ FEATURES = [
     (T.TEXT_DOCUMENT_INLAY_HINT, None, inlay_hint),
     (T.TEXT_DOCUMENT_CODE_LENS, None, code_lens),
 ]  # fmt: skip
-COMMANDS = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state), ("kvcal.schema", schema_info)]
+COMMANDS = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state), ("kvcal.documentInfo", document_info),
+            ("kvcal.schemaChoices", schema_choice_list)]
 
 
 def register(ls: KvcalServer) -> KvcalServer:

@@ -47,8 +47,9 @@ async def test_an_amct_ptq_config_gets_no_false_errors_and_a_note_naming_its_sch
         assert text.startswith("# proto-file: calibration_config_pytorch.proto\n# proto-message: AMCTPytorchProto.AMCTConfig\n")
         ed.set_text(uri, text)
         assert _codes(await ed.diagnostics(uri)) == []  # pinned: no note
-        summary = await ed.execute("kvcal.schema", uri)
+        summary = await ed.execute("kvcal.documentInfo", uri)
         assert summary["schema"] == "AMCTPytorchProto.AMCTConfig" and summary["how"] == "header"
+        assert summary["sampleData"] is None
         hover = await ed.hover(uri, ed.at(uri, "arq_quantize", delta=2))
         assert hover is not None and "ARQ" in hover.contents.value  # the PTQ proto's own docs
 
@@ -58,7 +59,7 @@ async def test_a_txtpb_with_a_header_is_checked_against_the_users_proto(tmp_path
     async with session(tmp_path) as ed:
         uri = ed.open(JOB + "retries: 4\nbogus: 1\n", name="job.txtpb")
         assert _codes(await ed.diagnostics(uri)) == [("duplicate-field", "Error"), ("unknown-field", "Error")]
-        summary = await ed.execute("kvcal.schema", uri)
+        summary = await ed.execute("kvcal.documentInfo", uri)
         assert (summary["schema"], summary["how"], summary["family"]) == ("acme.v3.Job", "header", None)
         # go to definition: from the field to its declaration in open.proto
         locs = await ed.client.text_document_definition_async(T.DefinitionParams(
@@ -105,6 +106,22 @@ async def test_the_schemas_setting_names_the_schema_of_matching_files(tmp_path: 
         assert _codes(await ed.diagnostics(other)) == [("schema", "Information")]  # no schema: a note
 
 
+async def test_document_info_says_which_sample_data_the_server_read(tmp_path: Path) -> None:
+    from tests.lsp.conftest import write_samples
+
+    write_samples(tmp_path / "kv.safetensors", {"a": 1, "b": 1})
+    async with session(tmp_path) as ed:
+        uri = ed.open("# kvcal: data=kv.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n", name="x.quant.cfg")
+        await ed.diagnostics(uri)
+        info = await ed.execute("kvcal.documentInfo", uri)
+        assert info["sampleData"] == {"path": str(tmp_path / "kv.safetensors"), "origin": "header", "layers": 2,
+                                      "error": None}  # fmt: skip
+        missing = ed.open("# kvcal: data=nope.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n", name="y.quant.cfg")
+        await ed.diagnostics(missing)
+        info = await ed.execute("kvcal.documentInfo", missing)
+        assert info["sampleData"]["origin"] == "header" and info["sampleData"]["error"]
+
+
 async def test_an_ini_file_claimed_by_its_extension_gets_no_diagnostics(tmp_path: Path) -> None:
     async with session(tmp_path) as ed:
         uri = ed.open("[metadata]\nname = kvcal\n[options]\npackages = find:\n", name="setup.cfg")
@@ -118,15 +135,16 @@ async def test_select_schema_choices_write_the_header(tmp_path: Path) -> None:
     async with session(tmp_path) as ed:
         uri = ed.open("kind: BATCH\n", name="job.txtpb")
         await ed.diagnostics(uri)
-        summary = await ed.execute("kvcal.schema", uri)
-        assert summary["schema"] is None
-        labels = [c["label"] for c in summary["choices"]]
+        summary = await ed.execute("kvcal.documentInfo", uri)
+        assert summary["schema"] is None and summary["label"] == "no schema"
+        choices = await ed.execute("kvcal.schemaChoices", uri)
+        labels = [c["label"] for c in choices]
         assert "AMCTConfig" in labels and "Job" in labels
         # the no-schema note's quick fixes offer the workspace's messages too
         (note,) = await ed.diagnostics(uri)
         titles = [a.title for a in await ed.actions(uri, note.range.start)]
         assert any("acme.v3.Job — open.proto" in t for t in titles) and any("AMCTConfig" in t for t in titles)
-        job = next(c for c in summary["choices"] if c["label"] == "Job")
+        job = next(c for c in choices if c["label"] == "Job")
         edits = [T.TextEdit(range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
                             new_text=e["newText"]) for e in job["edit"]["changes"][uri]]  # fmt: skip
         text = textmodel.apply(ed.texts[uri], edits)
