@@ -10,8 +10,11 @@ Importing it imports torch and nothing else heavy (matplotlib only when a report
 
 from __future__ import annotations
 
-from kvcal.calibrate.capture import Capture, capture
-from kvcal.calibrate.engine import CalibrationResult, LayerResult, calibrate, calibrate_layer
+from kvcal.calibrate.algorithms.factors import FLT_EPSILON, Factors
+from kvcal.calibrate.algorithms.hfmg import HfmgObserver
+from kvcal.calibrate.algorithms.ifmr import IfmrObserver
+from kvcal.calibrate.data.record import read_record, write_record
+from kvcal.calibrate.data.samples import SampleSource, open_samples
 from kvcal.calibrate.errors import (
     CalibrationCancelled,
     CalibrationError,
@@ -20,12 +23,9 @@ from kvcal.calibrate.errors import (
     RecordError,
     SampleDataError,
 )
-from kvcal.calibrate.factors import FLT_EPSILON, Factors
-from kvcal.calibrate.hfmg import HfmgObserver
-from kvcal.calibrate.ifmr import IfmrObserver
-from kvcal.calibrate.quality import Metrics, QualityReport
-from kvcal.calibrate.record import read_record, write_record
-from kvcal.calibrate.samples import SampleSource, open_samples
+from kvcal.calibrate.model.capture import Capture, capture
+from kvcal.calibrate.results.quality import Metrics, QualityReport
+from kvcal.calibrate.runner import CalibrationResult, LayerResult, calibrate, calibrate_layer
 
 __all__ = [
     "FLT_EPSILON", "CalibrationCancelled", "CalibrationError", "CalibrationResult", "Capture",

@@ -30,7 +30,7 @@ def main(argv: list[str]) -> int:
     from safetensors.torch import save_file
 
     from kvcal.calibrate import capture
-    from kvcal.calibrate.model import load_model, read_text, token_chunks
+    from kvcal.calibrate.model.loader import load_model, read_text, token_chunks
 
     target = Path(argv[1]) if len(argv) > 1 else HERE / "kv_samples.safetensors"
     text, path = read_text(HERE / "texts" / "calibration.txt")

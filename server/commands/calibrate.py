@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--device cuda: no CUDA GPU is available here; use --device cpu or auto", 2)
 
     from kvcal.calibrate import CalibrationError, calibrate, write_record
-    from kvcal.calibrate.report import table, warnings_of, write_report
+    from kvcal.calibrate.results.report import table, warnings_of, write_report
 
     bar = ProgressBar(sys.stderr)
     try:

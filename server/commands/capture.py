@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError:
         pass  # (an unwritable folder: the write says so)
     from kvcal.calibrate.errors import CalibrationError
-    from kvcal.calibrate.model import (
+    from kvcal.calibrate.model.loader import (
         capture_text,
         kv_layer_names,
         load_model,

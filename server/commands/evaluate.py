@@ -86,7 +86,7 @@ def _layer_table(ev: Any, plans: list[Any], record: bool) -> str:
 
 def _record_factors(path: Path, layers: list[str]) -> dict[str, Any]:
     from kvcal.calibrate import read_record
-    from kvcal.calibrate.model import ModelError
+    from kvcal.calibrate.model.loader import ModelError
 
     record = read_record(path)
     missing = [name for name in layers if name not in record]
@@ -147,22 +147,22 @@ def unique_names(texts: list[Any]) -> list[str]:
 
 def load_texts(specs: list[str] | None, default: tuple[str, ...], part: str) -> list[Any]:
     """The texts of repeated ``--text``-like options (default: built-in names), *part* of each."""
-    from kvcal.calibrate.texts import load_text
+    from kvcal.calibrate.model.texts import load_text
 
     return [load_text(spec, part) for spec in (specs or [f"@{n}" for n in default])]  # type: ignore[arg-type]
 
 
 def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) -> int:
-    from kvcal.calibrate.compare import Comparison, compare, format_table, plot
-    from kvcal.calibrate.evaluate import evaluate
-    from kvcal.calibrate.model import (
+    from kvcal.calibrate.model.compare import Comparison, compare, format_table, plot
+    from kvcal.calibrate.model.evaluate import evaluate
+    from kvcal.calibrate.model.loader import (
         ModelError,
         capture_text,
         check_layers,
         load_model,
         text_batches,
     )
-    from kvcal.calibrate.texts import CALIBRATION_DEFAULT, EVALUATION_DEFAULT
+    from kvcal.calibrate.model.texts import CALIBRATION_DEFAULT, EVALUATION_DEFAULT
     from kvcal.server.commands._progress import ProgressBar
 
     set_threads(args.threads)

@@ -1,5 +1,5 @@
 """``kvcal tune``: search the settings a quant.cfg can express and write the one that holds
-on held-out text, with the evidence in its comments (:mod:`kvcal.calibrate.tune`)."""
+on held-out text, with the evidence in its comments (:mod:`kvcal.calibrate.model.tune`)."""
 
 from __future__ import annotations
 
@@ -119,11 +119,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, bar: Any) -> int:
-    from kvcal.calibrate.model import kv_layer_names, load_model
-    from kvcal.calibrate.texts import CALIBRATION_DEFAULT
-    from kvcal.calibrate.tune import tune
-    from kvcal.calibrate.tuned_config import config_text, evidence_lines, report
-    from kvcal.calibrate.windows import capture_windows, text_windows, window_nll
+    from kvcal.calibrate.model.loader import kv_layer_names, load_model
+    from kvcal.calibrate.model.texts import CALIBRATION_DEFAULT
+    from kvcal.calibrate.model.tune import tune
+    from kvcal.calibrate.model.tuned_config import config_text, evidence_lines, report
+    from kvcal.calibrate.model.windows import capture_windows, text_windows, window_nll
     from kvcal.grammar import check
     from kvcal.server.commands.evaluate import load_texts, unique_names
 

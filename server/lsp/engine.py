@@ -31,7 +31,7 @@ class Failed(Exception):
 def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable[[], bool],
         device: str = "auto") -> dict[str, Any]:  # fmt: skip
     from kvcal.calibrate import CalibrationCancelled, CalibrationError, calibrate, write_record
-    from kvcal.calibrate.report import picture_name, write_report
+    from kvcal.calibrate.results.report import picture_name, write_report
 
     total = len(job.plans)
     try:
@@ -68,7 +68,7 @@ def _layer_named(message: str, job: Job) -> str | None:
 
 def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
     """The engine's JSON row (the same as ``kvcal calibrate --json``), with its picture."""
-    from kvcal.calibrate.report import layer_row
+    from kvcal.calibrate.results.report import layer_row
 
     return {**layer_row(layer), "histogram": histogram}
 

@@ -19,7 +19,7 @@ from kvcal.calibrate import (
     calibrate,
     write_record,
 )
-from kvcal.calibrate.samples import SampleSource
+from kvcal.calibrate.data.samples import SampleSource
 from kvcal.grammar.plan import LayerPlan
 
 K = "model.layers.0.self_attn.k_proj"

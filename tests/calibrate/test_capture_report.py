@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from kvcal.calibrate import CaptureError, calibrate, capture, open_samples
-from kvcal.calibrate.report import picture_name, table, write_report
+from kvcal.calibrate.results.report import picture_name, table, write_report
 from kvcal.grammar.plan import LayerPlan
 
 

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvcal.calibrate import HfmgObserver
-from kvcal.calibrate.hfmg import histc_rows, merge
-from kvcal.calibrate.hfmg_search import Prefix, amct_losses, screen, tails
-from kvcal.calibrate.hfmg_walk import walk
+from kvcal.calibrate.algorithms.hfmg import histc_rows, merge
+from kvcal.calibrate.algorithms.hfmg_search import Prefix, amct_losses, screen, tails
+from kvcal.calibrate.algorithms.hfmg_walk import walk
 from kvcal.grammar.plan import HfmgParams
 from tests.calibrate import reference as ref
 from tests.calibrate.data import Case, cases

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from kvcal.calibrate.intervals import (
+from kvcal.calibrate.model.intervals import (
     WindowScores,
     bootstrap_indices,
     delta_interval,

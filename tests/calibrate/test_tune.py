@@ -10,9 +10,9 @@ import math
 import pytest
 import torch
 
-from kvcal.calibrate.evaluate import fake_quantize
-from kvcal.calibrate.intervals import WindowScores
-from kvcal.calibrate.tune import (
+from kvcal.calibrate.model.evaluate import fake_quantize
+from kvcal.calibrate.model.intervals import WindowScores
+from kvcal.calibrate.model.tune import (
     AMCT_DEFAULT,
     FAMILIES,
     Setting,
@@ -22,7 +22,7 @@ from kvcal.calibrate.tune import (
     param_variants,
     tune,
 )
-from kvcal.calibrate.tuned_config import config_text, evidence_lines, report
+from kvcal.calibrate.model.tuned_config import config_text, evidence_lines, report
 from kvcal.grammar import HfmgParams, IfmrParams, LayerPlan, analyze, check, resolve
 
 TEXTS, WINDOWS, TOKENS, CHANNELS = 3, 4, 64, 8

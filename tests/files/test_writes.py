@@ -99,7 +99,7 @@ def result():
                                                                  HealthCheck.too_slow])  # fmt: skip
 @given(kind=st.sampled_from(KINDS), which=st.sampled_from(["report.md", "picture"]))
 def test_nothing_planted_in_a_report_folder_is_followed(result, kind: str, which: str) -> None:
-    from kvcal.calibrate.report import picture_name, write_report
+    from kvcal.calibrate.results.report import picture_name, write_report
 
     with short_folder() as tmp:
         folder = Path(tmp)
@@ -239,7 +239,7 @@ def test_rewrite_in_place_is_a_compare_and_swap(original: str, now: str) -> None
 
 def test_the_outputs_of_capture_and_evaluate_are_checked_too(tmp_path: Path) -> None:
     from kvcal.calibrate import SampleDataError
-    from kvcal.calibrate.capture import Capture
+    from kvcal.calibrate.model.capture import Capture
     from kvcal.server.commands.evaluate import plot_problem
 
     fifo = make("fifo", tmp_path, "out.png")

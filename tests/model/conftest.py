@@ -38,7 +38,7 @@ def bundled() -> Iterator[Any]:
         pytest.skip(message)
     import torch
 
-    from kvcal.calibrate.model import load_model
+    from kvcal.calibrate.model.loader import load_model
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -11,8 +11,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from kvcal.calibrate import model as kvmodel
-from kvcal.calibrate.compare import (
+from kvcal.calibrate.algorithms.factors import factors_from_range
+from kvcal.calibrate.model import loader as kvmodel
+from kvcal.calibrate.model.compare import (
     VARIANTS,
     Comparison,
     Variant,
@@ -20,10 +21,9 @@ from kvcal.calibrate.compare import (
     plot,
     variant_factors,
 )
-from kvcal.calibrate.evaluate import Evaluation
-from kvcal.calibrate.factors import factors_from_range
-from kvcal.calibrate.intervals import WindowScores
-from kvcal.calibrate.model import ModelError
+from kvcal.calibrate.model.evaluate import Evaluation
+from kvcal.calibrate.model.intervals import WindowScores
+from kvcal.calibrate.model.loader import ModelError
 
 
 def test_the_twelve_variants() -> None:
@@ -154,7 +154,7 @@ def test_text_batches_stack_one_chunk_of_every_text() -> None:
 def test_a_text_that_is_no_regular_file_is_refused_without_reading(tmp_path: Path) -> None:
     import os
 
-    from kvcal.calibrate.model import ModelError, read_text
+    from kvcal.calibrate.model.loader import ModelError, read_text
 
     os.mkfifo(tmp_path / "fifo.txt")
     with pytest.raises(ModelError, match="FIFO"):  # (before: read forever, waiting for a writer)

@@ -13,7 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from kvcal.calibrate.evaluate import (
+from kvcal.calibrate.algorithms.factors import factors_from_range
+from kvcal.calibrate.model.evaluate import (
     FakeQuant,
     as_fake_quant,
     evaluate,
@@ -21,8 +22,7 @@ from kvcal.calibrate.evaluate import (
     perplexity,
     quantized,
 )
-from kvcal.calibrate.factors import factors_from_range
-from kvcal.calibrate.model import ModelError
+from kvcal.calibrate.model.loader import ModelError
 
 
 def spec_formula(x: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> np.ndarray:

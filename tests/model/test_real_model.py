@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 
 from kvcal.calibrate import calibrate, capture, write_record
-from kvcal.calibrate.evaluate import as_fake_quant, fake_quantize, quantized
+from kvcal.calibrate.model.evaluate import as_fake_quant, fake_quantize, quantized
 from kvcal.grammar import resolve
 from kvcal.server.cli import main
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kvcal.calibrate.model import ModelError
-from kvcal.calibrate.texts import (
+from kvcal.calibrate.model.loader import ModelError
+from kvcal.calibrate.model.texts import (
     BUILTIN,
     CALIBRATION_DEFAULT,
     EVALUATION_DEFAULT,

@@ -23,7 +23,7 @@ from kvcal.calibrate.errors import SampleDataError, where
 from kvcal.grammar.problems import excerpt, quoted
 
 if TYPE_CHECKING:
-    from kvcal.calibrate.layout import Batch
+    from kvcal.calibrate.data.layout import Batch
 
 _BATCH_KEY = re.compile(r"(?P<layer>.*)/(?P<index>\d+)\Z", re.DOTALL)  # (a name may hold any character)
 ACCEPTED_DTYPES = (torch.float32, torch.float16)
@@ -132,7 +132,7 @@ class SampleSource:
             reason = str(exc).split(":", 1)[0]  # (its details can quote the header's strings)
             raise SampleDataError(
                 f"{self.path}: not a readable safetensors file ({reason}); write sample data with "
-                "safetensors.torch.save_file or kvcal.calibrate.capture(...).save(path)"
+                "safetensors.torch.save_file or kvcal.calibrate.model.capture(...).save(path)"
             ) from None
 
     def _open_pt(self) -> list[str]:
@@ -245,7 +245,7 @@ class SampleSource:
         batch's first dimension, a few MB each). From a safetensors file the pieces are read
         with plain reads into one reused buffer: the file is never mapped, so a layer's
         values are in memory once, in the engine's layout."""
-        from kvcal.calibrate.layout import Batch, tensor_batch
+        from kvcal.calibrate.data.layout import Batch, tensor_batch
 
         if self._tensors is not None:
             tensors = self._tensors
@@ -287,7 +287,7 @@ class SampleSource:
 
     def _read_pieces(self, begin: int, shape: Sequence[int], dtype: torch.dtype, context: str,
                      unit: int) -> Iterator[torch.Tensor]:  # fmt: skip
-        from kvcal.calibrate.layout import piece_spans
+        from kvcal.calibrate.data.layout import piece_spans
 
         item = dtype.itemsize
         spans = list(piece_spans(shape, unit))

@@ -1,6 +1,6 @@
 """Capture K/V projection outputs from a model, the way AMCT's calibration model sees them.
 
-    with kvcal.calibrate.capture(model, ["model.layers.0.self_attn.k_proj"]) as cap:
+    with kvcal.calibrate.model.capture(model, ["model.layers.0.self_attn.k_proj"]) as cap:
         for batch in loader:
             model(batch)
     cap.save("kv_samples.safetensors")

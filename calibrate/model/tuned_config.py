@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from kvcal.calibrate.intervals import delta_interval, difference_interval
-from kvcal.calibrate.tune import Finalist, Setting, TuneResult
+from kvcal.calibrate.model.intervals import delta_interval, difference_interval
+from kvcal.calibrate.model.tune import Finalist, Setting, TuneResult
 from kvcal.grammar import IfmrParams
 
 __all__ = ["algorithm_block", "config_text", "evidence_lines", "report"]

@@ -26,9 +26,15 @@ from collections.abc import Callable
 
 import torch
 
+from kvcal.calibrate.algorithms.factors import (
+    FLT_EPSILON,
+    QMAX,
+    QMIN,
+    Factors,
+    factors_from_scale_offset,
+)
+from kvcal.calibrate.algorithms.observer import BatchStore
 from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, first_bad
-from kvcal.calibrate.factors import FLT_EPSILON, QMAX, QMIN, Factors, factors_from_scale_offset
-from kvcal.calibrate.observer import BatchStore
 from kvcal.grammar.plan import MAX_IFMR_CANDIDATES, MAX_SEARCH_CANDIDATES, IfmrParams
 
 #: slices shorter than this are reduced serially by torch, so batched rows give AMCT's bits
@@ -191,7 +197,7 @@ def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
         _check_scales(scale, max_init, min_init, label)
         best = exhaustive_losses(x, lo, hi, scale, cancel).argmin(dim=1)
     else:
-        from kvcal.calibrate.ifmr_bounds import screened_search
+        from kvcal.calibrate.algorithms.ifmr_bounds import screened_search
 
         max_init, min_init, lo, hi, scale, best = screened_search(
             x, k_max, k_min, ratios, with_offset, cancel=cancel,

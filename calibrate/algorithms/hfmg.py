@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 import torch
 
+from kvcal.calibrate.algorithms.factors import FLT_EPSILON, Factors
+from kvcal.calibrate.algorithms.observer import BatchStore
 from kvcal.calibrate.errors import SampleDataError, first_bad, where
-from kvcal.calibrate.factors import FLT_EPSILON, Factors
-from kvcal.calibrate.observer import BatchStore
 from kvcal.grammar.plan import HfmgParams
 
 #: values per chunk when binning many slices at once (bounds the int64 temporaries)
@@ -121,7 +121,7 @@ class HfmgObserver:
 
     def observe_values(self, data: torch.Tensor) -> None:
         """One batch already checked and laid out as ``[values, slices]`` float32 (a view of
-        the engine's layout, see :mod:`kvcal.calibrate.layout`): merge it into the histograms."""
+        the engine's layout, see :mod:`kvcal.calibrate.data.layout`): merge it into the histograms."""
         self.batches += 1
         bins = self.params.num_of_bins
         lo, hi = data.amin(dim=0), data.amax(dim=0)  # (aminmax over a dim is slow on CPU)
@@ -152,7 +152,7 @@ class HfmgObserver:
             )
 
     def compute(self, *, cancel: Callable[[], bool] | None = None) -> Factors:
-        from kvcal.calibrate.hfmg_search import hfmg_search
+        from kvcal.calibrate.algorithms.hfmg_search import hfmg_search
 
         if self.hist is None or self.mn is None or self.mx is None:
             raise SampleDataError(

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 
 import torch
 
-from kvcal.calibrate.errors import CalibrationCancelled, SampleDataError, where
-from kvcal.calibrate.samples import (
+from kvcal.calibrate.data.samples import (
     ACCEPTED_DTYPES,
     check_shape,
     dtype_error,
     nonfinite_counts,
     nonfinite_error,
 )
+from kvcal.calibrate.errors import CalibrationCancelled, SampleDataError, where
 
 #: values read per piece of a batch (a few MB, whatever the batch's size)
 PIECE = 1 << 20

@@ -19,8 +19,8 @@ from kvcal.grammar.files import check_output, output_dir, write_output
 from kvcal.grammar.problems import excerpt, quoted
 
 if TYPE_CHECKING:
-    from kvcal.calibrate.engine import CalibrationResult, LayerResult
-    from kvcal.calibrate.factors import Factors
+    from kvcal.calibrate.algorithms.factors import Factors
+    from kvcal.calibrate.runner import CalibrationResult, LayerResult
 
 
 def _finite(v: float) -> float | None:

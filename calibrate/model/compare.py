@@ -4,9 +4,9 @@ The variants are {min-max, IFMR, HFMG} x {per_tensor, per_channel} x {symmetric,
 asymmetric}, each applied to the config's layers with the config's batch_num. IFMR and HFMG
 run through the engine (:func:`kvcal.calibrate.calibrate`, AMCT's defaults); min-max is the
 data's min and max through spec §3.1's formulas (what neither algorithm clips). Each is
-evaluated as :func:`kvcal.calibrate.evaluate.evaluate` does: perplexity per window of every
+evaluated as :func:`kvcal.calibrate.model.evaluate.evaluate` does: perplexity per window of every
 text, per-layer SQNR. The table gives each text's perplexity change with its interval
-(:mod:`kvcal.calibrate.intervals`) and says which settings the data cannot tell from the best.
+(:mod:`kvcal.calibrate.model.intervals`) and says which settings the data cannot tell from the best.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from kvcal.calibrate.evaluate import Evaluation, Progress, evaluate
-from kvcal.calibrate.factors import Factors, factors_from_range
-from kvcal.calibrate.intervals import Interval, delta_interval, difference_interval
-from kvcal.calibrate.samples import open_samples
+from kvcal.calibrate.algorithms.factors import Factors, factors_from_range
+from kvcal.calibrate.data.samples import open_samples
+from kvcal.calibrate.model.evaluate import Evaluation, Progress, evaluate
+from kvcal.calibrate.model.intervals import Interval, delta_interval, difference_interval
 from kvcal.grammar import LayerPlan
 
 __all__ = ["VARIANTS", "Comparison", "Variant", "compare", "format_table", "plot", "variant_factors"]

@@ -12,11 +12,11 @@ from typing import Any
 
 import torch
 
-from kvcal.calibrate.capture import capture
-from kvcal.calibrate.evaluate import quantized
-from kvcal.calibrate.factors import Factors
-from kvcal.calibrate.intervals import WindowScores
-from kvcal.calibrate.model import ModelError
+from kvcal.calibrate.algorithms.factors import Factors
+from kvcal.calibrate.model.capture import capture
+from kvcal.calibrate.model.evaluate import quantized
+from kvcal.calibrate.model.intervals import WindowScores
+from kvcal.calibrate.model.loader import ModelError
 
 __all__ = ["capture_windows", "text_windows", "window_nll"]
 

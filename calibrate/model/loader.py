@@ -50,7 +50,7 @@ MODEL_HINT = (
 #: Module names of K/V projections in Llama-style transformers models.
 DEFAULT_KV_PATTERN = r"(^|\.)(k_proj|v_proj)$"
 #: The bundled texts live in the source tree (examples/texts/), beside this package's folder.
-TEXTS_DIR = Path(__file__).resolve().parent.parent / "examples" / "texts"
+TEXTS_DIR = Path(__file__).resolve().parents[2] / "examples" / "texts"
 
 
 class ModelError(CalibrationError):

@@ -10,7 +10,7 @@ dimension). The hook also measures the layer's SQNR on the text being evaluated:
 Perplexity is ``exp(mean negative log-likelihood)`` of every token after the first of each
 window, the text cut into non-overlapping windows (no state carried between windows). Several
 texts are evaluated window by window; each window's summed NLL is kept, so perplexity per
-text, pooled, and its confidence interval (:mod:`kvcal.calibrate.intervals`) all come from
+text, pooled, and its confidence interval (:mod:`kvcal.calibrate.model.intervals`) all come from
 one run.
 """
 
@@ -25,9 +25,9 @@ from typing import Any
 
 import torch
 
-from kvcal.calibrate.factors import QMAX, QMIN
-from kvcal.calibrate.intervals import WindowScores
-from kvcal.calibrate.model import ModelError, check_layers
+from kvcal.calibrate.algorithms.factors import QMAX, QMIN
+from kvcal.calibrate.model.intervals import WindowScores
+from kvcal.calibrate.model.loader import ModelError, check_layers
 from kvcal.grammar.problems import quoted
 
 __all__ = [

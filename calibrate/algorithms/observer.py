@@ -1,6 +1,6 @@
 """What every observer does with a batch before its algorithm sees it.
 
-A batch is checked (:func:`kvcal.calibrate.samples.check_batch`), must keep the channel
+A batch is checked (:func:`kvcal.calibrate.data.samples.check_batch`), must keep the channel
 count (size of its last dimension) of the first batch when per_channel, and is moved to
 the observer's device. Per channel, slice ``c`` is ``batch[..., c]`` flattened and the
 batches' slices are concatenated in order (AMCT's ``torch.chunk`` + ``torch.cat``).
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from kvcal.calibrate.data.samples import check_batch
 from kvcal.calibrate.errors import SampleDataError, where
-from kvcal.calibrate.samples import check_batch
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

@@ -180,7 +180,7 @@ def _extremes_one(x: torch.Tensor, counts: torch.Tensor, mn: torch.Tensor, mx: t
 def _pick(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, lo: torch.Tensor,
           hi: torch.Tensor, scale: torch.Tensor, cancel: Callable[[], bool] | None) -> int:  # fmt: skip
     """AMCT's arg-min for one slice: exact losses of the candidates the bounds allow."""
-    from kvcal.calibrate.ifmr import exact_loss
+    from kvcal.calibrate.algorithms.ifmr import exact_loss
 
     cut = float(upper.min()) * (1 + ETA)
     order = (lower <= cut).nonzero()[:, 0].tolist()
@@ -213,7 +213,7 @@ def screened_search(x: torch.Tensor, k_max: int, k_min: int, ratios: torch.Tenso
     """IFMR on long rows: ``(max_init, min_init, lo, hi, scale, best)`` like the exhaustive
     path, the rows processed in groups that bound the memory of the histograms.
     ``check(scale, max_init, min_init)`` sees each group's candidate scales before the search."""
-    from kvcal.calibrate.ifmr import candidates, clamp_inits, kth_extremes
+    from kvcal.calibrate.algorithms.ifmr import candidates, clamp_inits, kth_extremes
 
     rows, n = x.shape
     bins = bin_count(n, rows)

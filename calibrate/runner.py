@@ -19,14 +19,14 @@ from typing import Any
 
 import torch
 
+from kvcal.calibrate.algorithms.factors import Factors
+from kvcal.calibrate.algorithms.hfmg import HfmgObserver
+from kvcal.calibrate.algorithms.ifmr import ifmr_search
+from kvcal.calibrate.algorithms.observer import resolve_device
+from kvcal.calibrate.data.layout import batches_of, lay_out
+from kvcal.calibrate.data.samples import SampleSource, open_samples
 from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, where
-from kvcal.calibrate.factors import Factors
-from kvcal.calibrate.hfmg import HfmgObserver
-from kvcal.calibrate.ifmr import ifmr_search
-from kvcal.calibrate.layout import batches_of, lay_out
-from kvcal.calibrate.observer import resolve_device
-from kvcal.calibrate.quality import QualityReport, quality_report
-from kvcal.calibrate.samples import SampleSource, open_samples
+from kvcal.calibrate.results.quality import QualityReport, quality_report
 from kvcal.grammar.plan import HfmgParams, IfmrParams, LayerPlan
 
 Progress = Callable[[str, int, int], None]
@@ -70,7 +70,7 @@ class CalibrationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (the CLI's ``--json``, the language server's result)."""
-        from kvcal.calibrate.report import layer_row
+        from kvcal.calibrate.results.report import layer_row
 
         return {"samples": self.samples, "device": self.device, "seconds": self.seconds,
                 "layers": [layer_row(r) for r in self.layers]}  # fmt: skip

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from kvcal.calibrate.model import INSTALL_HINT, ModelError, bundled_text
+from kvcal.calibrate.model.loader import INSTALL_HINT, ModelError, bundled_text
 
 __all__ = [
     "BUILTIN", "CALIBRATION_DEFAULT", "EVALUATION_DEFAULT", "HELD_OUT", "BuiltinText",

@@ -1,0 +1,1 @@
+"""What a calibration gives: quality metrics, the result rows, the table and the report with pictures."""
