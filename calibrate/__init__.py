@@ -24,8 +24,9 @@ from kvcal.calibrate.errors import (
     SampleDataError,
 )
 from kvcal.calibrate.model.capture import Capture, capture
+from kvcal.calibrate.results.outcome import CalibrationResult, LayerResult
 from kvcal.calibrate.results.quality import Metrics, QualityReport
-from kvcal.calibrate.runner import CalibrationResult, LayerResult, calibrate, calibrate_layer
+from kvcal.calibrate.runner import calibrate, calibrate_layer
 
 __all__ = [
     "FLT_EPSILON", "CalibrationCancelled", "CalibrationError", "CalibrationResult", "Capture",

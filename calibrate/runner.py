@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,56 +26,16 @@ from kvcal.calibrate.algorithms.hfmg import HfmgObserver
 from kvcal.calibrate.algorithms.ifmr import ifmr_search
 from kvcal.calibrate.algorithms.observer import resolve_device
 from kvcal.calibrate.data.layout import batches_of, lay_out
+from kvcal.calibrate.data.record import write_record
 from kvcal.calibrate.data.samples import SampleSource, open_samples
 from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, where
-from kvcal.calibrate.results.quality import QualityReport, quality_report
+from kvcal.calibrate.results.outcome import CalibrationResult, Histogram, LayerResult
+from kvcal.calibrate.results.quality import quality_report
+from kvcal.calibrate.results.report import write_report
 from kvcal.grammar.plan import HfmgParams, IfmrParams, LayerPlan
 
 Progress = Callable[[str, int, int], None]
 HISTOGRAM_BINS = 256
-
-
-@dataclass(frozen=True)
-class Histogram:
-    """A small summary of a layer's values for pictures: counts over ``edges``."""
-
-    counts: torch.Tensor
-    edges: torch.Tensor
-    slice_min: torch.Tensor
-    slice_max: torch.Tensor
-
-
-@dataclass(frozen=True)
-class LayerResult:
-    """One layer: its plan, the chosen factors, their quality beside the alternatives."""
-
-    layer_name: str
-    plan: LayerPlan
-    factors: Factors
-    quality: QualityReport
-    histogram: Histogram
-    values: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class CalibrationResult:
-    """Every layer's result, in plan order, and where and how long it ran."""
-
-    layers: list[LayerResult]
-    samples: str
-    device: str
-    seconds: float = 0.0
-
-    def factors_by_layer(self) -> dict[str, Factors]:
-        return {r.layer_name: r.factors for r in self.layers}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values (the CLI's ``--json``, the language server's result)."""
-        from kvcal.calibrate.results.report import layer_row
-
-        return {"samples": self.samples, "device": self.device, "seconds": self.seconds,
-                "layers": [layer_row(r) for r in self.layers]}  # fmt: skip
 
 
 def _check_plans(plans: Sequence[LayerPlan], source: SampleSource) -> None:
@@ -187,3 +149,41 @@ def calibrate(plans: Sequence[LayerPlan], samples: str | os.PathLike[str] | Samp
             source.close()
     return CalibrationResult(layers, str(source.path), str(dev), time.perf_counter() - start)
 
+
+
+@dataclass(frozen=True)
+class Written:
+    """A calibration and what was written from it: the record (with the layers whose
+    entries in an existing record were replaced) and the report's Markdown file."""
+
+    result: CalibrationResult
+    record: Path | None = None
+    replaced: tuple[str, ...] = ()
+    report: Path | None = None
+
+
+def calibrate_and_write(plans: Sequence[LayerPlan], samples: str | os.PathLike[str] | SampleSource, *,
+                        record: Path | None = None, report: Path | None = None, update: bool = True,
+                        config: str | None = None, device: str | torch.device = "auto",
+                        progress: Progress | None = None,
+                        cancel: Callable[[], bool] | None = None) -> Written:  # fmt: skip
+    """What ``kvcal calibrate`` and the language server's ``kvcal.calibrate`` both do:
+    calibrate every layer, then write AMCT's record file (updating an existing one layer by
+    layer unless *update* is false) and the report (*config* names the config in it).
+
+    Raises CalibrationError (the data, the plan, the record path: nothing was written),
+    CalibrationCancelled, or OSError for a report that cannot be written (the record is).
+    """
+    result = calibrate(plans, samples, device=device, progress=progress, cancel=cancel)
+    if cancel is not None and cancel():
+        raise CalibrationCancelled("calibration cancelled")
+    replaced: list[str] = []
+    if record is not None:
+        if progress is not None:
+            progress(f"writing {record.name}" + (" and the report" if report is not None else ""), len(plans),
+                     len(plans))  # fmt: skip
+        with warnings.catch_warnings():  # ("replaced the record of N layers": returned instead)
+            warnings.simplefilter("ignore")
+            replaced = write_record(record, result.factors_by_layer(), update=update)
+    written = write_report(result, report, config=config, record=str(record) if record else None) if report else None
+    return Written(result, record, tuple(replaced), written)

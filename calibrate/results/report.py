@@ -13,18 +13,11 @@ import io
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kvcal.calibrate.results.outcome import CalibrationResult, LayerResult, clip_range
 from kvcal.grammar.files import check_output, output_dir, write_output
 from kvcal.grammar.problems import excerpt, quoted
-
-if TYPE_CHECKING:
-    from kvcal.calibrate.algorithms.factors import Factors
-    from kvcal.calibrate.runner import CalibrationResult, LayerResult
-
-
-def _finite(v: float) -> float | None:
-    return v if math.isfinite(v) else None
 
 
 def number(v: float, digits: int = 4) -> str:
@@ -51,43 +44,6 @@ def summary(values: list[float] | list[int]) -> str:
     show = number if isinstance(lo, float) else str
     text = show(lo) if lo == hi else f"{show(lo)}…{show(hi)}"
     return f"{text} ({len(values)} ch)"
-
-
-def clip_range(f: Factors) -> tuple[float, float]:
-    return float(f.clip_min.min()), float(f.clip_max.max())
-
-
-def layer_row(r: LayerResult) -> dict[str, Any]:
-    """A layer's result as plain JSON values: ``kvcal calibrate --json`` and the language
-    server's ``kvcal.calibrate`` result (docs/lsp.md) give the same row. Scales and offsets
-    are lists (one per channel, or one); a metric that is not finite is null."""
-    scales, offsets = r.factors.to_lists()
-    q = r.quality
-    lo, hi = clip_range(r.factors)
-    return {
-        "layer": r.layer_name,
-        "algorithm": r.plan.algorithm,
-        "granularity": r.plan.granularity,
-        "symmetric": not r.plan.with_offset,
-        "channels": len(scales),
-        "scale": scales,
-        "offset": offsets,
-        "clip_min": _finite(lo),
-        "clip_max": _finite(hi),
-        "sqnr_db": _finite(q.chosen.sqnr_db),
-        "mse": _finite(q.chosen.mse),
-        "max_abs_error": _finite(q.chosen.max_abs_err),
-        "clipped_fraction": _finite(q.chosen.clipped_fraction),
-        "minmax_sqnr_db": _finite(q.minmax.sqnr_db),
-        "vs_minmax_db": _finite(q.vs_minmax_db),
-        "other_algorithm": q.other_algorithm,
-        "other_sqnr_db": _finite(q.other.sqnr_db),
-        "vs_other_db": _finite(q.vs_other_db),
-        "other_error": q.other_error,
-        "batches": r.plan.batch_num,
-        "values": r.values,
-        "seconds": round(r.seconds, 4),
-    }
 
 
 def table(result: CalibrationResult) -> str:

@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import TextIO
 
@@ -115,31 +114,24 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         return _fail("--device cuda: no CUDA GPU is available here; use --device cpu or auto", 2)
 
-    from kvcal.calibrate import CalibrationError, calibrate, write_record
-    from kvcal.calibrate.results.report import table, warnings_of, write_report
+    from kvcal.calibrate import (
+        CalibrationError,  # (torch: imported when a calibration runs, not before)
+    )
+    from kvcal.calibrate.results.report import table, warnings_of
+    from kvcal.calibrate.runner import calibrate_and_write
 
     bar = ProgressBar(sys.stderr)
     try:
-        result = calibrate(plans, data, device=args.device, progress=bar)
+        written = calibrate_and_write(plans, data, record=args.record, report=args.report, update=not args.replace,
+                                      config=args.config, device=args.device, progress=bar)  # fmt: skip
     except CalibrationError as exc:
         bar.close()
         return _fail(str(exc), 1)
+    except OSError as exc:  # the report (the record was written)
+        bar.close()
+        return _fail(f"{exc.filename or args.report}: cannot write the report ({exc.strerror or exc})", 1)
     bar.close()
-    replaced: list[str] = []
-    if args.record is not None:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                replaced = write_record(args.record, result.factors_by_layer(), update=not args.replace)
-        except CalibrationError as exc:
-            return _fail(str(exc), 1)
-    report = None
-    if args.report is not None:
-        try:
-            report = write_report(result, args.report, config=args.config,
-                                  record=str(args.record) if args.record else None)  # fmt: skip
-        except OSError as exc:
-            return _fail(f"{exc.filename or args.report}: cannot write the report ({exc.strerror or exc})", 1)
+    result, replaced, report = written.result, list(written.replaced), written.report
     if args.json:
         out = result.to_dict()
         out.update(config=args.config, record=str(args.record) if args.record else None,

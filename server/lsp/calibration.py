@@ -2,7 +2,7 @@
 a worker thread, with work-done progress per layer and cancellation, write the record
 and the report, and show the results where the config is.
 
-The engine (torch) is imported by :mod:`kvcal.server.lsp.engine` only when a calibration
+The engine (torch) is imported by :mod:`kvcal.server.lsp.worker` only when a calibration
 runs. Result shape (documented in docs/lsp.md)::
 
     {"markdown": str, "record": path, "report": dir, "errors": [str],
@@ -16,7 +16,6 @@ import asyncio
 import concurrent.futures
 import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +23,12 @@ from lsprotocol import types
 
 from kvcal.grammar.files import FileRefused, check_output, check_report_dir, read_regular
 from kvcal.grammar.problems import excerpt, quoted
+from kvcal.server.lsp import worker
 from kvcal.server.lsp.outcome import Issue, LayerOutcome, Outcome, summary
 from kvcal.server.lsp.settings import Settings
+from kvcal.server.lsp.worker import Job
 
 if TYPE_CHECKING:
-    from kvcal.grammar.plan import LayerPlan
     from kvcal.server.lsp.server import KvcalServer, Snapshot
 
 # One calibration at a time; a cancelled one finishes its current step before the next starts.
@@ -42,18 +42,6 @@ class Refused(Exception):
         super().__init__(message)
         self.layer = layer
         self.diagnostic = diagnostic  # False when the config's own diagnostics already say it
-
-
-@dataclass(frozen=True)
-class Job:
-    uri: str
-    label: str
-    plans: tuple[LayerPlan, ...]
-    data: Path
-    record: Path
-    report: Path
-    #: only some of the config's layers: the record and the shown results of the others stay
-    subset: bool = False
 
 
 def uri_argument(arguments: list[Any] | None) -> str | None:
@@ -100,18 +88,16 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
     def cancelled() -> bool:
         return stop.is_set() or progress.cancelled()
 
-    from kvcal.server.lsp import engine
-
     try:
-        result = await loop.run_in_executor(_EXECUTOR, lambda: engine.run(job, progress=on_layer, cancel=cancelled))
+        result = await loop.run_in_executor(_EXECUTOR, lambda: worker.run(job, progress=on_layer, cancel=cancelled))
     except asyncio.CancelledError:  # $/cancelRequest, or shutdown
         stop.set()
         progress.end("cancelled")
         raise
-    except engine.Cancelled:  # window/workDoneProgress/cancel
+    except worker.Cancelled:  # window/workDoneProgress/cancel
         progress.end("cancelled")
         raise asyncio.CancelledError() from None
-    except engine.Failed as exc:
+    except worker.Failed as exc:
         progress.end("failed")
         return await _refused(ls, snap, Refused(str(exc), exc.layer))
     finally:

@@ -1,19 +1,36 @@
-"""The bridge to the calibration engine (:mod:`kvcal.calibrate`, which imports torch).
+"""The calibration's worker-thread side: a :class:`Job` (what the command prepared) run
+through :func:`kvcal.calibrate.runner.calibrate_and_write`, the result turned into the
+command's JSON-able result and its errors into :class:`Failed` naming the layer.
 
-Imported only when a calibration runs, from the worker thread's caller; everything here
-runs in that thread. Turns the engine's result into the command's JSON-able result and
-its errors into :class:`Failed` naming the layer.
+:func:`run` imports the calibration engine (torch) when a calibration runs — a deliberate
+lazy import: the language server starts and answers without torch.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-if TYPE_CHECKING:
-    from kvcal.server.lsp.calibration import Job
+from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.problems import excerpt, quoted
+from kvcal.server.lsp.outcome import summary
 
+
+@dataclass(frozen=True)
+class Job:
+    """A calibration the command prepared: the layers' plans, the sample data, where the
+    record and the report go."""
+
+    uri: str
+    label: str
+    plans: tuple[LayerPlan, ...]
+    data: Path
+    record: Path
+    report: Path
+    #: only some of the config's layers: the record and the shown results of the others stay
+    subset: bool = False
 
 
 class Cancelled(Exception):
@@ -30,20 +47,18 @@ class Failed(Exception):
 
 def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable[[], bool],
         device: str = "auto") -> dict[str, Any]:  # fmt: skip
-    from kvcal.calibrate import CalibrationCancelled, CalibrationError, calibrate, write_record
-    from kvcal.calibrate.results.report import picture_name, write_report
+    from kvcal.calibrate import (  # (torch: see the module's docstring)
+        CalibrationCancelled,
+        CalibrationError,
+    )
+    from kvcal.calibrate.results.outcome import layer_row
+    from kvcal.calibrate.results.report import picture_name
+    from kvcal.calibrate.runner import calibrate_and_write
 
-    total = len(job.plans)
     try:
-        result = calibrate(list(job.plans), job.data, device=device, progress=progress, cancel=cancel)
-        if cancel():
-            raise Cancelled()
-        progress(f"writing {job.record.name} and the report", total, total)
         job.record.parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():  # "replaced the record of N layers": expected here
-            warnings.simplefilter("ignore")
-            write_record(job.record, result.factors_by_layer())
-        write_report(result, job.report, config=job.label, record=str(job.record))
+        written = calibrate_and_write(list(job.plans), job.data, record=job.record, report=job.report,
+                                      config=job.label, device=device, progress=progress, cancel=cancel)  # fmt: skip
     except CalibrationCancelled as exc:
         raise Cancelled() from exc
     except CalibrationError as exc:
@@ -51,32 +66,21 @@ def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable
         raise Failed(str(exc), layer) from exc
     except OSError as exc:
         raise Failed(f"cannot write {exc.filename or job.record}: {exc.strerror or exc}", None) from exc
+    result = written.result
     layers = []
     for layer in result.layers:
         picture = job.report / picture_name(layer.layer_name)
-        layers.append(_layer_row(layer, str(picture) if picture.exists() else None))
+        layers.append({**layer_row(layer), "histogram": str(picture) if picture.exists() else None})
     return {"markdown": _markdown(job, layers, result.device, result.seconds), "record": str(job.record),
             "report": str(job.report), "errors": [], "layers": layers}  # fmt: skip
 
 
 def _layer_named(message: str, job: Job) -> str | None:
     """The layer of *job* a message names (as ``layer 'x'``, escaped: grammar.problems.quoted)."""
-    from kvcal.grammar.problems import quoted
-
     return next((p.layer_name for p in job.plans if f"layer {quoted(p.layer_name)}" in message), None)
 
 
-def _layer_row(layer: Any, histogram: str | None) -> dict[str, Any]:
-    """The engine's JSON row (the same as ``kvcal calibrate --json``), with its picture."""
-    from kvcal.calibrate.results.report import layer_row
-
-    return {**layer_row(layer), "histogram": histogram}
-
-
 def _markdown(job: Job, layers: list[dict[str, Any]], device: str, seconds: float) -> str:
-    from kvcal.grammar.problems import excerpt
-    from kvcal.server.lsp.outcome import summary
-
     lines = [f"### Calibration of {job.label}", "", f"{len(layers)} layer(s) in {seconds:.2f} s on {device}", "",
              "| layer | algorithm | granularity | mode | scale / offset | SQNR (dB) | MSE |",
              "|---|---|---|---|---|---|---|"]  # fmt: skip
