@@ -17,15 +17,15 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from kvcal.calibrate.algorithms.factors import Factors
 from kvcal.calibrate.algorithms.hfmg import HfmgObserver
-from kvcal.calibrate.algorithms.ifmr import ifmr_search
-from kvcal.calibrate.algorithms.observer import resolve_device
-from kvcal.calibrate.data.layout import batches_of, lay_out
+from kvcal.calibrate.algorithms.ifmr import IfmrObserver
+from kvcal.calibrate.algorithms.observer import Observer, resolve_device
+from kvcal.calibrate.data.batch import batches_of
+from kvcal.calibrate.data.layout import Layout, lay_out
 from kvcal.calibrate.data.record import write_record
 from kvcal.calibrate.data.samples import SampleSource, open_samples
 from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, where
@@ -90,29 +90,31 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
     lay = lay_out(readers, per_channel=plan.per_channel, device=dev, source=source, layer=name, cancel=cancel)
     del readers
 
-    def run_hfmg(lay: Any) -> Factors:
-        hfmg = HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
-                            with_offset=plan.with_offset, device=dev, name=name)  # fmt: skip
-        hfmg.store.source = source
+    def observer(algorithm: str) -> Observer:
+        """The plan's observer for *algorithm* (the other one gets AMCT's defaults)."""
+        common = {"per_channel": plan.per_channel, "with_offset": plan.with_offset, "device": dev, "name": name}
+        if algorithm == "hfmg":
+            return HfmgObserver(plan.hfmg or HfmgParams(), **common)
+        return IfmrObserver(plan.ifmr or IfmrParams(), **common)
+
+    def run(algorithm: str, lay: Layout) -> Factors:
+        """The observer contract, fed the layout's batches (views: no copy)."""
+        obs = observer(algorithm)
+        obs.source = source
         for i in range(len(lay.segments)):
             if cancel is not None and cancel():
                 raise CalibrationCancelled("calibration cancelled")
-            hfmg.observe_values(lay.batch(i).T)
-        return hfmg.compute(cancel=cancel)
-
-    def run_ifmr(lay: Any) -> Factors:
-        return ifmr_search(lay.matrix, plan.ifmr or IfmrParams(), plan.with_offset, cancel=cancel,
-                           label=where(source, name))  # fmt: skip
+            obs.observe_laid_out(lay.batch(i))
+        return obs.compute(cancel=cancel)
 
     # The configured algorithm first: its error is the layer's error. The other one (AMCT's
     # defaults) is only a comparison: data whose values overflow its arithmetic alone costs
     # the comparison, not the calibration (QualityReport.other_error says why).
-    runs = {"hfmg": run_hfmg, "ifmr": run_ifmr}
     other_name = "hfmg" if plan.algorithm == "ifmr" else "ifmr"
-    chosen = runs[plan.algorithm](lay)
+    chosen = run(plan.algorithm, lay)
     other: Factors | None
     try:
-        other, other_error = runs[other_name](lay), None
+        other, other_error = run(other_name, lay), None
     except (SampleDataError, PlanError) as exc:
         other, other_error = None, _located(str(exc), source, name)
     data = lay.matrix

@@ -18,12 +18,12 @@ is two ``scatter_add`` of the split counts. The search is in :mod:`hfmg_search`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 
 from kvcal.calibrate.algorithms.factors import FLT_EPSILON, Factors
-from kvcal.calibrate.algorithms.observer import BatchStore
+from kvcal.calibrate.algorithms.hfmg_search import hfmg_search
+from kvcal.calibrate.algorithms.observer import Cancel, Observer
 from kvcal.calibrate.errors import SampleDataError, first_bad, where
 from kvcal.grammar.plan import HfmgParams
 
@@ -101,28 +101,22 @@ def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tens
     return out
 
 
-class HfmgObserver:
-    """Keeps one histogram per slice (``[slices, bins]`` int32), merged as batches arrive."""
+class HfmgObserver(Observer):
+    """HFMG: one histogram per slice (``[slices, bins]`` int32), merged as batches arrive;
+    ``compute()`` searches the range (:mod:`.hfmg_search`)."""
 
     def __init__(self, params: HfmgParams | None = None, *, per_channel: bool,
                  with_offset: bool, device: str | torch.device = "cpu",
                  name: str | None = None) -> None:  # fmt: skip
+        super().__init__(per_channel=per_channel, with_offset=with_offset, device=device, name=name)
         self.params = params or HfmgParams()
-        self.per_channel = per_channel
-        self.with_offset = with_offset
-        self.store = BatchStore(per_channel=per_channel, device=device, name=name)
         self.mn: torch.Tensor | None = None
         self.mx: torch.Tensor | None = None
         self.hist: torch.Tensor | None = None
-        self.batches = 0
 
-    def observe(self, batch: torch.Tensor) -> None:
-        self.observe_values(self.store.check(batch).to(torch.float32))  # AMCT: fp16 -> fp32
-
-    def observe_values(self, data: torch.Tensor) -> None:
-        """One batch already checked and laid out as ``[values, slices]`` float32 (a view of
-        the engine's layout, see :mod:`kvcal.calibrate.data.layout`): merge it into the histograms."""
-        self.batches += 1
+    def _observe(self, values: torch.Tensor) -> None:
+        """Merge one ``[slices, values]`` batch into the histograms."""
+        data = values.T  # [values, slices]: histc_rows bins each column
         bins = self.params.num_of_bins
         lo, hi = data.amin(dim=0), data.amax(dim=0)  # (aminmax over a dim is slow on CPU)
         lo, hi = lo.to(torch.float32), hi.to(torch.float32)
@@ -145,17 +139,12 @@ class HfmgObserver:
         if found is not None:
             i, part = found
             raise SampleDataError(
-                f"{where(self.store.source, self.store.name, self.batches - 1)}{part}values from "
+                f"{where(self.source, self.name, self.batches)}{part}values from "
                 f"{float(lo[i]):.3g} to {float(hi[i]):.3g}: a {bins}-bin histogram of that range "
                 "overflows float32, so HFMG cannot bin them (AMCT's torch.histc bins them wrongly "
                 "or fails); real K/V activations are far smaller: check how the data was captured"
             )
 
-    def compute(self, *, cancel: Callable[[], bool] | None = None) -> Factors:
-        from kvcal.calibrate.algorithms.hfmg_search import hfmg_search
-
-        if self.hist is None or self.mn is None or self.mx is None:
-            raise SampleDataError(
-                f"{self.store.label}no batch was observed: call observe(batch) first"
-            )
+    def _compute(self, cancel: Cancel) -> Factors:
+        assert self.hist is not None and self.mn is not None and self.mx is not None  # (a batch was observed)
         return hfmg_search(self.hist, self.mn, self.mx, self.with_offset, cancel=cancel)

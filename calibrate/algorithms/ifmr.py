@@ -22,119 +22,32 @@ evaluated, each with AMCT's own ``mse_loss`` on the slice.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
 
 from kvcal.calibrate.algorithms.factors import (
-    FLT_EPSILON,
-    QMAX,
-    QMIN,
     Factors,
     factors_from_scale_offset,
 )
-from kvcal.calibrate.algorithms.observer import BatchStore
-from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, first_bad
+from kvcal.calibrate.algorithms.ifmr_bounds import screened_search
+from kvcal.calibrate.algorithms.ifmr_formulas import (
+    candidates,
+    clamp_inits,
+    exhaustive_losses,
+    kth_extremes,
+    percentile_rank,
+    search_count,
+    search_ratios,
+)
+from kvcal.calibrate.algorithms.observer import Observer
+from kvcal.calibrate.errors import PlanError, SampleDataError, first_bad
 from kvcal.grammar.plan import MAX_IFMR_CANDIDATES, MAX_SEARCH_CANDIDATES, IfmrParams
 
 #: slices shorter than this are reduced serially by torch, so batched rows give AMCT's bits
 EXHAUSTIVE_LIMIT = 32768
-#: elements per chunk of the exhaustive search ([channels, candidates, values] at once)
-CHUNK = 1 << 20
-
 Cancel = Callable[[], bool] | None
-
-
-def percentile_rank(percentile: float, n: int) -> int:
-    """AMCT's rank of the percentile value among *n* values (1 = the extreme)."""
-    return 1 if 1.0 - percentile < FLT_EPSILON else n - int(percentile * n)
-
-
-def search_count(params: IfmrParams) -> float:
-    """How many ratios ``search_ratios`` would make (``arange``'s count; inf when unbounded)."""
-    import math
-
-    span = params.search_range_end - params.search_range_start
-    if not (math.isfinite(span) and params.search_step > 0):
-        return math.inf if span > 0 or math.isnan(span) or params.search_step <= 0 else 0.0
-    return float(max(math.ceil(span / params.search_step), 0))
-
-
-def search_ratios(params: IfmrParams) -> torch.Tensor:
-    """The candidate ratios, ``torch.arange`` in float32 on the CPU (as AMCT on a CPU)."""
-    return torch.arange(
-        params.search_range_start, params.search_range_end, params.search_step,
-        dtype=torch.float32,
-    )  # fmt: skip
-
-
-def candidates(max_init: torch.Tensor, min_init: torch.Tensor, ratios: torch.Tensor,
-               with_offset: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
-    """``(lo, hi, scale)``, each ``[C, K]`` float32, for per-slice inits ``[C]``."""
-    r = ratios.to(max_init.device)[None, :]
-    if with_offset:
-        hi = r * max_init[:, None]
-        scale = (hi - min_init[:, None]) / (QMAX - QMIN)
-        lo = min_init[:, None].expand_as(hi)
-    else:
-        neg = max_init.abs() < min_init.abs()
-        bound = torch.where(min_init.abs() > max_init.abs(), min_init.abs(), max_init.abs())
-        hi = r * bound[:, None]
-        scale = hi / (neg.to(torch.int64) + QMAX)[:, None]
-        lo = -hi
-    scale = torch.where(scale < FLT_EPSILON, torch.ones_like(scale), scale)
-    return lo.contiguous(), hi.contiguous(), scale
-
-
-def kth_extremes(x: torch.Tensor, k_max: int, k_min: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per row of *x*: the ``k_max``-th largest and the ``k_min``-th smallest value."""
-    n = x.shape[1]
-    if k_max <= 64:
-        top = torch.topk(x, k_max, dim=1).values[:, -1]
-    else:
-        top = torch.kthvalue(x, n - k_max + 1, dim=1).values
-    if k_min <= 64:
-        bottom = torch.topk(x, k_min, dim=1, largest=False).values[:, -1]
-    else:
-        bottom = torch.kthvalue(x, k_min, dim=1).values
-    return top, bottom
-
-
-def clamp_inits(top: torch.Tensor, bottom: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``max_init = max(top, 0)``, ``min_init = min(bottom, 0)`` (a +0.0 where clamped)."""
-    zero = torch.zeros((), dtype=top.dtype, device=top.device)
-    return torch.where(top > 0, top, zero), torch.where(bottom < 0, bottom, zero)
-
-
-def exhaustive_losses(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, scale: torch.Tensor,
-                      cancel: Cancel = None) -> torch.Tensor:  # fmt: skip
-    """AMCT's loss of every candidate of every row: ``[C, K]`` float32, same float32 ops."""
-    rows, n = x.shape
-    k = lo.shape[1]
-    out = torch.empty(rows, k, dtype=torch.float32, device=x.device)
-    kstep = max(1, min(k, CHUNK // n))
-    rstep = max(1, CHUNK // (n * kstep))
-    for r0 in range(0, rows, rstep):
-        xr = x[r0 : r0 + rstep, None, :]
-        for k0 in range(0, k, kstep):
-            if cancel is not None and cancel():
-                raise CalibrationCancelled("calibration cancelled")
-            sl = (slice(r0, r0 + rstep), slice(k0, k0 + kstep), None)
-            s = scale[sl]
-            t = torch.clamp(xr, lo[sl], hi[sl])
-            t.div_(s).round_().mul_(s).sub_(xr).square_()
-            out[r0 : r0 + rstep, k0 : k0 + kstep] = t.mean(dim=-1)
-    return out
-
-
-def exact_loss(x: torch.Tensor, lo: float | torch.Tensor, hi: float | torch.Tensor,
-               scale: torch.Tensor) -> float:  # fmt: skip
-    """One candidate on one slice, exactly as AMCT computes it (``mse_loss`` on the slice)."""
-    lo_t = torch.as_tensor(lo, dtype=torch.float32, device=x.device)
-    hi_t = torch.as_tensor(hi, dtype=torch.float32, device=x.device)
-    # round(clamp(x) / s) * s, then mse_loss's (q - x)² and mean — in place: one temporary
-    t = torch.clamp(x, lo_t, hi_t).div_(scale).round_().mul_(scale)
-    return float(t.sub_(x).square_().mean())
 
 
 def _check_span(x: torch.Tensor, label: str) -> None:
@@ -197,7 +110,6 @@ def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
         _check_scales(scale, max_init, min_init, label)
         best = exhaustive_losses(x, lo, hi, scale, cancel).argmin(dim=1)
     else:
-        from kvcal.calibrate.algorithms.ifmr_bounds import screened_search
 
         max_init, min_init, lo, hi, scale, best = screened_search(
             x, k_max, k_min, ratios, with_offset, cancel=cancel,
@@ -209,27 +121,40 @@ def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
     return factors_from_scale_offset(chosen, offset)
 
 
-class IfmrObserver:
-    """Collects batches of one layer's activations; ``compute()`` runs IFMR on them.
-
-    ``observe(batch)`` keeps the batch (no copy, float16 stays float16 until compute);
-    ``compute()`` lays all values out once as ``[slices, values]`` float32 and searches.
-    After ``compute()``, :attr:`data` holds that matrix (for quality metrics).
-    """
+class IfmrObserver(Observer):
+    """IFMR over everything observed: the batches are kept (views, when the engine's layout
+    gives them: no copy) and ``compute()`` searches them as one ``[slices, values]`` matrix.
+    After ``compute()``, :attr:`data` holds that matrix (for quality metrics)."""
 
     def __init__(self, params: IfmrParams | None = None, *, per_channel: bool,
                  with_offset: bool, device: str | torch.device = "cpu",
                  name: str | None = None) -> None:  # fmt: skip
+        super().__init__(per_channel=per_channel, with_offset=with_offset, device=device, name=name)
         self.params = params or IfmrParams()
-        self.per_channel = per_channel
-        self.with_offset = with_offset
-        self.store = BatchStore(per_channel=per_channel, device=device, name=name)
+        self._parts: list[torch.Tensor] = []
         self.data: torch.Tensor | None = None
 
-    def observe(self, batch: torch.Tensor) -> None:
-        self.store.add(batch)
+    def _observe(self, values: torch.Tensor) -> None:
+        self._parts.append(values)
 
-    def compute(self, *, cancel: Cancel = None) -> Factors:
-        self.data = self.store.matrix()
-        label = self.store.label
-        return ifmr_search(self.data, self.params, self.with_offset, cancel=cancel, label=label)
+    def _compute(self, cancel: Cancel) -> Factors:
+        self.data, self._parts = joined(self._parts), []
+        return ifmr_search(self.data, self.params, self.with_offset, cancel=cancel, label=self.label)
+
+
+def joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    """``[slices, values]`` batches side by side: a view when they are adjacent columns of one
+    matrix (the engine's layout: no copy of a layer's data), else a concatenation."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    if first.stride()[1] == 1:
+        storage, at = first.untyped_storage().data_ptr(), first.storage_offset()
+        for previous, part in itertools.pairwise(parts):
+            at += previous.shape[1]
+            if (part.untyped_storage().data_ptr(), part.stride(), part.storage_offset()) != (storage, first.stride(), at):
+                break
+        else:
+            total = sum(p.shape[1] for p in parts)
+            return torch.as_strided(first, (first.shape[0], total), first.stride(), first.storage_offset())
+    return torch.cat(parts, dim=1)

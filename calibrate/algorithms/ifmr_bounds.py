@@ -22,6 +22,12 @@ from collections.abc import Callable
 
 import torch
 
+from kvcal.calibrate.algorithms.ifmr_formulas import (
+    candidates,
+    clamp_inits,
+    exact_loss,
+    kth_extremes,
+)
 from kvcal.calibrate.errors import CalibrationCancelled
 
 #: relative slack between the bounds and AMCT's float32 losses (ours are float64)
@@ -180,7 +186,6 @@ def _extremes_one(x: torch.Tensor, counts: torch.Tensor, mn: torch.Tensor, mx: t
 def _pick(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, lo: torch.Tensor,
           hi: torch.Tensor, scale: torch.Tensor, cancel: Callable[[], bool] | None) -> int:  # fmt: skip
     """AMCT's arg-min for one slice: exact losses of the candidates the bounds allow."""
-    from kvcal.calibrate.algorithms.ifmr import exact_loss
 
     cut = float(upper.min()) * (1 + ETA)
     order = (lower <= cut).nonzero()[:, 0].tolist()
@@ -213,7 +218,6 @@ def screened_search(x: torch.Tensor, k_max: int, k_min: int, ratios: torch.Tenso
     """IFMR on long rows: ``(max_init, min_init, lo, hi, scale, best)`` like the exhaustive
     path, the rows processed in groups that bound the memory of the histograms.
     ``check(scale, max_init, min_init)`` sees each group's candidate scales before the search."""
-    from kvcal.calibrate.algorithms.ifmr import candidates, clamp_inits, kth_extremes
 
     rows, n = x.shape
     bins = bin_count(n, rows)

@@ -1,17 +1,33 @@
-"""What every observer does with a batch before its algorithm sees it.
+"""The observer contract both algorithms implement, and the engine drives.
 
-A batch is checked (:func:`kvcal.calibrate.data.samples.check_batch`), must keep the channel
-count (size of its last dimension) of the first batch when per_channel, and is moved to
-the observer's device. Per channel, slice ``c`` is ``batch[..., c]`` flattened and the
-batches' slices are concatenated in order (AMCT's ``torch.chunk`` + ``torch.cat``).
+An observer is created for one layer's plan (its parameters, per_channel, with_offset),
+is fed that layer's batches in order, then computes the factors::
+
+    obs = IfmrObserver(params, per_channel=True, with_offset=True)   # or HfmgObserver
+    for batch in batches:
+        obs.observe(batch)            # any [..., channels] float32/float16 tensor
+    factors = obs.compute()
+
+``observe`` checks a batch and lays it out as ``[slices, values]`` float32 — one row per
+channel (the last dimension) when per_channel — with :func:`~kvcal.calibrate.data.layout.lay_out`,
+the one place batches are checked, then hands it to ``observe_laid_out``. The engine
+(:mod:`kvcal.calibrate.runner`) lays a layer's batches out once itself, straight from the
+sample file, and calls ``observe_laid_out`` with views of that matrix.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
 import torch
 
-from kvcal.calibrate.data.samples import check_batch
+from kvcal.calibrate.algorithms.factors import Factors
+from kvcal.calibrate.data.batch import batches_of
+from kvcal.calibrate.data.layout import lay_out
 from kvcal.calibrate.errors import SampleDataError, where
+
+Cancel = Callable[[], bool] | None
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -24,58 +40,56 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-class BatchStore:
-    """Checks batches, keeps them (IFMR) or hands them on (HFMG), lays them out once."""
+class Observer(ABC):
+    """Observe one layer's batches, then compute its quantization factors."""
 
-    def __init__(self, *, per_channel: bool, device: str | torch.device = "cpu",
+    def __init__(self, *, per_channel: bool, with_offset: bool, device: str | torch.device = "cpu",
                  name: str | None = None) -> None:  # fmt: skip
         self.per_channel = per_channel
+        self.with_offset = with_offset
         self.device = resolve_device(device)
         self.name = name
-        #: the sample file the batches come from, for messages (set by calibrate())
+        #: the sample file the batches come from, for messages (the engine sets it)
         self.source: str | None = None
-        self.count = 0
-        self.channels: int | None = None
-        self._batches: list[torch.Tensor] = []
-
-    def check(self, batch: torch.Tensor) -> torch.Tensor:
-        """The batch as ``[values, slices]`` on the device (a view where possible)."""
-        context = where(self.source, self.name, self.count)
-        batch = check_batch(batch, context)
-        channels = batch.shape[-1] if self.per_channel else 1
-        if self.channels is None:
-            self.channels = channels
-        elif channels != self.channels:
-            raise SampleDataError(
-                f"{context}has {channels} channels (last dimension) but the first batch had "
-                f"{self.channels}: per_channel needs the same channel count in every batch; "
-                "capture all batches from the same layer"
-            )
-        self.count += 1
-        return batch.to(self.device).reshape(-1, channels)
+        #: batches observed so far, and their slice count (channels, or 1)
+        self.batches = 0
+        self.slices: int | None = None
 
     @property
     def label(self) -> str:
-        """``"file: layer 'x': "`` (what is known of it) — the prefix of this layer's messages."""
+        """``"file: layer 'x': "`` (what is known of it): the prefix of this layer's messages."""
         return where(self.source, self.name)
 
-    def add(self, batch: torch.Tensor) -> None:
-        self._batches.append(self.check(batch))
+    def observe(self, batch: torch.Tensor) -> None:
+        """One batch ``[..., channels]``: checked and laid out, then observed."""
+        lay = lay_out(batches_of([batch]), per_channel=self.per_channel, device=self.device, source=self.source,
+                      layer=self.name, first_index=self.batches)  # fmt: skip
+        self.observe_laid_out(lay.matrix)
 
-    def matrix(self) -> torch.Tensor:
-        """All kept values as one ``[slices, values]`` float32 tensor; the batches are let go."""
-        if not self._batches:
+    def observe_laid_out(self, values: torch.Tensor) -> None:
+        """One batch already checked and laid out as ``[slices, values]`` float32."""
+        slices = values.shape[0]
+        if self.slices is None:
+            self.slices = slices
+        elif slices != self.slices:
             raise SampleDataError(
-                f"{self.label}no batch was observed: call observe(batch) first"
-            )
-        if len(self._batches) == 1 and self._batches[0].dtype == torch.float32 and self.channels == 1:
-            return self._batches.pop().reshape(1, -1)  # already laid out: no copy
-        total = sum(b.shape[0] for b in self._batches)
-        out = torch.empty(self.channels or 1, total, dtype=torch.float32, device=self.device)
-        at = 0
-        while self._batches:
-            b = self._batches.pop(0)
-            out[:, at : at + b.shape[0]].copy_(b.T)
-            at += b.shape[0]
-            del b
-        return out
+                f"{where(self.source, self.name, self.batches)}has {slices} channels (last dimension) but the "
+                f"first batch had {self.slices}: per_channel needs the same channel count in every batch; "
+                "capture all batches from the same layer"
+            )  # fmt: skip
+        self._observe(values)
+        self.batches += 1
+
+    def compute(self, *, cancel: Cancel = None) -> Factors:
+        """The factors of everything observed (SampleDataError when nothing was)."""
+        if not self.batches:
+            raise SampleDataError(f"{self.label}no batch was observed: call observe(batch) first")
+        return self._compute(cancel)
+
+    @abstractmethod
+    def _observe(self, values: torch.Tensor) -> None:
+        """Take one checked ``[slices, values]`` batch."""
+
+    @abstractmethod
+    def _compute(self, cancel: Cancel) -> Factors:
+        """The factors of the observed batches (at least one)."""

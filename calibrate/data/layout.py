@@ -13,54 +13,20 @@ channel count, NaN/Inf), each error naming the file, layer and batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
 
-from kvcal.calibrate.data.samples import (
+from kvcal.calibrate.data.batch import (
     ACCEPTED_DTYPES,
+    Batch,
     check_shape,
     dtype_error,
     nonfinite_counts,
     nonfinite_error,
 )
 from kvcal.calibrate.errors import CalibrationCancelled, SampleDataError, where
-
-#: values read per piece of a batch (a few MB, whatever the batch's size)
-PIECE = 1 << 20
-
-
-@dataclass(frozen=True)
-class Batch:
-    """One batch before it is read: its shape and dtype, and ``pieces(unit)``: its values in
-    order, in pieces of a multiple of *unit* values each (a piece is only valid until the
-    next one is asked for: a reader may reuse its buffer)."""
-
-    shape: tuple[int, ...]
-    dtype: torch.dtype
-    pieces: Callable[[int], Iterator[torch.Tensor]]
-
-
-def piece_spans(shape: Sequence[int], unit: int) -> Iterator[tuple[int, int]]:
-    """``(first, count)`` in values of each piece: whole runs of dim 0 for a batch of two or
-    more dimensions (each a multiple of its channels), runs of *unit* values for a 1-D one."""
-    total = math.prod(shape)
-    step = math.prod(shape[1:]) if len(shape) > 1 else max(1, unit)
-    per = max(1, PIECE // step) * step
-    for first in range(0, total, per):
-        yield first, min(per, total - first)
-
-
-def tensor_batch(tensor: torch.Tensor) -> Batch:
-    """A batch already in memory (its pieces are views)."""
-
-    def pieces(unit: int) -> Iterator[torch.Tensor]:
-        flat = tensor.reshape(-1)
-        for first, count in piece_spans(tuple(tensor.shape), unit):
-            yield flat[first : first + count]
-
-    return Batch(tuple(tensor.shape), tensor.dtype, pieces)
 
 
 @dataclass(frozen=True)
@@ -75,13 +41,14 @@ class Layout:
 
 
 def lay_out(batches: Iterable[Batch], *, per_channel: bool, device: torch.device,
-            source: str | None = None, layer: str | None = None,
+            source: str | None = None, layer: str | None = None, first_index: int = 0,
             cancel: Callable[[], bool] | None = None) -> Layout:  # fmt: skip
-    """Check every batch and copy its values into one matrix (module docstring)."""
+    """Check every batch and copy its values into one matrix (module docstring). Messages
+    number the batches from *first_index*."""
     batches = list(batches)
     channels: int | None = None
     sizes = []
-    for i, b in enumerate(batches):
+    for i, b in enumerate(batches, first_index):
         context = where(source, layer, i)
         if b.dtype not in ACCEPTED_DTYPES:
             raise dtype_error(b.dtype, context)
@@ -100,7 +67,7 @@ def lay_out(batches: Iterable[Batch], *, per_channel: bool, device: torch.device
     matrix = torch.empty(slices, sum(sizes), dtype=torch.float32, device=device)
     segments = []
     at = 0
-    for i, (b, size) in enumerate(zip(batches, sizes, strict=True)):
+    for i, (b, size) in enumerate(zip(batches, sizes, strict=True), first_index):
         start, nan, inf = at, 0, 0
         for piece in b.pieces(slices):
             if cancel is not None and cancel():
@@ -116,13 +83,3 @@ def lay_out(batches: Iterable[Batch], *, per_channel: bool, device: torch.device
             raise SampleDataError(f"{where(source, layer, i)}read {at - start} values per slice, expected {size}")
         segments.append(slice(start, at))
     return Layout(matrix, tuple(segments))
-
-
-def batches_of(tensors: Sequence[torch.Tensor]) -> list[Batch]:
-    """In-memory batches (``calibrate_layer`` with tensors), each checked to be a tensor."""
-    out = []
-    for i, t in enumerate(tensors):
-        if not isinstance(t, torch.Tensor):
-            raise SampleDataError(f"batch {i}: expected a tensor, got {type(t).__name__}")
-        out.append(tensor_batch(t))
-    return out

@@ -15,78 +15,18 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from difflib import get_close_matches
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
+from kvcal.calibrate.data.batch import Batch, piece_spans, tensor_batch
 from kvcal.calibrate.errors import SampleDataError, where
 from kvcal.grammar.problems import excerpt, quoted
 
-if TYPE_CHECKING:
-    from kvcal.calibrate.data.layout import Batch
-
 _BATCH_KEY = re.compile(r"(?P<layer>.*)/(?P<index>\d+)\Z", re.DOTALL)  # (a name may hold any character)
-ACCEPTED_DTYPES = (torch.float32, torch.float16)
 #: safetensors' dtype names of the accepted dtypes (others are read to report them)
 _DTYPES = {"F32": torch.float32, "F16": torch.float16}
 
-
-def dtype_error(dtype: torch.dtype, context: str) -> SampleDataError:
-    hint = " (convert it with .float())" if dtype.is_floating_point else ""
-    return SampleDataError(
-        f"{context}dtype {str(dtype).removeprefix('torch.')} is not accepted: AMCT "
-        f"calibrates float32 or float16 activations{hint}; save the K/V projection outputs "
-        "as float32 or float16"
-    )
-
-
-def check_shape(shape: Sequence[int], context: str) -> None:
-    """A batch is a layer's output ``[..., channels]`` with at least one value."""
-    if len(shape) == 0:
-        raise SampleDataError(
-            f"{context}a single number (shape []): a batch is a layer's output, [..., channels]; "
-            "save batch i under '<layer>/<i>', or all batches stacked under '<layer>' with the "
-            "batches along dim 0 and the channels last"
-        )
-    if math.prod(shape) == 0:
-        raise SampleDataError(
-            f"{context}empty tensor (shape {list(shape)}): each batch needs at least one "
-            "value per channel; re-capture it with a non-empty input"
-        )
-
-
-def nonfinite_counts(t: torch.Tensor) -> tuple[int, int]:
-    """``(NaN, Inf)`` counts of *t*, cheaply when it has neither (one min/max pass)."""
-    lo, hi = torch.aminmax(t)  # NaN propagates, Inf is an extreme: no full-size temporary
-    if bool(torch.isfinite(lo)) and bool(torch.isfinite(hi)):
-        return 0, 0
-    bad = t[~torch.isfinite(t)]
-    n_nan = int(torch.isnan(bad).sum())
-    return n_nan, bad.numel() - n_nan
-
-
-def nonfinite_error(context: str, n_nan: int, n_inf: int) -> SampleDataError:
-    return SampleDataError(
-        f"{context}{n_nan} NaN and {n_inf} Inf value(s): calibration needs "
-        "finite activations; re-capture the batch (an fp16 overflow is a common cause)"
-    )
-
-
-def check_batch(batch: object, context: str = "") -> torch.Tensor:
-    """Return *batch* if it is usable activation data, else raise a located SampleDataError.
-
-    Usable: a float32/float16 tensor with at least one element and one dimension, no NaN,
-    no Inf. *context* prefixes the message (file, layer, batch).
-    """
-    if not isinstance(batch, torch.Tensor):
-        raise SampleDataError(f"{context}expected a tensor, got {type(batch).__name__}")
-    if batch.dtype not in ACCEPTED_DTYPES:
-        raise dtype_error(batch.dtype, context)
-    check_shape(tuple(batch.shape), context)
-    n_nan, n_inf = nonfinite_counts(batch)
-    if n_nan or n_inf:
-        raise nonfinite_error(context, n_nan, n_inf)
-    return batch
 
 
 class SampleSource:
@@ -245,8 +185,6 @@ class SampleSource:
         batch's first dimension, a few MB each). From a safetensors file the pieces are read
         with plain reads into one reused buffer: the file is never mapped, so a layer's
         values are in memory once, in the engine's layout."""
-        from kvcal.calibrate.data.layout import Batch, tensor_batch
-
         if self._tensors is not None:
             tensors = self._tensors
             return tensor_batch(tensors[self._batch_keys[layer][i]] if layer in self._batch_keys else tensors[layer][i])
@@ -287,8 +225,6 @@ class SampleSource:
 
     def _read_pieces(self, begin: int, shape: Sequence[int], dtype: torch.dtype, context: str,
                      unit: int) -> Iterator[torch.Tensor]:  # fmt: skip
-        from kvcal.calibrate.data.layout import piece_spans
-
         item = dtype.itemsize
         spans = list(piece_spans(shape, unit))
         buffer = torch.empty(max(count for _, count in spans), dtype=dtype)
@@ -301,18 +237,6 @@ class SampleSource:
                     raise SampleDataError(f"{context}the file ends inside this batch ({self.path} is truncated): "
                                           "write it again")  # fmt: skip
                 yield buffer[:count]
-
-    def batches(self, layer: str, batch_num: int) -> Iterator[torch.Tensor]:
-        """The first *batch_num* batches of *layer*, each checked by :func:`check_batch`."""
-        self.check_count(layer, batch_num)
-        for i in range(batch_num):
-            if layer in self._batch_keys:
-                tensor = self._get(self._batch_keys[layer][i])
-            elif self._tensors is not None:
-                tensor = self._tensors[layer][i]
-            else:
-                tensor = self._handle.get_slice(layer)[i : i + 1][0]
-            yield check_batch(tensor, where(str(self.path), layer, i))
 
 
 def _is_safetensors(path: Path) -> bool:

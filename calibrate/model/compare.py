@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from kvcal.calibrate.algorithms.factors import Factors, factors_from_range
+from kvcal.calibrate.data.layout import lay_out
 from kvcal.calibrate.data.samples import open_samples
 from kvcal.calibrate.model.evaluate import Evaluation, Progress, evaluate
 from kvcal.calibrate.model.intervals import Interval, delta_interval, difference_interval
@@ -57,17 +58,15 @@ VARIANTS: tuple[Variant, ...] = tuple(
 
 
 def _minmax(samples: Any, layers: Sequence[str], batch_num: int, v: Variant) -> dict[str, Factors]:
+    """The calibration data's min and max per layer (per channel), through AMCT's formulas."""
     out = {}
     with open_samples(samples) as source:
+        source.require(layers)
         for layer in layers:
-            lo = hi = None
-            for batch in source.batches(layer, batch_num):
-                b = batch.to(torch.float32)
-                b = b.reshape(-1, b.shape[-1]) if v.granularity == "per_channel" else b.reshape(-1, 1)
-                bmin, bmax = b.amin(dim=0), b.amax(dim=0)
-                lo = bmin if lo is None else torch.minimum(lo, bmin)
-                hi = bmax if hi is None else torch.maximum(hi, bmax)
-            out[layer] = factors_from_range(lo, hi, v.with_offset)
+            source.check_count(layer, batch_num)
+            lay = lay_out([source.batch(layer, i) for i in range(batch_num)], per_channel=v.granularity == "per_channel",
+                          device=torch.device("cpu"), source=str(source.path), layer=layer)  # fmt: skip
+            out[layer] = factors_from_range(lay.matrix.amin(dim=1), lay.matrix.amax(dim=1), v.with_offset)
     return out
 
 

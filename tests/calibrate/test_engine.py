@@ -139,5 +139,6 @@ def test_bundled_samples_cover_the_example_config() -> None:
     plans = resolve((EXAMPLE / "quant.cfg").read_text())
     with open_samples(EXAMPLE / "kv_samples.safetensors") as source:
         for plan in plans:
-            batches = list(source.batches(plan.layer_name, plan.batch_num))
-            assert [b.shape[-1] for b in batches] == [192] * plan.batch_num
+            source.check_count(plan.layer_name, plan.batch_num)
+            shapes = [source.batch(plan.layer_name, i).shape for i in range(plan.batch_num)]
+            assert [s[-1] for s in shapes] == [192] * plan.batch_num

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvcal.calibrate import IfmrObserver
-from kvcal.calibrate.algorithms.ifmr import exhaustive_losses, percentile_rank, search_ratios
+from kvcal.calibrate.algorithms.ifmr_formulas import exhaustive_losses, percentile_rank, search_ratios
 from kvcal.calibrate.algorithms.ifmr_bounds import bin_count, bounds, moments
 from kvcal.grammar.plan import IfmrParams
 from tests.calibrate import reference as ref
@@ -142,7 +142,7 @@ def test_float16_input_is_converted_to_float32_first() -> None:
 @given(st.sampled_from(["gaussian", "heavy", "positive", "discrete", "constant"]),
        st.integers(0, 10**6), st.booleans())  # fmt: skip
 def test_histogram_bounds_enclose_the_exact_loss(kind: str, seed: int, with_offset: bool) -> None:
-    from kvcal.calibrate.algorithms.ifmr import candidates, clamp_inits, kth_extremes
+    from kvcal.calibrate.algorithms.ifmr_formulas import candidates, clamp_inits, kth_extremes
 
     x = Case(kind, 1, 40_000, 1, seed, False).build()[0].reshape(1, -1)
     mn, mx = torch.aminmax(x, dim=1)
