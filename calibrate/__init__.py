@@ -10,7 +10,6 @@ Importing it imports torch and nothing else heavy (matplotlib only when a report
 
 from __future__ import annotations
 
-from kvcal.calibrate.algorithms.factors import FLT_EPSILON, Factors
 from kvcal.calibrate.algorithms.hfmg import HfmgObserver
 from kvcal.calibrate.algorithms.ifmr import IfmrObserver
 from kvcal.calibrate.data.record import read_record, write_record
@@ -23,6 +22,7 @@ from kvcal.calibrate.errors import (
     RecordError,
     SampleDataError,
 )
+from kvcal.calibrate.factors import FLT_EPSILON, Factors
 from kvcal.calibrate.model.capture import Capture, capture
 from kvcal.calibrate.results.outcome import CalibrationResult, LayerResult
 from kvcal.calibrate.results.quality import Metrics, QualityReport

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import Factors
 from kvcal.calibrate.algorithms.hfmg import HfmgObserver
 from kvcal.calibrate.algorithms.ifmr import IfmrObserver
 from kvcal.calibrate.algorithms.observer import Observer, resolve_device
@@ -29,6 +28,7 @@ from kvcal.calibrate.data.layout import Layout, lay_out
 from kvcal.calibrate.data.record import write_record
 from kvcal.calibrate.data.samples import SampleSource, open_samples
 from kvcal.calibrate.errors import CalibrationCancelled, PlanError, SampleDataError, where
+from kvcal.calibrate.factors import Factors
 from kvcal.calibrate.results.outcome import CalibrationResult, Histogram, LayerResult
 from kvcal.calibrate.results.quality import quality_report
 from kvcal.calibrate.results.report import write_report

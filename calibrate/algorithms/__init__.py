@@ -1,1 +1,1 @@
-"""The calibration algorithms: IFMR and HFMG (one module each, their helpers beside them), the observer contract both implement, the factors they produce."""
+"""The calibration algorithms: IFMR and HFMG (one module each, their helpers beside them) and the observer contract both implement. What they produce is kvcal.calibrate.factors."""

@@ -21,10 +21,10 @@ import math
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import FLT_EPSILON, Factors
 from kvcal.calibrate.algorithms.hfmg_search import hfmg_search
 from kvcal.calibrate.algorithms.observer import Cancel, Observer
 from kvcal.calibrate.errors import SampleDataError, first_bad, where
+from kvcal.calibrate.factors import FLT_EPSILON, Factors
 from kvcal.grammar.plan import HfmgParams
 
 #: values per chunk when binning many slices at once (bounds the int64 temporaries)

@@ -23,9 +23,9 @@ from itertools import pairwise
 import numpy as np
 import torch
 
-from kvcal.calibrate.algorithms.factors import FLT_EPSILON, Factors, factors_from_range
 from kvcal.calibrate.algorithms.hfmg_walk import walk
 from kvcal.calibrate.errors import CalibrationCancelled
+from kvcal.calibrate.factors import FLT_EPSILON, Factors, factors_from_range
 
 DST = 256
 #: relative distance from the best float64 loss within which AMCT's float32 ranking decides

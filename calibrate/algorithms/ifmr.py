@@ -27,10 +27,6 @@ from collections.abc import Callable
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import (
-    Factors,
-    factors_from_scale_offset,
-)
 from kvcal.calibrate.algorithms.ifmr_bounds import screened_search
 from kvcal.calibrate.algorithms.ifmr_formulas import (
     candidates,
@@ -43,6 +39,10 @@ from kvcal.calibrate.algorithms.ifmr_formulas import (
 )
 from kvcal.calibrate.algorithms.observer import Observer
 from kvcal.calibrate.errors import PlanError, SampleDataError, first_bad
+from kvcal.calibrate.factors import (
+    Factors,
+    factors_from_scale_offset,
+)
 from kvcal.grammar.plan import MAX_IFMR_CANDIDATES, MAX_SEARCH_CANDIDATES, IfmrParams
 
 #: slices shorter than this are reduced serially by torch, so batched rows give AMCT's bits

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import FLT_EPSILON, QMAX, QMIN
 from kvcal.calibrate.errors import CalibrationCancelled
+from kvcal.calibrate.factors import FLT_EPSILON, QMAX, QMIN
 from kvcal.grammar.plan import IfmrParams
 
 #: elements per chunk of the exhaustive search ([channels, candidates, values] at once)

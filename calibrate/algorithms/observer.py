@@ -22,10 +22,10 @@ from collections.abc import Callable
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import Factors
 from kvcal.calibrate.data.batch import batches_of
 from kvcal.calibrate.data.layout import lay_out
 from kvcal.calibrate.errors import SampleDataError, where
+from kvcal.calibrate.factors import Factors
 
 Cancel = Callable[[], bool] | None
 

@@ -19,8 +19,8 @@ from typing import Any
 
 from google.protobuf import text_format
 
-from kvcal.calibrate.algorithms.factors import Factors
 from kvcal.calibrate.errors import RecordError
+from kvcal.calibrate.factors import Factors
 from kvcal.grammar import schema
 from kvcal.grammar.files import FileRefused, check_output, read_regular, write_output
 from kvcal.grammar.problems import quoted

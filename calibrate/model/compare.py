@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import Factors, factors_from_range
 from kvcal.calibrate.data.layout import lay_out
 from kvcal.calibrate.data.samples import open_samples
+from kvcal.calibrate.factors import Factors, factors_from_range
 from kvcal.calibrate.model.evaluate import Evaluation, Progress, evaluate
 from kvcal.calibrate.model.intervals import Interval, delta_interval, difference_interval
 from kvcal.grammar import LayerPlan

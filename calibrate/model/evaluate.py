@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import QMAX, QMIN
+from kvcal.calibrate.factors import QMAX, QMIN
 from kvcal.calibrate.model.intervals import WindowScores
 from kvcal.calibrate.model.loader import ModelError, check_layers
 from kvcal.grammar.problems import quoted

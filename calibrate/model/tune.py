@@ -47,9 +47,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from kvcal.calibrate.algorithms.factors import Factors
 from kvcal.calibrate.algorithms.hfmg import HfmgObserver
 from kvcal.calibrate.algorithms.ifmr import IfmrObserver
+from kvcal.calibrate.factors import Factors
 from kvcal.calibrate.model.evaluate import fake_quantize
 from kvcal.calibrate.model.intervals import WindowScores, bootstrap_indices, difference_interval
 from kvcal.grammar import HfmgParams, IfmrParams, LayerPlan

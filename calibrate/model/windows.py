@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import Factors
+from kvcal.calibrate.factors import Factors
 from kvcal.calibrate.model.capture import capture
 from kvcal.calibrate.model.evaluate import quantized
 from kvcal.calibrate.model.intervals import WindowScores

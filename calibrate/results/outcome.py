@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import Factors
+from kvcal.calibrate.factors import Factors
 from kvcal.calibrate.results.quality import QualityReport
 from kvcal.grammar.plan import LayerPlan
 

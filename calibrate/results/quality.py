@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from kvcal.calibrate.algorithms.factors import QMAX, QMIN, Factors, factors_from_range
+from kvcal.calibrate.factors import QMAX, QMIN, Factors, factors_from_range
 
 CHUNK = 1 << 18
 

@@ -26,10 +26,11 @@ from kvcal.grammar.problems import excerpt, quoted
 from kvcal.server.lsp import worker
 from kvcal.server.lsp.outcome import Issue, LayerOutcome, Outcome, summary
 from kvcal.server.lsp.settings import Settings
+from kvcal.server.lsp.snapshot import Snapshot, fs_path
 from kvcal.server.lsp.worker import Job
 
-if TYPE_CHECKING:
-    from kvcal.server.lsp.server import KvcalServer, Snapshot
+if TYPE_CHECKING:  # (an annotation: the server's handlers call in here)
+    from kvcal.server.lsp.server import KvcalServer
 
 # One calibration at a time; a cancelled one finishes its current step before the next starts.
 _EXECUTOR = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvcal-calibrate")
@@ -119,8 +120,6 @@ async def _snapshot(ls: KvcalServer, uri: str) -> Snapshot | None:
         await ls.fetch_settings([uri])
     if ls.documents.get(uri) is not None:
         return await ls.snapshot(uri)
-    from kvcal.server.lsp.server import fs_path
-
     path = fs_path(uri)
     if path is None:
         return None

@@ -19,7 +19,6 @@ from kvcal.grammar.navigation import (
     layer_references,
     tokens,
 )
-from kvcal.grammar.problems import Problem
 from kvcal.server.lsp import actions
 from kvcal.server.lsp.calibration import calibrate_command, uri_argument
 from kvcal.server.lsp.completion import completion_items
@@ -36,33 +35,16 @@ from kvcal.server.lsp.convert import (
     offset_at,
     offsets_of,
 )
+from kvcal.server.lsp.diagnostics import diagnostics_for, results_of
 from kvcal.server.lsp.hints import CALIBRATE_COMMAND, code_lenses, inlay_hints
 from kvcal.server.lsp.hover import hover_text
 from kvcal.server.lsp.outcome import Outcome
 from kvcal.server.lsp.schemas import schema_choices, schema_summary
-from kvcal.server.lsp.server import ClientInfo, KvcalServer, Snapshot, guarded
+from kvcal.server.lsp.server import ClientInfo, KvcalServer, guarded
 from kvcal.server.lsp.settings import SECTION
+from kvcal.server.lsp.snapshot import Snapshot
 
 T = types
-
-
-def diagnostics_for(ls: KvcalServer, snap: Snapshot) -> list[types.Diagnostic]:
-    problems = list(snap.analysis.problems)
-    samples = snap.samples
-    if samples.error:
-        span = samples.span or (0, 0)
-        problems.append(Problem("sample-data", "warning", span[0], span[1],
-                                f"{samples.error}: layer names are not checked and calibration cannot run"))  # fmt: skip
-    outcome = ls.outcomes.get(snap.uri)
-    if outcome is not None:
-        problems += outcome.problems(snap.analysis, snap.plans, samples.span)
-    problems.sort(key=Problem.sort_key)
-    return lsp_diagnostics(snap.uri, snap.index, problems)
-
-
-def results_of(ls: KvcalServer, snap: Snapshot) -> dict[str, str]:
-    outcome = ls.outcomes.get(snap.uri)
-    return outcome.current(snap.plans) if outcome else {}
 
 
 # -- lifecycle and synchronisation -------------------------------------------------------------

@@ -12,9 +12,10 @@ from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.schema import FAMILIES
 from kvcal.grammar.schema.compile import CompileError, compile_proto
 from kvcal.server.lsp.convert import lsp_text_edit
+from kvcal.server.lsp.snapshot import Snapshot
 
-if TYPE_CHECKING:
-    from kvcal.server.lsp.server import KvcalServer, Snapshot
+if TYPE_CHECKING:  # (an annotation: the server's handlers call in here)
+    from kvcal.server.lsp.server import KvcalServer
 
 logger = logging.getLogger("kvcal.lsp")
 MAX_CHOICES = 60

@@ -1,42 +1,33 @@
-"""The kvcal language server: state (documents, settings, analyses, calibration outcomes)
-and the pygls plumbing. Feature handlers live in :mod:`kvcal.server.lsp.handlers`."""
+"""The kvcal language server's state: documents, settings, analyses (one snapshot per
+version, analysed off the event loop), diagnostics scheduling, calibration outcomes.
+The protocol's lifecycle is :mod:`.protocol`; feature handlers are :mod:`.handlers`."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lsprotocol import types
-from pygls.exceptions import (
-    JsonRpcException,
-    JsonRpcInvalidParams,
-    JsonRpcInvalidRequest,
-    JsonRpcServerNotInitialized,
-)
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import JsonRPCProtocol, LanguageServerProtocol
-from pygls.protocol.language_server import lsp_method
-from pygls.uris import to_fs_path
 
-from kvcal.grammar.checks.analysis import Analysis, analyze
-from kvcal.grammar.plan import LayerPlan
-from kvcal.grammar.resolve import resolve_analysis
+from kvcal.grammar.checks.analysis import analyze
 from kvcal.grammar.schema.resolution import SchemaOptions
-from kvcal.grammar.text import LineIndex
+from kvcal.server.lsp.diagnostics import diagnostics_for
 from kvcal.server.lsp.documents import Documents, claimed_by_extension_only
 from kvcal.server.lsp.outcome import Outcome
+from kvcal.server.lsp.protocol import KvcalProtocol
 from kvcal.server.lsp.protos import ProtoFinder, schema_stamp
 from kvcal.server.lsp.settings import SECTION, SampleCache, SampleData, Settings, parse_settings
+from kvcal.server.lsp.snapshot import Snapshot, fs_path
+from kvcal.server.lsp.stdio import serve_stdio
 
 logger = logging.getLogger("kvcal.lsp")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,102 +36,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: An analysis overtaken by a change is never published.
 DEBOUNCE_S = 0.015
 CONFIG_TIMEOUT_S = 2.0
-
-
-class _Answered:
-    """A request that could not be read and was already answered with an error."""
-
-    jsonrpc = JsonRPCProtocol.VERSION
-
-
-class KvcalProtocol(LanguageServerProtocol):
-    """pygls' protocol with these changes: positions are always UTF-16 (the unit
-    :class:`LineIndex` converts), open documents live in the server's own store (synced
-    through LineIndex too), and commands receive their ExecuteCommandParams (for the
-    workDoneToken) and run as tasks, so ``$/cancelRequest`` cancels them. The lifecycle
-    follows the LSP rules pygls leaves out: every request is answered — one whose params do
-    not fit its method with InvalidParams, one before ``initialize`` with
-    ServerNotInitialized, one after ``shutdown`` with InvalidRequest; ``exit`` without
-    ``shutdown`` ends the process with status 1; and the server exits when the client
-    process named in ``initialize`` is gone."""
-
-    _server: KvcalServer
-    #: the process status ``exit`` asked for (None: no exit notification yet)
-    exit_code: int | None = None
-    _initialized = False
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            if "id" not in data or "method" not in data:
-                raise  # a notification or a response: pygls logs and reports it
-            error = exc.to_response_error()
-            error.message = f"{data['method']}: {error.message} (the request's params do not match the LSP schema)"
-            self._send_response(data["id"], error=error)
-            return _Answered()
-
-    def handle_message(self, message: Any) -> None:
-        if isinstance(message, _Answered):
-            return
-        method = getattr(message, "method", None)
-        refusal: JsonRpcException | None = None
-        if self._shutdown and method not in (None, types.EXIT):
-            refusal = JsonRpcInvalidRequest(
-                f"{method}: the server is shutting down (shutdown was requested); only exit is accepted")
-        elif self._initialized and method == types.INITIALIZE:
-            refusal = JsonRpcInvalidRequest("initialize: the server is already initialized (initialize is sent once)")
-        elif not self._initialized and method not in (None, types.INITIALIZE, types.EXIT):
-            refusal = JsonRpcServerNotInitialized(f"{method}: send initialize first")
-        if refusal is None:
-            super().handle_message(message)
-        elif getattr(message, "id", None) is not None:  # a request is answered; a notification dropped
-            self._send_response(message.id, error=refusal.to_response_error())
-
-    @lsp_method(types.INITIALIZE)
-    def lsp_initialize(self, params: types.InitializeParams):
-        general = params.capabilities.general
-        if general is not None:
-            general.position_encodings = None  # UTF-16, the LSP default
-        result = yield from super().lsp_initialize(params)
-        self._initialized = True
-        if params.process_id is not None:
-            watch_parent(params.process_id)
-        return result
-
-    @lsp_method(types.EXIT)
-    def lsp_exit(self, *args: Any):
-        self.exit_code = 0 if self._shutdown else 1
-        return (yield from super().lsp_exit(*args))
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
-        if self._server.documents.open(params.text_document) is None:
-            item = params.text_document
-            logger.info("not an AMCT quant config (language %r): %s is left alone", item.language_id, item.uri)
-            return
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
-        self._server.documents.change(params)
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
-        self._server.documents.close(params.text_document.uri)
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
-    async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:
-        handler = self.fm.commands.get(params.command)
-        if handler is None:
-            raise JsonRpcInvalidParams.of(ValueError(f"unknown command {params.command!r}"))
-        result = handler(params)
-        return await result if inspect.isawaitable(result) else result
 
 
 @dataclass
@@ -182,36 +77,6 @@ class ClientInfo:
         )  # fmt: skip
 
 
-class Snapshot:
-    """One version of a document with everything derived from it, computed once."""
-
-    def __init__(self, uri: str, version: int | None, text: str, analysis: Analysis, samples: SampleData,
-                 settings: Settings, cost_s: float = 0.0) -> None:  # fmt: skip
-        self.uri = uri
-        self.version = version
-        self.text = text
-        self.index = LineIndex(text)
-        self.analysis = analysis
-        self.samples = samples
-        self.settings = settings
-        self.cost_s = cost_s
-        #: the schema's files on disk when it was analysed: a changed .proto means a new analysis
-        self.stamp = schema_stamp(analysis.resolution)
-
-    @cached_property
-    def plans(self) -> list[LayerPlan]:
-        return resolve_analysis(self.analysis)
-
-    @property
-    def path(self) -> Path | None:
-        return fs_path(self.uri)
-
-
-def fs_path(uri: str) -> Path | None:
-    path = to_fs_path(uri) if uri.startswith("file:") else None
-    return Path(path) if path else None
-
-
 def _absolute(path: str, root: Path | None) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() or root is None else root / p
@@ -249,8 +114,6 @@ class KvcalServer(LanguageServer):
     def start_io(self, stdin: Any = None, stdout: Any = None) -> None:
         """Serve on stdio; every message body is answered, even one that is not JSON
         (:mod:`kvcal.server.lsp.stdio`)."""
-        from kvcal.server.lsp.stdio import serve_stdio
-
         serve_stdio(self, stdin, stdout)
 
     # -- derived state ---------------------------------------------------------------------
@@ -414,8 +277,6 @@ class KvcalServer(LanguageServer):
         every change) get nothing pushed."""
         if self.client.pull_diagnostics:
             return
-        from kvcal.server.lsp.handlers import diagnostics_for
-
         snap = await self.snapshot(uri)
         doc = self.documents.get(uri)
         if snap is None or doc is None or doc.text is not snap.text:
@@ -483,27 +344,3 @@ def guarded(feature: str, empty: Any = None) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return wrap
-
-
-PARENT_POLL_S = 3.0
-
-
-def watch_parent(pid: int) -> None:
-    """Exit when process *pid* (the editor, from ``InitializeParams.processId``) is gone,
-    as LSP asks: an editor that crashed leaves no server behind. POSIX only (on Windows,
-    ``os.kill(pid, 0)`` would terminate the process)."""
-    if os.name != "posix" or pid <= 0:
-        return
-
-    def poll() -> None:
-        while True:
-            time.sleep(PARENT_POLL_S)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                logger.warning("the client process %d is gone: exiting", pid)
-                os._exit(1)
-            except OSError:  # alive, but not ours to signal (another user)
-                pass
-
-    threading.Thread(target=poll, name="kvcal-parent-watch", daemon=True).start()

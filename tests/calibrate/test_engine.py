@@ -56,7 +56,7 @@ def test_factors_are_the_observers(data) -> None:
 
 def test_quality_closed_form() -> None:
     # values on the grid of the factors: no error at all
-    from kvcal.calibrate.algorithms.factors import factors_from_scale_offset
+    from kvcal.calibrate.factors import factors_from_scale_offset
 
     f = factors_from_scale_offset(torch.tensor([0.5]), torch.tensor([0.0]))
     x = torch.tensor([[-1.0, 0.0, 0.5, 63.5]])

@@ -8,7 +8,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kvcal.calibrate.algorithms.factors import (
+from kvcal.calibrate.factors import (
     FLT_EPSILON,
     amct_float,
     factors_from_range,

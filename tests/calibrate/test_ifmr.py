@@ -8,8 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvcal.calibrate import IfmrObserver
-from kvcal.calibrate.algorithms.ifmr_formulas import exhaustive_losses, percentile_rank, search_ratios
 from kvcal.calibrate.algorithms.ifmr_bounds import bin_count, bounds, moments
+from kvcal.calibrate.algorithms.ifmr_formulas import (
+    exhaustive_losses,
+    percentile_rank,
+    search_ratios,
+)
 from kvcal.grammar.plan import IfmrParams
 from tests.calibrate import reference as ref
 from tests.calibrate.data import Case, cases

@@ -10,7 +10,7 @@ import torch
 from google.protobuf import text_format
 
 from kvcal.calibrate import Factors, RecordError, read_record, write_record
-from kvcal.calibrate.algorithms.factors import factors_from_scale_offset
+from kvcal.calibrate.factors import factors_from_scale_offset
 from kvcal.grammar import schema
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from kvcal.calibrate.algorithms.factors import factors_from_range
+from kvcal.calibrate.factors import factors_from_range
 from kvcal.calibrate.model import loader as kvmodel
 from kvcal.calibrate.model.compare import (
     VARIANTS,

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from kvcal.calibrate.algorithms.factors import factors_from_range
+from kvcal.calibrate.factors import factors_from_range
 from kvcal.calibrate.model.evaluate import (
     FakeQuant,
     as_fake_quant,
