@@ -20,6 +20,7 @@ import re
 
 from kvcal.grammar.syntax.parser import ParseResult, parse
 from kvcal.grammar.syntax.tree import Comment, Field, ListValue, Message, Scalar, Value
+from kvcal.grammar.text import LineIndex
 
 INDENT = "  "
 MAX_DEPTH = 200
@@ -41,8 +42,6 @@ def format_text(text: str | ParseResult) -> str:
     parsed = parse(text) if isinstance(text, str) else text
     syntax = [p for p in parsed.problems if p.code == "syntax"]
     if syntax:
-        from kvcal.grammar.text import LineIndex
-
         line, col = LineIndex(parsed.text).position(syntax[0].start)
         raise FormatError(
             f"{syntax[0].message} (fix the {len(syntax)} syntax error(s) first; nothing was changed)",
@@ -217,8 +216,6 @@ class _Printer:
         if bad is None and len(kinds) > 1:
             bad = next(v for v in value.items if type(v) is not type(value.items[0]))
         if bad is not None:
-            from kvcal.grammar.text import LineIndex
-
             line, col = LineIndex(self.text).position(bad.start)
             what = "a list inside a list" if isinstance(bad, ListValue) else "a list mixing messages and values"
             raise FormatError(f"{what}: protobuf's text format has none, so it is not formatted (fix it first; "

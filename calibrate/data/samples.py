@@ -12,15 +12,19 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 
 from kvcal.calibrate.data.batch import Batch, piece_spans, tensor_batch
 from kvcal.calibrate.errors import SampleDataError, where
+from kvcal.grammar.association import SampleHeaderError, safetensors_header
+from kvcal.grammar.files import FileRefused, open_regular
 from kvcal.grammar.problems import excerpt, quoted
 
 _BATCH_KEY = re.compile(r"(?P<layer>.*)/(?P<index>\d+)\Z", re.DOTALL)  # (a name may hold any character)
@@ -52,8 +56,6 @@ class SampleSource:
             raise SampleDataError(f"{self.path}: no such sample file; give --data a .safetensors file")
         if self.path.is_dir():
             raise SampleDataError(f"{self.path}: is a directory; give --data a .safetensors file")
-        from kvcal.grammar.files import FileRefused, open_regular
-
         try:  # a FIFO or a device (/dev/stdin, /dev/zero) is never opened: it would block or never end
             os.close(open_regular(self.path))
         except FileRefused as exc:
@@ -62,8 +64,6 @@ class SampleSource:
             raise SampleDataError(f"{self.path}: cannot read sample data ({exc.strerror or exc})") from None
         if self.path.suffix in (".pt", ".pth", ".bin") and not _is_safetensors(self.path):
             return self._open_pt()
-        from safetensors import safe_open
-
         self._index()  # our own bounded header read first: its messages never quote the file
         try:
             self._handle = safe_open(str(self.path), framework="pt", device="cpu")
@@ -76,8 +76,6 @@ class SampleSource:
             ) from None
 
     def _open_pt(self) -> list[str]:
-        import warnings
-
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -202,8 +200,6 @@ class SampleSource:
     def _index(self) -> dict[str, tuple[str, list[int], int]]:
         """``key -> (dtype, shape, file offset of the data)`` from the safetensors header."""
         if self._meta is None:
-            from kvcal.grammar.association import SampleHeaderError, safetensors_header
-
             try:
                 header, data = safetensors_header(self.path)
             except SampleHeaderError as exc:

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from kvcal.calibrate.errors import CaptureError, SampleDataError
+from kvcal.grammar.files import FileRefused, check_output
 
 
 class Capture:
@@ -53,8 +55,6 @@ class Capture:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write every recorded batch as ``<layer>/<i>`` to a safetensors file."""
-        from safetensors.torch import save_file
-
         tensors = {f"{name}/{i}": t.contiguous() for name, ts in self._outputs.items()
                    for i, t in enumerate(ts)}  # fmt: skip
         empty = [name for name, ts in self._outputs.items() if not ts]
@@ -64,8 +64,6 @@ class Capture:
                 "capture block (with inputs that reach those layers) before saving"
             )
         target = Path(path)
-        from kvcal.grammar.files import FileRefused, check_output
-
         try:  # an output: a link, FIFO or device there is refused, not replaced (docs/files.md)
             check_output(target)
         except FileRefused as exc:

@@ -11,6 +11,7 @@ text, per-layer SQNR. The table gives each text's perplexity change with its int
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import time
@@ -26,7 +27,9 @@ from kvcal.calibrate.data.samples import open_samples
 from kvcal.calibrate.factors import Factors, factors_from_range
 from kvcal.calibrate.model.evaluate import Evaluation, Progress, evaluate
 from kvcal.calibrate.model.intervals import Interval, delta_interval, difference_interval
+from kvcal.calibrate.runner import calibrate
 from kvcal.grammar import LayerPlan
+from kvcal.grammar.files import write_output
 
 __all__ = ["VARIANTS", "Comparison", "Variant", "compare", "format_table", "plot", "variant_factors"]
 
@@ -75,8 +78,6 @@ def variant_factors(v: Variant, layers: Sequence[str], samples: Any, batch_num: 
     """The factors of every layer under *v*, calibrated on *samples* (a path or source)."""
     if v.algorithm == "minmax":
         return _minmax(samples, layers, batch_num, v)
-    from kvcal.calibrate import calibrate
-
     plans = [LayerPlan(name, v.algorithm, v.granularity, v.with_offset, batch_num)  # type: ignore[arg-type]
              for name in layers]  # fmt: skip
     result = calibrate(plans, samples, device=device, progress=progress, cancel=None)
@@ -250,7 +251,7 @@ def plot(c: Comparison, path: str | Path, percent: float = 1.0) -> Path:
     """Two panels: Δ perplexity per setting (pooled with its interval, each text a marker);
     per-layer SQNR of K (solid) and V (dotted) for the
     config and the best per_tensor and per_channel settings."""
-    import matplotlib
+    import matplotlib  # (deliberately lazy: only a plot pays for matplotlib's import)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -300,10 +301,6 @@ def plot(c: Comparison, path: str | Path, percent: float = 1.0) -> Path:
         ax2.legend(fontsize=7)
     fig.suptitle(str(c.about.get("model", "")), fontsize=9)
     fig.tight_layout()
-    import io
-
-    from kvcal.grammar.files import write_output
-
     out = Path(path)
     picture = io.BytesIO()
     fig.savefig(picture, dpi=110, format=out.suffix.lstrip(".").lower() or "png")

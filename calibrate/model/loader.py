@@ -29,6 +29,8 @@ from typing import Any
 import torch
 
 from kvcal.calibrate.errors import CalibrationError
+from kvcal.calibrate.model.capture import capture
+from kvcal.grammar.files import FileRefused, read_regular
 
 __all__ = [
     "BUNDLED_GGUF", "BUNDLED_PACKAGE", "DEFAULT_KV_PATTERN", "INSTALL_HINT", "MODEL_HINT", "LoadedModel",
@@ -93,7 +95,7 @@ def _transformers() -> Any:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     try:
-        import transformers
+        import transformers  # (the optional `model` extra: imported when a model is loaded)
     except ImportError as exc:
         raise ModelError(f"running a model needs transformers ({exc}): {INSTALL_HINT}") from exc
     transformers.logging.set_verbosity_error()
@@ -198,8 +200,6 @@ def bundled_text(kind: str) -> Path:
 
 def read_text(path: str | os.PathLike[str] | None, kind: str = "evaluation") -> tuple[str, Path]:
     """The text of *path* (default: the bundled *kind* text) and the path it came from."""
-    from kvcal.grammar.files import FileRefused, read_regular
-
     p = Path(path) if path is not None else bundled_text(kind)
     try:  # a regular file of at most 256 MiB (a FIFO or a device would block or never end)
         return read_regular(p, 256 * 1024 * 1024).decode("utf-8"), p
@@ -242,8 +242,6 @@ def capture_text(loaded: LoadedModel, layers: list[str], chunks: list[torch.Tens
     observes ``batch_num`` forward passes. A chunk is 1-D (one sequence) or ``[n, tokens]``
     (n sequences of equal length, see :func:`text_batches`).
     """
-    from kvcal.calibrate import capture
-
     check_layers(loaded.model, layers)
     with capture(loaded.model, layers) as cap, torch.inference_mode():
         for i, chunk in enumerate(chunks):

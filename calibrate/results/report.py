@@ -90,7 +90,7 @@ def picture_name(layer: str) -> str:
 def draw_layer(r: LayerResult, path: Path) -> Path:
     """Histogram of the layer's values (log counts) with the chosen clip range marked,
     written to *path* as an output (atomically; a link or FIFO there is refused)."""
-    import matplotlib
+    import matplotlib  # (deliberately lazy: only a report with pictures pays for matplotlib's import)
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure

@@ -5,6 +5,9 @@ Exit status: 0 done, 1 the config has errors or calibration failed (the message 
 which file, layer and batch, and what to do), 2 usage errors (among them a --record or
 --report path that is a link, FIFO, device or other non-regular file: refused before
 calibrating, see docs/files.md).
+
+``kvcal.calibrate`` (torch) is imported inside the functions that run the command, after
+its arguments are checked: usage errors and ``--help`` answer at once. Deliberately lazy.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 One forward pass of ``--tokens`` consecutive tokens per batch, ``--batch-num`` passes
 (the config's ``batch_num`` with ``--config``); batch ``i`` of each layer is stored under
 ``<layer>/<i>`` (DESIGN.md, "Sample data"), ready for ``kvcal calibrate --data``.
+
+``kvcal.calibrate`` (torch) is imported inside the functions that run the command, after
+its arguments are checked: usage errors and ``--help`` answer at once. Deliberately lazy.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from kvcal.grammar.files import FileRefused, check_output
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.resolve import resolve_analysis
 from kvcal.server.commands._files import analyzed_config
@@ -107,7 +111,6 @@ def run(args: argparse.Namespace) -> int:
         layers = [p.layer_name for p in got[0]]
         batch_num = got[1] if batch_num is None else batch_num
     batch_num = 1 if batch_num is None else batch_num
-    from kvcal.grammar.files import FileRefused, check_output
 
     try:  # checked before the model runs: a link, FIFO or device at --out is refused
         check_output(args.out)

@@ -8,6 +8,9 @@ calibration parts), unquantized and quantized, per text and pooled, with a 95 % 
 interval over windows, and each layer's SQNR. ``--compare`` adds every int8 setting
 (min-max/IFMR/HFMG x per_tensor/per_channel x symmetric/asymmetric) in one table and says
 which of them cannot be told from the best.
+
+``kvcal.calibrate`` (torch) is imported inside the functions that run the command, after
+its arguments are checked: usage errors and ``--help`` answer at once. Deliberately lazy.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kvcal.grammar.files import FileRefused, check_output
+from kvcal.server.commands._progress import ProgressBar
 from kvcal.server.commands.capture import (
     config_plans,
     count,
@@ -103,7 +108,6 @@ PLOT_FORMATS = (".png", ".svg", ".pdf")
 
 def plot_problem(path: Path) -> str | None:
     """Why the results cannot be drawn to *path* (checked before the long run), or None."""
-    from kvcal.grammar.files import FileRefused, check_output
 
     if path.is_dir():
         return "is a directory; give a file name such as results.png"
@@ -163,7 +167,6 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         text_batches,
     )
     from kvcal.calibrate.model.texts import CALIBRATION_DEFAULT, EVALUATION_DEFAULT
-    from kvcal.server.commands._progress import ProgressBar
 
     set_threads(args.threads)
     progress = ProgressBar()  # on a terminal only: a long --compare logs nothing per window

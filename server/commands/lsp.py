@@ -6,6 +6,8 @@ import argparse
 import logging
 import sys
 
+from kvcal.server.lsp import serve
+
 HELP = "run the language server on stdio"
 
 
@@ -17,6 +19,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(stream=sys.stderr, level=args.log_level, format="kvcal lsp: %(levelname)s %(name)s: %(message)s")
-    from kvcal.server.lsp import serve
-
     return serve()

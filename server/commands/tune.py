@@ -1,5 +1,9 @@
 """``kvcal tune``: search the settings a quant.cfg can express and write the one that holds
-on held-out text, with the evidence in its comments (:mod:`kvcal.calibrate.model.tune`)."""
+on held-out text, with the evidence in its comments (:mod:`kvcal.calibrate.model.tune`).
+
+``kvcal.calibrate`` (torch) is imported inside the functions that run the command, after
+its arguments are checked: usage errors and ``--help`` answer at once. Deliberately lazy.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kvcal.grammar import check
+from kvcal.server.commands._progress import ProgressBar
 from kvcal.server.commands.capture import count, set_threads
+from kvcal.server.commands.evaluate import load_texts, unique_names
 
 HELP = "search quant.cfg settings on a model and write the one that holds on held-out text"
 
@@ -103,7 +110,6 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.write(f"kvcal: {problem}\n")
             return 2
     from kvcal.calibrate.errors import CalibrationError
-    from kvcal.server.commands._progress import ProgressBar
 
     bar = ProgressBar(quiet=args.quiet)
     try:
@@ -124,8 +130,6 @@ def _run(args: argparse.Namespace, bar: Any) -> int:
     from kvcal.calibrate.model.tune import tune
     from kvcal.calibrate.model.tuned_config import config_text, evidence_lines, report
     from kvcal.calibrate.model.windows import capture_windows, text_windows, window_nll
-    from kvcal.grammar import check
-    from kvcal.server.commands.evaluate import load_texts, unique_names
 
     t0 = time.perf_counter()
     set_threads(args.threads)

@@ -20,6 +20,7 @@ from pygls.lsp.server import LanguageServer
 
 from kvcal.grammar.checks.analysis import analyze
 from kvcal.grammar.schema.resolution import SchemaOptions
+from kvcal.server import __version__
 from kvcal.server.lsp.diagnostics import diagnostics_for
 from kvcal.server.lsp.documents import Documents, claimed_by_extension_only
 from kvcal.server.lsp.outcome import Outcome
@@ -91,8 +92,6 @@ class _Analysing:
 
 class KvcalServer(LanguageServer):
     def __init__(self) -> None:
-        from kvcal.server.lsp import __version__
-
         super().__init__("kvcal", __version__, protocol_cls=KvcalProtocol, max_workers=4)
         self.documents = Documents()
         self.samples = SampleCache()
