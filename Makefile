@@ -47,8 +47,8 @@ lint: setup
 ## Regenerate the committed generated files (a test fails when either is stale): the protobuf
 ## descriptors from grammar/schema/proto/*.proto, and the LALR table from grammar/syntax/textproto.lark.
 proto: setup
-	$(PY) -m kvcal.grammar.schema.proto.generate
-	$(PY) grammar/syntax/lalr.py
+	$(PY) scripts/generate_schema.py
+	$(PY) scripts/generate_lalr.py
 
 bench: setup
 	$(PY) benchmarks/bench_grammar.py

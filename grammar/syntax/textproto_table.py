@@ -1,6 +1,6 @@
 """The LALR(1) table of textproto.lark, as Lark builds it. GENERATED: do not edit.
 
-Regenerate with ``python -m kvcal.grammar.syntax.lalr`` (see ``lalr.py``). STATES[s] maps a
+Regenerate with ``make proto`` (scripts/generate_lalr.py). STATES[s] maps a
 terminal to its action (n >= 0: shift to state n; n < 0: reduce by RULES[~n]) and a
 nonterminal to the state after it (goto).
 """

@@ -12,10 +12,12 @@ from hypothesis import strategies as st
 from lark import Lark
 
 from kvcal.grammar import parse
-from kvcal.grammar.syntax import lalr
 from kvcal.grammar.syntax.parser import ParseResult
 from kvcal.grammar.syntax.tree import Comment
 from tests.grammar import lark_builder
+from tests.scripts import load
+
+lalr = load("generate_lalr")
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

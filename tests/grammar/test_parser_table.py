@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from kvcal.grammar.syntax import lalr
+from tests.scripts import load
+
+lalr = load("generate_lalr")
 
 
 def test_lalr_table_is_not_stale() -> None:
     committed = (lalr.HERE / lalr.TABLE_MODULE).read_text(encoding="utf-8")
     assert lalr.render() == committed, (
-        "grammar/syntax/textproto_table.py is stale: run `python -m kvcal.grammar.syntax.lalr` and commit it"
+        "grammar/syntax/textproto_table.py is stale: run `make proto` and commit it"
     )
 
 

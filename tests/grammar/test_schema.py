@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from kvcal.grammar import schema
-from kvcal.grammar.schema.proto import generate
+from tests.scripts import load
+
+generate = load("generate_schema")
 
 
 def test_descriptor_set_is_not_stale() -> None:

@@ -1,6 +1,6 @@
 """Regenerate the committed protobuf artifacts from the .proto files here.
 
-Run ``make proto`` (or ``python -m kvcal.grammar.schema.proto.generate``) after editing a
+Run ``make proto`` (``python scripts/generate_schema.py``) after editing a
 ``.proto``. It writes ``schema.binpb``: protoc's FileDescriptorSet of every file *with
 source info* (the doc comments). kvcal.grammar.schema builds the message classes from it
 with protobuf's descriptor pool and message factory (no ``*_pb2.py`` gencode, so no
@@ -15,7 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+#: the bundled .proto files and their descriptor set (this is a build-time script)
+HERE = Path(__file__).resolve().parents[1] / "grammar" / "schema" / "proto"
 PROTOS = (
     "quant_calibration_config_pytorch.proto", "scale_offset_record_pytorch.proto", "calibration_config_pytorch.proto",
     "calibration_config_framework.proto", "retrain_config_pytorch.proto", "distill_config_pytorch.proto",
@@ -48,7 +49,7 @@ def main() -> int:
         for path in generate(Path(tmp)):
             target = HERE / path.name
             target.write_bytes(path.read_bytes())
-            print(f"wrote {target.relative_to(HERE.parent.parent)}")
+            print(f"wrote {target.relative_to(HERE.parents[2])}")
     return 0
 
 

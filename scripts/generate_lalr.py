@@ -1,6 +1,6 @@
 """Regenerate ``textproto_table.py``: the LALR(1) table Lark builds from ``textproto.lark``.
 
-Run ``make proto`` (``python grammar/syntax/lalr.py``) after editing the grammar. Lark computes the table
+Run ``make proto`` (``python scripts/generate_lalr.py``) after editing the grammar. Lark computes the table
 (its LALR analysis, its rule expansion of ``?``, ``*``, ``[]`` and aliases); this module
 only writes it out as Python literals, so that importing the parser needs neither Lark
 nor the table construction (tens of milliseconds at every start of the language server).
@@ -14,7 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+#: the folder of the grammar and its table (this is a build-time script, not part of the package)
+HERE = Path(__file__).resolve().parents[1] / "grammar" / "syntax"
 TABLE_MODULE = "textproto_table.py"
 
 
@@ -54,7 +55,7 @@ def render() -> str:
     lines = [
         '"""The LALR(1) table of textproto.lark, as Lark builds it. GENERATED: do not edit.',
         "",
-        "Regenerate with ``python -m kvcal.grammar.syntax.lalr`` (see ``lalr.py``). STATES[s] maps a",
+        "Regenerate with ``make proto`` (scripts/generate_lalr.py). STATES[s] maps a",
         "terminal to its action (n >= 0: shift to state n; n < 0: reduce by RULES[~n]) and a",
         "nonterminal to the state after it (goto).",
         '"""',
@@ -93,7 +94,7 @@ def render() -> str:
 def main() -> int:
     target = HERE / TABLE_MODULE
     target.write_text(render(), encoding="utf-8")
-    print(f"wrote {target.relative_to(HERE.parent)}")
+    print(f"wrote {target.relative_to(HERE.parents[1])}")
     return 0
 
 
