@@ -37,7 +37,7 @@ from kvcal.grammar.schema import Schema, amct_float
 from kvcal.grammar.schema.resolution import Resolution, SchemaOptions, resolve_schema
 from kvcal.grammar.syntax.literals import BOOL_WORDS, is_spec_number, python_float, python_int
 from kvcal.grammar.syntax.parser import ParseResult, gc_paused, parse
-from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value, thawed
+from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value
 
 __all__ = ["AUTO", "Analysis", "Occurrence", "View", "analyze", "check", "merge_views", "suggest"]
 
@@ -137,16 +137,7 @@ def check(text: str, *, layers: Collection[str] | None = None, schema: Schema | 
     return list(analyze(text, layers=layers, schema=schema, options=options, path=path).problems)
 
 
-_TOccurrence = thawed(Occurrence)
-_new = object.__new__
 _INVALID = object()
-
-
-def _occurrence(fld: Field, node: Value, value: Any) -> Occurrence:
-    o = _TOccurrence()
-    o.field, o.node, o.value = fld, node, value
-    o.__class__ = Occurrence
-    return o
 
 
 # The enclosing messages of a view, innermost first: (info, parent chain) or None.
@@ -178,54 +169,14 @@ class _Walker:
         bracket is missing, where a field of an enclosing message most likely belongs there
         (the syntax error already says so: no second diagnostic)."""
         self.owners.append(owner)
-        view = _new(View)
-        view.descriptor, view.messages, view.fields = info.desc, [message], {}
+        view = View(info.desc, [message], {})
         if info.full_name in self.ruled:
             self.views.append(view)
         unclosed = unclosed or (message.open is not None and message.close is None)
         suppressed = ancestors if unclosed else None
         inner = ((info, ancestors), unclosed)
-        fields, infos = view.fields, info.fields
         for fld in message.fields:
-            # The usual field (known, first of its name or repeated, not in a oneof, one
-            # scalar or message value) inline; field() does everything else, from scratch.
-            name = fld.name
-            fi = infos.get(name.text) if name.kind == "plain" else None
-            node = fld.value
-            cls = node.__class__
-            if fi is None or fi.oneof is not None or cls is ListValue:
-                self.field(view, info, fld, suppressed, inner)
-                continue
-            key = fi.name
-            previous = fields.get(key)
-            if previous and not fi.repeated:
-                self.field(view, info, fld, suppressed, inner)
-                continue
-            if fi.is_message:
-                if cls is not Message:
-                    self.field(view, info, fld, suppressed, inner)
-                    continue
-                value = self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
-            elif cls is Scalar:
-                kind = node.kind  # type: ignore[union-attr]
-                if kind == "missing":
-                    continue
-                # a number seen before (scalar()'s cache, looked up here first)
-                value = fi.cache.get(node.text) if kind == "number" and not node.negative else None  # type: ignore[union-attr]
-                if value is None:
-                    value = self.scalar(fi, fld, node)  # type: ignore[arg-type]
-                    if value is _INVALID:
-                        continue
-            else:
-                self.field(view, info, fld, suppressed, inner)
-                continue
-            o = _TOccurrence()
-            o.field, o.node, o.value = fld, node, value
-            o.__class__ = Occurrence
-            if previous is None:
-                fields[key] = [o]
-            else:
-                previous.append(o)
+            self.field(view, info, fld, suppressed, inner)
         if info.required:
             self.missing_required(view, info, message, owner)
         self.owners.pop()
@@ -326,7 +277,7 @@ class _Walker:
             for item in node.items:  # type: ignore[union-attr]
                 value = self.value(fi, fld, item, inner)
                 if value is not _INVALID:
-                    bucket.append(_occurrence(fld, item, value))
+                    bucket.append(Occurrence(fld, item, value))
             if not bucket:
                 del fields[key]
             return
@@ -339,9 +290,7 @@ class _Walker:
             value = self.value(fi, fld, node, inner)
         if value is _INVALID:
             return  # (an empty bucket would be dropped: fields are as they were)
-        o = _TOccurrence()
-        o.field, o.node, o.value = fld, node, value
-        o.__class__ = Occurrence
+        o = Occurrence(fld, node, value)
         if previous is None:
             fields[key] = [o]
         else:
@@ -389,7 +338,7 @@ class _Walker:
                      "this Any is written twice: protobuf keeps only the last payload",
                      related=(Related(first.name.start, first.name.end, "first payload here"),))  # fmt: skip
         child = self.view(node, message_info(desc, self.schema.set), inner[0], inner[1], fld)  # type: ignore[arg-type]
-        view.fields.setdefault("[Any]", []).append(_occurrence(fld, node, child))
+        view.fields.setdefault("[Any]", []).append(Occurrence(fld, node, child))
 
     def unknown(self, info: MessageInfo, fld: Field, suppressed: _Ancestors) -> None:
         name = fld.name

@@ -17,7 +17,7 @@ from kvcal.grammar.syntax.tree import Field, Message, Value
 __all__ = ["Occurrence", "View", "merge_views", "suggest"]  # (suggest: re-exported for the rule tables)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Occurrence:
     """One well-typed value of a field: the field node, the value node and its value.
 

@@ -3,8 +3,7 @@
 Lark's tree builder and a Transformer would build these nodes from the rule's children
 after their filtering (``?rule`` inlining, ``__x_star_n`` lists, ``[]`` placeholders);
 these functions take the children as the rule's expansion lists them and build the node
-directly (``tests/grammar/test_parser_oracle.py`` checks they build the same). Nodes are
-frozen dataclasses filled through a slot-compatible twin (:func:`tree.thawed`).
+directly (``tests/grammar/test_parser_oracle.py`` checks they build the same).
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from kvcal.grammar.problems import Problem, Related
 from kvcal.grammar.syntax import textproto_table as _table
 from kvcal.grammar.syntax.literals import EscapeError, is_number, number_problem, unescape
 from kvcal.grammar.syntax.scanner import Token
-from kvcal.grammar.syntax.tree import Field, ListValue, Message, Name, Scalar, Span, thawed
+from kvcal.grammar.syntax.tree import Field, ListValue, Message, Name, Scalar, Span
 
 __all__ = ["END_ROW", "ROWS", "START_ROW", "Reductions", "syntax_error"]
 
@@ -27,41 +26,6 @@ def syntax_error(start: int, end: int, message: str, **data: object) -> Problem:
     if isinstance(span, list):
         related = (Related(span[0], span[1], "the opening bracket"),)
     return Problem("syntax", "error", start, end, message, related, data=data or None)
-
-
-# -- fast node construction (see tree.thawed) ------------------------------------------------
-_TName, _TScalar, _TField, _TMessage, _TList, _TSpan = (
-    thawed(c) for c in (Name, Scalar, Field, Message, ListValue, Span)
-)
-
-
-def _span(start: int, end: int) -> Span:
-    s = _TSpan()
-    s.start, s.end = start, end
-    s.__class__ = Span
-    return s
-
-
-def _scalar(kind: str, text: str, start: int, end: int, negative: bool = False,
-            decoded: bytes | None = None) -> Scalar:  # fmt: skip
-    s = _TScalar()
-    s.kind, s.text, s.start, s.end, s.negative, s.decoded = kind, text, start, end, negative, decoded
-    s.__class__ = Scalar
-    return s
-
-
-def _message(fields: tuple, start: int, end: int, open_: Span | None, close: Span | None) -> Message:
-    m = _TMessage()
-    m.fields, m.start, m.end, m.open, m.close = fields, start, end, open_, close
-    m.__class__ = Message
-    return m
-
-
-def _name(text: str, kind: str, start: int, end: int) -> Name:
-    n = _TName()
-    n.text, n.kind, n.start, n.end = text, kind, start, end
-    n.__class__ = Name
-    return n
 
 
 # How the driver applies a reduction (the opcode of a reduce action, see _rows):
@@ -82,10 +46,10 @@ class Reductions:
     # the rule's expansion lists them. `__x_star_n`/`__x_plus_n` rules are lists, inlined
     # into their parent. A token is truthy-texted unless recovery made it up.)
     def start_empty(self) -> Message:
-        return _message((), 0, len(self.text), None, None)
+        return Message((), 0, len(self.text), None, None)
 
     def start(self, fields: list[Field]) -> Message:
-        return _message(tuple(fields), 0, len(self.text), None, None)
+        return Message(tuple(fields), 0, len(self.text), None, None)
 
     def one(self, item: Any) -> list:
         return [item]
@@ -118,46 +82,28 @@ class Reductions:
         value = values.pop()
         colon = values.pop()
         name = values[-1]
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, colon[2], None
-        f.__class__ = Field
-        values[-1] = f
+        values[-1] = Field(name, value, name.start, value.end, colon[2], None)
 
     field_colon.on_stack = True  # type: ignore[attr-defined]
 
     def field_colon_separator(self, name: Name, colon: Token, value: Any, sep: Token) -> Field:
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon = name, value, name.start, sep[3], colon[2]
-        f.separator = _span(sep[2], sep[3])
-        f.__class__ = Field
-        return f
+        return Field(name, value, name.start, sep[3], colon[2], Span(sep[2], sep[3]))
 
     def field_bare(self, values: list) -> None:  # name value, on the stack
         value = values.pop()
         name = values[-1]
         if value.__class__ is Scalar and value.kind != "missing":
             self._missing_colon(name, value)
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon, f.separator = name, value, name.start, value.end, None, None
-        f.__class__ = Field
-        values[-1] = f
+        values[-1] = Field(name, value, name.start, value.end, None, None)
 
     field_bare.on_stack = True  # type: ignore[attr-defined]
 
     def field_bare_separator(self, name: Name, value: Any, sep: Token) -> Field:
         self._missing_colon(name, value)
-        f = _TField()
-        f.name, f.value, f.start, f.end, f.colon = name, value, name.start, sep[3], None
-        f.separator = _span(sep[2], sep[3])
-        f.__class__ = Field
-        return f
+        return Field(name, value, name.start, sep[3], None, Span(sep[2], sep[3]))
 
     def plain_name(self, tok: Token) -> Name:
-        n = _TName()
-        _, n.text, n.start, n.end = tok
-        n.kind = "plain"
-        n.__class__ = Name
-        return n
+        return Name(tok[1], "plain", tok[2], tok[3])
 
     def type_name(self, tok: Token) -> list:
         return [tok[1], tok[2], tok[3]]  # a list, never mistaken for a token
@@ -166,10 +112,10 @@ class Reductions:
         return [tok[1] + "".join(t[1] for t in rest), tok[2], rest[-1][3]]
 
     def extension_name(self, lb: Token, type_name: list, rb: Token) -> Name:
-        return _name(f"[{type_name[0]}]", "extension", lb[2], rb[3] or lb[3])
+        return Name(f"[{type_name[0]}]", "extension", lb[2], rb[3] or lb[3])
 
     def any_name(self, lb: Token, url: list, _slash: Token, type_name: list, rb: Token) -> Name:
-        return _name(f"[{url[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
+        return Name(f"[{url[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
 
     def url_first(self, type_name: list) -> list:
         return type_name
@@ -178,39 +124,26 @@ class Reductions:
         return [f"{url[0]}/{type_name[0]}", url[1], type_name[2]]
 
     def message_empty(self, open_tok: Token, close_tok: Token) -> Message:
-        close = _span(close_tok[2], close_tok[3]) if close_tok[1] else None
+        close = Span(close_tok[2], close_tok[3]) if close_tok[1] else None
         end = close_tok[3] if close_tok[1] else open_tok[3]
-        return _message((), open_tok[2], end, _span(open_tok[2], open_tok[3]), close)
+        return Message((), open_tok[2], end, Span(open_tok[2], open_tok[3]), close)
 
     def message(self, values: list) -> None:  # LBRACE fields RBRACE, on the stack
         close_tok = values.pop()
         fields = values.pop()
         _, _, start, open_end = values[-1]
-        m = _TMessage()
-        m.fields, m.start = tuple(fields), start
-        o = _TSpan()
-        o.start, o.end = start, open_end
-        o.__class__ = Span
-        m.open = o
         if close_tok[1]:
-            c = _TSpan()
-            _, _, c.start, c.end = close_tok
-            m.end = c.end
-            c.__class__ = Span
-            m.close = c
+            close: Span | None = Span(close_tok[2], close_tok[3])
+            end = close_tok[3]
         else:
-            m.end, m.close = fields[-1].end, None
-        m.__class__ = Message
-        values[-1] = m
+            close, end = None, fields[-1].end
+        values[-1] = Message(tuple(fields), start, end, Span(start, open_end), close)
 
     message.on_stack = True  # type: ignore[attr-defined]
 
     def _list(self, open_tok: Token, items: tuple, close_tok: Token) -> ListValue:
         end = close_tok[3] if close_tok[1] else (items[-1].end if items else open_tok[3])
-        v = _TList()
-        v.items, v.start, v.end = items, open_tok[2], end
-        v.__class__ = ListValue
-        return v
+        return ListValue(items, open_tok[2], end)
 
     def list_empty(self, open_tok: Token, close_tok: Token) -> ListValue:
         return self._list(open_tok, (), close_tok)
@@ -223,11 +156,8 @@ class Reductions:
 
     def string_parts(self, toks: list[Token]) -> Scalar:
         if len(toks) == 1 and toks[0][0] == "STRING" and "\\" not in toks[0][1]:  # the usual case
-            s = _TScalar()
-            _, s.text, s.start, s.end = toks[0]
-            s.kind, s.negative, s.decoded = "string", False, s.text[1:-1].encode("utf-8", "surrogateescape")
-            s.__class__ = Scalar
-            return s
+            _, text, start, end = toks[0]
+            return Scalar("string", text, start, end, False, text[1:-1].encode("utf-8", "surrogateescape"))
         decoded = bytearray()
         ok = True
         for kind, tok_text, start, end in toks:
@@ -251,29 +181,21 @@ class Reductions:
                 at = start + 1 + offset
                 self.problems.append(Problem("syntax", "warning", at, at + length, message))
         start, end = toks[0][2], toks[-1][3]
-        return _scalar("string", self.text[start:end], start, end, decoded=bytes(decoded) if ok else None)
+        return Scalar("string", self.text[start:end], start, end, False, bytes(decoded) if ok else None)
 
     def number(self, tok: Token) -> Scalar:
-        s = _TScalar()
-        _, s.text, s.start, s.end = tok
-        if not is_number(s.text):
+        if not is_number(tok[1]):
             self.problems.append(syntax_error(tok[2], tok[3], number_problem(tok[1])))
-        s.kind, s.negative, s.decoded = "number", False, None
-        s.__class__ = Scalar
-        return s
+        return Scalar("number", tok[1], tok[2], tok[3], False, None)
 
     def identifier(self, tok: Token) -> Scalar:
-        s = _TScalar()
-        _, s.text, s.start, s.end = tok
-        s.kind, s.negative, s.decoded = "identifier" if tok[1] else "missing", False, None
-        s.__class__ = Scalar
-        return s
+        return Scalar("identifier" if tok[1] else "missing", tok[1], tok[2], tok[3], False, None)
 
     def _signed(self, minus: Token, tok: Token, kind: str) -> Scalar:
         """``-5``, ``+5``, ``-inf``: the sign is part of the value (protobuf's Python parser
         reads one token, so a space after the sign is an error). A ``+`` stays in the text."""
         if not tok[1]:  # placeholder after a dangling sign
-            return _scalar("missing", "", minus[2], minus[3])
+            return Scalar("missing", "", minus[2], minus[3])
         if tok[2] != minus[3]:
             self.problems.append(
                 syntax_error(
@@ -286,8 +208,8 @@ class Reductions:
         if kind == "number" and not is_number(tok[1]):
             self.problems.append(syntax_error(tok[2], tok[3], number_problem(tok[1])))
         if minus[1] == "+":
-            return _scalar(kind, "+" + tok[1], minus[2], tok[3])
-        return _scalar(kind, tok[1], minus[2], tok[3], negative=True)
+            return Scalar(kind, "+" + tok[1], minus[2], tok[3])  # type: ignore[arg-type]
+        return Scalar(kind, tok[1], minus[2], tok[3], True)  # type: ignore[arg-type]
 
     def signed_number(self, minus: Token, tok: Token) -> Scalar:
         return self._signed(minus, tok, "number")
