@@ -15,7 +15,7 @@ import {
 } from 'vscode-languageclient/node';
 import { layersOption, parseCalibrateResult, pictureFolders, renderCalibrateHtml, showsSummary, type CalibrateResult } from './calibrateResult';
 import type { KvcalServer } from './server';
-import { LANGUAGE_ID } from './settings';
+import { isServedLanguage } from './languages';
 
 export const CALIBRATE_COMMAND = 'kvcal.calibrate';
 
@@ -44,7 +44,7 @@ export class Calibrator implements vscode.Disposable {
     const uri = targetUri(arg);
     const layers = layersOption(options);
     if (!uri) {
-      void vscode.window.showWarningMessage('kvcal: open an AMCT quant config (quant.cfg) to calibrate it.');
+      void vscode.window.showWarningMessage('kvcal: open an AMCT KV-cache config (quant.cfg) to calibrate it.');
       return undefined;
     }
     const client = await this.server.ready();
@@ -138,7 +138,7 @@ function targetUri(arg: unknown): vscode.Uri | undefined {
   if (typeof arg === 'string' && arg !== '') return vscode.Uri.parse(arg);
   if (arg && typeof arg === 'object' && 'uri' in arg) return targetUri((arg as { uri: unknown }).uri);
   const doc = vscode.window.activeTextEditor?.document;
-  return doc?.languageId === LANGUAGE_ID ? doc.uri : undefined;
+  return doc && isServedLanguage(doc.languageId) ? doc.uri : undefined;
 }
 
 function isCancellation(error: unknown): boolean {
