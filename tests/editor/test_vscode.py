@@ -112,8 +112,8 @@ def test_vscode_end_to_end(editor_tools: None, vsix: Path) -> None:
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["passed"] and all(summary["results"][c]["ok"] for c in "abcdsp")
-    for name in ("a-problems", "b-hover", "c-completion", "d-calibrate", "s-schema-problems",
-                 "s-schema-hover", "p-setup-cfg", "p-ptq-status", "p-select-schema", "p-header-written"):
+    for name in ("a-problems", "b-hover", "c-completion", "d-calibrate", "s-schema-tooltip",
+                 "s-schema-problems", "s-schema-hover", "p-setup-cfg", "p-ptq-status", "p-select-schema", "p-header-written"):
         assert (SCREENSHOTS / f"{name}.png").is_file(), name
 
 

@@ -543,6 +543,17 @@ CHECKS.s = async (page, opts) => {
   }, opts.timeoutMs).catch(async (e) => {
     throw new Error(`${e.message}; the schema item shows ${JSON.stringify(await schemaStatus(page))}`);
   });
+  // The tooltip: the message's full name, how it was found, and the .proto.
+  const tooltip = await waitFor('the schema item tooltip', async () => {
+    await page.mouse.move(0, 0);
+    await page.locator('.statusbar-item:has(.codicon-symbol-structure)').first().hover();
+    const hover = page.locator('.workbench-hover:visible, .monaco-hover:not(.hidden):visible').first();
+    await hover.waitFor({ timeout: 3000 });
+    const t = (await hover.innerText()).replace(/\s+/g, ' ');
+    return /acme\.v3\.Job/.test(t) && /header/.test(t) && /protos\/acme\/job\.proto/.test(t) ? t : null;
+  }, opts.timeoutMs, 500);
+  await opts.screenshot('s-schema-tooltip');
+  await page.mouse.move(0, 0);
   await page.keyboard.press('Control+Shift+M');
   await page.locator('.markers-panel').waitFor({ timeout: 10000 });
   const rows = await waitFor("the Problems panel's rows for nightly.txtpb", async () => {
@@ -563,7 +574,7 @@ CHECKS.s = async (page, opts) => {
   const hover = await hoverWord(page, 'parallelism', 'How many workers run the job at once.', opts.timeoutMs);
   await page.waitForTimeout(400);
   await opts.screenshot('s-schema-hover');
-  return `language ${mode}; status bar schema ${JSON.stringify(label)}; Problems ${JSON.stringify(rows)}; hover ${JSON.stringify(hover.replace(/\s+/g, ' ').slice(0, 120))}`;
+  return `language ${mode}; status bar schema ${JSON.stringify(label)} (tooltip ${JSON.stringify(tooltip.slice(0, 160))}); Problems ${JSON.stringify(rows)}; hover ${JSON.stringify(hover.replace(/\s+/g, ' ').slice(0, 120))}`;
 };
 
 /** (p): a post-training config VS Code opens as Properties is served; Select Schema writes its header; setup.cfg stays INI. */
