@@ -101,15 +101,19 @@ def _report(result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.slow
 def test_vscode_end_to_end(editor_tools: None, vsix: Path) -> None:
-    """(a) Problems panel shows a kvcal code, (b) hover shows field docs, (c) completion offers
-    schema fields, (d) Calibrate shows per-layer results: in code-server, against the real server."""
+    """(a) Problems panel shows a kvcal code, (b) the status bar shows the sample data and hover
+    shows field docs, (c) completion offers schema fields, (d) Calibrate shows per-layer results,
+    (s) a .txtpb is checked against the workspace's .proto its header names (Problems, status
+    bar, hover), (p) a post-training .cfg opened as Properties is served, Select Schema writes
+    its header, setup.cfg is left alone: in code-server, against the real server."""
     result = _harness("--vsix", str(vsix), "--out", str(SCREENSHOTS), timeout=600)
     assert result.returncode == 0, (
         f"the VS Code end-to-end test failed (screenshots in {SCREENSHOTS}):\n{_report(result)}"
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["passed"] and all(summary["results"][c]["ok"] for c in "abcd")
-    for name in ("a-problems", "b-hover", "c-completion", "d-calibrate"):
+    assert summary["passed"] and all(summary["results"][c]["ok"] for c in "abcdsp")
+    for name in ("a-problems", "b-hover", "c-completion", "d-calibrate", "s-schema-tooltip",
+                 "s-schema-problems", "s-schema-hover", "p-setup-cfg", "p-ptq-status", "p-select-schema", "p-header-written"):
         assert (SCREENSHOTS / f"{name}.png").is_file(), name
 
 

@@ -3,7 +3,7 @@
 // through a real browser (Debian's Chromium, playwright-core), against the real kvcal
 // language server from this checkout's .venv. Nothing is mocked.
 //
-//   node tests/editor/vscode_e2e.js [--checks a,b,c,d] [--server-command JSON-ARRAY]
+//   node tests/editor/vscode_e2e.js [--checks a,b,c,d,s,p] [--server-command JSON-ARRAY]
 //        [--vsix FILE] [--out DIR] [--timeout-ms N] [--keep]
 //
 // Builds the .vsix (unless --vsix), installs it into a throwaway user-data/extensions dir,
@@ -13,6 +13,12 @@
 //   (b) hovering a field name shows its documentation from the .proto;
 //   (c) completion inside an ifmr_quantize block offers that message's fields (and not HFMG's);
 //   (d) kvcal: Calibrate shows the per-layer results (one table row per layer) and histograms;
+//   (s) a .txtpb whose header names a .proto of the workspace: the Problems panel shows the
+//       error against that schema (and none an AMCT schema would give), the status bar shows
+//       the schema, hover shows the .proto's doc comment;
+//   (p) a post-training .cfg without a header, which VS Code opens as Properties, is served as an
+//       AMCT config (its schema in the status bar); kvcal: Select Schema… writes its header;
+//       an INI setup.cfg is left alone;
 //   (r) only when asked (after a broken --server-command): setting kvcal.server.command to this
 //       checkout's server restarts it, and hover works.
 // Screenshots and the extension's log go to --out (default build/editor-test/).
@@ -27,7 +33,7 @@ const { tools: findTools } = require('./tools');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const CHROMIUM = process.env.KVCAL_CHROMIUM || '/usr/bin/chromium';
-const PROTO = path.join(REPO, 'grammar', 'proto', 'quant_calibration_config_pytorch.proto');
+const PROTO = path.join(REPO, 'grammar', 'schema', 'proto', 'quant_calibration_config_pytorch.proto');
 /** The language server of this checkout: the .venv `make setup` creates. */
 const REPO_SERVER = [path.join(REPO, '.venv', 'bin', 'python'), '-m', 'kvcal.server', 'lsp'];
 const LAYERS = [
@@ -37,9 +43,39 @@ const LAYERS = [
   'model.layers.1.self_attn.v_proj',
 ];
 
+/** The user schema of check (s): a .proto of the workspace with doc comments. */
+const JOB_PROTO = `syntax = "proto3";
+
+package acme.v3;
+
+// A batch job the scheduler runs every night.
+message Job {
+  // The job's name, unique per team.
+  string name = 1;
+  // How many workers run the job at once.
+  uint32 parallelism = 2;
+  // Where the results go.
+  Output output = 3;
+}
+
+// Where a job writes.
+message Output {
+  // A folder or bucket URL.
+  string path = 1;
+}
+`;
+/** A document of that schema with one mistake (\`outptu\`); every other line is wrong for any AMCT schema. */
+const JOB_TXTPB = `# proto-file: ../protos/acme/job.proto
+# proto-message: acme.v3.Job
+name: "nightly"
+parallelism: 4
+outptu { path: "/data/out" }
+`;
+const SETUP_CFG = '[metadata]\nname = kvcal-example\n\n[options]\npackages = find:\n';
+
 function parseArgs(argv) {
   const opts = {
-    checks: ['a', 'b', 'c', 'd'],
+    checks: ['a', 'b', 'c', 'd', 's', 'p'],
     serverCommand: REPO_SERVER,
     vsix: null,
     out: path.join(REPO, 'build', 'editor-test'),
@@ -60,13 +96,13 @@ function parseArgs(argv) {
     else if (a === '--keep') opts.keep = true;
     else usage(`unknown argument ${a}`);
   }
-  if (!opts.checks.every((c) => 'abcdr'.includes(c) && c.length === 1)) usage('--checks takes letters from a,b,c,d,r');
+  if (!opts.checks.every((c) => 'abcdrsp'.includes(c) && c.length === 1)) usage('--checks takes letters from a,b,c,d,s,p,r');
   if (!Array.isArray(opts.serverCommand) || !opts.serverCommand.every((w) => typeof w === 'string')) usage('--server-command takes a JSON array of strings');
   return opts;
 }
 
 function usage(message) {
-  process.stderr.write(`vscode_e2e: ${message}\nusage: node tests/editor/vscode_e2e.js [--checks a,b,c,d] [--server-command JSON] [--vsix FILE] [--out DIR] [--timeout-ms N] [--keep]\n`);
+  process.stderr.write(`vscode_e2e: ${message}\nusage: node tests/editor/vscode_e2e.js [--checks a,b,c,d,s,p] [--server-command JSON] [--vsix FILE] [--out DIR] [--timeout-ms N] [--keep]\n`);
   process.exit(2);
 }
 
@@ -132,6 +168,15 @@ function prepareDirs(opts) {
   };
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   fs.cpSync(path.join(REPO, 'examples'), dirs.workspace, { recursive: true });
+  // (s): a user schema and a document naming it; (p): a post-training config without a header
+  // and a name VS Code gives to Properties, and an INI file kvcal must leave alone.
+  fs.mkdirSync(path.join(dirs.workspace, 'protos', 'acme'), { recursive: true });
+  fs.writeFileSync(path.join(dirs.workspace, 'protos', 'acme', 'job.proto'), JOB_PROTO);
+  fs.mkdirSync(path.join(dirs.workspace, 'jobs'));
+  fs.writeFileSync(path.join(dirs.workspace, 'jobs', 'nightly.txtpb'), JOB_TXTPB);
+  fs.mkdirSync(path.join(dirs.workspace, 'ptq'));
+  fs.copyFileSync(path.join(REPO, 'tests', 'data', 'amct', 'ptq', 'clean', 'resnet50_common_overrides_skip.cfg'), path.join(dirs.workspace, 'ptq', 'resnet50.cfg'));
+  fs.writeFileSync(path.join(dirs.workspace, 'setup.cfg'), SETUP_CFG);
   // A hostile workspace: were the server started with it on Python's import path (`python -m`
   // with the workspace as working directory), these would run in the server and stop it.
   dirs.trapMarker = path.join(tmp, 'WORKSPACE-CODE-RAN');
@@ -273,6 +318,50 @@ async function statusText(page) {
   });
 }
 
+/** The kvcal schema status bar item's text (the label after the icon), or null when it is not shown. */
+async function schemaStatus(page) {
+  const item = page.locator('.statusbar-item:has(.codicon-symbol-structure)').first();
+  if ((await item.count()) === 0 || !(await item.isVisible())) return null;
+  return (await item.innerText()).trim();
+}
+
+/** The language mode VS Code shows in the status bar for the active editor. */
+async function languageMode(page) {
+  return (await page.locator('#status\\.editor\\.mode').innerText()).trim();
+}
+
+/** The Problems panel as { file name: [marker rows] } (the tree lists each file, then its markers). */
+async function problemsByFile(page) {
+  return page.locator('.markers-panel .monaco-list-row').evaluateAll((rows) => {
+    const groups = {};
+    let file = null;
+    for (const row of rows.sort((x, y) => Number(x.dataset.index) - Number(y.dataset.index))) {
+      const text = row.innerText.replace(/\s+/g, ' ').trim();
+      if (row.querySelector('.marker-icon')) {
+        if (file) groups[file].push(text);
+      } else {
+        file = (row.querySelector('.label-name')?.textContent ?? text).trim();
+        groups[file] = [];
+      }
+    }
+    return groups;
+  });
+}
+
+/** Hovers the first `word` of the active editor until the hover shows `expected`; returns its text. */
+async function hoverWord(page, word, expected, timeoutMs) {
+  const span = page.locator('.editor-instance .view-line span span', { hasText: new RegExp(`^${word}$`) }).first();
+  await span.waitFor({ timeout: timeoutMs });
+  return waitFor(`a hover on ${word} showing "${expected}"`, async () => {
+    await page.mouse.move(0, 0);
+    await span.hover();
+    const hover = page.locator('.monaco-hover:not(.hidden) .monaco-hover-content');
+    await hover.first().waitFor({ state: 'visible', timeout: 3000 });
+    const t = (await hover.allInnerTexts()).join('\n');
+    return t.replace(/\s+/g, ' ').includes(expected) ? t : null;
+  }, timeoutMs, 500);
+}
+
 async function runCommand(page, title) {
   await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input');
@@ -337,6 +426,13 @@ async function editorLines(page, ...texts) {
 
 const CHECKS = {
   async b(page, opts) {
+    // The sample data the server read from the config's `# kvcal: data=` header (kvcal.documentInfo).
+    const status = await waitFor('the status bar to show the sample data the header names', async () => {
+      const t = await statusText(page);
+      return t === '$(check) kvcal: kv_samples.safetensors' ? t : null;
+    }, opts.timeoutMs).catch(async (e) => {
+      throw new Error(`${e.message}; it shows ${JSON.stringify(await statusText(page))}`);
+    });
     const field = 'batch_num';
     const expected = protoDoc(field);
     const span = page.locator('.editor-instance .view-line span span', { hasText: new RegExp(`^${field}$`) }).first();
@@ -351,7 +447,7 @@ const CHECKS = {
     }, opts.timeoutMs, 500);
     await page.waitForTimeout(400); // the hover fades in
     await opts.screenshot(opts.hoverShot ?? 'b-hover');
-    return `hover on ${field}: ${JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 160))}`;
+    return `status bar ${JSON.stringify(status)}; hover on ${field}: ${JSON.stringify(text.replace(/\s+/g, ' ').slice(0, 160))}`;
   },
 
   async a(page, opts) {
@@ -436,6 +532,106 @@ const CHECKS = {
   },
 };
 
+/** (s): a .txtpb checked against the workspace's own .proto, named by its header. */
+CHECKS.s = async (page, opts) => {
+  await openFile(page, 'nightly.txtpb');
+  const mode = await languageMode(page);
+  if (mode !== 'Protocol Buffer Text Format') throw new Error(`nightly.txtpb opened as ${JSON.stringify(mode)}, not as Protocol Buffer Text Format`);
+  const label = await waitFor('the status bar to show the schema the header names', async () => {
+    const t = await schemaStatus(page);
+    return t === 'Job' || t === 'acme.v3.Job' ? t : null;
+  }, opts.timeoutMs).catch(async (e) => {
+    throw new Error(`${e.message}; the schema item shows ${JSON.stringify(await schemaStatus(page))}`);
+  });
+  // The tooltip: the message's full name, how it was found, and the .proto.
+  const tooltip = await waitFor('the schema item tooltip', async () => {
+    await page.mouse.move(0, 0);
+    await page.locator('.statusbar-item:has(.codicon-symbol-structure)').first().hover();
+    const hover = page.locator('.workbench-hover:visible, .monaco-hover:not(.hidden):visible').first();
+    await hover.waitFor({ timeout: 3000 });
+    const t = (await hover.innerText()).replace(/\s+/g, ' ');
+    return /acme\.v3\.Job/.test(t) && /header/.test(t) && /protos\/acme\/job\.proto/.test(t) ? t : null;
+  }, opts.timeoutMs, 500);
+  await opts.screenshot('s-schema-tooltip');
+  await page.mouse.move(0, 0);
+  await page.keyboard.press('Control+Shift+M');
+  await page.locator('.markers-panel').waitFor({ timeout: 10000 });
+  const rows = await waitFor("the Problems panel's rows for nightly.txtpb", async () => {
+    const groups = await problemsByFile(page);
+    const r = groups['nightly.txtpb'];
+    return r && r.some((t) => /unknown-field/.test(t)) ? r : null;
+  }, opts.timeoutMs).catch(async (e) => {
+    throw new Error(`${e.message}: ${JSON.stringify(await problemsByFile(page))}`);
+  });
+  await opts.screenshot('s-schema-problems');
+  const expected = /outptu.*did you mean 'output'/;
+  if (rows.length !== 1 || !expected.test(rows[0])) {
+    throw new Error(`expected one problem, the user schema's unknown-field on outptu: ${JSON.stringify(rows)}`);
+  }
+  if (rows.some((t) => /AMCT|num-of-bins|batch-num|no-layers|'name'|'parallelism'/.test(t))) throw new Error(`an AMCT schema's problems on nightly.txtpb: ${JSON.stringify(rows)}`);
+  await page.keyboard.press('Control+Shift+M'); // hide the panel again
+  await focusEditor(page);
+  const hover = await hoverWord(page, 'parallelism', 'How many workers run the job at once.', opts.timeoutMs);
+  await page.waitForTimeout(400);
+  await opts.screenshot('s-schema-hover');
+  return `language ${mode}; status bar schema ${JSON.stringify(label)} (tooltip ${JSON.stringify(tooltip.slice(0, 160))}); Problems ${JSON.stringify(rows)}; hover ${JSON.stringify(hover.replace(/\s+/g, ' ').slice(0, 120))}`;
+};
+
+/** (p): a post-training config VS Code opens as Properties is served; Select Schema writes its header; setup.cfg stays INI. */
+CHECKS.p = async (page, opts) => {
+  await openFile(page, 'setup.cfg');
+  const setupMode = await languageMode(page);
+  await page.waitForTimeout(1500); // time for the extension to (wrongly) claim it
+  const setupAfter = await languageMode(page);
+  if (/AMCT|Protocol Buffer/.test(setupAfter) || (await schemaStatus(page)) !== null) {
+    throw new Error(`setup.cfg (INI) was claimed: ${JSON.stringify(setupMode)} -> ${JSON.stringify(setupAfter)}, schema item ${JSON.stringify(await schemaStatus(page))}`);
+  }
+  await opts.screenshot('p-setup-cfg');
+
+  await openFile(page, 'resnet50.cfg');
+  const mode = await waitFor('resnet50.cfg to be served as an AMCT config', async () => ((await languageMode(page)) === 'AMCT Config' ? 'AMCT Config' : null), opts.timeoutMs).catch(async (e) => {
+    throw new Error(`${e.message}: the language mode is ${JSON.stringify(await languageMode(page))}`);
+  });
+  const label = await waitFor('the status bar to show the AMCTConfig schema', async () => {
+    const t = await schemaStatus(page);
+    return t && t.startsWith('AMCTConfig') ? t : null;
+  }, opts.timeoutMs).catch(async (e) => {
+    throw new Error(`${e.message}; the schema item shows ${JSON.stringify(await schemaStatus(page))}`);
+  });
+  await opts.screenshot('p-ptq-status');
+
+  // Select Schema from the status bar item: the bundled schemas first, the workspace's .proto too.
+  await page.locator('.statusbar-item:has(.codicon-symbol-structure)').first().click();
+  const rows = page.locator('.quick-input-widget .monaco-list-row');
+  await rows.first().waitFor({ timeout: 10000 });
+  const labels = await waitFor('the schema choices', async () => {
+    const l = await rows.evaluateAll((items) =>
+      items.map((r) => `${r.querySelector('.label-name')?.textContent?.trim()} — ${r.querySelector('.label-description')?.textContent?.trim()}`),
+    );
+    return l.some((t) => t.startsWith('Job — acme.v3.Job')) ? l : null;
+  }, opts.timeoutMs);
+  await opts.screenshot('p-select-schema');
+  const first = labels.findIndex((t) => t.startsWith('Job — '));
+  if (!labels.slice(0, first).some((t) => /^AMCTConfig — .*\(bundled\)/.test(t)) || labels.slice(first).some((t) => /bundled/.test(t))) {
+    throw new Error(`bundled schemas do not come first: ${JSON.stringify(labels)}`);
+  }
+  await page.locator('.quick-input-widget input').fill('AMCTRetrainConfig');
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'AMCTRetrainConfig' }).first().waitFor({ timeout: 5000 });
+  await page.keyboard.press('Enter');
+  await editorLines(page, '# proto-file: retrain_config_pytorch.proto', '# proto-message: AMCTPytorchProto.AMCTRetrainConfig');
+  const pinned = await waitFor('the status bar to show the schema the new header names', async () => {
+    const t = await schemaStatus(page);
+    return t === 'AMCTRetrainConfig' ? t : null;
+  }, opts.timeoutMs).catch(async (e) => {
+    throw new Error(`${e.message}; the schema item shows ${JSON.stringify(await schemaStatus(page))}`);
+  });
+  await opts.screenshot('p-header-written');
+  await focusEditor(page);
+  await page.keyboard.press('Control+Z');
+  await waitFor('the status bar to show AMCTConfig again after undo', async () => (await schemaStatus(page))?.startsWith('AMCTConfig'), opts.timeoutMs);
+  return `setup.cfg stays ${JSON.stringify(setupAfter)}; resnet50.cfg: ${mode}, status bar ${JSON.stringify(label)}; Select Schema offers ${labels.length} rows (${JSON.stringify(labels.slice(0, 3))} …); header written -> ${JSON.stringify(pinned)}; undone`;
+};
+
 /** (r): the extension restarts the server when kvcal.server.command changes (here: broken -> working). */
 CHECKS.r = async (page, opts) => {
   const before = await statusText(page);
@@ -502,7 +698,7 @@ async function main() {
     results.status = status;
 
     opts.dirs = dirs;
-    for (const check of ['b', 'a', 'c', 'd', 'r'].filter((c) => opts.checks.includes(c))) {
+    for (const check of ['b', 'a', 'c', 'd', 's', 'p', 'r'].filter((c) => opts.checks.includes(c))) {
       say(`check (${check}) ...`);
       try {
         const detail = await CHECKS[check](page, opts);

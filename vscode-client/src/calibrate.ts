@@ -13,9 +13,9 @@ import {
   WorkDoneProgressCancelNotification,
   type ExecuteCommandParams,
 } from 'vscode-languageclient/node';
-import { layersOption, parseCalibrateResult, renderCalibrateHtml, showsSummary } from './calibrateResult';
+import { layersOption, parseCalibrateResult, pictureFolders, renderCalibrateHtml, showsSummary, type CalibrateResult } from './calibrateResult';
 import type { KvcalServer } from './server';
-import { LANGUAGE_ID } from './settings';
+import { isServedLanguage } from './languages';
 
 export const CALIBRATE_COMMAND = 'kvcal.calibrate';
 
@@ -44,7 +44,7 @@ export class Calibrator implements vscode.Disposable {
     const uri = targetUri(arg);
     const layers = layersOption(options);
     if (!uri) {
-      void vscode.window.showWarningMessage('kvcal: open an AMCT quant config (quant.cfg) to calibrate it.');
+      void vscode.window.showWarningMessage('kvcal: open an AMCT KV-cache config (quant.cfg) to calibrate it.');
       return undefined;
     }
     const client = await this.server.ready();
@@ -95,17 +95,24 @@ export class Calibrator implements vscode.Disposable {
     }
   }
 
-  private async show(result: unknown, uri: vscode.Uri, label: string): Promise<void> {
-    const view = parseCalibrateResult(result);
-    if (view.layers.length === 0 && view.errors.length > 0) {
-      // Refused (errors in the config, no sample data, ...): the server has shown the message
-      // and put a diagnostic on the line; a page with only that message would add nothing.
-      view.errors.forEach((e) => this.log.warn(`calibration of ${uri.toString()} not done: ${e}`));
+  private async show(raw: unknown, uri: vscode.Uri, label: string): Promise<void> {
+    let result: CalibrateResult;
+    try {
+      result = parseCalibrateResult(raw);
+    } catch (error) {
+      // The server and this client disagree on the documented shape (docs/lsp.md): a bug, said as such.
+      const message = error instanceof Error ? error.message : String(error);
+      this.log.error(`calibration of ${uri.toString()}: the server's result does not have the documented shape: ${message}`);
+      void vscode.window.showErrorMessage(`kvcal: cannot show the calibration of ${label}: unexpected result (${message}).`, 'Show output').then((c) => c && this.showOutput());
       return;
     }
-    const pictures = [...view.pictures, ...view.layers.flatMap((l) => l.pictures)];
-    const roots = [...new Set([...(view.reportDir ? [view.reportDir] : []), ...pictures.map((p) => path.dirname(p))])].map((d) => vscode.Uri.file(d));
-    const options: vscode.WebviewOptions = { enableScripts: false, localResourceRoots: roots };
+    if (result.layers.length === 0 && result.errors.length > 0) {
+      // Refused (errors in the config, no sample data, ...): the server has shown the message
+      // and put a diagnostic on the line; a page with only that message would add nothing.
+      result.errors.forEach((e) => this.log.warn(`calibration of ${uri.toString()} not done: ${e}`));
+      return;
+    }
+    const options: vscode.WebviewOptions = { enableScripts: false, localResourceRoots: pictureFolders(result).map((d) => vscode.Uri.file(d)) };
     if (!this.panel) {
       this.panel = vscode.window.createWebviewPanel('kvcal.calibration', `Calibration: ${label}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, options);
       this.panel.onDidDispose(() => (this.panel = undefined));
@@ -115,12 +122,12 @@ export class Calibrator implements vscode.Disposable {
       this.panel.reveal(vscode.ViewColumn.Beside, true);
     }
     const webview = this.panel.webview;
-    webview.html = renderCalibrateHtml(view, {
+    webview.html = renderCalibrateHtml(result, {
       documentLabel: vscode.workspace.asRelativePath(uri),
       cspSource: webview.cspSource,
       nonce: crypto.randomBytes(16).toString('base64'),
       pictureUri: (file) => webview.asWebviewUri(vscode.Uri.file(file)).toString(),
-      summaryHtml: showsSummary(view) && view.summaryMarkdown ? await renderMarkdown(view.summaryMarkdown) : undefined,
+      summaryHtml: showsSummary(result) ? await renderMarkdown(result.markdown) : undefined,
     });
   }
 }
@@ -131,7 +138,7 @@ function targetUri(arg: unknown): vscode.Uri | undefined {
   if (typeof arg === 'string' && arg !== '') return vscode.Uri.parse(arg);
   if (arg && typeof arg === 'object' && 'uri' in arg) return targetUri((arg as { uri: unknown }).uri);
   const doc = vscode.window.activeTextEditor?.document;
-  return doc?.languageId === LANGUAGE_ID ? doc.uri : undefined;
+  return doc && isServedLanguage(doc.languageId) ? doc.uri : undefined;
 }
 
 function isCancellation(error: unknown): boolean {

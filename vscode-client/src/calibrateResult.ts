@@ -1,120 +1,125 @@
-// The result of the server's `kvcal.calibrate` command, read tolerantly, and its HTML page.
-// Plain module: no `vscode` import. The server owns the shape; this reader accepts what it
-// sends today and degrades to "show what is there" for keys it does not know, so that a
-// server adding a column never breaks the client.
+// The result of the server's `kvcal.calibrate` command, read as docs/lsp.md documents it
+// (each layer is calibrate/report.py's layer_row plus its histogram), and its HTML page.
+// Plain module: no `vscode` import. A key the documentation promises and the answer lacks is
+// a ShapeError, never a guess: the server owns the shape, the tests tie both to it.
 import * as path from 'node:path';
+import {
+  ShapeError,
+  field,
+  isBoolean,
+  isCount,
+  isDict,
+  isNumber,
+  isNumberList,
+  isNumberOrNull,
+  isString,
+  isStringList,
+  isStringOrNull,
+  short,
+} from './shape';
 
-export interface LayerRow {
-  readonly name: string;
-  /** Column -> display text. */
-  readonly cells: ReadonlyMap<string, string>;
-  /** Absolute paths of this layer's pictures (histograms). */
-  readonly pictures: readonly string[];
+/** One entry of `layers`: a calibrated layer (docs/lsp.md, `kvcal.calibrate`). */
+export interface CalibratedLayer {
+  readonly layer: string;
+  /** `ifmr` or `hfmg`. */
+  readonly algorithm: string;
+  /** `per_tensor` or `per_channel`. */
+  readonly granularity: string;
+  /** True when the layer is quantized without an offset. */
+  readonly symmetric: boolean;
+  readonly channels: number;
+  /** One per channel when per_channel, else one. */
+  readonly scale: readonly number[];
+  readonly offset: readonly number[];
+  /** The range the factors represent, over all channels; null where not finite. */
+  readonly clip_min: number | null;
+  readonly clip_max: number | null;
+  /** The quantization error of the chosen factors on the sample data. */
+  readonly sqnr_db: number | null;
+  readonly mse: number | null;
+  readonly max_abs_error: number | null;
+  readonly clipped_fraction: number | null;
+  /** SQNR of min-max factors, and the gain over them. */
+  readonly minmax_sqnr_db: number | null;
+  readonly vs_minmax_db: number | null;
+  /** The other algorithm with AMCT's defaults, its SQNR and the gain over it (null with `other_error` when it could not run). */
+  readonly other_algorithm: string;
+  readonly other_sqnr_db: number | null;
+  readonly vs_other_db: number | null;
+  readonly other_error: string | null;
+  /** Batches and values calibrated on, and the time taken. */
+  readonly batches: number;
+  readonly values: number;
+  readonly seconds: number;
+  /** The layer's histogram picture (absolute path), null when the report has none. */
+  readonly histogram: string | null;
 }
 
-export interface CalibrateView {
-  readonly summaryMarkdown: string | null;
-  readonly columns: readonly string[];
-  readonly layers: readonly LayerRow[];
-  /** Pictures not tied to one layer. */
-  readonly pictures: readonly string[];
-  readonly recordFile: string | null;
-  readonly reportDir: string | null;
+/** `kvcal.calibrate`'s result. A refusal has `errors` and no layers, `record` and `report` null. */
+export interface CalibrateResult {
+  /** The same results as a Markdown table, or why nothing was done. */
+  readonly markdown: string;
+  /** The record file written (absolute path). */
+  readonly record: string | null;
+  /** The report folder written (absolute path). */
+  readonly report: string | null;
   readonly errors: readonly string[];
+  readonly layers: readonly CalibratedLayer[];
 }
 
-type Dict = Record<string, unknown>;
-const isDict = (v: unknown): v is Dict => v !== null && typeof v === 'object' && !Array.isArray(v);
-const first = (d: Dict, ...keys: string[]): unknown => keys.map((k) => d[k]).find((v) => v !== undefined && v !== null);
-const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
-
-const PICTURE_RE = /\.(png|svg|jpe?g|gif|webp)$/i;
-const PICTURE_KEYS = /^(histogram|histograms|picture|pictures|image|images|plot|plots|figure|figures)(_path|_file|s)?$/i;
-const NAME_KEYS = ['layer', 'name', 'layer_name', 'layerName'];
-/** Columns shown first, in this order, when present; the rest follow in the order the server sends them. */
-const PREFERRED = [
-  'algorithm', 'algo', 'granularity', 'quant_granularity', 'symmetric', 'asymmetric', 'mode',
-  'scale', 'offset', 'clip_min', 'clip_max', 'clip', 'sqnr_db', 'sqnr', 'mse', 'max_abs_error', 'cosine',
+/** The keys of a layer, in the documented order (tests compare them with the server's). */
+export const LAYER_KEYS: readonly (keyof CalibratedLayer)[] = [
+  'layer', 'algorithm', 'granularity', 'symmetric', 'channels', 'scale', 'offset', 'clip_min', 'clip_max',
+  'sqnr_db', 'mse', 'max_abs_error', 'clipped_fraction', 'minmax_sqnr_db', 'vs_minmax_db', 'other_algorithm',
+  'other_sqnr_db', 'vs_other_db', 'other_error', 'batches', 'values', 'seconds', 'histogram',
 ];
+export const RESULT_KEYS: readonly (keyof CalibrateResult)[] = ['markdown', 'record', 'report', 'errors', 'layers'];
 
-/** Reads whatever the server returned into a view; never throws. */
-export function parseCalibrateResult(raw: unknown): CalibrateView {
-  if (typeof raw === 'string') return emptyView({ summaryMarkdown: raw });
-  if (!isDict(raw)) return emptyView({ errors: raw === null || raw === undefined ? ['The server returned no result.'] : [] });
-
-  const reportDir = str(first(raw, 'report', 'report_dir', 'reportDir'));
-  const base = reportDir ?? undefined;
-  const layers = layerEntries(first(raw, 'layers', 'results', 'per_layer', 'perLayer')).map(([name, value]) => layerRow(name, value, base));
+/** Reads the result; throws ShapeError when it is not what docs/lsp.md says. */
+export function parseCalibrateResult(raw: unknown): CalibrateResult {
+  if (!isDict(raw)) throw new ShapeError(`kvcal.calibrate returned ${raw === undefined ? 'nothing' : short(raw)}, not an object`);
+  const w = 'result';
+  const layers = field(raw, 'layers', 'a list', Array.isArray, w);
   return {
-    summaryMarkdown: str(first(raw, 'summary', 'markdown', 'message')),
-    columns: orderColumns(layers),
-    layers,
-    pictures: pictureList(first(raw, 'pictures', 'images', 'histograms', 'figures'), base),
-    recordFile: str(first(raw, 'record', 'record_file', 'recordFile')),
-    reportDir,
-    errors: errorList(first(raw, 'errors', 'error')),
+    markdown: field(raw, 'markdown', 'a string', isString, w),
+    record: field(raw, 'record', 'a path or null', isStringOrNull, w),
+    report: field(raw, 'report', 'a path or null', isStringOrNull, w),
+    errors: field(raw, 'errors', 'a list of strings', isStringList, w),
+    layers: layers.map((row, i) => layerOf(row, `${w}.layers[${i}]`)),
   };
 }
 
-function emptyView(parts: Partial<CalibrateView>): CalibrateView {
-  return { summaryMarkdown: null, columns: [], layers: [], pictures: [], recordFile: null, reportDir: null, errors: [], ...parts };
+function layerOf(row: unknown, w: string): CalibratedLayer {
+  if (!isDict(row)) throw new ShapeError(`${w} is ${short(row)}, not an object`);
+  const num = (key: string): number | null => field(row, key, 'a number or null', isNumberOrNull, w);
+  return {
+    layer: field(row, 'layer', 'a string', isString, w),
+    algorithm: field(row, 'algorithm', 'a string', isString, w),
+    granularity: field(row, 'granularity', 'a string', isString, w),
+    symmetric: field(row, 'symmetric', 'true or false', isBoolean, w),
+    channels: field(row, 'channels', 'a count', isCount, w),
+    scale: field(row, 'scale', 'a list of numbers', isNumberList, w),
+    offset: field(row, 'offset', 'a list of numbers', isNumberList, w),
+    clip_min: num('clip_min'),
+    clip_max: num('clip_max'),
+    sqnr_db: num('sqnr_db'),
+    mse: num('mse'),
+    max_abs_error: num('max_abs_error'),
+    clipped_fraction: num('clipped_fraction'),
+    minmax_sqnr_db: num('minmax_sqnr_db'),
+    vs_minmax_db: num('vs_minmax_db'),
+    other_algorithm: field(row, 'other_algorithm', 'a string', isString, w),
+    other_sqnr_db: num('other_sqnr_db'),
+    vs_other_db: num('vs_other_db'),
+    other_error: field(row, 'other_error', 'a string or null', isStringOrNull, w),
+    batches: field(row, 'batches', 'a count', isCount, w),
+    values: field(row, 'values', 'a count', isCount, w),
+    seconds: field(row, 'seconds', 'a number', isNumber, w),
+    histogram: field(row, 'histogram', 'a path or null', isStringOrNull, w),
+  };
 }
 
-/** Layers as [name, object] pairs, from a list of objects or a name -> object map. */
-function layerEntries(value: unknown): Array<[string, Dict]> {
-  if (Array.isArray(value)) {
-    return value.filter(isDict).map((d, i) => [String(first(d, ...NAME_KEYS) ?? `layer ${i}`), d]);
-  }
-  if (isDict(value)) return Object.entries(value).filter((e): e is [string, Dict] => isDict(e[1]));
-  return [];
-}
-
-function layerRow(name: string, d: Dict, base: string | undefined): LayerRow {
-  const cells = new Map<string, string>();
-  const pictures: string[] = [];
-  for (const [key, value] of Object.entries(d)) {
-    if (NAME_KEYS.includes(key)) continue;
-    if (PICTURE_KEYS.test(key) || (typeof value === 'string' && PICTURE_RE.test(value))) {
-      pictures.push(...pictureList(value, base));
-      continue;
-    }
-    if (isDict(value)) {
-      // One level of nesting reads as "scale min", "scale max", ... unless it is a small summary.
-      for (const [sub, subValue] of Object.entries(value)) {
-        const text = cellText(subValue);
-        if (text !== null) cells.set(`${key}.${sub}`, text);
-      }
-      continue;
-    }
-    if (key === 'symmetric' && typeof value === 'boolean') {
-      cells.set('symmetric', value ? 'symmetric' : 'asymmetric');
-      continue;
-    }
-    const text = cellText(value);
-    if (text !== null) cells.set(key, text);
-  }
-  return { name, cells, pictures };
-}
-
-/** Display text of a value: numbers to 4 significant digits, per-channel arrays as a range. */
-export function cellText(value: unknown): string | null {
-  if (value === null || value === undefined) return null;
-  if (typeof value === 'number') return formatNumber(value);
-  if (typeof value === 'boolean') return value ? 'yes' : 'no';
-  if (typeof value === 'string') return value;
-  if (Array.isArray(value)) {
-    const nums = value.filter((v): v is number => typeof v === 'number');
-    if (nums.length === value.length && nums.length > 0) {
-      if (nums.length === 1) return formatNumber(nums[0]);
-      const lo = Math.min(...nums);
-      const hi = Math.max(...nums);
-      return `${formatNumber(lo)} … ${formatNumber(hi)} (${nums.length} ch)`;
-    }
-    const texts = value.map(cellText).filter((t): t is string => t !== null);
-    return texts.join(', ');
-  }
-  return null;
-}
+// --- display text -----------------------------------------------------------------------------
 
 export function formatNumber(n: number): string {
   if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? '∞' : '−∞';
@@ -124,38 +129,36 @@ export function formatNumber(n: number): string {
   return String(Number(n.toPrecision(4)));
 }
 
-function orderColumns(layers: readonly LayerRow[]): string[] {
-  const seen: string[] = [];
-  for (const row of layers) for (const key of row.cells.keys()) if (!seen.includes(key)) seen.push(key);
-  const rank = (key: string): number => {
-    const i = PREFERRED.indexOf(key.split('.')[0]);
-    return i === -1 ? PREFERRED.length : i;
-  };
-  return seen
-    .map((key, i) => ({ key, i }))
-    .sort((a, b) => rank(a.key) - rank(b.key) || a.i - b.i)
-    .map((e) => e.key);
+/** A number, or `–` where the engine has no finite value. */
+const num = (n: number | null): string => (n === null ? '–' : formatNumber(n));
+/** A gain in dB with its sign. */
+const gain = (n: number | null): string => (n === null ? '–' : `${n > 0 ? '+' : ''}${formatNumber(n)}`);
+
+/** Per-channel values as `min … max (n ch)`, one value as itself. */
+export function channelsText(values: readonly number[]): string {
+  if (values.length === 0) return '–';
+  if (values.length === 1) return formatNumber(values[0]);
+  const lo = values.reduce((a, b) => Math.min(a, b));
+  const hi = values.reduce((a, b) => Math.max(a, b));
+  return lo === hi ? `${formatNumber(lo)} (${values.length} ch)` : `${formatNumber(lo)} … ${formatNumber(hi)} (${values.length} ch)`;
 }
 
-function pictureList(value: unknown, base: string | undefined): string[] {
-  const items = Array.isArray(value) ? value : isDict(value) ? Object.values(value) : [value];
-  return items
-    .map((item) => (isDict(item) ? str(first(item, 'path', 'file', 'uri')) : str(item)))
-    .filter((p): p is string => p !== null && PICTURE_RE.test(p))
-    .map((p) => resolvePath(p, base));
-}
-
-function resolvePath(p: string, base: string | undefined): string {
-  if (p.startsWith('file://')) return decodeURIComponent(new URL(p).pathname);
-  return path.isAbsolute(p) || !base ? p : path.join(base, p);
-}
-
-function errorList(value: unknown): string[] {
-  const items = Array.isArray(value) ? value : value === undefined || value === null ? [] : [value];
-  return items
-    .map((e) => (isDict(e) ? str(first(e, 'message', 'error')) ?? JSON.stringify(e) : cellText(e)))
-    .filter((e): e is string => e !== null && e !== '');
-}
+/** The table's columns: header and cell text of a layer (the layer name is the first column). */
+export const COLUMNS: ReadonlyArray<{ readonly title: string; readonly cell: (l: CalibratedLayer) => string }> = [
+  { title: 'algorithm', cell: (l) => l.algorithm.toUpperCase() },
+  { title: 'granularity', cell: (l) => l.granularity },
+  { title: 'mode', cell: (l) => (l.symmetric ? 'symmetric' : 'asymmetric') },
+  { title: 'scale', cell: (l) => channelsText(l.scale) },
+  { title: 'offset', cell: (l) => channelsText(l.offset) },
+  { title: 'clip range', cell: (l) => `[${num(l.clip_min)}, ${num(l.clip_max)}]` },
+  { title: 'SQNR (dB)', cell: (l) => num(l.sqnr_db) },
+  { title: 'MSE', cell: (l) => num(l.mse) },
+  { title: 'max |error|', cell: (l) => num(l.max_abs_error) },
+  { title: 'clipped', cell: (l) => (l.clipped_fraction === null ? '–' : `${Number((l.clipped_fraction * 100).toPrecision(2))} %`) },
+  { title: 'vs min-max (dB)', cell: (l) => gain(l.vs_minmax_db) },
+  { title: 'vs other (dB)', cell: (l) => (l.other_error !== null ? `n/a (${l.other_algorithm.toUpperCase()})` : `${gain(l.vs_other_db)} (${l.other_algorithm.toUpperCase()})`) },
+  { title: 'batches', cell: (l) => String(l.batches) },
+];
 
 // --- HTML -------------------------------------------------------------------------------------
 
@@ -167,54 +170,47 @@ export interface RenderOptions {
   readonly nonce: string;
   /** Absolute file path -> URI the webview may load (webview.asWebviewUri). */
   readonly pictureUri: (file: string) => string;
-  /** The summary already rendered to HTML (VS Code's Markdown renderer), if available. */
+  /** The Markdown already rendered to HTML (VS Code's Markdown renderer), if available. */
   readonly summaryHtml?: string;
 }
 
 /**
- * Whether the page shows the server's Markdown summary: only when there is no per-layer table,
- * which is the same information, structured (the Markdown is for clients that render nothing else).
+ * Whether the page shows the server's Markdown: only when there is no per-layer table, which
+ * is the same information, structured (the Markdown is for clients that render nothing else).
  */
-export function showsSummary(view: CalibrateView): boolean {
-  return view.layers.length === 0 && view.summaryMarkdown !== null;
+export function showsSummary(result: CalibrateResult): boolean {
+  return result.layers.length === 0;
+}
+
+/** The folders the page loads pictures from (the webview's localResourceRoots). */
+export function pictureFolders(result: CalibrateResult): string[] {
+  const folders = [...(result.report ? [result.report] : []), ...result.layers.flatMap((l) => (l.histogram ? [path.dirname(l.histogram)] : []))];
+  return [...new Set(folders)];
 }
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
 }
 
-const TITLES: Record<string, string> = { symmetric: 'mode', sqnr_db: 'SQNR (dB)', sqnr: 'SQNR', mse: 'MSE', max_abs_error: 'max |error|' };
-
-/** Column key -> header text: `clip_min` -> `clip min`, `scale.min` -> `scale min`, `sqnr_db` -> `SQNR (dB)`. */
-export function columnTitle(key: string): string {
-  return TITLES[key] ?? key.replace(/[._]/g, ' ');
-}
-
-export function renderCalibrateHtml(view: CalibrateView, opts: RenderOptions): string {
+export function renderCalibrateHtml(result: CalibrateResult, opts: RenderOptions): string {
   const e = escapeHtml;
-  const figure = (file: string, caption: string): string =>
-    `<figure><img src="${e(opts.pictureUri(file))}" alt="${e(caption)}"><figcaption>${e(caption)}</figcaption></figure>`;
-
-  const summary = !showsSummary(view) ? '' : opts.summaryHtml ?? `<pre class="summary">${e(view.summaryMarkdown ?? '')}</pre>`;
-  const errors = view.errors.length ? `<ul class="errors">${view.errors.map((m) => `<li>${e(m)}</li>`).join('')}</ul>` : '';
-  const table = view.layers.length
-    ? `<div class="table"><table class="layers"><thead><tr><th>layer</th>${view.columns.map((c) => `<th>${e(columnTitle(c))}</th>`).join('')}</tr></thead><tbody>${view.layers
+  const summary = !showsSummary(result) ? '' : opts.summaryHtml ?? `<pre class="summary">${e(result.markdown)}</pre>`;
+  const errors = result.errors.length ? `<ul class="errors">${result.errors.map((m) => `<li>${e(m)}</li>`).join('')}</ul>` : '';
+  const otherError = (l: CalibratedLayer): string => (l.other_error !== null ? ` title="${e(l.other_error)}"` : '');
+  const table = result.layers.length
+    ? `<div class="table"><table class="layers"><thead><tr><th>layer</th>${COLUMNS.map((c) => `<th>${e(c.title)}</th>`).join('')}</tr></thead><tbody>${result.layers
         .map(
-          (row) =>
-            `<tr><td class="layer">${e(row.name)}</td>${view.columns
-              .map((c) => `<td>${e(row.cells.get(c) ?? '')}</td>`)
-              .join('')}</tr>`,
+          (l) =>
+            `<tr><td class="layer">${e(l.layer)}</td>${COLUMNS.map((c) => `<td${c.title.startsWith('vs other') ? otherError(l) : ''}>${e(c.cell(l))}</td>`).join('')}</tr>`,
         )
         .join('')}</tbody></table></div>`
     : '';
-  const layerPictures = view.layers.flatMap((row) =>
-    row.pictures.map((p) => figure(p, row.pictures.length === 1 ? row.name : `${row.name}: ${path.basename(p)}`)),
-  );
-  const otherPictures = view.pictures.map((p) => figure(p, path.basename(p)));
-  const pictures = layerPictures.length + otherPictures.length ? `<h2>Histograms</h2><div class="pictures">${[...layerPictures, ...otherPictures].join('')}</div>` : '';
+  const pictures = result.layers
+    .filter((l) => l.histogram !== null)
+    .map((l) => `<figure><img src="${e(opts.pictureUri(l.histogram as string))}" alt="${e(l.layer)}"><figcaption>${e(l.layer)}</figcaption></figure>`);
   const files = [
-    view.recordFile ? `<li>record file: <code>${e(view.recordFile)}</code></li>` : '',
-    view.reportDir ? `<li>report: <code>${e(view.reportDir)}</code></li>` : '',
+    result.record ? `<li>record file: <code>${e(result.record)}</code></li>` : '',
+    result.report ? `<li>report: <code>${e(result.report)}</code></li>` : '',
   ].join('');
 
   return `<!DOCTYPE html>
@@ -245,7 +241,7 @@ ${errors}
 <section class="summary">${summary}</section>
 ${table}
 ${files ? `<ul class="files">${files}</ul>` : ''}
-${pictures}
+${pictures.length ? `<h2>Histograms</h2><div class="pictures">${pictures.join('')}</div>` : ''}
 </body>
 </html>
 `;

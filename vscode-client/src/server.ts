@@ -26,7 +26,8 @@ import {
   untrustedRefusal,
   type ServerCommand,
 } from './serverCommand';
-import { CONFIG_SECTION, LANGUAGE_ID, serverSettings } from './settings';
+import { SERVED_LANGUAGES } from './languages';
+import { CONFIG_SECTION, serverSettings } from './settings';
 
 export type ServerState = 'stopped' | 'starting' | 'running' | 'failed';
 
@@ -61,6 +62,11 @@ export class KvcalServer implements vscode.Disposable {
   }
   get lastError(): string | undefined {
     return this._lastError;
+  }
+
+  /** The client while the server is running (never starts it). */
+  get runningClient(): LanguageClient | undefined {
+    return this.client?.state === State.Running ? this.client : undefined;
   }
 
   /** The running client, starting the server if it is not running yet; undefined when it cannot start. */
@@ -172,10 +178,10 @@ export class KvcalServer implements vscode.Disposable {
 
   private clientOptions(): LanguageClientOptions {
     return {
-      documentSelector: [
-        { language: LANGUAGE_ID, scheme: 'file' },
-        { language: LANGUAGE_ID, scheme: 'untitled' },
-      ],
+      documentSelector: SERVED_LANGUAGES.flatMap((language) => [
+        { language, scheme: 'file' },
+        { language, scheme: 'untitled' },
+      ]),
       outputChannel: this.log,
       traceOutputChannel: this.log,
       revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never: our notification offers "Show output" */,

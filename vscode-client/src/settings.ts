@@ -1,9 +1,8 @@
-// The `kvcal` settings as the server sees them (workspace/configuration, section `kvcal`),
-// and the small facts the status bar shows. Plain module: no `vscode` import.
+// The `kvcal` settings as the server sees them (workspace/configuration, section `kvcal`).
+// Plain module: no `vscode` import.
 import * as path from 'node:path';
 import { expandVariables, type Variables } from './serverCommand';
 
-export const LANGUAGE_ID = 'amct-quant-cfg';
 export const CONFIG_SECTION = 'kvcal';
 
 /** What the server gets for section `kvcal`: only the keys it uses, paths made absolute. */
@@ -13,6 +12,16 @@ export interface ServerSettings {
   /** Absolute path of the record file to write, or null (beside the config). */
   readonly recordFile: string | null;
   readonly inlayHints: boolean;
+  /** kvcal.schemas: glob -> the schema of the files it matches; `proto` absolute. */
+  readonly schemas: Readonly<Record<string, SchemaSetting>>;
+  /** kvcal.protoPath: folders for `# proto-file:` paths and imports, absolute. */
+  readonly protoPath: readonly string[];
+}
+
+/** One kvcal.schemas entry as the server reads it (server/lsp/settings.py): a message alone names a bundled AMCT root. */
+export interface SchemaSetting {
+  readonly proto?: string;
+  readonly message?: string;
 }
 
 /**
@@ -26,41 +35,44 @@ export function serverSettings(raw: unknown, vars: Variables): ServerSettings {
     sampleData: settingPath(get('sampleData'), vars),
     recordFile: settingPath(get('recordFile'), vars),
     inlayHints: typeof get('inlayHints') === 'boolean' ? (get('inlayHints') as boolean) : true,
+    schemas: schemaSettings(get('schemas'), vars),
+    protoPath: (Array.isArray(get('protoPath')) ? (get('protoPath') as unknown[]) : [get('protoPath')])
+      .map((folder) => settingPath(folder, vars))
+      .filter((folder): folder is string => folder !== null),
   };
 }
 
+/**
+ * kvcal.schemas: `{glob: {proto, message}}` or `{glob: "Message"}` (a bundled AMCT root);
+ * entries naming neither a proto nor a message are dropped, globs are kept as written.
+ */
+function schemaSettings(value: unknown, vars: Variables): Record<string, SchemaSetting> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return {};
+  const out: Record<string, SchemaSetting> = {};
+  for (const [glob, spec] of Object.entries(value as Record<string, unknown>)) {
+    if (glob.trim() === '') continue;
+    const message = typeof spec === 'string' ? spec.trim() : nonEmpty(isRecord(spec) ? spec.message : undefined);
+    const proto = isRecord(spec) ? settingPath(spec.proto, vars) : null;
+    if (!message && !proto) continue;
+    Object.defineProperty(out, glob.trim(), {
+      value: { ...(proto ? { proto } : {}), ...(message ? { message } : {}) },
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const nonEmpty = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+
+/** A path setting: variables expanded, made absolute against the workspace folder; null when unset. */
 function settingPath(value: unknown, vars: Variables): string | null {
   if (typeof value !== 'string' || value.trim() === '') return null;
   const expanded = expandVariables(value.trim(), vars);
   if (path.isAbsolute(expanded) || !vars.workspaceFolder) return expanded;
   return path.join(vars.workspaceFolder, expanded);
-}
-
-/** `# kvcal: data=PATH` in the leading comment lines of a config (the header DESIGN.md defines). */
-export function headerSampleData(text: string): string | null {
-  for (const line of text.split(/\r?\n/, 50)) {
-    const trimmed = line.trim();
-    if (trimmed === '') continue;
-    if (!trimmed.startsWith('#')) break;
-    const m = /^#\s*kvcal:.*?\bdata=("[^"]*"|'[^']*'|\S+)/.exec(trimmed);
-    if (m) return m[1].replace(/^(["'])(.*)\1$/, '$2');
-  }
-  return null;
-}
-
-/**
- * The sample data a config uses, as the server resolves it: the header wins over the setting;
- * a relative header path is relative to the config's folder (`configDir`, when it is saved).
- */
-export function sampleDataInUse(
-  text: string,
-  settings: ServerSettings,
-  configDir?: string,
-): { path: string; from: 'header' | 'setting' } | null {
-  const header = headerSampleData(text);
-  if (header) return { path: configDir && !path.isAbsolute(header) ? path.join(configDir, header) : header, from: 'header' };
-  if (settings.sampleData) return { path: settings.sampleData, from: 'setting' };
-  return null;
 }
 
 /**

@@ -1,11 +1,14 @@
-// The status bar item: server state and the sample data the active config uses.
+// Two status bar items for the active document, both from what the server says about it
+// (kvcal.documentInfo, see activeDocument.ts):
+//   - the schema: `$(symbol-structure) AMCTConfig`; click: kvcal: Select Schema…
+//   - the server state and, for KV-cache configs, the sample data: `$(check) kvcal: kv.safetensors`;
+//     click: the log.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { ActiveDocumentInfo } from './activeDocument';
+import { sampleDataStatus, schemaStatus } from './documentInfo';
 import type { KvcalServer, ServerState } from './server';
 import { formatCommand } from './serverCommand';
-import { CONFIG_SECTION, LANGUAGE_ID, sampleDataInUse, serverSettings } from './settings';
 
 const ICONS: Record<ServerState, string> = {
   stopped: '$(circle-slash)',
@@ -14,20 +17,27 @@ const ICONS: Record<ServerState, string> = {
   failed: '$(error)',
 };
 
+export const SELECT_SCHEMA_COMMAND = 'kvcal.selectSchema';
+
 export class StatusBar implements vscode.Disposable {
-  private readonly item = vscode.window.createStatusBarItem('kvcal.status', vscode.StatusBarAlignment.Right, 100);
+  private readonly serverItem = vscode.window.createStatusBarItem('kvcal.status', vscode.StatusBarAlignment.Right, 100);
+  private readonly schemaItem = vscode.window.createStatusBarItem('kvcal.schema', vscode.StatusBarAlignment.Right, 101);
   private calibrating = false;
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly server: KvcalServer) {
-    this.item.name = 'kvcal';
-    this.item.command = 'kvcal.showOutput';
+  constructor(
+    private readonly server: KvcalServer,
+    private readonly active: ActiveDocumentInfo,
+  ) {
+    this.serverItem.name = 'kvcal';
+    this.serverItem.command = 'kvcal.showOutput';
+    this.schemaItem.name = 'kvcal schema';
+    this.schemaItem.command = SELECT_SCHEMA_COMMAND;
     this.disposables.push(
-      this.item,
+      this.serverItem,
+      this.schemaItem,
       server.onDidChangeState(() => this.update()),
-      vscode.window.onDidChangeActiveTextEditor(() => this.update()),
-      vscode.workspace.onDidChangeTextDocument((e) => e.document === vscode.window.activeTextEditor?.document && this.updateIfHeaderChanged(e)),
-      vscode.workspace.onDidChangeConfiguration((e) => e.affectsConfiguration(CONFIG_SECTION) && this.update()),
+      active.onDidChange(() => this.update()),
     );
     this.update();
   }
@@ -41,43 +51,37 @@ export class StatusBar implements vscode.Disposable {
     this.disposables.forEach((d) => d.dispose());
   }
 
-  private updateIfHeaderChanged(e: vscode.TextDocumentChangeEvent): void {
-    if (e.contentChanges.some((c) => c.range.start.line < 50)) this.update();
-  }
-
   update(): void {
-    const doc = vscode.window.activeTextEditor?.document;
+    const { document, info } = this.active.value;
     const state = this.server.state;
-    if (doc?.languageId !== LANGUAGE_ID && state !== 'failed') {
-      this.item.hide();
+
+    if (document && info) {
+      const schema = schemaStatus(info);
+      this.schemaItem.text = schema.text;
+      this.schemaItem.tooltip = markdown(schema.tooltip);
+      this.schemaItem.show();
+    } else {
+      this.schemaItem.hide();
+    }
+
+    if (!document && state !== 'failed') {
+      this.serverItem.hide();
       return;
     }
-    const data = doc ? this.sampleData(doc) : null;
-    const missing = data !== null && path.isAbsolute(data.path) && !fs.existsSync(data.path);
-    const dataText = data ? `${path.basename(data.path)}${missing ? ' (missing)' : ''}` : 'no sample data';
-    this.item.text = this.calibrating ? `$(loading~spin) kvcal: calibrating…` : `${ICONS[state]} kvcal: ${dataText}`;
-    this.item.backgroundColor = state === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
-
-    const tooltip = new vscode.MarkdownString(undefined, true);
-    tooltip.appendMarkdown(`**kvcal language server**: ${state}${this.server.lastError ? ` (${this.server.lastError})` : ''}\n\n`);
-    if (this.server.command) tooltip.appendMarkdown(`command: \`${formatCommand(this.server.command)}\`\n\n`);
-    tooltip.appendMarkdown(
-      data
-        ? `sample data: \`${data.path}\`${missing ? ' **(file not found)**' : ''} (from the ${data.from === 'header' ? '`# kvcal: data=` header' : 'setting kvcal.sampleData'})\n\n`
-        : 'sample data: none (add `# kvcal: data=PATH.safetensors` or set kvcal.sampleData)\n\n',
-    );
-    tooltip.appendMarkdown('Click to show the log.');
-    this.item.tooltip = tooltip;
-    this.item.show();
+    const data = info ? sampleDataStatus(info, fs.existsSync) : null;
+    this.serverItem.text = this.calibrating ? '$(loading~spin) kvcal: calibrating…' : `${ICONS[state]} kvcal${data ? `: ${data.text}` : ''}`;
+    this.serverItem.backgroundColor = state === 'failed' ? new vscode.ThemeColor('statusBarItem.errorBackground') : undefined;
+    const tooltip = [`**kvcal language server**: ${state}${this.server.lastError ? ` (${this.server.lastError})` : ''}`];
+    if (this.server.command) tooltip.push(`command: \`${formatCommand(this.server.command)}\``);
+    if (data) tooltip.push(data.tooltip);
+    tooltip.push('Click to show the log.');
+    this.serverItem.tooltip = markdown(tooltip.join('\n\n'));
+    this.serverItem.show();
   }
+}
 
-  private sampleData(doc: vscode.TextDocument): ReturnType<typeof sampleDataInUse> {
-    const folder = vscode.workspace.getWorkspaceFolder(doc.uri);
-    const settings = serverSettings(vscode.workspace.getConfiguration(CONFIG_SECTION, doc.uri), {
-      workspaceFolder: folder?.uri.fsPath,
-      userHome: os.homedir(),
-    });
-    const header = doc.getText(new vscode.Range(0, 0, Math.min(doc.lineCount, 50), 0));
-    return sampleDataInUse(header, settings, doc.uri.scheme === 'file' ? path.dirname(doc.uri.fsPath) : undefined);
-  }
+function markdown(text: string): vscode.MarkdownString {
+  const md = new vscode.MarkdownString(text, true);
+  md.isTrusted = false;
+  return md;
 }

@@ -8,25 +8,35 @@ import * as textmate from 'vscode-textmate';
 
 const root = path.join(__dirname, '..', '..');
 let grammar: textmate.IGrammar;
+let textprotoGrammar: textmate.IGrammar;
 
 before(async () => {
   const wasm = readFileSync(require.resolve('vscode-oniguruma/release/onig.wasm'));
   await oniguruma.loadWASM(wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength));
   const registry = new textmate.Registry({
     onigLib: Promise.resolve({ createOnigScanner: (s) => new oniguruma.OnigScanner(s), createOnigString: (s) => new oniguruma.OnigString(s) }),
-    loadGrammar: async () => textmate.parseRawGrammar(readFileSync(path.join(root, 'syntaxes/amct-quant-cfg.tmLanguage.json'), 'utf8'), 'grammar.json'),
+    // Each scope from the file package.json contributes for it, as VS Code resolves `include`s.
+    loadGrammar: async (scopeName) => {
+      const contribution = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).contributes.grammars as Array<{ scopeName: string; path: string }>).find(
+        (g) => g.scopeName === scopeName,
+      );
+      return contribution ? textmate.parseRawGrammar(readFileSync(path.join(root, contribution.path), 'utf8'), 'grammar.json') : null;
+    },
   });
   const loaded = await registry.loadGrammar('source.amct-quant-cfg');
   assert.ok(loaded);
   grammar = loaded;
+  const textproto = await registry.loadGrammar('source.textproto');
+  assert.ok(textproto);
+  textprotoGrammar = textproto;
 });
 
 /** [text, innermost scope] for each token of each line (whitespace-only tokens dropped). */
-function tokens(src: string): Array<[string, string]> {
+function tokens(src: string, g: textmate.IGrammar = grammar): Array<[string, string]> {
   let state = textmate.INITIAL;
   const out: Array<[string, string]> = [];
   for (const line of src.split('\n')) {
-    const r = grammar.tokenizeLine(line, state);
+    const r = g.tokenizeLine(line, state);
     for (const t of r.tokens) {
       const text = line.slice(t.startIndex, t.endIndex);
       if (text.trim() !== '') out.push([text, t.scopes[t.scopes.length - 1].replace(/\.amct-quant-cfg$/, '')]);
@@ -103,5 +113,12 @@ describe('TextMate grammar', () => {
   test('the bundled example tokenizes without invalid tokens', () => {
     const example = readFileSync(path.join(root, '..', 'examples', 'quant.cfg'), 'utf8');
     assert.deepEqual(tokens(example).filter(([, s]) => s.startsWith('invalid')), []);
+  });
+
+  test('.txtpb, .textproto, .pbtxt and .prototxt files get the same tokens (source.textproto includes it)', () => {
+    const src = '# proto-file: protos/job.proto\n# proto-message: acme.v3.Job\nname: "nightly"\nparallelism: 4\noutput { path: \'/data\' }\n[acme.ext] { x: -inf }';
+    const t = tokens(src, textprotoGrammar);
+    assert.deepEqual(t, tokens(src));
+    assert.ok(t.some(([x, s]) => x === 'parallelism' && s === 'support.type.property-name'));
   });
 });

@@ -8,27 +8,60 @@ import { describe, test } from 'node:test';
 const root = path.join(__dirname, '..', '..');
 const json = (file: string): any => JSON.parse(readFileSync(path.join(root, file), 'utf8'));
 const pkg = json('package.json');
-const language = pkg.contributes.languages[0];
+const languages = pkg.contributes.languages as Array<Record<string, any>>;
+const language = languages.find((l) => l.id === 'amct-quant-cfg')!;
+const textproto = languages.find((l) => l.id === 'textproto')!;
 
-describe('language contribution', () => {
-  test('id, name and file patterns', () => {
-    assert.equal(language.id, 'amct-quant-cfg');
+/** A VS Code filenamePatterns glob as a RegExp: without `/` it matches the file name, with one the path. */
+function globMatches(glob: string, file: string): boolean {
+  const re = glob
+    .split(/(\*\*\/|\*|\?)/)
+    .map((part) => (part === '**/' ? '(?:.*/)?' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+    .join('');
+  return new RegExp(`^${re}$`).test(glob.includes('/') ? file : path.posix.basename(file));
+}
+const claims = (l: Record<string, any>, file: string): boolean =>
+  (l.filenamePatterns ?? []).some((g: string) => globMatches(g, file)) || (l.extensions ?? []).some((e: string) => file.endsWith(e));
+
+describe('language contributions', () => {
+  test('AMCT configs: the KV-cache names, and the other AMCT configs by name', () => {
     assert.ok(language.aliases.includes('AMCT Quant Config'));
-    assert.deepEqual(language.filenamePatterns, ['*.quant.cfg', 'quant*.cfg']);
+    assert.equal(language.aliases[0], 'AMCT Config');
+    for (const file of ['/w/quant.cfg', '/w/llama.quant.cfg', '/w/quant_kv.cfg', '/w/retrain.cfg', '/w/resnet50_retrain.cfg', '/w/distill_sample.cfg',
+      '/w/channel_prune.cfg', '/w/prune.cfg', '/w/compressed.cfg', '/w/kv_cache.cfg', '/w/sample/retrain_conf/resnet50.cfg']) {
+      assert.ok(claims(language, file), file);
+    }
+    for (const file of ['/w/setup.cfg', '/w/tox.cfg', '/w/resnet50.cfg', '/w/quant.cfg.bak', '/w/retrain_conf/notes.txt', '/w/job.txtpb']) {
+      assert.ok(!claims(language, file), file);
+    }
   });
 
-  test('first-line detection', () => {
+  test('protobuf text format: the four extensions', () => {
+    assert.deepEqual(textproto.extensions, ['.txtpb', '.textproto', '.pbtxt', '.prototxt']);
+    for (const file of ['/w/job.txtpb', '/w/a.textproto', '/w/b.pbtxt', '/w/deploy.prototxt']) assert.ok(claims(textproto, file) && !claims(language, file), file);
+    assert.equal(textproto.configuration, language.configuration);
+  });
+
+  test('first-line detection (files without an extension VS Code knows)', () => {
     const firstLine = new RegExp(language.firstLine);
-    for (const line of ['# proto-message: AMCTQuantCaliConfig', '#proto-message: AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig', '# kvcal: data=kv.safetensors', '# proto-file: amct/quant_calibration_config_pytorch.proto']) {
+    for (const line of ['# proto-message: AMCTQuantCaliConfig', '#proto-message: AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig', '# kvcal: data=kv.safetensors',
+      '# proto-file: amct/quant_calibration_config_pytorch.proto', '# proto-message: AMCTPytorchProto.AMCTRetrainConfig', '# proto-message: AutoChannelPruneConfig',
+      '# proto-file: retrain_config_pytorch.proto']) {
       assert.match(line, firstLine, line);
     }
-    for (const line of ['# proto-message: OtherConfig', 'kvcal: data', '# a comment about kvcal:', '# proto-message: AMCTQuantCaliConfigX']) {
+    for (const line of ['# proto-message: OtherConfig', 'kvcal: data', '# a comment about kvcal:', '# proto-message: AMCTQuantCaliConfigX', '# proto-file: protos/job.proto']) {
       assert.doesNotMatch(line, firstLine, line);
     }
   });
 
-  test('grammar, language configuration and snippets exist and parse', () => {
-    assert.equal(pkg.contributes.grammars[0].language, language.id);
+  test('grammars: the text format grammar for both languages', () => {
+    const grammars = pkg.contributes.grammars as Array<Record<string, string>>;
+    assert.deepEqual(grammars.map((g) => [g.language, g.scopeName]), [['amct-quant-cfg', 'source.amct-quant-cfg'], ['textproto', 'source.textproto']]);
+    for (const g of grammars) assert.equal(json(g.path).scopeName, g.scopeName, g.path);
+    assert.deepEqual(json(grammars[1].path).patterns, [{ include: 'source.amct-quant-cfg' }]);
+  });
+
+  test('language configuration and snippets exist and parse', () => {
     const config = json(language.configuration);
     assert.equal(config.comments.lineComment, '#');
     assert.deepEqual(config.brackets, [['{', '}'], ['<', '>'], ['[', ']']]);
@@ -38,6 +71,12 @@ describe('language contribution', () => {
     assert.doesNotMatch("layer_name: '{'", new RegExp(config.indentationRules.increaseIndentPattern));
     assert.match('  }', new RegExp(config.indentationRules.decreaseIndentPattern));
     json(pkg.contributes.snippets[0].path);
+  });
+
+  test('activation: either language, the files in a workspace, and at startup (a .cfg opened as plain text is recognised)', () => {
+    for (const event of ['onLanguage:amct-quant-cfg', 'onLanguage:textproto', 'workspaceContains:**/*.quant.cfg', 'workspaceContains:**/*.txtpb', 'onStartupFinished']) {
+      assert.ok(pkg.activationEvents.includes(event), event);
+    }
   });
 });
 
@@ -66,9 +105,18 @@ describe('snippets', () => {
 describe('commands and settings', () => {
   const commands = pkg.contributes.commands.map((c: { command: string }) => c.command);
   const properties = pkg.contributes.configuration.properties;
+  const palette = (command: string): string => pkg.contributes.menus.commandPalette.find((m: { command: string }) => m.command === command)?.when;
 
-  test('the three commands are contributed', () => {
-    assert.deepEqual(commands.sort(), ['kvcal.calibrate', 'kvcal.restartServer', 'kvcal.showOutput']);
+  test('the commands are contributed', () => {
+    assert.deepEqual(commands.sort(), ['kvcal.calibrate', 'kvcal.restartServer', 'kvcal.selectSchema', 'kvcal.showOutput']);
+    assert.equal(pkg.contributes.commands.find((c: { command: string }) => c.command === 'kvcal.selectSchema').title, 'Select Schema…');
+  });
+
+  test('Select Schema is in the palette for both languages; Calibrate for KV-cache configs only', () => {
+    assert.equal(palette('kvcal.selectSchema'), 'editorLangId == amct-quant-cfg || editorLangId == textproto');
+    assert.match(palette('kvcal.calibrate'), /^kvcal\.schemaFamily == kv && /);
+    const title = pkg.contributes.menus['editor/title'].find((m: { command: string }) => m.command === 'kvcal.calibrate');
+    assert.match(title.when, /kvcal\.schemaFamily == kv/);
   });
 
   test('the settings and their defaults', () => {
@@ -80,9 +128,41 @@ describe('commands and settings', () => {
     assert.equal(properties['kvcal.sampleData'].scope, 'resource');
   });
 
+  test('kvcal.schemas: glob -> {proto, message} or glob -> message, per folder', () => {
+    const schemas = properties['kvcal.schemas'];
+    assert.equal(schemas.type, 'object');
+    assert.deepEqual(schemas.default, {});
+    assert.equal(schemas.scope, 'resource');
+    const [asString, asObject] = schemas.additionalProperties.anyOf;
+    assert.equal(asString.type, 'string');
+    assert.deepEqual(Object.keys(asObject.properties), ['proto', 'message']);
+    assert.equal(asObject.additionalProperties, false);
+    assert.match(schemas.markdownDescription, /"proto": "protos\/experiment.proto", "message": "acme.Experiment"/);
+    assert.match(schemas.markdownDescription, /Select Schema/);
+  });
+
+  test('kvcal.protoPath: a list of folders, per folder', () => {
+    const protoPath = properties['kvcal.protoPath'];
+    assert.equal(protoPath.type, 'array');
+    assert.equal(protoPath.items.type, 'string');
+    assert.deepEqual(protoPath.default, []);
+    assert.equal(protoPath.scope, 'resource');
+    assert.match(protoPath.markdownDescription, /relative to the workspace folder/);
+  });
+
+  test('untrusted workspaces: schemas and protoPath are read from the workspace, and the description says why', () => {
+    const untrusted = pkg.capabilities.untrustedWorkspaces;
+    for (const key of ['kvcal.schemas', 'kvcal.protoPath']) {
+      assert.ok(!untrusted.restrictedConfigurations.includes(key), key);
+      assert.ok(untrusted.description.includes(key), key);
+    }
+    assert.match(untrusted.description, /protoc/);
+  });
+
   test('the bundle is what the manifest starts, and only it ships', () => {
     assert.equal(pkg.main, './dist/extension.js');
     const ignore = readFileSync(path.join(root, '.vscodeignore'), 'utf8');
     assert.match(ignore, /^!dist\/extension\.js$/m);
+    assert.match(ignore, /^!syntaxes\/\*\*$/m);
   });
 });

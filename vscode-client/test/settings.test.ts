@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { describe, test } from 'node:test';
-import { extraFilePatterns, headerSampleData, sampleDataInUse, serverSettings } from '../src/settings';
+import { extraFilePatterns, serverSettings } from '../src/settings';
 
 const vars = { workspaceFolder: '/ws', userHome: '/home/u' };
+const none = { schemas: {}, protoPath: [] };
 
 describe('serverSettings', () => {
   test('paths become absolute against the workspace folder', () => {
@@ -10,12 +13,13 @@ describe('serverSettings', () => {
       sampleData: '/ws/data/kv.safetensors',
       recordFile: '/abs/record.txt',
       inlayHints: false,
+      ...none,
     });
   });
 
   test('empty strings and junk mean "not set"; inlay hints default on', () => {
-    assert.deepEqual(serverSettings({ sampleData: '  ', recordFile: 3 }, vars), { sampleData: null, recordFile: null, inlayHints: true });
-    assert.deepEqual(serverSettings(undefined, vars), { sampleData: null, recordFile: null, inlayHints: true });
+    assert.deepEqual(serverSettings({ sampleData: '  ', recordFile: 3 }, vars), { sampleData: null, recordFile: null, inlayHints: true, ...none });
+    assert.deepEqual(serverSettings(undefined, vars), { sampleData: null, recordFile: null, inlayHints: true, ...none });
   });
 
   test('variables expand; no folder keeps relative paths relative', () => {
@@ -25,25 +29,53 @@ describe('serverSettings', () => {
   });
 });
 
-describe('sample data in use', () => {
-  test('the header comment names it', () => {
-    assert.equal(headerSampleData('# kvcal: data=kv_samples.safetensors\nbatch_num: 2\n'), 'kv_samples.safetensors');
-    assert.equal(headerSampleData('# AMCT config\n#kvcal: record=r.txt data="my data/kv.safetensors"\n'), 'my data/kv.safetensors');
-    assert.equal(headerSampleData('\n\n# proto-message: AMCTQuantCaliConfig\n# kvcal: data=a.safetensors\n'), 'a.safetensors');
+describe('kvcal.schemas and kvcal.protoPath', () => {
+  test('a proto path becomes absolute against the workspace folder; globs and messages are kept as written', () => {
+    const schemas = {
+      'experiments/**/*.txtpb': { proto: 'protos/experiment.proto', message: 'acme.Experiment' },
+      '**/retrain_conf/*.cfg': 'AMCTRetrainConfig',
+      'jobs/*.pbtxt': { proto: '/abs/job.proto' },
+      'home/*.txtpb': { proto: '~/protos/h.proto', message: ' acme.H ' },
+      'folder/*.txtpb': { proto: '${workspaceFolder}/p/f.proto', message: 'F' },
+    };
+    assert.deepEqual(serverSettings({ schemas }, vars).schemas, {
+      'experiments/**/*.txtpb': { proto: '/ws/protos/experiment.proto', message: 'acme.Experiment' },
+      '**/retrain_conf/*.cfg': { message: 'AMCTRetrainConfig' },
+      'jobs/*.pbtxt': { proto: '/abs/job.proto' },
+      'home/*.txtpb': { proto: '/home/u/protos/h.proto', message: 'acme.H' },
+      'folder/*.txtpb': { proto: '/ws/p/f.proto', message: 'F' },
+    });
   });
 
-  test('only in the leading comments', () => {
-    assert.equal(headerSampleData('batch_num: 1\n# kvcal: data=late.safetensors\n'), null);
-    assert.equal(headerSampleData('# kvcal: format only\n'), null);
+  test('entries naming nothing, and values of the wrong type, are dropped', () => {
+    const schemas = { '': 'AMCTConfig', 'a/*.txtpb': {}, 'b/*.txtpb': { proto: 3, message: '' }, 'c/*.txtpb': 7, 'd/*.txtpb': ' ', 'e/*.txtpb': null };
+    assert.deepEqual(serverSettings({ schemas }, vars).schemas, {});
+    for (const junk of [[{ glob: 'x', message: 'M' }], 'AMCTConfig', 4, null]) assert.deepEqual(serverSettings({ schemas: junk }, vars).schemas, {});
   });
 
-  test('the header wins over the setting', () => {
-    const settings = { sampleData: '/ws/s.safetensors', recordFile: null, inlayHints: true };
-    assert.deepEqual(sampleDataInUse('# kvcal: data=h.safetensors\n', settings), { path: 'h.safetensors', from: 'header' });
-    assert.deepEqual(sampleDataInUse('# kvcal: data=d/h.safetensors\n', settings, '/ws/cfg'), { path: '/ws/cfg/d/h.safetensors', from: 'header' });
-    assert.deepEqual(sampleDataInUse('# kvcal: data=/abs/h.safetensors\n', settings, '/ws/cfg'), { path: '/abs/h.safetensors', from: 'header' });
-    assert.deepEqual(sampleDataInUse('batch_num: 1\n', settings), { path: '/ws/s.safetensors', from: 'setting' });
-    assert.equal(sampleDataInUse('', { ...settings, sampleData: null }), null);
+  test('a glob named like an Object property stays a plain entry', () => {
+    const raw = JSON.parse('{"schemas": {"__proto__": "AMCTConfig"}}');
+    const shaped = serverSettings(raw, vars).schemas;
+    assert.deepEqual(Object.keys(shaped), ['__proto__']);
+    assert.equal(JSON.parse(JSON.stringify(shaped)).__proto__.message, 'AMCTConfig');
+  });
+
+  test('protoPath folders become absolute; blanks are dropped; a single string is one folder', () => {
+    assert.deepEqual(serverSettings({ protoPath: ['protos', '/opt/protos', '', ' third_party/protos ', 5, '~/p'] }, vars).protoPath, [
+      '/ws/protos',
+      '/opt/protos',
+      '/ws/third_party/protos',
+      '/home/u/p',
+    ]);
+    assert.deepEqual(serverSettings({ protoPath: 'protos' }, vars).protoPath, ['/ws/protos']);
+    assert.deepEqual(serverSettings({ protoPath: 'protos' }, { userHome: '/h' }).protoPath, ['protos']);
+  });
+
+  test('the client sends exactly the keys server/lsp/settings.py parse_settings reads', () => {
+    const src = readFileSync(path.join(__dirname, '..', '..', '..', 'server', 'lsp', 'settings.py'), 'utf8');
+    const body = src.slice(src.indexOf('def parse_settings('), src.indexOf('\ndef ', src.indexOf('def parse_settings(')));
+    const read = [...body.matchAll(/(?:path|raw\.get)\("(\w+)"\)/g)].map((m) => m[1]);
+    assert.deepEqual(Object.keys(serverSettings({}, vars)).sort(), [...new Set(read)].sort());
   });
 });
 
