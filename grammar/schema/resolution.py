@@ -15,6 +15,8 @@ the header.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal
@@ -175,14 +177,24 @@ def _locate(value: str, path: Path | None, options: SchemaOptions) -> tuple[Path
     """A header path: (the file, the folder it was found relative to, the folders looked in)."""
     written = Path(value).expanduser()
     if written.is_absolute():
-        return (written if written.is_file() else None), written.parent, [written.parent]
+        return (_tidy(written) if written.is_file() else None), written.parent, [written.parent]
     bases = [*([path.parent] if path is not None else []), *options.proto_path, *options.workspace]
     bases = list(dict.fromkeys(b for b in bases))
     for base in bases:
         candidate = base / written
         if candidate.is_file():
-            return candidate, base, bases
+            return _tidy(candidate), base, bases
     return None, None, bases
+
+
+def _tidy(found: Path) -> Path:
+    """*found* without ``.`` and ``..`` steps (as users read it), unless a symbolic link made
+    the lexical form name another file."""
+    tidy = Path(os.path.normpath(found))
+    try:
+        return tidy if tidy.samefile(found) else found
+    except OSError:
+        return found
 
 
 def _header_problem(value: HeaderValue, message: str, severity: str = "error") -> Problem:

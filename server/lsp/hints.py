@@ -54,7 +54,10 @@ def _layers(n: int) -> str:
 
 def code_lenses(analysis: Analysis, index: LineIndex, uri: str, plans: list[LayerPlan]) -> list[types.CodeLens]:
     """``▶ Calibrate`` at the top (every layer) and above each algorithm block (the layers
-    it applies to, with ``{"layers": [...]}``); with errors in the config they say so."""
+    it applies to, with ``{"layers": [...]}``); with errors in the config they say so. None
+    outside KV-cache configs."""
+    if analysis.family != "kv":
+        return []  # only KV-cache configs calibrate
     top = types.Position(line=0, character=0)
     errors = sum(p.is_error for p in analysis.problems)
     if errors:

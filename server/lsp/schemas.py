@@ -5,6 +5,7 @@ writes its header."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,12 +60,23 @@ def _edit_json(edit: Any) -> dict[str, Any]:
                       "end": {"line": r.end.line, "character": r.end.character}}, "newText": edit.new_text}  # fmt: skip
 
 
-def _relative(proto: Path, document: Path | None) -> str:
+def _header_path(proto: Path, document: Path | None, proto_path: tuple[Path, ...],
+                 workspace: tuple[Path, ...]) -> str:  # fmt: skip
+    """How a header names *proto*, as portable as the header search allows: relative to the
+    document's folder when both lie in one workspace folder (``../protos/job.proto`` works
+    for every editor and for the command line), else relative to the proto-path folder that
+    holds it (found there by the search), else absolute."""
+    proto = Path(os.path.normpath(proto))
     if document is not None:
-        try:
-            return proto.relative_to(document.parent).as_posix()
-        except ValueError:
-            pass
+        folder = Path(os.path.normpath(document.parent))
+        if folder == proto.parent or any(folder.is_relative_to(w) and proto.is_relative_to(w) for w in workspace):
+            try:
+                return Path(os.path.relpath(proto, folder)).as_posix()
+            except ValueError:  # (another drive)
+                pass
+    for base in proto_path:
+        if proto.is_relative_to(base):
+            return proto.relative_to(base).as_posix()
     return proto.as_posix()
 
 
@@ -86,11 +98,11 @@ def schema_choices(ls: KvcalServer, snap: Snapshot) -> list[dict[str, Any]]:
             logger.info("%s does not compile: %s", proto, exc)
             continue
         name = next((n for n, p in schema_set.sources.items() if p.resolve() == proto.resolve()), None)
+        written = _header_path(proto, document, options.proto_path, options.workspace)
         for message in schema_set.message_names():
             desc = schema_set.message(message)
             if desc.file.name != name or desc.containing_type is not None:
                 continue
-            out.append({"label": desc.name, "description": f"{message} — {_relative(proto, document)}", "kind": "proto",
-                        "edit": _header_edit(snap, [f"# proto-file: {_relative(proto, document)}",
-                                                    f"# proto-message: {message}"])})  # fmt: skip
+            out.append({"label": desc.name, "description": f"{message} — {written}", "kind": "proto",
+                        "edit": _header_edit(snap, [f"# proto-file: {written}", f"# proto-message: {message}"])})
     return out[:MAX_CHOICES]

@@ -151,3 +151,30 @@ async def test_select_schema_choices_write_the_header(tmp_path: Path) -> None:
         assert text == "# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\n"
         ed.set_text(uri, text)
         assert _codes(await ed.diagnostics(uri)) == []
+
+
+async def test_a_proto_in_a_sibling_folder_is_named_relative_to_the_document(tmp_path: Path) -> None:
+    (tmp_path / "protos" / "acme").mkdir(parents=True)
+    shutil.copy(DATA / "open.proto", tmp_path / "protos" / "acme" / "job.proto")
+    async with session(tmp_path) as ed:
+        uri = ed.open("kind: BATCH\n", name="jobs/job.txtpb")
+        await ed.diagnostics(uri)
+        job = next(c for c in await ed.execute("kvcal.schemaChoices", uri) if c["label"] == "Job")
+        (edit,) = job["edit"]["changes"][uri]
+        assert edit["newText"].startswith("# proto-file: ../protos/acme/job.proto\n")  # portable, not absolute
+        ed.set_text(uri, edit["newText"] + "kind: BATCH\nretries: x\n")
+        assert _codes(await ed.diagnostics(uri)) == [("type", "Error")]  # the header is found
+        info = await ed.execute("kvcal.documentInfo", uri)
+        assert info["proto"] == str(tmp_path / "protos" / "acme" / "job.proto")  # no 'jobs/..' in it
+
+
+async def test_only_kv_cache_configs_get_calibrate_lenses(tmp_path: Path) -> None:
+    async with session(tmp_path) as ed:
+        ptq = ed.open(PTQ, name="quant.cfg")
+        await ed.diagnostics(ptq)
+        lenses = await ed.client.text_document_code_lens_async(T.CodeLensParams(text_document=ed.doc(ptq)))
+        assert not lenses
+        kv = ed.open("kv_cache_quant_config { quant_layers: 'a' }\n", name="kv.cfg")
+        await ed.diagnostics(kv)
+        lenses = await ed.client.text_document_code_lens_async(T.CodeLensParams(text_document=ed.doc(kv)))
+        assert lenses and lenses[0].command.title.startswith("▶ Calibrate")
