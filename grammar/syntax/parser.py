@@ -32,6 +32,8 @@ from kvcal.grammar.syntax.reductions import (
     START_ROW,
     WRAP,
     Reductions,
+    Row,
+    ValueStack,
     syntax_error,
 )
 from kvcal.grammar.syntax.scanner import (
@@ -95,8 +97,8 @@ class _Parser(Reductions):
         self.problems: list[Problem] = []
         self.comments: list[Comment] = []
         self.suppress = 0
-        self.rows: list[dict[str, Any]] = [START_ROW]
-        self.values: list[Any] = []
+        self.rows: list[Row] = [START_ROW]
+        self.values: ValueStack = []
         self._balanced: frozenset[int] | None = None
         self._dropped = -1  # where the last closer dropped as one too many ends
         self._budget = LOOKAHEAD_BUDGET + len(text) // 8  # tokens bracket_choice may still look at
@@ -110,7 +112,7 @@ class _Parser(Reductions):
         prev: Token | None = None  # read, not fed yet: one token of lookahead
         for m in SCAN.finditer(text):
             group = m.lastindex
-            if group >= comment_group:  # type: ignore[operator]
+            if group >= comment_group:
                 if group == comment_group:
                     self._comment(m.start(group), m.end(), m[group])
                     continue
@@ -411,6 +413,7 @@ class _Parser(Reductions):
         eof = ("$END", "", end, end)
         unclosed: list[Token] = []
         opened: list[Token] | None = None
+        result: Message  # (what step() returns on $END: the document)
         for _ in range(2 * len(self.values) + 8):
             try:
                 result = self.step("$END", eof)
@@ -432,7 +435,7 @@ class _Parser(Reductions):
         else:  # pragma: no cover
             result = Message(tuple(v for v in self.values if isinstance(v, Field)), 0, len(self.text))
         self._report_unclosed(unclosed, end)
-        return result  # type: ignore[no-any-return]
+        return result
 
     def _report_unclosed(self, unclosed: list[Token], end: int) -> None:
         """One diagnostic per unclosed bracket, innermost first; a long tail is summarised."""
@@ -482,7 +485,7 @@ def bracket_choice(text: str, opened: list[str], closer: str, after: int, *, can
             c = m[group]
             if c in "{<[}>]":
                 brackets.append(c)
-        elif group is not None and group >= GARBAGE_GROUP + 1:  # END
+        elif group >= GARBAGE_GROUP + 1:  # END
             ended = True
             break
         if i >= lookahead:

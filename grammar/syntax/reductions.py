@@ -9,15 +9,30 @@ directly (``tests/grammar/test_parser_oracle.py`` checks they build the same).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 from kvcal.grammar.problems import Problem, Related
 from kvcal.grammar.syntax import textproto_table as _table
 from kvcal.grammar.syntax.literals import EscapeError, is_number, number_problem, unescape
 from kvcal.grammar.syntax.scanner import Token
-from kvcal.grammar.syntax.tree import Field, ListValue, Message, Name, Scalar, Span
+from kvcal.grammar.syntax.tree import Field, ListValue, Message, Name, Scalar, Span, Value
 
-__all__ = ["END_ROW", "ROWS", "START_ROW", "Reductions", "syntax_error"]
+__all__ = ["END_ROW", "ROWS", "START_ROW", "ReduceAction", "Reductions", "Row", "ValueStack", "syntax_error"]
+
+_T = TypeVar("_T")
+_Build = TypeVar("_Build", bound=Callable[..., None])
+
+#: the parser's value stack: tokens, the nodes built so far and the lists of `x*` rules
+ValueStack = list[Any]
+#: a dotted name's ``[text, start, end]``: a list, never mistaken for a token (a tuple)
+TypeName = list[str | int]
+#: a rule of the table: (origin, expansion, alias, inlined, placeholders), as textproto_table.RULES has it
+RuleShape = tuple[str, tuple[str, ...], str | None, bool, tuple[bool, ...]]
+#: a reduce action: (opcode, size, function, lhs); the function is None for INLINE
+ReduceAction = tuple[int, int, Callable[..., Any] | None, str]
+#: a state of the table: a terminal maps to the Row to shift to or to a ReduceAction, a
+#: nonterminal to the goto Row (Any: a recursive union the driver tells apart by class)
+Row = dict[str, Any]
 
 
 def syntax_error(start: int, end: int, message: str, **data: object) -> Problem:
@@ -33,6 +48,15 @@ def syntax_error(start: int, end: int, message: str, **data: object) -> Problem:
 # CALL1/CALLN/CALL0 the rule's method (CALLN: it takes the stack, pops its children and
 # pushes the node).
 INLINE, WRAP, APPEND, CALL1, CALLN, CALL0 = range(6)
+
+#: the CALLN reductions that take the stack themselves (the others get _on_stack's wrapper)
+_ON_STACK: set[str] = set()
+
+
+def _takes_stack(build: _Build) -> _Build:
+    """Mark a reduction as working on the stack (it pops its children and pushes the node)."""
+    _ON_STACK.add(build.__name__)
+    return build
 
 
 class Reductions:
@@ -51,76 +75,74 @@ class Reductions:
     def start(self, fields: list[Field]) -> Message:
         return Message(tuple(fields), 0, len(self.text), None, None)
 
-    def one(self, item: Any) -> list:
+    def one(self, item: _T) -> list[_T]:
         return [item]
 
-    def more(self, items: list, item: Any) -> list:
+    def more(self, items: list[_T], item: _T) -> list[_T]:
         items.append(item)
         return items
 
-    def more_after_separator(self, items: list, _sep: Token, item: Any) -> list:
+    def more_after_separator(self, items: list[_T], _sep: Token, item: _T) -> list[_T]:
         items.append(item)
         return items
 
-    def one_after_separator(self, _sep: Token, item: Any) -> list:
+    def one_after_separator(self, _sep: Token, item: _T) -> list[_T]:
         return [item]
 
-    def two(self, first: Token, second: Token) -> list:
+    def two(self, first: Token, second: Token) -> list[Token]:
         return [first, second]
 
-    def two_more(self, items: list, first: Token, second: Token) -> list:
+    def two_more(self, items: list[Token], first: Token, second: Token) -> list[Token]:
         items.append(first)
         items.append(second)
         return items
 
-    def _missing_colon(self, name: Name, value: Any) -> None:
+    def _missing_colon(self, name: Name, value: Value) -> None:
         if value.__class__ is Scalar and value.kind != "missing":
             message = f"expected ':' between '{name.text}' and its value"
             self.problems.append(syntax_error(name.end, value.start, message, insert={"offset": name.end, "text": ":"}))
 
-    def field_colon(self, values: list) -> None:  # name COLON value, on the stack
+    @_takes_stack
+    def field_colon(self, values: ValueStack) -> None:  # name COLON value
         value = values.pop()
         colon = values.pop()
         name = values[-1]
         values[-1] = Field(name, value, name.start, value.end, colon[2], None)
 
-    field_colon.on_stack = True  # type: ignore[attr-defined]
-
-    def field_colon_separator(self, name: Name, colon: Token, value: Any, sep: Token) -> Field:
+    def field_colon_separator(self, name: Name, colon: Token, value: Value, sep: Token) -> Field:
         return Field(name, value, name.start, sep[3], colon[2], Span(sep[2], sep[3]))
 
-    def field_bare(self, values: list) -> None:  # name value, on the stack
+    @_takes_stack
+    def field_bare(self, values: ValueStack) -> None:  # name value
         value = values.pop()
         name = values[-1]
         if value.__class__ is Scalar and value.kind != "missing":
             self._missing_colon(name, value)
         values[-1] = Field(name, value, name.start, value.end, None, None)
 
-    field_bare.on_stack = True  # type: ignore[attr-defined]
-
-    def field_bare_separator(self, name: Name, value: Any, sep: Token) -> Field:
+    def field_bare_separator(self, name: Name, value: Value, sep: Token) -> Field:
         self._missing_colon(name, value)
         return Field(name, value, name.start, sep[3], None, Span(sep[2], sep[3]))
 
     def plain_name(self, tok: Token) -> Name:
         return Name(tok[1], "plain", tok[2], tok[3])
 
-    def type_name(self, tok: Token) -> list:
+    def type_name(self, tok: Token) -> TypeName:
         return [tok[1], tok[2], tok[3]]  # a list, never mistaken for a token
 
-    def dotted_type_name(self, tok: Token, rest: list[Token]) -> list:
+    def dotted_type_name(self, tok: Token, rest: list[Token]) -> TypeName:
         return [tok[1] + "".join(t[1] for t in rest), tok[2], rest[-1][3]]
 
-    def extension_name(self, lb: Token, type_name: list, rb: Token) -> Name:
+    def extension_name(self, lb: Token, type_name: TypeName, rb: Token) -> Name:
         return Name(f"[{type_name[0]}]", "extension", lb[2], rb[3] or lb[3])
 
-    def any_name(self, lb: Token, url: list, _slash: Token, type_name: list, rb: Token) -> Name:
+    def any_name(self, lb: Token, url: TypeName, _slash: Token, type_name: TypeName, rb: Token) -> Name:
         return Name(f"[{url[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
 
-    def url_first(self, type_name: list) -> list:
+    def url_first(self, type_name: TypeName) -> TypeName:
         return type_name
 
-    def url_more(self, url: list, _slash: Token, type_name: list) -> list:
+    def url_more(self, url: TypeName, _slash: Token, type_name: TypeName) -> TypeName:
         return [f"{url[0]}/{type_name[0]}", url[1], type_name[2]]
 
     def message_empty(self, open_tok: Token, close_tok: Token) -> Message:
@@ -128,7 +150,8 @@ class Reductions:
         end = close_tok[3] if close_tok[1] else open_tok[3]
         return Message((), open_tok[2], end, Span(open_tok[2], open_tok[3]), close)
 
-    def message(self, values: list) -> None:  # LBRACE fields RBRACE, on the stack
+    @_takes_stack
+    def message(self, values: ValueStack) -> None:  # LBRACE fields RBRACE
         close_tok = values.pop()
         fields = values.pop()
         _, _, start, open_end = values[-1]
@@ -139,19 +162,17 @@ class Reductions:
             close, end = None, fields[-1].end
         values[-1] = Message(tuple(fields), start, end, Span(start, open_end), close)
 
-    message.on_stack = True  # type: ignore[attr-defined]
-
-    def _list(self, open_tok: Token, items: tuple, close_tok: Token) -> ListValue:
+    def _list(self, open_tok: Token, items: tuple[Value, ...], close_tok: Token) -> ListValue:
         end = close_tok[3] if close_tok[1] else (items[-1].end if items else open_tok[3])
         return ListValue(items, open_tok[2], end)
 
     def list_empty(self, open_tok: Token, close_tok: Token) -> ListValue:
         return self._list(open_tok, (), close_tok)
 
-    def list_one(self, open_tok: Token, value: Any, close_tok: Token) -> ListValue:
+    def list_one(self, open_tok: Token, value: Value, close_tok: Token) -> ListValue:
         return self._list(open_tok, (value,), close_tok)
 
-    def list_more(self, open_tok: Token, value: Any, rest: list, close_tok: Token) -> ListValue:
+    def list_more(self, open_tok: Token, value: Value, rest: list[Value], close_tok: Token) -> ListValue:
         return self._list(open_tok, (value, *rest), close_tok)
 
     def string_parts(self, toks: list[Token]) -> Scalar:
@@ -191,7 +212,7 @@ class Reductions:
     def identifier(self, tok: Token) -> Scalar:
         return Scalar("identifier" if tok[1] else "missing", tok[1], tok[2], tok[3], False, None)
 
-    def _signed(self, minus: Token, tok: Token, kind: str) -> Scalar:
+    def _signed(self, minus: Token, tok: Token, kind: Literal["number", "identifier"]) -> Scalar:
         """``-5``, ``+5``, ``-inf``: the sign is part of the value (protobuf's Python parser
         reads one token, so a space after the sign is an error). A ``+`` stays in the text."""
         if not tok[1]:  # placeholder after a dangling sign
@@ -208,8 +229,8 @@ class Reductions:
         if kind == "number" and not is_number(tok[1]):
             self.problems.append(syntax_error(tok[2], tok[3], number_problem(tok[1])))
         if minus[1] == "+":
-            return Scalar(kind, "+" + tok[1], minus[2], tok[3])  # type: ignore[arg-type]
-        return Scalar(kind, tok[1], minus[2], tok[3], True)  # type: ignore[arg-type]
+            return Scalar(kind, "+" + tok[1], minus[2], tok[3])
+        return Scalar(kind, tok[1], minus[2], tok[3], True)
 
     def signed_number(self, minus: Token, tok: Token) -> Scalar:
         return self._signed(minus, tok, "number")
@@ -225,7 +246,7 @@ class Reductions:
 # Each rule of the table -- (origin, expansion, alias, inlined, placeholders) as Lark
 # compiled it -- and the Reductions method that reduces it; None: an inlined rule whose one
 # child is the value. A grammar change that alters any rule's shape fails here, at import.
-REDUCTIONS_BY_RULE: dict[tuple, str | None] = {
+REDUCTIONS_BY_RULE: dict[RuleShape, str | None] = {
     ("start", (), None, False, ()): "start_empty",
     ("start", ("__start_star_0",), None, False, ()): "start",
     ("__start_star_0", ("field",), None, False, ()): "one",
@@ -272,10 +293,10 @@ REDUCTIONS_BY_RULE: dict[tuple, str | None] = {
 }  # fmt: skip
 
 
-def _on_stack(build: Callable[..., Any], size: int) -> Callable[[Reductions, list], None]:
+def _on_stack(build: Callable[..., Any], size: int) -> Callable[[Reductions, ValueStack], None]:
     """*build* (which takes the rule's children) as a reduction that takes the stack."""
 
-    def reduce(parser: Reductions, values: list) -> None:
+    def reduce(parser: Reductions, values: ValueStack) -> None:
         children = values[-size:]
         del values[-size:]
         values.append(build(parser, *children))
@@ -283,10 +304,10 @@ def _on_stack(build: Callable[..., Any], size: int) -> Callable[[Reductions, lis
     return reduce
 
 
-def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+def _rows() -> tuple[list[Row], Row, Row]:
     """The table's states as rows: a terminal maps to the row to shift to or to a reduce
     action ``(opcode, size, function, lhs)``, a nonterminal to the goto row."""
-    reduce_actions = []
+    reduce_actions: list[ReduceAction] = []
     for shape in _table.RULES:
         if shape not in REDUCTIONS_BY_RULE:
             raise RuntimeError(
@@ -295,11 +316,13 @@ def _rows() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
             )
         name, size = REDUCTIONS_BY_RULE[shape], len(shape[1])
         op = {None: INLINE, "one": WRAP, "more": APPEND}.get(name, CALL1 if size == 1 else CALLN if size else CALL0)
-        build = getattr(Reductions, name) if name else None
-        if op == CALLN and not getattr(build, "on_stack", False):
-            build = _on_stack(build, size)
+        build: Callable[..., Any] | None = None
+        if name:
+            build = getattr(Reductions, name)
+            if op == CALLN and name not in _ON_STACK:
+                build = _on_stack(build, size)
         reduce_actions.append((op, size, build, shape[0]))
-    rows: list[dict[str, Any]] = [{} for _ in _table.STATES]
+    rows: list[Row] = [{} for _ in _table.STATES]
     for row, actions in zip(rows, _table.STATES, strict=True):
         for symbol, code in actions.items():
             row[symbol] = rows[code] if code >= 0 else reduce_actions[~code]

@@ -7,14 +7,39 @@ with empty text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from typing import Protocol, cast
 
 from kvcal.grammar.syntax import textproto_table as _table
 
-__all__ = ["COMMENT_GROUP", "GARBAGE_GROUP", "KINDS", "PUNCT", "PUNCT_GROUP", "SCAN", "Token"]
+__all__ = ["COMMENT_GROUP", "GARBAGE_GROUP", "KINDS", "PUNCT", "PUNCT_GROUP", "SCAN", "Scanner", "Token", "TokenMatch"]
 
 Token = tuple[str, str, int, int]
 
-def _scanner() -> tuple[re.Pattern[str], list[str | None]]:
+
+class TokenMatch(Protocol):
+    """A match of ``SCAN``: exactly one of its groups took part (each alternative is a group,
+    END included), so ``lastindex`` is never None and that group's text is a ``str``."""
+
+    @property
+    def lastindex(self) -> int: ...
+
+    def __getitem__(self, group: int, /) -> str: ...
+
+    def start(self, group: int = 0, /) -> int: ...
+
+    def end(self, group: int = 0, /) -> int: ...
+
+    def span(self, group: int = 0, /) -> tuple[int, int]: ...
+
+
+class Scanner(Protocol):
+    """``SCAN`` as the parser uses it: a compiled ``re.Pattern`` whose matches are TokenMatches."""
+
+    def finditer(self, string: str, pos: int = 0, /) -> Iterator[TokenMatch]: ...
+
+
+def _scanner() -> tuple[Scanner, list[str]]:
     """The lexer as one regex over the terminals of textproto.lark (as Lark reads them).
 
     One match per token, the whitespace before it included; ``lastindex`` tells the
@@ -44,12 +69,12 @@ def _scanner() -> tuple[re.Pattern[str], list[str | None]]:
         r"(?P<END>\Z)",
     ]  # fmt: skip
     scan = re.compile(f"{whitespace}*(?:{'|'.join(groups)})")
-    kinds: list[str | None] = [None] * (scan.groups + 1)
+    kinds = [""] * (scan.groups + 1)  # (group 0, the whole match, is no terminal: never looked up)
     for name, index in scan.groupindex.items():
         kinds[index] = name
     if kinds[1:] != ["IDENT", "NUMBER", "PUNCT", "STRING", "UNTERMINATED_STRING", "COMMENT", "GARBAGE", "END"]:
         raise RuntimeError(f"unexpected scanner groups: {kinds}")  # pragma: no cover
-    return scan, kinds
+    return cast(Scanner, scan), kinds  # (every match has one group: see TokenMatch)
 
 
 PUNCT = {
