@@ -20,14 +20,15 @@ report at least the errors it reports. Then:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from kvcal.grammar.schema.bundled import family_schemas
 from kvcal.grammar.schema.model import Schema
-from kvcal.grammar.syntax.tree import ListValue, Message
+from kvcal.grammar.syntax.tree import ListValue, Message, Scalar
 
 __all__ = ["Detection", "detect"]
 
@@ -115,8 +116,8 @@ def _top_fit(schema: Schema, counts: Counter[str]) -> _Fit:
     return _Fit(schema, known_top, sum(counts[n] for n in known_top), {(0, n) for n in counts if n not in known_top})
 
 
-def _group(by_name: object, name: str) -> bool:
-    fd = by_name.get(name.lower())  # type: ignore[attr-defined]
+def _group(by_name: Mapping[str, FieldDescriptor], name: str) -> bool:
+    fd = by_name.get(name.lower())
     return fd is not None and fd.message_type is not None and fd.message_type.name == name
 
 
@@ -164,10 +165,10 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
         return Detection(None, f"most of its fields ({_names({n for _, n in best.unknown})}) belong to no AMCT "
                                "config, so it is not taken for one")  # fmt: skip
     if len(dominating) == 1:
-        others = [g for g in candidates if g is not best]
-        telling = {n for n in best.known_top if all(n not in g.known_top for g in others)}
+        rivals = [g for g in candidates if g is not best]
+        telling = {n for n in best.known_top if all(n not in g.known_top for g in rivals)}
         if not telling:  # decided one level down (an override's contents)
-            telling = {n for g in others for _, n in g.unknown - best.unknown}
+            telling = {n for g in rivals for _, n in g.unknown - best.unknown}
         why = f"recognised by its content: {_names(telling)} " + ("is" if len(telling) == 1 else "are") + \
             f" only in {best.schema.root.name}" if telling else f"recognised by its content ({best.schema.root.name})"
         return Detection(best.schema, why, (best.schema,))
@@ -216,7 +217,8 @@ def _framework_by_types(tree: Message, schemas: list[Schema]) -> tuple[Schema, s
             for value in values:
                 if isinstance(value, Message):
                     pending.append(value)
-                elif fld.name.text in _TYPE_FIELDS and value.kind == "string" and value.decoded is not None:
+                elif (isinstance(value, Scalar)  # (a nested list `[["Conv2d"]]` parses; the walk refuses it)
+                      and fld.name.text in _TYPE_FIELDS and value.kind == "string" and value.decoded is not None):
                     names.add(value.decoded.decode("utf-8", "replace"))
     if not names:
         return None

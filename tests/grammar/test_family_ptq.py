@@ -133,6 +133,15 @@ def test_a_tie_keeps_the_rules_both_members_share() -> None:
     assert [p.code for p in check(lower) if p.is_error] == ["layer-type"]
 
 
+def test_a_nested_list_of_layer_types_is_a_type_error_not_a_crash() -> None:
+    """Telling the tied members apart by layer types looked at every list item as a scalar:
+    a nested list (which parses; the walk refuses it) raised AttributeError in analyze."""
+    text = "activation_offset: true\nskip_layer_types: [['Conv2d']]\n"
+    analysis = analyze(text)
+    assert analysis.family == "ptq"
+    assert [p.message for p in analysis.problems if p.is_error] == ["lists cannot be nested"]
+
+
 def test_the_framework_member_is_registered() -> None:
     keys = [f.key for f in FAMILIES]
     assert keys.index("ptq-framework") == keys.index("ptq") + 1
