@@ -21,13 +21,14 @@ TYPE_NAMES: dict[int, str] = {
 def type_name(field: FieldDescriptor) -> str:
     """The type as written in the .proto: ``uint32``, ``CalibrationConfig``, ``QuantGranularity``,
     ``map<string, int32>``."""
-    if field.type in (_F.TYPE_MESSAGE, _F.TYPE_GROUP):
-        entry = field.message_type
+    # (protobuf sets message_type exactly for message and group fields, enum_type for enum fields)
+    entry = field.message_type
+    if entry is not None:
         if entry.GetOptions().map_entry:
             k, v = entry.fields_by_name["key"], entry.fields_by_name["value"]
             return f"map<{type_name(k)}, {type_name(v)}>"
         return entry.name
-    if field.type == _F.TYPE_ENUM:
+    if field.enum_type is not None:
         return field.enum_type.name
     return TYPE_NAMES.get(field.type, str(field.type))
 
@@ -54,7 +55,7 @@ def default_text(field: FieldDescriptor) -> str | None:
     if not field.has_default_value:
         return None
     value = field.default_value
-    if field.type == _F.TYPE_ENUM:
+    if field.enum_type is not None:  # (exactly the enum fields)
         found = field.enum_type.values_by_number.get(value)
         return found.name if found is not None else str(value)
     if field.type == _F.TYPE_BOOL:

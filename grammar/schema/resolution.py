@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal
 
-from kvcal.grammar.problems import Problem
+from kvcal.grammar.problems import Problem, Severity
 from kvcal.grammar.schema.bundled import FAMILIES, FAMILY_BY_ROOT, bundled_set, family_schema
 from kvcal.grammar.schema.compile import CompileError, compile_proto
 from kvcal.grammar.schema.detect import detect
@@ -126,8 +126,8 @@ def explicit_schema(proto: Path | None, message: str | None, *, include: tuple[P
             raise SchemaError("name a schema: a .proto file and the message the document is")
         bundled = _bundled_by_message(message)
         if bundled is None:
-            names = ", ".join(f.root for f in FAMILIES)
-            raise SchemaError(f"{message} is no bundled AMCT schema ({names}): also give the .proto that defines it")
+            roots = ", ".join(f.root for f in FAMILIES)
+            raise SchemaError(f"{message} is no bundled AMCT schema ({roots}): also give the .proto that defines it")
         return bundled
     if not proto.is_file():
         fallback = _bundled_by_file(proto.name) if not proto.exists() else []
@@ -197,8 +197,8 @@ def _tidy(found: Path) -> Path:
         return found
 
 
-def _header_problem(value: HeaderValue, message: str, severity: str = "error") -> Problem:
-    return Problem("schema", severity, value.start, value.end, message)  # type: ignore[arg-type]
+def _header_problem(value: HeaderValue, message: str, severity: Severity = "error") -> Problem:
+    return Problem("schema", severity, value.start, value.end, message)
 
 
 def _from_header(header: Header, path: Path | None, options: SchemaOptions) -> Resolution:
@@ -223,9 +223,9 @@ def _from_header(header: Header, path: Path | None, options: SchemaOptions) -> R
     written = file.value.strip("\"'")
     found, base, looked = _locate(written, path, options)
     if found is None:
-        bundled = _bundled_by_file(written)
-        if bundled:
-            chosen = bundled[0]
+        by_file = _bundled_by_file(written)
+        if by_file:
+            chosen = by_file[0]
             if message is not None:
                 chosen = _find_message(bundled_set(), message.value, None) or chosen
             return Resolution(chosen, "header", f"the header names AMCT's {PurePath(written).name} (bundled with kvcal)",
