@@ -212,7 +212,7 @@ class _Printer:
         """A list holds scalars or messages: a list inside it, or both kinds, is no text
         format protobuf reads (the parser takes it, the schema check reports it)."""
         kinds = {type(v) for v in value.items}
-        bad = next((v for v in value.items if isinstance(v, ListValue)), None)
+        bad: Value | None = next((v for v in value.items if isinstance(v, ListValue)), None)
         if bad is None and len(kinds) > 1:
             bad = next(v for v in value.items if type(v) is not type(value.items[0]))
         if bad is not None:

@@ -111,7 +111,8 @@ def _field_descriptor(desc: Descriptor | None, fld: Field, schema: Schema | None
         return fd
     if name.kind == "extension" and schema is not None:
         ext = schema.set.find_extension(name.text[1:-1])
-        if ext is not None and ext.containing_type.full_name == desc.full_name:
+        # (an extension's containing_type is the message it extends: never None)
+        if ext is not None and ext.containing_type is not None and ext.containing_type.full_name == desc.full_name:
             return ext
     return None
 
@@ -228,7 +229,8 @@ def completion_context(analysis: Analysis, offset: int) -> CompletionContext:
     line_start = text.rfind("\n", 0, offset) + 1
     word = _WORD_BEFORE.search(text, line_start, offset)
     start = word.start() if word else offset
-    end = _WORD_AFTER.match(text, offset).end()  # type: ignore[union-attr]
+    after = _WORD_AFTER.match(text, offset)
+    end = after.end() if after is not None else offset  # (it matches an empty word too: never None)
     before = text[:start].rstrip()
     prev = before[-1:] if before else ""
     if prev == ":" or target.in_list or (prev in "[," and _in_list_of(scope.message, offset)):
@@ -305,12 +307,14 @@ def value_candidates(context: CompletionContext, layers: Collection[str] = ()) -
     default = default_text(fd)
     if fd.message_type is not None:
         return [ValueChoice("{ }", "block")]
-    if fd.type == FieldDescriptor.TYPE_ENUM:
-        return [ValueChoice(v.name, "enum", f"{fd.enum_type.full_name}.{v.name}", v.name == default)
-                for v in fd.enum_type.values]  # fmt: skip
+    enum = fd.enum_type  # (set exactly for enum fields)
+    if enum is not None:
+        return [ValueChoice(v.name, "enum", f"{enum.full_name}.{v.name}", v.name == default)
+                for v in enum.values]  # fmt: skip
     if fd.type == FieldDescriptor.TYPE_BOOL:
         return [ValueChoice(w, "bool", preferred=w == default) for w in ("true", "false")]
-    if (fd.containing_type.name, fd.name) == ("HFMGQuantize", "num_of_bins"):
+    owner = fd.containing_type  # (a field's message: never None)
+    if owner is not None and (owner.name, fd.name) == ("HFMGQuantize", "num_of_bins"):
         return [ValueChoice(str(n), "number", preferred=str(n) == default) for n in ALLOWED_NUM_OF_BINS]
     if is_layer_field(fd):
         taken = set(context.present_values) if fd.is_repeated else set()
@@ -448,9 +452,9 @@ def tokens(analysis: Analysis) -> list[Token]:
                 if isinstance(value, Message):
                     pending.append((value, _child_descriptor(desc, fld, fd, schema)))
                 elif isinstance(value, Scalar) and value.kind != "missing":
-                    kind = _value_kind(value, fd)
-                    if kind is not None:
-                        out.append(Token(value.start, value.end, kind))
+                    value_kind = _value_kind(value, fd)
+                    if value_kind is not None:
+                        out.append(Token(value.start, value.end, value_kind))
     out.sort(key=lambda t: t.start)
     return out
 

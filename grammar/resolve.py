@@ -16,7 +16,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from kvcal.grammar import schema
 from kvcal.grammar.checks.analysis import Analysis, analyze
 from kvcal.grammar.checks.views import Occurrence, View
-from kvcal.grammar.plan import ConfigSource, HfmgParams, IfmrParams, LayerPlan, OffsetSource
+from kvcal.grammar.plan import Algorithm, ConfigSource, Granularity, HfmgParams, IfmrParams, LayerPlan, OffsetSource
 
 _ONEOF = "acts_quant_algo"
 
@@ -28,7 +28,7 @@ def resolve(text: str) -> list[LayerPlan]:
     return resolve_analysis(analyze(text, schema=schema.kv_schema()))
 
 
-def _algorithm(cal: View | None) -> tuple[str, View | None]:
+def _algorithm(cal: View | None) -> tuple[Algorithm, View | None]:
     """The algorithm AMCT keeps and its merged parameters (empty/absent config: IFMR)."""
     if cal is None:
         return "ifmr", None
@@ -51,7 +51,7 @@ def _plan(name: str, span: tuple[int, int] | None, cal: View | None, source: Con
     algorithm, params = _algorithm(cal)
     message = "FMRQuantize" if algorithm == "ifmr" else "HFMGQuantize"
     granularity_number = _param(params, message, "quant_granularity")
-    granularity = "per_channel" if granularity_number == 1 else "per_tensor"
+    granularity: Granularity = "per_channel" if granularity_number == 1 else "per_tensor"
     offset_source: OffsetSource
     if params is not None and params.has("asymmetric"):
         with_offset = bool(params.value("asymmetric"))
@@ -65,7 +65,7 @@ def _plan(name: str, span: tuple[int, int] | None, cal: View | None, source: Con
     else:
         hfmg = HfmgParams(num_of_bins=_param(params, message, "num_of_bins"))
     return LayerPlan(
-        layer_name=name, algorithm=algorithm, granularity=granularity,  # type: ignore[arg-type]
+        layer_name=name, algorithm=algorithm, granularity=granularity,
         with_offset=with_offset, batch_num=batch_num, ifmr=ifmr, hfmg=hfmg,
         config_source=source if cal is not None or source == "override" else "default",
         offset_source=offset_source, name_span=span,
@@ -96,18 +96,21 @@ def resolve_analysis(analysis: Analysis) -> list[LayerPlan]:
         order.setdefault(name, (name_occ.node.start, name_occ.node.end))
 
     plans = []
+    source: ConfigSource
     for name, span in order.items():
         if name in overrides:
             cal, source = overrides[name][1], "override"
         else:
             cal, source = common_cal, "common"
-        plans.append(_plan(name, span, cal, source, batch_num, global_offset, global_set))  # type: ignore[arg-type]
+        plans.append(_plan(name, span, cal, source, batch_num, global_offset, global_set))
     return plans
 
 
 def amct_config(analysis: Analysis) -> dict[str, Any]:
     """The dict AMCT's ``create_quant_cali_config`` builds for this file (spec §4)."""
     root = analysis.root
+    if root is None:
+        raise ValueError("amct_config needs a checked KV-cache config: this analysis has no schema")
     out: dict[str, Any] = {
         "batch_num": int(root.value("batch_num")),
         "activation_offset": bool(root.value("activation_offset")),
