@@ -92,10 +92,11 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
 
     def observer(algorithm: str) -> Observer:
         """The plan's observer for *algorithm* (the other one gets AMCT's defaults)."""
-        common = {"per_channel": plan.per_channel, "with_offset": plan.with_offset, "device": dev, "name": name}
         if algorithm == "hfmg":
-            return HfmgObserver(plan.hfmg or HfmgParams(), **common)
-        return IfmrObserver(plan.ifmr or IfmrParams(), **common)
+            return HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
+                                with_offset=plan.with_offset, device=dev, name=name)
+        return IfmrObserver(plan.ifmr or IfmrParams(), per_channel=plan.per_channel,
+                            with_offset=plan.with_offset, device=dev, name=name)
 
     def run(algorithm: str, lay: Layout) -> Factors:
         """The observer contract, fed the layout's batches (views: no copy)."""

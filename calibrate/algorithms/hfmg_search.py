@@ -126,7 +126,8 @@ def losses(counts: torch.Tensor, s: torch.Tensor, lft: torch.Tensor, rgt: torch.
     at = torch.full((slices,), m, dtype=torch.int64, device=dev)
     at = at.scatter_reduce(0, s, torch.where(guess == best[s], index, m), "amin")
     near = (at[:, None] + torch.arange(-GUESSES, GUESSES + 1, device=dev)).clamp(0, m - 1).reshape(-1)
-    near = near[s[near] == torch.arange(slices, device=dev).repeat_interleave(2 * GUESSES + 1)].unique()
+    near = near[s[near] == torch.arange(slices, device=dev).repeat_interleave(2 * GUESSES + 1)]
+    near = torch.unique(near)
     out = torch.full_like(low, float("inf"))
     out[near] = screen(pre, s[near], lft[near], rgt[near], cancel)
     bound = torch.full((slices,), float("inf"), dtype=F64, device=dev)

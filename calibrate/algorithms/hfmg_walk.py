@@ -43,9 +43,9 @@ def tables(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, bool]:
         left_to = np.minimum.accumulate(np.where(full, pos, bins)[:, ::-1], axis=1)[:, ::-1] + 1
         right_to = np.maximum.accumulate(np.where(full, pos, -1), axis=1) - 1
         return left_to, right_to, True
-    left_to = torch.searchsorted(prefix, prefix[:, :bins] + step, side="left").to(torch.int32)
-    right_to = torch.searchsorted(prefix, prefix[:, 1:] - step, side="right") - 2
-    return left_to.numpy(), right_to.to(torch.int32).numpy(), False
+    lefts = torch.searchsorted(prefix, prefix[:, :bins] + step, side="left").to(torch.int32)
+    rights = torch.searchsorted(prefix, prefix[:, 1:] - step, side="right") - 2
+    return lefts.numpy(), rights.to(torch.int32).numpy(), False
 
 
 def walk_one(left_to: list[int], right_to: list[int], bins: int, left: int = 0,
@@ -79,17 +79,18 @@ def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             parts = [walk(counts[torch.from_numpy(i)]) for i in ids]
             s = np.concatenate([i[p[0]] for i, p in zip(ids, parts, strict=True)]).astype(np.int32)
             order = np.argsort(s, kind="stable")
-            return s[order], np.concatenate([p[1] for p in parts])[order], np.concatenate([p[2] for p in parts])[order]
+            lv, rv = np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+            return s[order], lv[order], rv[order]
     left_to, right_to, _ = tables(counts)
     if slices <= 4:
-        parts = [np.array([(s, lv, rv) for lv, rv in walk_one(left_to[s].tolist(), right_to[s].tolist(), bins)],
+        rows = [np.array([(s, lv, rv) for lv, rv in walk_one(left_to[s].tolist(), right_to[s].tolist(), bins)],
                           dtype=np.int32).reshape(-1, 3) for s in range(slices)]  # fmt: skip
-        out = np.concatenate(parts)
+        out = np.concatenate(rows)
         return out[:, 0], out[:, 1], out[:, 2]
     return _lockstep(left_to, right_to, bins)
 
 
-def _lockstep(left_to: np.ndarray, right_to: np.ndarray, bins: int) -> tuple[np.ndarray, ...]:
+def _lockstep(left_to: np.ndarray, right_to: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every slice's walk advanced together, one step per iteration (vectorized over slices)."""
     slices = left_to.shape[0]
     min_bins = math.ceil(bins / 4)
@@ -132,7 +133,8 @@ def _right_only(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarra
     the right cursor passes the non-empty bins from the top down."""
     parts = [_right_only_group(counts[g0 : g0 + RIGHT_ONLY_GROUP], g0)
              for g0 in range(0, counts.shape[0], RIGHT_ONLY_GROUP)]  # fmt: skip
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))
 
 
 def _right_only_group(counts: torch.Tensor, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -193,7 +193,7 @@ def _pick(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, lo: torch.T
         # One candidate can be AMCT's first minimum and its float32 sum cannot overflow
         # (its terms are >= 0, so no partial sum exceeds the bound): no exact pass is needed,
         # nor its slice-sized temporary.
-        return order[0]
+        return int(order[0])
     triples = list(zip(lo.tolist(), hi.tolist(), scale.tolist(), strict=True))
     seen: dict[tuple[float, float, float], float] = {}
     best, best_loss = 0, float("inf")

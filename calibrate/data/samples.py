@@ -122,7 +122,8 @@ class SampleSource:
         if self._tensors is not None:
             return self._tensors[key]
         try:
-            return self._handle.get_tensor(key)
+            tensor: torch.Tensor = self._handle.get_tensor(key)  # (safetensors is untyped)
+            return tensor
         except Exception as exc:
             raise SampleDataError(
                 f"{self.path}: cannot read tensor '{key}' ({exc}); the file may be truncated: "
@@ -228,7 +229,7 @@ class SampleSource:
         with open(self.path, "rb") as fh:
             fh.seek(begin)
             for _, count in spans:
-                got = fh.readinto(memoryview(raw)[: count * item])
+                got = fh.readinto(memoryview(raw.data)[: count * item])
                 if got != count * item:
                     raise SampleDataError(f"{context}the file ends inside this batch ({self.path} is truncated): "
                                           "write it again")  # fmt: skip

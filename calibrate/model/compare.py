@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -30,6 +30,7 @@ from kvcal.calibrate.model.intervals import Interval, delta_interval, difference
 from kvcal.calibrate.runner import calibrate
 from kvcal.grammar import LayerPlan
 from kvcal.grammar.files import write_output
+from kvcal.grammar.plan import Granularity
 
 __all__ = ["VARIANTS", "Comparison", "Variant", "compare", "format_table", "plot", "variant_factors"]
 
@@ -40,8 +41,8 @@ _ALGO_LABEL = {"minmax": "min-max", "ifmr": "IFMR", "hfmg": "HFMG"}
 class Variant:
     """One setting: algorithm (``minmax``/``ifmr``/``hfmg``), granularity, asymmetric or not."""
 
-    algorithm: str
-    granularity: str
+    algorithm: Literal["minmax", "ifmr", "hfmg"]
+    granularity: Granularity
     with_offset: bool
 
     @property
@@ -54,10 +55,11 @@ class Variant:
                 "symmetric": not self.with_offset}  # fmt: skip
 
 
+_ALGORITHMS: tuple[Literal["minmax", "ifmr", "hfmg"], ...] = ("minmax", "ifmr", "hfmg")
+_GRANULARITIES: tuple[Granularity, ...] = ("per_tensor", "per_channel")
 VARIANTS: tuple[Variant, ...] = tuple(
-    Variant(a, g, o) for a in ("minmax", "ifmr", "hfmg")
-    for g in ("per_tensor", "per_channel") for o in (False, True)
-)  # fmt: skip
+    Variant(a, g, o) for a in _ALGORITHMS for g in _GRANULARITIES for o in (False, True)
+)
 
 
 def _minmax(samples: Any, layers: Sequence[str], batch_num: int, v: Variant) -> dict[str, Factors]:
@@ -76,10 +78,10 @@ def _minmax(samples: Any, layers: Sequence[str], batch_num: int, v: Variant) -> 
 def variant_factors(v: Variant, layers: Sequence[str], samples: Any, batch_num: int, *,
                     device: str = "cpu", progress: Progress | None = None) -> dict[str, Factors]:  # fmt: skip
     """The factors of every layer under *v*, calibrated on *samples* (a path or source)."""
-    if v.algorithm == "minmax":
+    algorithm = v.algorithm
+    if algorithm == "minmax":
         return _minmax(samples, layers, batch_num, v)
-    plans = [LayerPlan(name, v.algorithm, v.granularity, v.with_offset, batch_num)  # type: ignore[arg-type]
-             for name in layers]  # fmt: skip
+    plans = [LayerPlan(name, algorithm, v.granularity, v.with_offset, batch_num) for name in layers]
     result = calibrate(plans, samples, device=device, progress=progress, cancel=None)
     return {layer.layer_name: layer.factors for layer in result.layers}
 
@@ -264,11 +266,12 @@ def plot(c: Comparison, path: str | Path, percent: float = 1.0) -> Path:
     deltas = [r.delta(base) for r in rows]
     colors = ["tab:green" if c.worst_delta(r) <= percent else "tab:red" for r in rows]
     ivs = [c.interval(r) for r in rows]
+    known = [x for x in ivs if x is not None]
     err = None
-    if all(x is not None for x in ivs):
+    if len(known) == len(ivs):
         # a percentile interval need not contain its estimate (rounding, skewed draws)
-        err = [[max(d - x.low, 0.0) for d, x in zip(deltas, ivs, strict=True)],  # type: ignore[union-attr]
-               [max(x.high - d, 0.0) for d, x in zip(deltas, ivs, strict=True)]]  # type: ignore[union-attr]  # fmt: skip
+        err = [[max(d - x.low, 0.0) for d, x in zip(deltas, known, strict=True)],
+               [max(x.high - d, 0.0) for d, x in zip(deltas, known, strict=True)]]
     ax1.barh(names, deltas, color=colors, alpha=0.6, xerr=err, capsize=2,
              label="pooled, 95 % interval" if err else None)  # fmt: skip
     for t, marker in zip(c.text_indices(), "os^vDP*X", strict=False):

@@ -124,8 +124,9 @@ def _check_paired(*scores: WindowScores) -> None:
 
 def _deltas(base: np.ndarray, other: np.ndarray, tokens: np.ndarray,
             idx: np.ndarray) -> np.ndarray:  # fmt: skip
-    diff = (other - base)[idx].sum(axis=1) / tokens[idx].sum(axis=1)
-    return 100.0 * np.expm1(diff)
+    diff: np.ndarray = (other - base)[idx].sum(axis=1) / tokens[idx].sum(axis=1)
+    percent: np.ndarray = 100.0 * np.expm1(diff)
+    return percent
 
 
 def delta_interval(base: WindowScores, other: WindowScores, *, text: int | None = None,

@@ -78,10 +78,10 @@ def _numpy_docstrings(parity: int) -> str:
     root = _package_dir("numpy")
     path = next((p for p in (root / "_core" / "_add_newdocs.py", root / "core" / "_add_newdocs.py")
                  if p.is_file()), root / "_core" / "_add_newdocs.py")  # fmt: skip
-    nodes = [n for n in ast.walk(ast.parse(_read(path)))
-             if isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) >= 200]  # fmt: skip
-    nodes.sort(key=lambda n: (n.lineno, n.col_offset))
-    return "\n\n".join(inspect.cleandoc(n.value) for n in nodes[parity::2])  # type: ignore[arg-type]
+    found = [(n.lineno, n.col_offset, n.value) for n in ast.walk(ast.parse(_read(path)))
+             if isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) >= 200]
+    found.sort()
+    return "\n\n".join(inspect.cleandoc(text) for _, _, text in found[parity::2])
 
 
 def _lark_source(module: str) -> str:

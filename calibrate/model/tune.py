@@ -53,6 +53,7 @@ from kvcal.calibrate.factors import Factors
 from kvcal.calibrate.model.evaluate import fake_quantize
 from kvcal.calibrate.model.intervals import WindowScores, bootstrap_indices, difference_interval
 from kvcal.grammar import HfmgParams, IfmrParams, LayerPlan
+from kvcal.grammar.plan import Algorithm, Granularity
 
 __all__ = [
     "AMCT_DEFAULT", "FAMILIES", "NEGLIGIBLE_DB", "PER_LAYER_MARGIN_DB", "Finalist", "Fold", "Setting", "TuneResult",
@@ -74,8 +75,8 @@ _ALGO = {"ifmr": "IFMR", "hfmg": "HFMG"}
 class Setting:
     """What one layer's quant.cfg entry says: algorithm, granularity, symmetry, parameters."""
 
-    algorithm: str
-    granularity: str
+    algorithm: Algorithm
+    granularity: Granularity
     with_offset: bool
     ifmr: IfmrParams | None = None
     hfmg: HfmgParams | None = None
@@ -95,11 +96,19 @@ class Setting:
         return (self.ifmr or self.hfmg) == (IfmrParams() if self.algorithm == "ifmr" else HfmgParams())
 
     @property
+    def ifmr_params(self) -> IfmrParams:
+        return self.ifmr or IfmrParams()  # (set for an IFMR setting: __post_init__)
+
+    @property
+    def hfmg_params(self) -> HfmgParams:
+        return self.hfmg or HfmgParams()
+
+    @property
     def params_text(self) -> str:
         if self.algorithm == "hfmg":
-            return f"{self.hfmg.num_of_bins} bins"  # type: ignore[union-attr]
-        p = self.ifmr
-        return f"search [{p.search_range_start:g}, {p.search_range_end:g}) step {p.search_step:g}"  # type: ignore[union-attr]
+            return f"{self.hfmg_params.num_of_bins} bins"
+        p = self.ifmr_params
+        return f"search [{p.search_range_start:g}, {p.search_range_end:g}) step {p.search_step:g}"
 
     @property
     def name(self) -> str:
@@ -113,18 +122,20 @@ class Setting:
                 int(self.algorithm != "ifmr"))  # fmt: skip
 
     def plan(self, layer: str, batch_num: int) -> LayerPlan:
-        return LayerPlan(layer, self.algorithm, self.granularity, self.with_offset, batch_num,  # type: ignore[arg-type]
+        return LayerPlan(layer, self.algorithm, self.granularity, self.with_offset, batch_num,
                          ifmr=self.ifmr if self.algorithm == "ifmr" else None,
                          hfmg=self.hfmg if self.algorithm == "hfmg" else None)  # fmt: skip
 
     def observer(self) -> IfmrObserver | HfmgObserver:
         if self.algorithm == "ifmr":
-            return IfmrObserver(self.ifmr, per_channel=self.per_channel, with_offset=self.with_offset)
-        return HfmgObserver(self.hfmg, per_channel=self.per_channel, with_offset=self.with_offset)
+            return IfmrObserver(self.ifmr_params, per_channel=self.per_channel, with_offset=self.with_offset)
+        return HfmgObserver(self.hfmg_params, per_channel=self.per_channel, with_offset=self.with_offset)
 
 
+_ALGORITHMS: tuple[Algorithm, ...] = ("ifmr", "hfmg")
+_GRANULARITIES: tuple[Granularity, ...] = ("per_tensor", "per_channel")
 FAMILIES: tuple[Setting, ...] = tuple(
-    Setting(a, g, o) for a in ("ifmr", "hfmg") for g in ("per_tensor", "per_channel") for o in (True, False)
+    Setting(a, g, o) for a in _ALGORITHMS for g in _GRANULARITIES for o in (True, False)
 )  # fmt: skip
 #: what AMCT runs for a layer listed without any calibration_config
 AMCT_DEFAULT = Setting("ifmr", "per_tensor", True)
@@ -248,14 +259,18 @@ def _held_out_error(windows: Sequence[torch.Tensor], held: Sequence[int],
     return (err * err).sum(dim=dims).numpy(), (x.to(torch.float64) ** 2).sum(dim=dims).numpy()
 
 
-def _kind_db(s: _Scores, rows: Sequence[int], idx: np.ndarray | None = None) -> np.ndarray | float:
-    """The kind's score in dB: ``-10 log10(mean over its layers of Σnoise / Σsignal)``;
-    per bootstrap row when *idx* (``[R, windows]``) is given."""
+def _kind_db(s: _Scores, rows: Sequence[int]) -> float:
+    """The kind's score in dB: ``-10 log10(mean over its layers of Σnoise / Σsignal)``."""
     noise, signal = s.noise[rows], s.signal[rows]
-    if idx is None:
-        return float(-10.0 * np.log10(np.mean(noise.sum(1) / signal.sum(1))))
-    rel = noise[:, idx].sum(-1) / signal[:, idx].sum(-1)  # [layers, R]
-    return -10.0 * np.log10(rel.mean(0))
+    return float(-10.0 * np.log10(np.mean(noise.sum(1) / signal.sum(1))))
+
+
+def _kind_db_resampled(s: _Scores, rows: Sequence[int], idx: np.ndarray) -> np.ndarray:
+    """:func:`_kind_db` per bootstrap row of *idx* (``[R, windows]``)."""
+    noise, signal = s.noise[rows], s.signal[rows]
+    rel: np.ndarray = noise[:, idx].sum(-1) / signal[:, idx].sum(-1)  # [layers, R]
+    db: np.ndarray = -10.0 * np.log10(rel.mean(0))
+    return db
 
 
 def tune(acts: Mapping[str, Sequence[torch.Tensor]], window_text: Sequence[int],
@@ -306,10 +321,10 @@ def tune(acts: Mapping[str, Sequence[torch.Tensor]], window_text: Sequence[int],
     for k, rows in kinds.items():
         tried = [s for s, sc in scores.items() if not np.isnan(sc.noise[rows]).any()]
         best = max(tried, key=lambda s: _kind_db(scores[s], rows))
-        boot_best = _kind_db(scores[best], rows, idx)
-        table = []
+        boot_best = _kind_db_resampled(scores[best], rows, idx)
+        table: list[dict[str, Any]] = []
         for s in tried:
-            diff = _kind_db(scores[s], rows, idx) - boot_best  # type: ignore[operator]
+            diff = _kind_db_resampled(scores[s], rows, idx) - boot_best
             lo, hi = np.quantile(diff, [0.025, 0.975])
             # the same as the best: the interval reaches 0, or the whole difference is negligible
             table.append({"setting": s, "db": _kind_db(scores[s], rows), "diff_low": float(lo),
@@ -369,8 +384,8 @@ def tune(acts: Mapping[str, Sequence[torch.Tensor]], window_text: Sequence[int],
             nll_w = [0.0] * n_win
             for fi, fold in enumerate(folds):
                 factors = {n: scores[s].factors[(n, fi)] for n, s in fin.settings.items()}
-                for w, v in zip(fold.held_out, nll(factors, fold.held_out), strict=True):
-                    nll_w[w] = v
+                for window, v in zip(fold.held_out, nll(factors, fold.held_out), strict=True):
+                    nll_w[window] = v
                 if progress:
                     progress("perplexity of the finalists", i * len(folds) + fi + 1, total)
             confirmed.append(replace(fin, scores=WindowScores(tuple(nll_w), baseline.tokens, baseline.text)))
@@ -384,15 +399,17 @@ def _choose(finalists: list[Finalist], baseline: WindowScores, limit: float, see
     """Among the finalists within *limit* % on every text (all, if none is), those the
     paired interval cannot tell from the best (pooled); of these the simplest, then the most
     robust (the smallest change on its worst text)."""
-    if any(f.scores is None for f in finalists):
-        return finalists[-1]  # no model run: the proxy's own finest choice
+    scored: dict[int, WindowScores] = {}
+    for i, f in enumerate(finalists):
+        if f.scores is None:
+            return finalists[-1]  # no model run: the proxy's own finest choice
+        scored[i] = f.scores
 
-    def worst(f: Finalist) -> float:
-        return max(100.0 * (f.scores.perplexity(t) / baseline.perplexity(t) - 1.0)  # type: ignore[union-attr]
-                   for t in baseline.texts())  # fmt: skip
+    def worst(i: int) -> float:
+        return max(100.0 * (scored[i].perplexity(t) / baseline.perplexity(t) - 1.0) for t in baseline.texts())
 
-    eligible = [f for f in finalists if worst(f) <= limit] or finalists
-    best = min(eligible, key=lambda f: f.scores.perplexity())  # type: ignore[union-attr]
-    same = [f for f in eligible if f is best
-            or difference_interval(baseline, f.scores, best.scores, seed=seed).contains(0.0)]  # type: ignore[arg-type]  # fmt: skip
-    return min(same, key=lambda f: (f.complexity(), worst(f), f.scores.perplexity()))  # type: ignore[union-attr]
+    eligible = [i for i in scored if worst(i) <= limit] or list(scored)
+    best = min(eligible, key=lambda i: scored[i].perplexity())
+    same = [i for i in eligible
+            if i == best or difference_interval(baseline, scored[i], scored[best], seed=seed).contains(0.0)]
+    return finalists[min(same, key=lambda i: (finalists[i].complexity(), worst(i), scored[i].perplexity()))]

@@ -28,9 +28,9 @@ def algorithm_block(s: Setting, indent: str) -> list[str]:
     inner = indent + "  "
     lines = [f"{indent}{s.algorithm}_quantize {{"]
     if s.algorithm == "hfmg":
-        lines.append(f"{inner}num_of_bins: {s.hfmg.num_of_bins}")  # type: ignore[union-attr]
+        lines.append(f"{inner}num_of_bins: {s.hfmg_params.num_of_bins}")
     else:
-        p, d = s.ifmr, IfmrParams()
+        p, d = s.ifmr_params, IfmrParams()
         for name in ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile"):
             if getattr(p, name) != getattr(d, name):
                 lines.append(f"{inner}{name}: {getattr(p, name):g}")
@@ -64,10 +64,10 @@ def _finalist_line(r: TuneResult, f: Finalist) -> str:
         return f"{f.label}: (no model run)"
     pooled = delta_interval(r.baseline, f.scores)
     texts = ", ".join(f"{n} {r.delta(f, t):+.2f} %" for t, n in zip(r.baseline.texts(), r.text_names, strict=False))
-    if f is r.chosen:
-        mark = "CHOSEN"
+    if f is r.chosen or r.chosen.scores is None:
+        mark = "CHOSEN" if f is r.chosen else "?"
     else:
-        diff = difference_interval(r.baseline, f.scores, r.chosen.scores)  # type: ignore[arg-type]
+        diff = difference_interval(r.baseline, f.scores, r.chosen.scores)
         mark = "not distinguishable" if diff.contains(0.0) else ("worse" if diff.low > 0 else "better")
     return f"{f.label}: {pooled} ({texts}) [{mark}]"
 

@@ -71,7 +71,7 @@ def config_plans(name: str) -> tuple[list[LayerPlan], int] | int:
     if not plans:
         sys.stderr.write(f"kvcal: {name}: quantizes no layer; add quant_layers to kv_cache_quant_config\n")
         return 1
-    return plans, int(analysis.root.value("batch_num"))
+    return plans, plans[0].batch_num  # (every plan carries the config's batch_num)
 
 
 def shown_path(path: str | Path) -> str:

@@ -21,7 +21,7 @@ import math
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvcal.grammar.files import FileRefused, check_output
 from kvcal.server.commands._progress import ProgressBar
@@ -30,6 +30,9 @@ from kvcal.server.commands.capture import (
     count,
     set_threads,
 )
+
+if TYPE_CHECKING:  # (annotations only: kvcal.calibrate imports torch, loaded when the command runs)
+    from kvcal.calibrate.model.texts import NamedText, Part
 
 HELP = "perplexity of a model with its KV cache fake-quantized by a config"
 
@@ -149,11 +152,11 @@ def unique_names(texts: list[Any]) -> list[str]:
     return [t.name if names.count(t.name) == 1 else t.source for t in texts]
 
 
-def load_texts(specs: list[str] | None, default: tuple[str, ...], part: str) -> list[Any]:
+def load_texts(specs: list[str] | None, default: tuple[str, ...], part: Part) -> list[NamedText]:
     """The texts of repeated ``--text``-like options (default: built-in names), *part* of each."""
     from kvcal.calibrate.model.texts import load_text
 
-    return [load_text(spec, part) for spec in (specs or [f"@{n}" for n in default])]  # type: ignore[arg-type]
+    return [load_text(spec, part) for spec in (specs or [f"@{n}" for n in default])]
 
 
 def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) -> int:
@@ -196,6 +199,7 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
     else:
         from kvcal.calibrate import calibrate
 
+        assert samples is not None  # (without --record: --data, or captured from the calibration text)
         result = calibrate(plans, samples, device=args.device, progress=None)
         factors = {r.layer_name: r.factors for r in result.layers}
         label = f"config ({Path(args.config).name})"
@@ -227,9 +231,9 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
     print(_layer_table(ev, plans, args.record is not None))
     print(f"\nunquantized perplexity {comparison.baseline.perplexity:.4f}; with {label}: "
           f"{ev.perplexity:.4f} ({comparison.interval(ev)}, 95 % interval over windows)")  # fmt: skip
-    for t in comparison.text_indices():
-        print(f"  {names[t]}: {comparison.baseline.text_perplexity(t):.4f} -> "
-              f"{ev.text_perplexity(t):.4f} ({comparison.interval(ev, t)})")  # fmt: skip
+    for k in comparison.text_indices():
+        print(f"  {names[k]}: {comparison.baseline.text_perplexity(k):.4f} -> "
+              f"{ev.text_perplexity(k):.4f} ({comparison.interval(ev, k)})")  # fmt: skip
     if args.compare:
         print("\n" + format_table(comparison))
     if args.plot:

@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "amct-json":
         print(amct_json(analysis))
         return 0
+    root = analysis.root
+    assert root is not None  # (a KV-cache analysis has its schema's root view)
     plans = resolve_analysis(analysis)
-    print(table(plans, int(analysis.root.value("batch_num"))))
+    print(table(plans, int(root.value("batch_num"))))
     return 0

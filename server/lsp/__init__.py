@@ -11,6 +11,7 @@ import gc
 
 from kvcal.server import __version__
 from kvcal.server.lsp.handlers import register
+from kvcal.server.lsp.protocol import KvcalProtocol
 from kvcal.server.lsp.server import KvcalServer
 
 __all__ = ["__version__", "create_server", "serve"]
@@ -30,4 +31,5 @@ def serve() -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     server.start_io()
-    return server.protocol.exit_code or 0
+    protocol = server.protocol
+    return (protocol.exit_code or 0) if isinstance(protocol, KvcalProtocol) else 0

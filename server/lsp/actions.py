@@ -46,14 +46,14 @@ def fixes_for(text: str, p: Problem) -> list[Fix]:
     valid = data.get("valid")
     if p.code == "enum-value" and not suggestion and isinstance(valid, list):  # no close one: offer each
         fixes += [Fix(f"Replace with {v}", QUICKFIX, ((p.start, p.end, v),), p) for v in valid if isinstance(v, str)]
-    swap = data.get("swap")
-    if _spans(swap, 2):
+    swap = _spans(data.get("swap"), 2)
+    if swap:
         (a0, a1), (b0, b1) = sorted(swap)
         edits = ((a0, a1, text[b0:b1]), (b0, b1, text[a0:a1]))
         fixes.append(Fix(f"Swap '{text[a0:a1]}' and '{text[b0:b1]}'", QUICKFIX, edits, p, preferred=True))
-    delete = data.get("delete")
-    if _spans([delete], 1):
-        d0, d1 = delete
+    delete = _spans([data.get("delete")], 1)
+    if delete:
+        ((d0, d1),) = delete
         what = text[d0:d1].split(":")[0].split("{")[0].strip() or text[d0:d1]
         title = {
             "oneof-conflict": f"Remove '{what}' (keep the other algorithm)",
@@ -61,9 +61,9 @@ def fixes_for(text: str, p: Problem) -> list[Fix]:
             "duplicate-layer": "Remove this duplicate override" if what == "override_layers_configs" else "Remove this duplicate layer",
         }.get(p.code, f"Delete '{_short(text[d0:d1])}'")
         fixes.append(Fix(title, QUICKFIX, (line_deletion(text, d0, d1),), p, preferred=p.code == "syntax"))
-        other = data.get("other") or data.get("first")
-        if _spans([other], 1):
-            o0, o1 = other
+        other = _spans([data.get("other") or data.get("first")], 1)
+        if other:
+            ((o0, o1),) = other
             name = text[o0:o1].split(":")[0].split("{")[0].strip()
             label = "the first" if "first" in data else "the other"
             fixes.append(Fix(f"Remove {label} '{name}' instead", QUICKFIX, (line_deletion(text, o0, o1),), p))
@@ -116,9 +116,17 @@ def _own_line_insert(text: str, at: int, new: str) -> tuple[int, str]:
     return at, f"\n{indent}  {new}"
 
 
-def _spans(value: object, count: int) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) == count
-            and all(isinstance(s, (list, tuple)) and len(s) == 2 and all(isinstance(x, int) for x in s) for s in value))  # fmt: skip
+def _spans(value: object, count: int) -> list[tuple[int, int]] | None:
+    """*value* as *count* ``(start, end)`` offsets, or None when it is not that (a problem's
+    data comes from our checks, but a client echoes it back: it is checked, not trusted)."""
+    if not isinstance(value, (list, tuple)) or len(value) != count:
+        return None
+    spans = []
+    for s in value:
+        if not (isinstance(s, (list, tuple)) and len(s) == 2 and isinstance(s[0], int) and isinstance(s[1], int)):
+            return None
+        spans.append((s[0], s[1]))
+    return spans
 
 
 def _short(text: str) -> str:

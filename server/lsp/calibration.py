@@ -16,6 +16,7 @@ import asyncio
 import concurrent.futures
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,7 @@ class Refused(Exception):
         self.diagnostic = diagnostic  # False when the config's own diagnostics already say it
 
 
-def uri_argument(arguments: list[Any] | None) -> str | None:
+def uri_argument(arguments: Sequence[Any] | None) -> str | None:
     """The config's URI: ``[uri]``, ``[{"uri": ...}]`` or ``[{"external": ...}]``; an
     absolute file path is taken as its ``file:`` URI."""
     first = (arguments or [None])[0]
@@ -58,7 +59,7 @@ def uri_argument(arguments: list[Any] | None) -> str | None:
     return first
 
 
-def layers_argument(arguments: list[Any] | None) -> tuple[str, ...] | None:
+def layers_argument(arguments: Sequence[Any] | None) -> tuple[str, ...] | None:
     """The layers to calibrate (``[uri, {"layers": [...]}]``), None for all of them."""
     second = arguments[1] if arguments and len(arguments) > 1 else None
     if isinstance(second, dict) and isinstance(second.get("layers"), list):
@@ -211,7 +212,7 @@ class _Progress:
     def __init__(self, ls: KvcalServer, token: types.ProgressToken | None) -> None:
         self.ls = ls
         self.token = token
-        self._future: concurrent.futures.Future | None = None
+        self._future: concurrent.futures.Future[Any] | None = None
 
     async def begin(self, title: str, total: int) -> None:
         if self.token is None and self.ls.client.work_done_progress:

@@ -8,6 +8,7 @@ the same conversion.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -84,7 +85,7 @@ class Documents:
     def get(self, uri: str) -> Document | None:
         return self._docs.get(uri)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Document]:
         return iter(list(self._docs.values()))
 
     def __contains__(self, uri: object) -> bool:

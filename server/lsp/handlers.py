@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -157,7 +159,7 @@ async def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.Cod
     return out
 
 
-def _header_actions(ls: KvcalServer, snap: Snapshot, wanted: list[str] | None) -> list[T.CodeAction]:
+def _header_actions(ls: KvcalServer, snap: Snapshot, wanted: Sequence[str] | None) -> list[T.CodeAction]:
     """A header for each message of the workspace's .proto files (the note's own fixes offer
     the bundled AMCT schemas)."""
     if wanted and not any(T.CodeActionKind.QuickFix == k or T.CodeActionKind.QuickFix.startswith(f"{k}.") for k in wanted):
@@ -264,7 +266,7 @@ async def code_lens(ls: KvcalServer, params: T.CodeLensParams) -> list[T.CodeLen
     return code_lenses(snap.analysis, snap.index, snap.uri, snap.plans) if snap else []
 
 
-async def calibrate(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict:
+async def calibrate(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict[str, Any]:
     try:
         return await calibrate_command(ls, params)
     except asyncio.CancelledError:
@@ -283,7 +285,7 @@ async def _command_snapshot(ls: KvcalServer, params: T.ExecuteCommandParams, com
     return await ls.snapshot(uri)
 
 
-async def document_info(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
+async def document_info(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict[str, Any] | None:
     """``kvcal.documentInfo [uri]``: what the server resolved for a document — its schema and
     why, its sample data (the ``# kvcal: data=`` header or the setting, as the server read it)
     — for the client's status bar; None for a document the server does not serve."""
@@ -299,7 +301,7 @@ async def document_info(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict
     return info
 
 
-async def schema_choice_list(ls: KvcalServer, params: T.ExecuteCommandParams) -> list[dict] | None:
+async def schema_choice_list(ls: KvcalServer, params: T.ExecuteCommandParams) -> list[dict[str, Any]] | None:
     """``kvcal.schemaChoices [uri]``: the schemas ``kvcal: Select Schema…`` offers (the bundled
     AMCT configs, the messages of the workspace's .proto files), each with the edit that
     writes its header into the document."""
@@ -307,7 +309,7 @@ async def schema_choice_list(ls: KvcalServer, params: T.ExecuteCommandParams) ->
     return schema_choices(ls, snap) if snap is not None else None
 
 
-def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
+def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict[str, Any] | None:
     """``kvcal.syncState [uri]``: the server's version and a hash of its text of a document,
     for a client (or a test) to check that incremental sync kept both sides equal."""
     uri = uri_argument(params.arguments)
@@ -320,7 +322,7 @@ def sync_state(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict | None:
     return {"uri": doc.uri, "version": doc.version, "length": len(doc.text), "sha256": digest}
 
 
-FEATURES = [
+FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
     (T.INITIALIZE, None, initialize),
     (T.INITIALIZED, None, initialized),
     (T.SHUTDOWN, None, shutdown),
@@ -344,7 +346,7 @@ FEATURES = [
     (T.TEXT_DOCUMENT_INLAY_HINT, None, inlay_hint),
     (T.TEXT_DOCUMENT_CODE_LENS, None, code_lens),
 ]  # fmt: skip
-COMMANDS = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state), ("kvcal.documentInfo", document_info),
+COMMANDS: list[tuple[str, Callable[..., Any]]] = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state), ("kvcal.documentInfo", document_info),
             ("kvcal.schemaChoices", schema_choice_list)]
 
 

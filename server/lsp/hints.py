@@ -10,6 +10,7 @@ from lsprotocol import types
 from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.navigation import default_hints, layer_refs
 from kvcal.grammar.plan import LayerPlan
+from kvcal.grammar.syntax.tree import Field
 from kvcal.grammar.text import LineIndex
 from kvcal.server.lsp.convert import lsp_position, lsp_range
 
@@ -77,12 +78,14 @@ def code_lenses(analysis: Analysis, index: LineIndex, uri: str, plans: list[Laye
     return out
 
 
-def _algorithm_blocks(analysis: Analysis, common_layers: list[str]):
+def _algorithm_blocks(analysis: Analysis, common_layers: list[str]) -> list[tuple[Field, list[str]]]:
     """``(field, the layers it applies to)`` for every ifmr/hfmg block that is used."""
     root = analysis.root
+    if root is None:
+        return []
     common = root.child("kv_cache_quant_config")
     cal = common.child("calibration_config") if common else None
-    blocks = []
+    blocks: list[tuple[Field, list[str]]] = []
     if cal is not None:
         blocks += [(o.field, common_layers) for n in ("ifmr_quantize", "hfmg_quantize") for o in cal.all(n)]
     for occ in root.all("override_layers_configs"):

@@ -63,8 +63,8 @@ def hover_text(analysis: Analysis, index: LineIndex, offset: int, *, locale: str
     if header is not None:
         return header
     row = next((r for r in effective_rows(analysis) if r.span and r.span[0] <= offset <= r.span[1]), None)
-    if row is not None and analysis.family != "kv":
-        return HoverText(row_markdown(row, locale), row.span[0], row.span[1])  # type: ignore[index]
+    if row is not None and row.span is not None and analysis.family != "kv":
+        return HoverText(row_markdown(row, locale), *row.span)
     target = target_at(analysis, offset)
     if target.kind == "field" and target.field_descriptor is not None:
         text = field_markdown(target.field_descriptor, locale, analysis.schema, analysis.family)
@@ -112,7 +112,8 @@ def schema_line(analysis: Analysis, locale: str | None) -> str:
 def field_markdown(fd: FieldDescriptor, locale: str | None, schema: Schema | None = None,
                    family: str | None = None) -> str:  # fmt: skip
     lab = labels(locale)
-    head = f"**{fd.name}** · `{label(fd)} {type_name(fd)}` · {fd.containing_type.name}"
+    owner = fd.containing_type.name if fd.containing_type is not None else fd.full_name
+    head = f"**{fd.name}** · `{label(fd)} {type_name(fd)}` · {owner}"
     lines = [head]
     facts = []
     default = default_text(fd)
@@ -136,13 +137,14 @@ def field_markdown(fd: FieldDescriptor, locale: str | None, schema: Schema | Non
 
 def allowed_text(fd: FieldDescriptor, locale: str | None, family: str | None = None) -> str | None:
     lab = labels(locale)
-    if fd.type == FieldDescriptor.TYPE_ENUM:
+    if fd.type == FieldDescriptor.TYPE_ENUM and fd.enum_type is not None:
         values = ", ".join(f"`{v.name}` ({v.number})" for v in fd.enum_type.values)
         return f"{lab['allowed']}: {values}"
     if fd.type == FieldDescriptor.TYPE_BOOL:
         return f"{lab['allowed']}: `true`, `false`"
     rules = getattr(families.rules_for(family), "VALUE_RULES", ())
-    rule = next((r for r in rules if (r.message, r.field) == (fd.containing_type.full_name, fd.name)), None)
+    owner = fd.containing_type.full_name if fd.containing_type is not None else None
+    rule = next((r for r in rules if (r.message, r.field) == (owner, fd.name)), None)
     if rule is not None:
         return f"{lab['allowed']}: {rule.describe()}"
     return None
@@ -165,11 +167,12 @@ def value_markdown(analysis: Analysis, target: Target, locale: str | None) -> st
             occ = _occurrence_value(analysis, target)
             if occ is not None:
                 lines.append(f"\n{lab['amct']} float32 `{shortest_float32(occ)}`")
-        if fd.type == FieldDescriptor.TYPE_ENUM:
-            name = target.node.text if target.node.text in fd.enum_type.values_by_name else None
-            if name is None and target.node.text.isdigit() and int(target.node.text) in fd.enum_type.values_by_number:
-                name = fd.enum_type.values_by_number[int(target.node.text)].name
-            doc = analysis.schema.doc(f"{fd.enum_type.full_name}.{name}").text(locale) if name and analysis.schema else ""
+        enum = fd.enum_type if fd.type == FieldDescriptor.TYPE_ENUM else None
+        if enum is not None:
+            name = target.node.text if target.node.text in enum.values_by_name else None
+            if name is None and target.node.text.isdigit() and int(target.node.text) in enum.values_by_number:
+                name = enum.values_by_number[int(target.node.text)].name
+            doc = analysis.schema.doc(f"{enum.full_name}.{name}").text(locale) if name and analysis.schema else ""
             if doc:
                 lines += ["", doc]
     return "\n".join(lines)
@@ -177,7 +180,7 @@ def value_markdown(analysis: Analysis, target: Target, locale: str | None) -> st
 
 def _occurrence_value(analysis: Analysis, target: Target) -> float | None:
     """The decoded value of the field occurrence under the cursor (from the analysed views)."""
-    pending = [analysis.root]
+    pending = [analysis.root] if analysis.root is not None else []
     while pending:
         view = pending.pop()
         for occs in view.fields.values():

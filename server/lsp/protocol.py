@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -81,7 +82,7 @@ class KvcalProtocol(LanguageServerProtocol):
             self._send_response(message.id, error=refusal.to_response_error())
 
     @lsp_method(types.INITIALIZE)
-    def lsp_initialize(self, params: types.InitializeParams):
+    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, Any]:
         general = params.capabilities.general
         if general is not None:
             general.position_encodings = None  # UTF-16, the LSP default
@@ -92,12 +93,12 @@ class KvcalProtocol(LanguageServerProtocol):
         return result
 
     @lsp_method(types.EXIT)
-    def lsp_exit(self, *args: Any):
+    def lsp_exit(self, *args: Any) -> Generator[Any, Any, Any]:
         self.exit_code = 0 if self._shutdown else 1
         return (yield from super().lsp_exit(*args))
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams):
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Generator[Any, Any, None]:
         if self._server.documents.open(params.text_document) is None:
             item = params.text_document
             logger.info("not an AMCT quant config (language %r): %s is left alone", item.language_id, item.uri)
@@ -106,19 +107,21 @@ class KvcalProtocol(LanguageServerProtocol):
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
         self._server.documents.change(params)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams):
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Generator[Any, Any, None]:
         self._server.documents.close(params.text_document.uri)
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
 
     @lsp_method(types.WORKSPACE_EXECUTE_COMMAND)
-    async def lsp_workspace__execute_command(self, params: types.ExecuteCommandParams) -> Any:
+    async def lsp_workspace__execute_command(  # type: ignore[override]  # (pygls runs a coroutine handler too)
+        self, params: types.ExecuteCommandParams
+    ) -> Any:
         handler = self.fm.commands.get(params.command)
         if handler is None:
             raise JsonRpcInvalidParams.of(ValueError(f"unknown command {params.command!r}"))

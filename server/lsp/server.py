@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -263,10 +263,10 @@ class KvcalServer(LanguageServer):
         task = asyncio.ensure_future(self.publish_diagnostics(uri))
         task.add_done_callback(self._report_task)
 
-    def _report_task(self, task: asyncio.Future) -> None:
-        if not task.cancelled() and task.exception() is not None:
+    def _report_task(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and (error := task.exception()) is not None:
             try:
-                raise task.exception()  # type: ignore[misc]
+                raise error
             except Exception:
                 self.log_failure("diagnostics")
 
@@ -330,7 +330,7 @@ def guarded(feature: str, empty: Any = None) -> Callable[[F], F]:
                     return empty() if callable(empty) else empty
 
             run_async.__name__ = fn.__name__
-            return run_async  # type: ignore[return-value]
+            return cast(F, run_async)  # (the same parameters and result as fn)
 
         def run(ls: KvcalServer, *args: Any) -> Any:
             try:
@@ -340,6 +340,6 @@ def guarded(feature: str, empty: Any = None) -> Callable[[F], F]:
                 return empty() if callable(empty) else empty
 
         run.__name__ = fn.__name__
-        return run  # type: ignore[return-value]
+        return cast(F, run)
 
     return wrap

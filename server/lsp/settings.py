@@ -96,6 +96,11 @@ def _strings(value: Any) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if isinstance(v, str) and v.strip())
 
 
+def _text(value: object) -> str | None:
+    """A non-blank string setting, stripped; None for anything else."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
 def _schema_rules(value: Any) -> tuple[SchemaRule, ...]:
     """``{"glob": {"proto": "x.proto", "message": "pkg.Msg"}}`` (or ``"glob": "pkg.Msg"`` for
     a bundled AMCT root); a list of ``{"files": glob, "proto": ..., "message": ...}`` too."""
@@ -112,10 +117,9 @@ def _schema_rules(value: Any) -> tuple[SchemaRule, ...]:
             spec = {"message": spec}
         if not isinstance(spec, dict):
             continue
-        proto = spec.get("proto") if isinstance(spec.get("proto"), str) and spec.get("proto").strip() else None
-        message = spec.get("message") if isinstance(spec.get("message"), str) and spec.get("message").strip() else None
+        proto, message = _text(spec.get("proto")), _text(spec.get("message"))
         if proto or message:
-            out.append(SchemaRule(glob.strip(), proto.strip() if proto else None, message.strip() if message else None))
+            out.append(SchemaRule(glob.strip(), proto, message))
     return tuple(out)
 
 

@@ -68,7 +68,7 @@ def serve_stdio(server: KvcalServer, stdin: BinaryIO | None = None, stdout: Bina
     except (KeyboardInterrupt, SystemExit):
         pass
     finally:
-        server.shutdown()
+        server.shutdown()  # type: ignore[no-untyped-call]  # (pygls leaves Server.shutdown unannotated)
 
 
 async def read_messages(stop: threading.Event, reader: StdinAsyncReader, protocol: JsonRPCProtocol) -> None:
