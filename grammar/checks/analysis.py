@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -32,7 +32,7 @@ from kvcal.grammar.checks.tables import (
     message_info,
 )
 from kvcal.grammar.checks.views import Occurrence, View, merge_views, suggest
-from kvcal.grammar.problems import Problem, Related, excerpt, quoted
+from kvcal.grammar.problems import Problem, Related, Severity, excerpt, quoted
 from kvcal.grammar.schema import Schema, amct_float
 from kvcal.grammar.schema.resolution import Resolution, SchemaOptions, resolve_schema
 from kvcal.grammar.syntax.literals import BOOL_WORDS, is_spec_number, python_float, python_int
@@ -160,8 +160,8 @@ class _Walker:
         owner = self.owners[-1] if self.owners else None
         return "the top level" if owner is None else owner.name.text
 
-    def add(self, code: str, severity: str, start: int, end: int, message: str, **kw: Any) -> None:
-        self.problems.append(Problem(code, severity, start, end, message, **kw))  # type: ignore[arg-type]
+    def add(self, code: str, severity: Severity, start: int, end: int, message: str, **kw: Any) -> None:
+        self.problems.append(Problem(code, severity, start, end, message, **kw))
 
     def view(self, message: Message, info: MessageInfo, ancestors: _Ancestors, unclosed: bool,
              owner: Field | None = None) -> View:  # fmt: skip
@@ -213,8 +213,9 @@ class _Walker:
                          data={"delete": [fld.start, fld.end]})  # fmt: skip
                 return False
             ext = self.schema.set.find_extension(name.text[1:-1])
-            if ext is None or ext.containing_type.full_name != info.full_name:
-                where = (f"it extends {ext.containing_type.full_name}, not {info.full_name}" if ext is not None
+            extended = ext.containing_type if ext is not None else None  # (never None for an extension)
+            if ext is None or extended is None or extended.full_name != info.full_name:
+                where = (f"it extends {extended.full_name}, not {info.full_name}" if extended is not None
                          else "the schema defines no such extension (name it in full, or add its .proto with "
                               "'# proto-import:')")  # fmt: skip
                 self.add("unknown-field", "error", name.start, name.end, f"unknown extension {name.text}: {where}")
@@ -264,8 +265,8 @@ class _Walker:
                 )  # fmt: skip
                 break
         node = fld.value
-        cls = node.__class__
-        if cls is ListValue:
+        # (`node.__class__ is X`, which mypy narrows, rather than isinstance: the walk's hot path)
+        if node.__class__ is ListValue:
             if not fi.repeated:
                 self.type_error(fld, node, f"'{fi.name}' is not repeated: give one value, not a list")
                 return
@@ -274,7 +275,7 @@ class _Walker:
                          f"expected ':' between '{fi.name}' and its list of values",
                          data={"insert": {"offset": name.end, "text": ":"}})  # fmt: skip
             bucket = fields.setdefault(key, [])
-            for item in node.items:  # type: ignore[union-attr]
+            for item in node.items:
                 value = self.value(fi, fld, item, inner)
                 if value is not _INVALID:
                     bucket.append(Occurrence(fld, item, value))
@@ -282,21 +283,21 @@ class _Walker:
                 del fields[key]
             return
         # one value: value() inlined for the two common cases
-        if fi.is_message and cls is Message:
-            value = self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
-        elif cls is Scalar and not fi.is_message:
-            value = _INVALID if node.kind == "missing" else self.scalar(fi, fld, node)  # type: ignore[union-attr, arg-type]
+        if node.__class__ is Message and fi.message is not None:  # (message_info fills it for message fields)
+            value = self.view(node, fi.message, inner[0], inner[1], fld)
+        elif node.__class__ is Scalar and not fi.is_message:
+            value = _INVALID if node.kind == "missing" else self.scalar(fi, fld, node)
         else:
             value = self.value(fi, fld, node, inner)
         if value is _INVALID:
             return  # (an empty bucket would be dropped: fields are as they were)
-        o = Occurrence(fld, node, value)
+        occ = Occurrence(fld, node, value)
         if previous is None:
-            fields[key] = [o]
+            fields[key] = [occ]
         else:
-            previous.append(o)
+            previous.append(occ)
 
-    def duplicate(self, fi: FieldInfo, fld: Field, first: Field, severity: str) -> None:
+    def duplicate(self, fi: FieldInfo, fld: Field, first: Field, severity: Severity) -> None:
         name = fld.name
         if self.amct:
             consequence = "AMCT silently " + ("merges the blocks" if fi.is_message else "keeps the last value")
@@ -316,14 +317,11 @@ class _Walker:
         name = fld.name
         url = name.text[1:-1]
         prefix, _, type_name = url.rpartition("/")
-        problem = None
-        if not prefix:
-            problem = f"the type URL [{url}] needs a prefix, e.g. [type.googleapis.com/{type_name}]"
-        desc = self.schema.set.find_message(type_name) if problem is None else None
-        if problem is None and desc is None:
-            problem = (f"the Any names {type_name}, which the schema does not define: add its .proto with "
-                       "'# proto-import: FILE', or fix the name")  # fmt: skip
-        if problem is not None:
+        desc = self.schema.set.find_message(type_name) if prefix else None
+        if desc is None:
+            problem = (f"the type URL [{url}] needs a prefix, e.g. [type.googleapis.com/{type_name}]" if not prefix
+                       else f"the Any names {type_name}, which the schema does not define: add its .proto with "
+                            "'# proto-import: FILE', or fix the name")  # fmt: skip
             self.add("unknown-field", "error", name.start, name.end, problem)
             return
         node = fld.value
@@ -337,7 +335,7 @@ class _Walker:
             self.add("duplicate-field", "warning", name.start, name.end,
                      "this Any is written twice: protobuf keeps only the last payload",
                      related=(Related(first.name.start, first.name.end, "first payload here"),))  # fmt: skip
-        child = self.view(node, message_info(desc, self.schema.set), inner[0], inner[1], fld)  # type: ignore[arg-type]
+        child = self.view(node, message_info(desc, self.schema.set), inner[0], inner[1], fld)
         view.fields.setdefault("[Any]", []).append(Occurrence(fld, node, child))
 
     def unknown(self, info: MessageInfo, fld: Field, suppressed: _Ancestors) -> None:
@@ -368,23 +366,20 @@ class _Walker:
         self.add("type", "error", node.start, node.end, message, data=data or None)
 
     def value(self, fi: FieldInfo, fld: Field, node: Value, inner: tuple[_Ancestors, bool]) -> Any:
-        cls = node.__class__
         if fi.is_message:
-            if cls is Message:
-                return self.view(node, fi.message, inner[0], inner[1], fld)  # type: ignore[arg-type]
-            if not (cls is Scalar and node.kind == "missing"):  # type: ignore[union-attr]
+            if node.__class__ is Message and fi.message is not None:  # (filled for every message field)
+                return self.view(node, fi.message, inner[0], inner[1], fld)
+            if not (node.__class__ is Scalar and node.kind == "missing"):
                 what = "map entry" if fi.is_map else f"{fi.type_name} message"
                 self.type_error(fld, node, f"'{fi.name}' is a {what}: write {fi.name} {{ ... }}")
             return _INVALID
-        if cls is Message:
+        if node.__class__ is Scalar:
+            return _INVALID if node.kind == "missing" else self.scalar(fi, fld, node)
+        if node.__class__ is Message:
             self.type_error(fld, node, f"'{fi.name}' takes {_a(fi.type_name)} value, not a message block")
-            return _INVALID
-        if cls is ListValue:
+        else:
             self.type_error(fld, node, "lists cannot be nested")
-            return _INVALID
-        if node.kind == "missing":  # type: ignore[union-attr]
-            return _INVALID
-        return self.scalar(fi, fld, node)  # type: ignore[arg-type]
+        return _INVALID
 
     def scalar(self, fi: FieldInfo, fld: Field, node: Scalar) -> Any:
         """The value of *node* for field *fi*, or _INVALID after a diagnostic."""
@@ -413,8 +408,8 @@ class _Walker:
         elif decode == BOOL:
             if not node.negative and node.text in BOOL_WORDS:
                 return BOOL_WORDS[node.text]
-        elif decode == ENUM and kind == "identifier" and not node.negative:
-            number = fi.enum.by_name.get(node.text)  # type: ignore[union-attr]
+        elif fi.enum is not None and kind == "identifier" and not node.negative:  # (exactly the ENUM fields)
+            number = fi.enum.by_name.get(node.text)
             if number is not None:
                 return number
         return self.slow_scalar(fi, fld, node)
@@ -446,8 +441,8 @@ class _Walker:
                 return BOOL_WORDS[token]
             self.type_error(fld, node, f"'{fi.name}' is a bool: write true or false, not {shown}", suggestion="true")
             return _INVALID
-        if decode == ENUM:
-            return self.enum(fi.enum, node, token, shown, fi.name)  # type: ignore[arg-type]
+        if fi.enum is not None:  # (exactly the ENUM fields)
+            return self.enum(fi.enum, node, token, shown, fi.name)
         if node.kind == "number" and not is_spec_number(node.text) and python_int(token) is None \
                 and python_float(token) is None:  # fmt: skip
             return _INVALID  # malformed, reported by the parser
@@ -473,14 +468,15 @@ class _Walker:
         # integers
         number = python_int(token) if node.kind == "number" else None
         if number is None:
-            if node.kind == "number" and python_float(token) is not None:
-                whole = python_float(token)
+            fraction = python_float(token) if node.kind == "number" else None
+            if fraction is not None:
+                truncated = str(int(fraction)) if fraction == fraction and abs(fraction) < 2**63 else None
                 self.type_error(fld, node, f"'{fi.name}' is an integer ({fi.type_name}): {shown} has a fraction or exponent",
-                                suggestion=str(int(whole)) if whole == whole and abs(whole) < 2**63 else None)  # type: ignore[arg-type]  # fmt: skip
+                                suggestion=truncated)  # fmt: skip
             else:
                 self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: {shown} is not a number")
             return _INVALID
-        low, high = fi.range  # type: ignore[misc]
+        low, high = cast("tuple[int, int]", fi.range)  # (every integer type has its range)
         if not low <= number <= high:
             what = "cannot be negative" if number < 0 and low == 0 else f"is at least {low}" if number < low else f"is at most {high}"
             self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)} and {what}: {shown} is out of range")

@@ -55,12 +55,14 @@ INT_RANGES: dict[int, tuple[int, int]] = {
 
 def _group_like(fd: FieldDescriptor) -> bool:
     """A proto2 group (or an editions field that looks like one): written by its type name."""
-    if fd.type != _F.TYPE_GROUP or fd.name != fd.message_type.name.lower():
+    group = fd.message_type
+    if fd.type != _F.TYPE_GROUP or group is None or fd.name != group.name.lower():
         return False
-    if fd.message_type.file is not fd.file and fd.message_type.file.name != fd.file.name:
+    file = fd.file  # type: ignore[attr-defined]  # (types-protobuf lacks FieldDescriptor.file; protobuf has it)
+    if group.file is not file and group.file.name != file.name:
         return False
     scope = fd.extension_scope if fd.is_extension else fd.containing_type
-    return fd.message_type.containing_type == scope
+    return group.containing_type == scope
 
 
 class FieldInfo:
@@ -86,12 +88,13 @@ class FieldInfo:
         self.group = _group_like(fd)
         self.type_name = type_name(fd)
         self.message: MessageInfo | None = None  # filled in by message_info
-        self.enum = EnumInfo(fd.enum_type) if fd.type == _F.TYPE_ENUM else None
+        # (protobuf sets enum_type exactly for enum fields)
+        self.enum = EnumInfo(fd.enum_type) if fd.enum_type is not None else None
         oneof = fd.containing_oneof
         # a proto3 `optional` field sits in a synthetic oneof of its own: no alternatives
-        real = oneof is not None and len(oneof.fields) > 1
-        self.oneof: str | None = oneof.name if real else None
-        self.oneof_members: tuple[str, ...] = tuple(f.name for f in oneof.fields) if real else ()
+        real = oneof if oneof is not None and len(oneof.fields) > 1 else None
+        self.oneof: str | None = real.name if real is not None else None
+        self.oneof_members: tuple[str, ...] = tuple(f.name for f in real.fields) if real is not None else ()
         self.decode = _DECODE.get(fd.type, INTEGER)  # the walk's fast path for its scalars
         self.range = INT_RANGES.get(fd.type)
         self.cache = _NUMBERS.setdefault(fd.type, {}) if self.decode in (INTEGER, FLOAT) else {}
@@ -109,7 +112,7 @@ class MessageInfo:
         self.name: str = desc.name
         self.full_name: str = desc.full_name
         self.fields = {fd.name: FieldInfo(fd) for fd in desc.fields}
-        self.groups = {fi.desc.message_type.name: fi for fi in self.fields.values() if fi.group}
+        self.groups = {fi.type_name: fi for fi in self.fields.values() if fi.group}  # (a group's: its message's name)
         self.known = [fd.name for fd in desc.fields]
         self.names = frozenset(desc.fields_by_name)
         self.required = tuple(fd.name for fd in desc.fields if fd.is_required)
