@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 Severity = Literal["error", "warning", "information", "hint"]
 Tag = Literal["unnecessary", "deprecated"]
@@ -50,6 +50,14 @@ class Problem:
 
     def sort_key(self) -> tuple[int, int, int, str]:
         return (self.start, self.end, SEVERITY_ORDER[self.severity], self.code)
+
+
+class ProblemExtras(TypedDict, total=False):
+    """A :class:`Problem`'s optional fields, for helpers that pass them on (``**kw: Unpack[ProblemExtras]``)."""
+
+    related: tuple[Related, ...]
+    data: Mapping[str, Any] | None
+    tags: tuple[Tag, ...]
 
 
 def excerpt(text: str, limit: int = 120) -> str:

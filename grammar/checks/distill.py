@@ -134,9 +134,10 @@ def _check_lists(root: View, overrides: list[Target]) -> list[Problem]:
             out.append(bad_type(occ, DISTILL_TYPES, "distills",
                                 f"AMCT refuses the file (\"quant_skip_layer_types[{quoted(occ.value)}] not exist or supported\")"))
     for t in overrides:
-        if t.kind == "type" and t.key is not None and t.name not in DISTILL_TYPES:
+        if t.kind == "type" and t.key is not None and t.key.value not in DISTILL_TYPES:
+            written = quoted(t.key.value)
             out.append(bad_type(t.key, DISTILL_TYPES, "distills",
-                                f"AMCT refuses the file (\"distill_override_layer_types[{quoted(t.name)}] not exist or "
+                                f"AMCT refuses the file (\"distill_override_layer_types[{written}] not exist or "
                                 "supported for quant\")"))  # fmt: skip
     skipped = {o.value for o in root.all("quant_skip_layer_types")}
     if skipped >= set(DISTILL_TYPES):  # D8: the skip wins over any override
@@ -286,7 +287,7 @@ def effective(root: View, text: str) -> list[Row]:
                 notes.append("a layer override wins over any distill_override_layer_types entry for the layer's type")
         else:
             notes.append(f"applies to every {t.name} layer that no distill_override_layers entry names")
-        rows.append(Row(t.name if t.name is not None else "(no name)", t.kind,  # type: ignore[arg-type]
+        rows.append(Row(t.name if t.name is not None else "(no name)", t.kind,
                         "distill_override_layers" if t.kind == "layer" else "distill_override_layer_types",
                         tuple(settings), tuple(notes), span=t.anchor() if t.key is not None else None))  # fmt: skip
     for key, (occ, lst) in skips.items():
@@ -304,8 +305,8 @@ def effective(root: View, text: str) -> list[Row]:
                      "up to group_size"))  # fmt: skip
     if root.value("data_dump"):
         settings.append(("data_dump", "true (every block's teacher inputs and outputs are dumped)"))
-    notes = ("quant_skip_layers / quant_skip_layer_types > layer override > type override > top level: in "
-             "distillation a skip wins over an override",)  # fmt: skip
-    rows.append(Row("every other layer", "global", "top level", tuple(settings), notes))
+    precedence = ("quant_skip_layers / quant_skip_layer_types > layer override > type override > top level: in "
+                  "distillation a skip wins over an override",)  # fmt: skip
+    rows.append(Row("every other layer", "global", "top level", tuple(settings), precedence))
     return rows
 

@@ -16,12 +16,17 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterator
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from kvcal.grammar.checks.effective import Row
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
 from kvcal.grammar.checks.views import Occurrence, View, suggest
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
-from kvcal.grammar.problems import Problem, Related, quoted
+from kvcal.grammar.problems import Problem, ProblemExtras, Related, Severity, quoted
+from kvcal.grammar.schema.fields import message_type
+
+if TYPE_CHECKING:  # (typing.Unpack is Python 3.11+)
+    from typing_extensions import Unpack
 
 PT = "AMCTPytorchProto"
 FW = "AMCTFrameworkProto"
@@ -388,9 +393,9 @@ def _type_override_limits(type_occ: Occurrence, cal: View | None) -> list[Proble
     return out
 
 
-def _on_name(code: str, severity: str, occ: Occurrence, message: str, **kw: object) -> Problem:
+def _on_name(code: str, severity: Severity, occ: Occurrence, message: str, **kw: Unpack[ProblemExtras]) -> Problem:
     """A problem on the field name of *occ* (a message block: its name, not the whole block)."""
-    return Problem(code, severity, occ.field.name.start, occ.field.name.end, message, **kw)  # type: ignore[arg-type]
+    return Problem(code, severity, occ.field.name.start, occ.field.name.end, message, **kw)
 
 
 # -- what common_config becomes on the layers that cannot take it -----------------------------
@@ -525,7 +530,7 @@ def _is_default(view: View, name: str) -> bool:
     fd = view.descriptor.fields_by_name.get(name)
     if fd is None or fd.message_type is not None:
         return False
-    value = view.value(name)
+    value: object = view.value(name)
     if fd.has_default_value:
         return show(value) == show(fd.default_value) if isinstance(value, float) else value == fd.default_value
     return _IMPLIED_DEFAULTS.get(name) == value
@@ -574,7 +579,7 @@ def _check_offsets(root: View) -> list[Problem]:
         return []
     out: list[Problem] = []
     common = root.child("common_config")
-    cals = [("common_config", common)] if common is not None else []
+    cals: list[tuple[str, View | None]] = [("common_config", common)] if common is not None else []
     cals += [(e.field.name.text, e.value.child("calibration_config"))
              for name in ("override_layer_configs", "override_layer_types") for e in root.all(name)
              if isinstance(e.value, View)]  # fmt: skip
@@ -639,7 +644,7 @@ def _check_framework(root: View) -> list[Problem]:
 def _member(cal: View, name: str) -> View:
     """The view of the algorithm block *name* of *cal*, or an empty one (its defaults)."""
     view = cal.child(name)
-    return view if view is not None else View(cal.descriptor.fields_by_name[name].message_type)
+    return view if view is not None else View(message_type(cal.descriptor.fields_by_name[name]))
 
 
 def _activation(cal: View) -> str:
@@ -701,7 +706,7 @@ def _settings(cal: View, common: View | None, root: View, own: bool) -> tuple[tu
 
 def _calibration(root: View, cal: View | None) -> View:
     """*cal*, or an empty CalibrationConfig (every algorithm at its defaults)."""
-    return cal if cal is not None else View(root.descriptor.fields_by_name["common_config"].message_type)
+    return cal if cal is not None else View(message_type(root.descriptor.fields_by_name["common_config"]))
 
 
 def _span(occ: Occurrence | None) -> tuple[int, int] | None:

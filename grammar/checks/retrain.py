@@ -36,11 +36,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from kvcal.grammar.checks.effective import Row
+from kvcal.grammar.checks.effective import Row, RowKind
 from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
 from kvcal.grammar.checks.views import Occurrence, View, suggest
-from kvcal.grammar.problems import Problem, Related, Severity, quoted
+from kvcal.grammar.problems import Problem, ProblemExtras, Related, Severity, quoted
+
+if TYPE_CHECKING:  # (typing.Unpack is Python 3.11+)
+    from typing_extensions import Unpack
 
 PKG = "AMCTPytorchProto"
 ROOT = f"{PKG}.AMCTRetrainConfig"
@@ -104,7 +108,7 @@ REQUIRED = {
 class Target:
     """Who a block of settings is for: the top level (every other layer), or one override."""
 
-    kind: str  # "global", "layer", "type"
+    kind: RowKind  # "global", "layer", "type"
     view: View  # the root, or the override entry
     entry: Occurrence | None = None  # the override entry (None: the top level)
     key: Occurrence | None = None  # its layer_name / layer_type
@@ -294,9 +298,10 @@ def first_field(view: View, name: str) -> Occurrence:
     return occs[0]
 
 
-def field_problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw: object) -> Problem:
+def field_problem(code: str, severity: Severity, occ: Occurrence, message: str,
+                  **kw: Unpack[ProblemExtras]) -> Problem:  # fmt: skip
     """A problem on the field's name (``prune_config``, ``regular_prune_skip_layers``)."""
-    return Problem(code, severity, occ.field.name.start, occ.field.name.end, message, **kw)  # type: ignore[arg-type]
+    return Problem(code, severity, occ.field.name.start, occ.field.name.end, message, **kw)
 
 
 # -- the checks ---------------------------------------------------------------------------
@@ -365,14 +370,14 @@ def _no_layers(root: View, overrides: list[Target], mode: Mode) -> bool:
 def _check_types(root: View, overrides: list[Target], mode: Mode) -> list[Problem]:
     """R19: type names AMCT does not take where they are written (no model needed)."""
     out = []
-    prune_types = STRATEGY_TYPES.get(mode.strategy or "")
-    checked_prune = mode.prune and mode.prune_on and prune_types is not None
+    # the prune skips' types are checked against the strategy the file prunes with (if AMCT has it)
+    pruning = mode.strategy if mode.prune and mode.prune_on and mode.strategy in STRATEGY_TYPES else None
     for occ in root.all("skip_layer_types"):
         if occ.value not in RETRAIN_TYPES:
             out.append(bad_type(occ, RETRAIN_TYPES, "trains or prunes",
                                 "AMCT refuses the file (\"some skip_layer_types not supported\")"))
-        elif checked_prune and occ.value not in prune_types:  # type: ignore[operator]
-            out.append(bad_type(occ, prune_types, f"prunes with {STRATEGY_WORDS[mode.strategy]}",  # type: ignore[arg-type,index]
+        elif pruning is not None and occ.value not in STRATEGY_TYPES[pruning]:
+            out.append(bad_type(occ, STRATEGY_TYPES[pruning], f"prunes with {STRATEGY_WORDS[pruning]}",
                                 "skip_layer_types join the prune skips, and AMCT refuses the file "
                                 "(\"some regular_prune_skip_types not supported\")"))  # fmt: skip
     if mode.quant_on:
@@ -380,15 +385,16 @@ def _check_types(root: View, overrides: list[Target], mode: Mode) -> list[Proble
             if occ.value not in RETRAIN_TYPES:
                 out.append(bad_type(occ, RETRAIN_TYPES, "trains",
                                     "AMCT refuses the file (\"some quant_skip_types not supported\")"))
-    if checked_prune:
+    if pruning is not None:
         for occ in root.all("regular_prune_skip_types"):
-            if occ.value not in prune_types:  # type: ignore[operator]
-                out.append(bad_type(occ, prune_types, f"prunes with {STRATEGY_WORDS[mode.strategy]}",  # type: ignore[arg-type,index]
+            if occ.value not in STRATEGY_TYPES[pruning]:
+                out.append(bad_type(occ, STRATEGY_TYPES[pruning], f"prunes with {STRATEGY_WORDS[pruning]}",
                                     "AMCT refuses the file (\"some regular_prune_skip_types not supported\")"))
     for t in overrides:
         if t.kind != "type" or t.key is None:
             continue
-        strategy = t.view.child(_PRUNE).oneof_choice("regular_prune_strategy") if t.view.has(_PRUNE) else None  # type: ignore[union-attr]
+        prune = t.view.child(_PRUNE)
+        strategy = prune.oneof_choice("regular_prune_strategy") if prune is not None else None
         if mode.quant_on and (t.view.has(_DATA) or t.view.has(_WEIGHT)) and t.name not in RETRAIN_TYPES:
             out.append(bad_type(t.key, RETRAIN_TYPES, "trains",
                                 "AMCT refuses the file (\"some override layers types not supported for quant\")"))
@@ -450,7 +456,8 @@ def channel_wise_problems(root: View, overrides: list[Target], *, weight: str, o
     level unless every Linear layer gets its weight config elsewhere."""
     out = []
     for t in overrides:
-        algo_view = t.view.child(weight).oneof_view(oneof)[1] if t.kind == "type" and t.view.has(weight) else None  # type: ignore[union-attr]
+        own = t.view.child(weight) if t.kind == "type" else None
+        algo_view = own.oneof_view(oneof)[1] if own is not None else None
         occ = algo_view.last("channel_wise") if algo_view is not None and t.name == "Linear" else None
         if occ is not None and occ.value:
             out.append(problem("channel-wise", "error", occ,
@@ -768,7 +775,7 @@ def effective(root: View, text: str) -> list[Row]:
         if t.kind == "type":
             notes.append(f"applies to every {t.name} layer that no override_layer_configs entry names")
         source = "override_layer_configs" if t.kind == "layer" else "override_layer_types"
-        rows.append(Row(t.name if t.name is not None else "(no name)", t.kind, source,  # type: ignore[arg-type]
+        rows.append(Row(t.name if t.name is not None else "(no name)", t.kind, source,
                         tuple(settings), tuple(notes), span=t.anchor() if t.key is not None else None))  # fmt: skip
     rows += _skip_rows(root, mode, quant_skips, prune_skips, top_prune, seen, type_overrides)
     rows.append(_global_row(root, mode, top_prune))
@@ -811,7 +818,7 @@ def _skip_rows(root: View, mode: Mode, quant_skips: dict[str, tuple[Occurrence, 
     rows = []
     keys = [k for k in dict.fromkeys([*quant_skips, *prune_skips]) if k not in seen]
     for key in keys:
-        kind = "type" if key.startswith("T:") else "layer"
+        kind: RowKind = "type" if key.startswith("T:") else "layer"
         occ, _ = (quant_skips.get(key) or prune_skips[key])
         settings, notes = [], []
         q = quant_skips.get(key) if mode.quant_on else None
@@ -826,7 +833,7 @@ def _skip_rows(root: View, mode: Mode, quant_skips: dict[str, tuple[Occurrence, 
                              ("as every other layer" if top_prune is not None else "false")))  # fmt: skip
         if not settings:
             continue
-        rows.append(Row(key[2:], kind, "skip lists", tuple(settings), tuple(notes),  # type: ignore[arg-type]
+        rows.append(Row(key[2:], kind, "skip lists", tuple(settings), tuple(notes),
                         span=(occ.node.start, occ.node.end)))
     return rows
 

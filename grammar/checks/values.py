@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kvcal.grammar.checks.views import Occurrence, View
-from kvcal.grammar.problems import Problem, Related, Severity
+from kvcal.grammar.problems import Problem, ProblemExtras, Related, Severity
 from kvcal.grammar.schema import shortest_float32
+
+if TYPE_CHECKING:  # (typing.Unpack is Python 3.11+)
+    from typing_extensions import Unpack
 
 __all__ = ["ValueRule", "by_message", "check_rules", "problem", "related", "show"]
 
@@ -60,8 +64,8 @@ def by_message(rules: tuple[ValueRule, ...]) -> dict[str, list[ValueRule]]:
     return out
 
 
-def problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw: object) -> Problem:
-    return Problem(code, severity, occ.node.start, occ.node.end, message, **kw)  # type: ignore[arg-type]
+def problem(code: str, severity: Severity, occ: Occurrence, message: str, **kw: Unpack[ProblemExtras]) -> Problem:
+    return Problem(code, severity, occ.node.start, occ.node.end, message, **kw)
 
 
 def check_rules(view: View, rules: list[ValueRule]) -> list[Problem]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import struct
 
-from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
-__all__ = ["amct_float", "default_text", "enum_names", "label", "shortest_float32", "type_name"]
+__all__ = ["amct_float", "default_text", "enum_names", "label", "message_type", "shortest_float32", "type_name"]
 
 _F = FieldDescriptor
 TYPE_NAMES: dict[int, str] = {
@@ -31,6 +31,14 @@ def type_name(field: FieldDescriptor) -> str:
     if field.enum_type is not None:
         return field.enum_type.name
     return TYPE_NAMES.get(field.type, str(field.type))
+
+
+def message_type(field: FieldDescriptor) -> Descriptor:
+    """The message a message (or group) field holds; TypeError for any other field."""
+    desc = field.message_type
+    if desc is None:
+        raise TypeError(f"{field.full_name} is not a message field")
+    return desc
 
 
 def is_map(field: FieldDescriptor) -> bool:
