@@ -16,7 +16,15 @@ from google.protobuf.descriptor import FieldDescriptor
 from kvcal.grammar import schema
 from kvcal.grammar.checks.analysis import Analysis, analyze
 from kvcal.grammar.checks.views import Occurrence, View
-from kvcal.grammar.plan import Algorithm, ConfigSource, Granularity, HfmgParams, IfmrParams, LayerPlan, OffsetSource
+from kvcal.grammar.plan import (
+    Algorithm,
+    ConfigSource,
+    Granularity,
+    HfmgParams,
+    IfmrParams,
+    LayerPlan,
+    OffsetSource,
+)
 
 _ONEOF = "acts_quant_algo"
 

@@ -16,7 +16,6 @@ the header.
 from __future__ import annotations
 
 import os
-
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal
