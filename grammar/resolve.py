@@ -117,8 +117,9 @@ def resolve_analysis(analysis: Analysis) -> list[LayerPlan]:
 def amct_config(analysis: Analysis) -> dict[str, Any]:
     """The dict AMCT's ``create_quant_cali_config`` builds for this file (spec §4)."""
     root = analysis.root
-    if root is None:
-        raise ValueError("amct_config needs a checked KV-cache config: this analysis has no schema")
+    if root is None or analysis.family != "kv":
+        shown = analysis.schema.shown if analysis.schema is not None else "a file with no schema"
+        raise ValueError(f"amct_config is for KV-cache configs; this analysis is {shown}")
     out: dict[str, Any] = {
         "batch_num": int(root.value("batch_num")),
         "activation_offset": bool(root.value("activation_offset")),

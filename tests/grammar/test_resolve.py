@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from kvcal.grammar import analyze, resolve
 from kvcal.grammar.resolve import amct_config, amct_json
 from kvcal.grammar.schema import kv_schema
@@ -85,3 +87,13 @@ def test_floats_are_converted_like_amct() -> None:
     (plan,) = resolve("kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {"
                       " max_percentile: 0.999999 search_step: 0.1 } } }")  # fmt: skip
     assert plan.ifmr.max_percentile == 0.999999 and plan.ifmr.search_step == 0.1
+
+
+def test_amct_config_refuses_what_is_no_kv_cache_config() -> None:
+    ptq = analyze("batch_num: 2\ncommon_config { arq_quantize { channel_wise: false } }\n")
+    assert ptq.family == "ptq"
+    with pytest.raises(ValueError, match="KV-cache configs; this analysis is .*post-training"):
+        amct_config(ptq)
+    with pytest.raises(ValueError, match="no schema"):
+        amct_config(none := analyze("x: 1\n"))
+    assert none.schema is None
