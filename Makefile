@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kvcal-installed
 
-.PHONY: setup demo test lint proto bench clean setup-editor vsix test-editor results
+.PHONY: setup demo test lint format proto bench clean setup-editor vsix test-editor results
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,10 +22,23 @@ demo: setup
 	$(VENV)/bin/kvcal explain examples/quant.cfg
 	$(VENV)/bin/kvcal calibrate examples/quant.cfg --data examples/kv_samples.safetensors --record build/demo/record.txt --report build/demo/report
 
-## Every test: lint, the generated-code freshness check, unit, property and end-to-end tests.
-test: setup
-	$(VENV)/bin/ruff check .
+## Every test: the static checks (lint), then unit, property, end-to-end and editor tests
+## (the generated-code freshness checks among them).
+test: lint
 	$(PY) -m pytest -q
+
+## The static checks, the same as the pre-commit hooks: ruff's lint and format, import-linter's
+## contracts (layers, no cycles, no torch in the server's start), mypy --strict.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(PY) scripts/typecheck.py
+
+## Rewrite the sources in the house format (what `ruff format --check` asks for).
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 ## Chromium, code-server 4.100.3, playwright-core, the extension's node_modules (idempotent)
 setup-editor:
@@ -39,10 +52,6 @@ vsix:
 ## Editor tests only: extension unit tests + real VS Code e2e (screenshots in build/editor-test/)
 test-editor: setup
 	$(PY) -m pytest -q tests/editor
-
-lint: setup
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
 
 ## Regenerate the committed generated files (a test fails when either is stale): the protobuf
 ## descriptors from grammar/schema/proto/*.proto, and the LALR table from grammar/syntax/textproto.lark.
@@ -66,4 +75,4 @@ results: setup
 	    | tee build/results.txt
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build .pytest_cache .import_linter_cache
