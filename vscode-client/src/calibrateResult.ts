@@ -1,5 +1,5 @@
 // The result of the server's `kvcal.calibrate` command, read as docs/lsp.md documents it
-// (each layer is calibrate/report.py's layer_row plus its histogram), and its HTML page.
+// (each layer is calibrate/results/outcome.py's layer_row plus its histogram), and its HTML page.
 // Plain module: no `vscode` import. A key the documentation promises and the answer lacks is
 // a ShapeError, never a guess: the server owns the shape, the tests tie both to it.
 import * as path from 'node:path';

@@ -20,7 +20,7 @@ import { ShapeError } from '../src/shape';
 const repo = path.join(__dirname, '..', '..', '..');
 const read = (file: string): string => readFileSync(path.join(repo, file), 'utf8');
 
-/** A layer as the server sends it (calibrate/report.py layer_row + histogram), after a real run. */
+/** A layer as the server sends it (calibrate/results/outcome.py layer_row + histogram), after a real run. */
 const row = (layer: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   layer,
   algorithm: 'ifmr',
@@ -68,13 +68,14 @@ describe('the documented shape is the server’s', () => {
     return [...body.matchAll(/"(\w+)":/g)].map((m) => m[1]);
   };
 
-  test('a layer has exactly the keys of calibrate/report.py layer_row, plus the histogram server/lsp/engine.py adds', () => {
-    const server = [...pythonKeys('calibrate/report.py', 'layer_row'), ...pythonKeys('server/lsp/engine.py', '_layer_row')];
+  test('a layer has exactly the keys of calibrate/results/outcome.py layer_row, plus the histogram server/lsp/worker.py adds', () => {
+    assert.ok(pythonKeys('server/lsp/worker.py', 'run').includes('histogram'), 'worker.run adds the histogram');
+    const server = [...pythonKeys('calibrate/results/outcome.py', 'layer_row'), 'histogram'];
     assert.deepEqual([...LAYER_KEYS].sort(), [...new Set(server)].sort());
   });
 
-  test('the result has exactly the keys server/lsp/engine.py run and a refusal (server/lsp/calibration.py) return', () => {
-    const ran = pythonKeys('server/lsp/engine.py', 'run');
+  test('the result has exactly the keys server/lsp/worker.py run and a refusal (server/lsp/calibration.py) return', () => {
+    const ran = pythonKeys('server/lsp/worker.py', 'run').filter((k) => k !== 'histogram');
     const refused = pythonKeys('server/lsp/calibration.py', '_refused');
     assert.deepEqual([...new Set(ran)].sort(), [...RESULT_KEYS].sort());
     assert.deepEqual([...new Set(refused)].sort(), [...RESULT_KEYS].sort());
