@@ -35,8 +35,7 @@ from kvcal.grammar.plan import HfmgParams, IfmrParams  # noqa: E402
 from tests.calibrate import reference as ref  # noqa: E402
 
 #: what AMCT's own implementation takes on these machines (issue 3), seconds
-AMCT = {"ifmr-1M": 0.10, "ifmr-16M": 7.0, "ifmr-ch": 3.4, "hfmg-ch": 242.0, "hfmg-16M": 0.3,
-        "hfmg-grow": 730.0}  # fmt: skip
+AMCT = {"ifmr-1M": 0.10, "ifmr-16M": 7.0, "ifmr-ch": 3.4, "hfmg-ch": 242.0, "hfmg-16M": 0.3, "hfmg-grow": 730.0}
 
 
 def timed(fn: Callable[[], object], repeat: int) -> float:
@@ -85,18 +84,75 @@ def cases(quick: bool) -> list[dict]:
     dims = "x".join(map(str, shape))
     out = []
     for mode, wo in (("sym", False), ("asym", True)):
-        out.append(dict(key="ifmr-1M", name=f"IFMR per-tensor 1M {mode}", algo="ifmr", batches=[one_m],
-                        per_channel=False, with_offset=wo, goal="≥ 10× ref"))  # fmt: skip
-        out.append(dict(key="ifmr-16M", name=f"IFMR per-tensor {label} {mode}", algo="ifmr",
-                        batches=[sixteen], per_channel=False, with_offset=wo, goal="≥ 10× ref"))  # fmt: skip
-    out.append(dict(key="ifmr-ch", name=f"IFMR per-channel [{dims}]", algo="ifmr", batches=[chan],
-                    per_channel=True, with_offset=True, goal="≥ 100× ref", subset=64))  # fmt: skip
-    out.append(dict(key="hfmg-ch", name=f"HFMG per-channel [{dims}]", algo="hfmg", batches=[chan],
-                    per_channel=True, with_offset=True, goal="< 25× histc", subset=8))  # fmt: skip
-    out.append(dict(key="hfmg-16M", name=f"HFMG per-tensor {label}", algo="hfmg", batches=[sixteen],
-                    per_channel=False, with_offset=True, goal="< 2× histc"))  # fmt: skip
-    out.append(dict(key="hfmg-grow", name=f"HFMG per-channel 4 growing batches [{dims}]", algo="hfmg",
-                    batches=grow, per_channel=True, with_offset=True, goal="< 25× histc", subset=4))  # fmt: skip
+        out.append(
+            dict(
+                key="ifmr-1M",
+                name=f"IFMR per-tensor 1M {mode}",
+                algo="ifmr",
+                batches=[one_m],
+                per_channel=False,
+                with_offset=wo,
+                goal="≥ 10× ref",
+            )
+        )
+        out.append(
+            dict(
+                key="ifmr-16M",
+                name=f"IFMR per-tensor {label} {mode}",
+                algo="ifmr",
+                batches=[sixteen],
+                per_channel=False,
+                with_offset=wo,
+                goal="≥ 10× ref",
+            )
+        )
+    out.append(
+        dict(
+            key="ifmr-ch",
+            name=f"IFMR per-channel [{dims}]",
+            algo="ifmr",
+            batches=[chan],
+            per_channel=True,
+            with_offset=True,
+            goal="≥ 100× ref",
+            subset=64,
+        )
+    )
+    out.append(
+        dict(
+            key="hfmg-ch",
+            name=f"HFMG per-channel [{dims}]",
+            algo="hfmg",
+            batches=[chan],
+            per_channel=True,
+            with_offset=True,
+            goal="< 25× histc",
+            subset=8,
+        )
+    )
+    out.append(
+        dict(
+            key="hfmg-16M",
+            name=f"HFMG per-tensor {label}",
+            algo="hfmg",
+            batches=[sixteen],
+            per_channel=False,
+            with_offset=True,
+            goal="< 2× histc",
+        )
+    )
+    out.append(
+        dict(
+            key="hfmg-grow",
+            name=f"HFMG per-channel 4 growing batches [{dims}]",
+            algo="hfmg",
+            batches=grow,
+            per_channel=True,
+            with_offset=True,
+            goal="< 25× histc",
+            subset=4,
+        )
+    )
     return out
 
 
@@ -173,8 +229,10 @@ def main() -> int:
         ratio = "–" if ref_s is None else f"{ref_s / ours:,.1f}×"
         floor_cell = "–" if floor is None else f"{floor * 1e3:.1f}"
         vs_floor = "–" if floor is None else f"{ours / floor:.1f}×"
-        print(f"| {case['name']} | {ours * 1e3:,.1f} | {ref_cell} | {ratio} | {floor_cell} | {vs_floor} | "
-              f"{case['goal']} | {AMCT[case['key']]} |")  # fmt: skip
+        print(
+            f"| {case['name']} | {ours * 1e3:,.1f} | {ref_cell} | {ratio} | {floor_cell} | {vs_floor} | "
+            f"{case['goal']} | {AMCT[case['key']]} |"
+        )
     if args.device == "cpu":
         print("\n| peak memory of calibrate() | sample data (MB) | extra peak RSS (MB) | ratio |")
         print("|---|---:|---:|---:|")
@@ -182,8 +240,10 @@ def main() -> int:
         for per_channel in (False, True):
             m = memory_probe(n, per_channel)
             label = "per-channel [4, n/4096, 1024]" if per_channel else "per-tensor"
-            print(f"| {label}, {n / 1e6:.1f}M values | {m['data'] / 2**20:.0f} | "
-                  f"{m['extra'] / 2**20:.0f} | {m['extra'] / m['data']:.2f}× |")  # fmt: skip
+            print(
+                f"| {label}, {n / 1e6:.1f}M values | {m['data'] / 2**20:.0f} | "
+                f"{m['extra'] / 2**20:.0f} | {m['extra'] / m['data']:.2f}× |"
+            )
     return 0
 
 

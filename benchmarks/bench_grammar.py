@@ -91,12 +91,22 @@ def generic(repeat: int) -> None:
         body = generic_text(size)
         text = header + body
         assert not analyze(text, options=options).has_errors
-        ours, theirs, ratio = paired(lambda t=text: analyze(t, options=options),
-                                     lambda t=body: text_format.Merge(t, cls(), descriptor_pool=target.set.pool), repeat)
-        print(f"| {size:,}-line text, schema by header | {text.count(chr(10))} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} | {ratio:.2f} |")
-        ours, theirs, ratio = paired(lambda t=body: analyze(t, schema=target),
-                                     lambda t=body: text_format.Merge(t, cls(), descriptor_pool=target.set.pool), repeat)
-        print(f"| {size:,}-line text, schema given | {body.count(chr(10))} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} | {ratio:.2f} |")
+        ours, theirs, ratio = paired(
+            lambda t=text: analyze(t, options=options),
+            lambda t=body: text_format.Merge(t, cls(), descriptor_pool=target.set.pool),
+            repeat,
+        )
+        print(
+            f"| {size:,}-line text, schema by header | {text.count(chr(10))} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} | {ratio:.2f} |"
+        )
+        ours, theirs, ratio = paired(
+            lambda t=body: analyze(t, schema=target),
+            lambda t=body: text_format.Merge(t, cls(), descriptor_pool=target.set.pool),
+            repeat,
+        )
+        print(
+            f"| {size:,}-line text, schema given | {body.count(chr(10))} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} | {ratio:.2f} |"
+        )
 
 
 def main() -> int:
@@ -104,12 +114,17 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=9)
     args = ap.parse_args()
     cls = schema.message_class()
-    print(f"protobuf {api_implementation.Type()} backend; python {sys.version.split()[0]}; "
-          f"median of {args.repeat}, alternating\n")  # fmt: skip
+    print(
+        f"protobuf {api_implementation.Type()} backend; python {sys.version.split()[0]}; "
+        f"median of {args.repeat}, alternating\n"
+    )
     print("| input | lines | kvcal parse+check (ms) | protobuf Merge (ms) | ratio |")
     print("|---|---:|---:|---:|---:|")
-    inputs = (("manual example", MANUAL), ("1,000-line config", big_config(1000)),
-              ("10,000-line config", big_config(10_000)))  # fmt: skip
+    inputs = (
+        ("manual example", MANUAL),
+        ("1,000-line config", big_config(1000)),
+        ("10,000-line config", big_config(10_000)),
+    )
     split = []
     for label, text in inputs:
         assert not analyze(text).has_errors
@@ -117,7 +132,9 @@ def main() -> int:
         ours, theirs, ratio = paired(lambda t=text: analyze(t), lambda t=text: text_format.Merge(t, cls()), repeat)
         print(f"| {label} | {text.count(chr(10))} | {ours * 1e3:.2f} | {theirs * 1e3:.2f} | {ratio:.2f} |")
         parsed = parse(text)
-        split.append((label, median_time(lambda t=text: parse(t), repeat), median_time(lambda p=parsed: analyze(p), repeat)))
+        split.append(
+            (label, median_time(lambda t=text: parse(t), repeat), median_time(lambda p=parsed: analyze(p), repeat))
+        )
     print()
     for label, p, c in split:
         print(f"- {label}: parse {p * 1e3:.2f} ms, check {c * 1e3:.2f} ms")
@@ -129,24 +146,32 @@ def main() -> int:
     edits = []
     for i in range(20):  # change a value in the middle of the file, re-check the whole file
         j = len(lines) // 2 + i
-        edited = [*lines[:j], lines[j].replace("0.01", f"0.0{i % 9 + 1}"), *lines[j + 1:]]
+        edited = [*lines[:j], lines[j].replace("0.01", f"0.0{i % 9 + 1}"), *lines[j + 1 :]]
         edits.append("".join(edited))
     analyze(edits[-1])
     per_edit = sorted(_once(lambda t=t: analyze(t)) for t in edits)
-    print(f"\nre-check a 1,000-line file after an edit: p50 {per_edit[len(per_edit) // 2] * 1e3:.1f} ms, "
-          f"p95 {per_edit[int(len(per_edit) * 0.95) - 1] * 1e3:.1f} ms (goal < 20 ms)")  # fmt: skip
+    print(
+        f"\nre-check a 1,000-line file after an edit: p50 {per_edit[len(per_edit) // 2] * 1e3:.1f} ms, "
+        f"p95 {per_edit[int(len(per_edit) * 0.95) - 1] * 1e3:.1f} ms (goal < 20 ms)"
+    )
     five = big_config(5000)
     ours, theirs, _ = paired(lambda: analyze(five), lambda: text_format.Merge(five, cls()), args.repeat)
-    print(f"analyze a 5,000-line config: {ours * 1e3:.1f} ms (goal well under 50 ms; protobuf Merge: {theirs * 1e3:.1f} ms)")
+    print(
+        f"analyze a 5,000-line config: {ours * 1e3:.1f} ms (goal well under 50 ms; protobuf Merge: {theirs * 1e3:.1f} ms)"
+    )
     broken = ("a { b: 'x @@ }" + " }" * 3 + "\n") * 50_000
     start = time.perf_counter()
     problems = len(analyze(broken).problems)
-    print(f"1 MB of broken text ({len(broken) / 1e6:.2f} MB, {problems} diagnostics): "
-          f"{time.perf_counter() - start:.2f} s")  # fmt: skip
+    print(
+        f"1 MB of broken text ({len(broken) / 1e6:.2f} MB, {problems} diagnostics): {time.perf_counter() - start:.2f} s"
+    )
     print("pathological brackets, parse time at n and 4n (linear: the ratio stays near 4):")
-    for label, make in (("unclosed '{'", lambda n: "a {\n" * n), ("stray '}'", lambda n: "a: 1\n" + "}\n" * n),
-                        ("'{' closed by '>'", lambda n: "a {\n" * n + ">\n" * n),
-                        ("lists closed by '}'", lambda n: "a { b: [1\n" * n + "}\n" * n)):  # fmt: skip
+    for label, make in (
+        ("unclosed '{'", lambda n: "a {\n" * n),
+        ("stray '}'", lambda n: "a: 1\n" + "}\n" * n),
+        ("'{' closed by '>'", lambda n: "a {\n" * n + ">\n" * n),
+        ("lists closed by '}'", lambda n: "a { b: [1\n" * n + "}\n" * n),
+    ):
         texts = [make(n) for n in (5_000, 20_000)]
         small, large = (_once(lambda t=t: parse(t)) for t in texts)
         print(f"- {label}: n=5,000 {small * 1e3:.0f} ms, n=20,000 {large * 1e3:.0f} ms (x{large / small:.1f})")

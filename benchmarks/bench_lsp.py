@@ -37,8 +37,9 @@ class Client:
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self.proc = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, cwd=ROOT)  # fmt: skip
+        self.proc = subprocess.Popen(
+            SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
+        )
         self.ids = itertools.count(1)
         self.pending: dict[int, queue.Queue] = {}
         self.notifications: queue.Queue = queue.Queue()
@@ -63,7 +64,9 @@ class Client:
             msg = json.loads(out.read(length))
             now = time.perf_counter()
             if "id" in msg and "method" in msg:  # a request from the server
-                result = [None] * len(msg["params"].get("items", [])) if msg["method"] == "workspace/configuration" else None
+                result = (
+                    [None] * len(msg["params"].get("items", [])) if msg["method"] == "workspace/configuration" else None
+                )
                 self._send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
             elif "id" in msg:
                 self.pending.pop(msg["id"]).put((now, msg))
@@ -96,21 +99,31 @@ class Client:
         while True:
             at, msg = self.notifications.get(timeout=max(0.001, deadline - time.perf_counter()))
             p = msg.get("params", {})
-            if msg.get("method") == "textDocument/publishDiagnostics" and p.get("uri") == uri and (
-                    version is None or p.get("version") == version):  # fmt: skip
+            if (
+                msg.get("method") == "textDocument/publishDiagnostics"
+                and p.get("uri") == uri
+                and (version is None or p.get("version") == version)
+            ):
                 return at
 
     def initialize(self, root: Path) -> None:
-        caps = {"textDocument": {"hover": {"contentFormat": ["markdown"]},
-                                 "completion": {"completionItem": {"snippetSupport": True}},
-                                 "publishDiagnostics": {"versionSupport": True}},
-                "workspace": {"configuration": True}, "window": {"workDoneProgress": True}}  # fmt: skip
+        caps = {
+            "textDocument": {
+                "hover": {"contentFormat": ["markdown"]},
+                "completion": {"completionItem": {"snippetSupport": True}},
+                "publishDiagnostics": {"versionSupport": True},
+            },
+            "workspace": {"configuration": True},
+            "window": {"workDoneProgress": True},
+        }
         self.request("initialize", {"processId": os.getpid(), "rootUri": root.as_uri(), "capabilities": caps})
         self.notify("initialized", {})
 
     def open(self, uri: str, text: str) -> None:
-        self.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "amct-quant-cfg",
-                                                              "version": 1, "text": text}})  # fmt: skip
+        self.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "amct-quant-cfg", "version": 1, "text": text}},
+        )
 
     def close(self) -> None:
         self.request("shutdown", None)
@@ -154,13 +167,21 @@ def edit_loop(client: Client, uri: str, text: str, n: int) -> list[float]:
     for k in range(n):
         version = k + 2
         if k % 2 == 0:
-            change = {"range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}}, "text": "0"}
+            change = {
+                "range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col}},
+                "text": "0",
+            }
         else:
-            change = {"range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col + 1}}, "text": ""}
+            change = {
+                "range": {"start": {"line": line, "character": col}, "end": {"line": line, "character": col + 1}},
+                "text": "",
+            }
         if times:
             time.sleep(max(0.0, start + KEYSTROKE_S - time.perf_counter()))
         start = time.perf_counter()
-        client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]})
+        client.notify(
+            "textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]}
+        )
         times.append(client.wait_diagnostics(uri, version) - start)
     return times
 
@@ -207,8 +228,13 @@ def header_schema(n: int, root: Path) -> tuple[list[float], list[float], list[fl
         second.append(client.wait_diagnostics(uri2) - opened)
         for v in range(2, 7):
             sent = time.perf_counter()
-            client.notify("textDocument/didChange", {"textDocument": {"uri": uri2, "version": v}, "contentChanges": [
-                {"text": text.replace("small: -7", f"small: -{v}")}]})  # fmt: skip
+            client.notify(
+                "textDocument/didChange",
+                {
+                    "textDocument": {"uri": uri2, "version": v},
+                    "contentChanges": [{"text": text.replace("small: -7", f"small: -{v}")}],
+                },
+            )
             edits.append(client.wait_diagnostics(uri2, v) - sent)
         client.close()
     return first, second, edits
@@ -225,9 +251,11 @@ def calibration_hover(n: int, root: Path) -> tuple[list[float], float] | None:
     rng = np.random.default_rng(0)
     data = {f"{name}/{b}": rng.standard_normal((512, 128)).astype(np.float32) for name in layers for b in range(2)}
     save_file(data, str(root / "kv.safetensors"))
-    text = ("# kvcal: data=kv.safetensors\nbatch_num: 2\nkv_cache_quant_config {\n"
-            + "".join(f"  quant_layers: '{name}'\n" for name in layers)
-            + "  calibration_config { ifmr_quantize { quant_granularity: per_channel } }\n}\n")  # fmt: skip
+    text = (
+        "# kvcal: data=kv.safetensors\nbatch_num: 2\nkv_cache_quant_config {\n"
+        + "".join(f"  quant_layers: '{name}'\n" for name in layers)
+        + "  calibration_config { ifmr_quantize { quant_granularity: per_channel } }\n}\n"
+    )
     config = root / "calib.quant.cfg"
     config.write_text(text)
     client = Client()
@@ -240,7 +268,9 @@ def calibration_hover(n: int, root: Path) -> tuple[list[float], float] | None:
     started = time.perf_counter()
     times: list[float] = []
     while box.empty():
-        t, _ = client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": where[len(times) % len(where)]})
+        t, _ = client.request(
+            "textDocument/hover", {"textDocument": {"uri": uri}, "position": where[len(times) % len(where)]}
+        )
         times.append(t)
         time.sleep(0.01)
     _, msg = box.get()
@@ -261,33 +291,57 @@ def main() -> int:
     n = 50 if args.quick else 200
     # Byte-compile kvcal's own modules, as an installed wheel has them (this environment may
     # set PYTHONDONTWRITEBYTECODE, which would make every server start compile them again).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "grammar"), str(ROOT / "server")],
-                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "grammar"), str(ROOT / "server")],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     example = (ROOT / "examples" / "quant.cfg").read_text()
     big = big_config(5000)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}, load average "
-          f"{load} at start; example {example.count(chr(10))} lines, big {big.count(chr(10))} lines\n")  # fmt: skip
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}, load average "
+        f"{load} at start; example {example.count(chr(10))} lines, big {big.count(chr(10))} lines\n"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        rows.append(row("server start → first diagnostics (example)", startup(5 if args.quick else 15, example, root), "< 500 ms"))
+        rows.append(
+            row(
+                "server start → first diagnostics (example)",
+                startup(5 if args.quick else 15, example, root),
+                "< 500 ms",
+            )
+        )
         first, second, edits = header_schema(3 if args.quick else 8, root)
         rows.append(row("open a .txtpb with a header schema → first diagnostics (protoc compiles)", first))
         rows.append(row("open a second document of the same schema → diagnostics (compiled schema cached)", second))
         rows.append(row("didChange → publishDiagnostics (header schema; never recompiles)", edits))
-        for label, text, goal_diag, goal_req in (("example", example, "", "< 10 ms"), ("5,000 lines", big, "< 50 ms", "")):
+        for label, text, goal_diag, goal_req in (
+            ("example", example, "", "< 10 ms"),
+            ("5,000 lines", big, "< 50 ms", ""),
+        ):
             client = Client()
             client.initialize(root)
             uri = (root / f"{label.replace(' ', '').replace(',', '')}.quant.cfg").as_uri()
             client.open(uri, text)
             client.wait_diagnostics(uri)
             rows.append(row(f"didChange → publishDiagnostics ({label})", edit_loop(client, uri, text, n), goal_diag))
-            where = positions(text, ["batch_num", "num_of_bins", "quant_granularity", "model.layers.1", "hfmg_quantize"])
-            rows.append(row(f"hover ({label})", request_loop(client, "textDocument/hover", uri, where, n * 2), goal_req))
+            where = positions(
+                text, ["batch_num", "num_of_bins", "quant_granularity", "model.layers.1", "hfmg_quantize"]
+            )
+            rows.append(
+                row(f"hover ({label})", request_loop(client, "textDocument/hover", uri, where, n * 2), goal_req)
+            )
             cwhere = positions(text, ["calibration_config", "quant_granularity:", "num_of_bins:"])
             cwhere = [dict(p, character=p["character"] + 20) if i else p for i, p in enumerate(cwhere)]
-            rows.append(row(f"completion ({label})", request_loop(client, "textDocument/completion", uri, cwhere, n * 2), goal_req))
+            rows.append(
+                row(
+                    f"completion ({label})",
+                    request_loop(client, "textDocument/completion", uri, cwhere, n * 2),
+                    goal_req,
+                )
+            )
             client.close()
         from kvcal.grammar import analyze
 

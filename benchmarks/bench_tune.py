@@ -28,8 +28,21 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tune-") as tmp:
         cfg, rep = Path(tmp) / "tuned.cfg", Path(tmp) / "report.json"
-        cmd = [sys.executable, "-m", "kvcal.server", "tune", "--threads", str(args.threads),
-               "--windows", str(args.windows), "--quiet", "--out", str(cfg), "--report", str(rep)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "kvcal.server",
+            "tune",
+            "--threads",
+            str(args.threads),
+            "--windows",
+            str(args.windows),
+            "--quiet",
+            "--out",
+            str(cfg),
+            "--report",
+            str(rep),
+        ]
         t0 = time.perf_counter()
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t0

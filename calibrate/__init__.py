@@ -29,8 +29,26 @@ from kvcal.calibrate.results.quality import Metrics, QualityReport
 from kvcal.calibrate.runner import calibrate, calibrate_layer
 
 __all__ = [
-    "FLT_EPSILON", "CalibrationCancelled", "CalibrationError", "CalibrationResult", "Capture",
-    "CaptureError", "Factors", "HfmgObserver", "IfmrObserver", "LayerResult", "Metrics",
-    "PlanError", "QualityReport", "RecordError", "SampleDataError", "SampleSource", "calibrate",
-    "calibrate_layer", "capture", "open_samples", "read_record", "write_record",
-]  # fmt: skip
+    "FLT_EPSILON",
+    "CalibrationCancelled",
+    "CalibrationError",
+    "CalibrationResult",
+    "Capture",
+    "CaptureError",
+    "Factors",
+    "HfmgObserver",
+    "IfmrObserver",
+    "LayerResult",
+    "Metrics",
+    "PlanError",
+    "QualityReport",
+    "RecordError",
+    "SampleDataError",
+    "SampleSource",
+    "calibrate",
+    "calibrate_layer",
+    "capture",
+    "open_samples",
+    "read_record",
+    "write_record",
+]

@@ -15,9 +15,14 @@ import torch
 from kvcal.grammar.schema import amct_float
 
 __all__ = [
-    "FLT_EPSILON", "QMAX", "QMIN", "Factors", "amct_float", "factors_from_range",
+    "FLT_EPSILON",
+    "QMAX",
+    "QMIN",
+    "Factors",
+    "amct_float",
+    "factors_from_range",
     "factors_from_scale_offset",
-]  # fmt: skip
+]
 
 #: C's FLT_EPSILON as AMCT writes it; compared against float32 tensors it is 2**-23.
 FLT_EPSILON = 1.192092896e-07

@@ -62,13 +62,17 @@ def _located(message: str, source: str | None, layer: str) -> str:
     """*message* without its ``file: layer 'x', batch i:`` prefix (said once by the caller)."""
     for prefix in (f"{source}: " if source else "", f"layer '{layer}', ", f"layer '{layer}': "):
         if prefix and message.startswith(prefix):
-            message = message[len(prefix):]
+            message = message[len(prefix) :]
     return message
 
 
-def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSource, *,
-                    device: str | torch.device = "cpu",
-                    cancel: Callable[[], bool] | None = None) -> LayerResult:  # fmt: skip
+def calibrate_layer(
+    plan: LayerPlan,
+    batches: Sequence[torch.Tensor] | SampleSource,
+    *,
+    device: str | torch.device = "cpu",
+    cancel: Callable[[], bool] | None = None,
+) -> LayerResult:
     """One layer: its configured algorithm, the other one, the min-max baseline.
 
     The layer's first ``batch_num`` batches are laid out once (:mod:`.layout`): HFMG
@@ -93,10 +97,16 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
     def observer(algorithm: str) -> Observer:
         """The plan's observer for *algorithm* (the other one gets AMCT's defaults)."""
         if algorithm == "hfmg":
-            return HfmgObserver(plan.hfmg or HfmgParams(), per_channel=plan.per_channel,
-                                with_offset=plan.with_offset, device=dev, name=name)
-        return IfmrObserver(plan.ifmr or IfmrParams(), per_channel=plan.per_channel,
-                            with_offset=plan.with_offset, device=dev, name=name)
+            return HfmgObserver(
+                plan.hfmg or HfmgParams(),
+                per_channel=plan.per_channel,
+                with_offset=plan.with_offset,
+                device=dev,
+                name=name,
+            )
+        return IfmrObserver(
+            plan.ifmr or IfmrParams(), per_channel=plan.per_channel, with_offset=plan.with_offset, device=dev, name=name
+        )
 
     def run(algorithm: str, lay: Layout) -> Factors:
         """The observer contract, fed the layout's batches (views: no copy)."""
@@ -126,9 +136,14 @@ def calibrate_layer(plan: LayerPlan, batches: Sequence[torch.Tensor] | SampleSou
     return LayerResult(name, plan, chosen.cpu(), quality, hist, values, time.perf_counter() - start)
 
 
-def calibrate(plans: Sequence[LayerPlan], samples: str | os.PathLike[str] | SampleSource, *,
-              device: str | torch.device = "cpu", progress: Progress | None = None,
-              cancel: Callable[[], bool] | None = None) -> CalibrationResult:  # fmt: skip
+def calibrate(
+    plans: Sequence[LayerPlan],
+    samples: str | os.PathLike[str] | SampleSource,
+    *,
+    device: str | torch.device = "cpu",
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> CalibrationResult:
     """Calibrate every layer of *plans* on *samples* (a path or an opened source).
 
     ``progress(layer_name, index, total)`` is called before each layer; ``cancel()`` is
@@ -153,7 +168,6 @@ def calibrate(plans: Sequence[LayerPlan], samples: str | os.PathLike[str] | Samp
     return CalibrationResult(layers, str(source.path), str(dev), time.perf_counter() - start)
 
 
-
 @dataclass(frozen=True)
 class Written:
     """A calibration and what was written from it: the record (with the layers whose
@@ -165,11 +179,18 @@ class Written:
     report: Path | None = None
 
 
-def calibrate_and_write(plans: Sequence[LayerPlan], samples: str | os.PathLike[str] | SampleSource, *,
-                        record: Path | None = None, report: Path | None = None, update: bool = True,
-                        config: str | None = None, device: str | torch.device = "auto",
-                        progress: Progress | None = None,
-                        cancel: Callable[[], bool] | None = None) -> Written:  # fmt: skip
+def calibrate_and_write(
+    plans: Sequence[LayerPlan],
+    samples: str | os.PathLike[str] | SampleSource,
+    *,
+    record: Path | None = None,
+    report: Path | None = None,
+    update: bool = True,
+    config: str | None = None,
+    device: str | torch.device = "auto",
+    progress: Progress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Written:
     """What ``kvcal calibrate`` and the language server's ``kvcal.calibrate`` both do:
     calibrate every layer, then write AMCT's record file (updating an existing one layer by
     layer unless *update* is false) and the report (*config* names the config in it).
@@ -183,8 +204,9 @@ def calibrate_and_write(plans: Sequence[LayerPlan], samples: str | os.PathLike[s
     replaced: list[str] = []
     if record is not None:
         if progress is not None:
-            progress(f"writing {record.name}" + (" and the report" if report is not None else ""), len(plans),
-                     len(plans))  # fmt: skip
+            progress(
+                f"writing {record.name}" + (" and the report" if report is not None else ""), len(plans), len(plans)
+            )
         with warnings.catch_warnings():  # ("replaced the record of N layers": returned instead)
             warnings.simplefilter("ignore")
             replaced = write_record(record, result.factors_by_layer(), update=update)

@@ -15,7 +15,24 @@ from kvcal.grammar.schema.resolution import Resolution, SchemaError, SchemaOptio
 from kvcal.grammar.syntax.parser import ParseResult, parse, parse_bytes
 
 __all__ = [
-    "AUTO", "Analysis", "HfmgParams", "IfmrParams", "LayerPlan", "ParseResult", "Problem", "Related", "Resolution",
-    "Schema", "SchemaError", "SchemaOptions", "View", "analyze", "check", "explicit_schema", "parse", "parse_bytes",
-    "resolve", "resolve_analysis",
-]  # fmt: skip
+    "AUTO",
+    "Analysis",
+    "HfmgParams",
+    "IfmrParams",
+    "LayerPlan",
+    "ParseResult",
+    "Problem",
+    "Related",
+    "Resolution",
+    "Schema",
+    "SchemaError",
+    "SchemaOptions",
+    "View",
+    "analyze",
+    "check",
+    "explicit_schema",
+    "parse",
+    "parse_bytes",
+    "resolve",
+    "resolve_analysis",
+]

@@ -59,7 +59,9 @@ def safetensors_header(path: Path) -> tuple[dict[str, Any], int]:
                         "it with safetensors.torch.save_file"
                     )
                 # (the size is the file's first 8 bytes: not shown)
-                raise SampleHeaderError(f"{path}: not a readable safetensors file (its first 8 bytes announce no header)")
+                raise SampleHeaderError(
+                    f"{path}: not a readable safetensors file (its first 8 bytes announce no header)"
+                )
             body = fh.read(size)
             if len(body) != size:
                 raise SampleHeaderError(f"{path}: not a readable safetensors file (it ends inside its header)")
@@ -78,13 +80,19 @@ def _header_json(path: Path, body: bytes) -> dict[str, Any]:
     try:
         header = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise SampleHeaderError(f"{path}: not a readable safetensors file (its header is not UTF-8 at byte {8 + exc.start})") from None
+        raise SampleHeaderError(
+            f"{path}: not a readable safetensors file (its header is not UTF-8 at byte {8 + exc.start})"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise SampleHeaderError(f"{path}: not a readable safetensors file (bad header: {exc.msg} at byte {8 + exc.pos})") from None
+        raise SampleHeaderError(
+            f"{path}: not a readable safetensors file (bad header: {exc.msg} at byte {8 + exc.pos})"
+        ) from None
     except RecursionError:
         raise SampleHeaderError(f"{path}: not a readable safetensors file (its header nests too deeply)") from None
     except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        raise SampleHeaderError(f"{path}: not a readable safetensors file (its header holds an absurdly long number)") from None
+        raise SampleHeaderError(
+            f"{path}: not a readable safetensors file (its header holds an absurdly long number)"
+        ) from None
     if not isinstance(header, dict):
         raise SampleHeaderError(f"{path}: not a readable safetensors file (header is not an object)")
     return header

@@ -69,10 +69,15 @@ class FileChanged(FileRefused):
 
 def describe(mode: int) -> str:
     """What a file of mode *mode* is, as a message says it (``a FIFO (named pipe)``)."""
-    for test, what in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
-                       (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):  # fmt: skip
+    for test, what in (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return what
     return "not a regular file"
@@ -147,10 +152,16 @@ def check_output(path: str | os.PathLike[str], *, directory: bool = False) -> bo
         return True
     if stat.S_ISLNK(st.st_mode):
         target = os.readlink(path)
-        raise FileRefused(path, f"is a symbolic link (to {target}): kvcal writes its outputs only as {want}, "
-                                "never through a link; name the target itself or remove the link")  # fmt: skip
-    raise FileRefused(path, f"is {describe(st.st_mode)}: kvcal writes its outputs only as {want}, "
-                            "it does not replace anything else; choose another path")  # fmt: skip
+        raise FileRefused(
+            path,
+            f"is a symbolic link (to {target}): kvcal writes its outputs only as {want}, "
+            "never through a link; name the target itself or remove the link",
+        )
+    raise FileRefused(
+        path,
+        f"is {describe(st.st_mode)}: kvcal writes its outputs only as {want}, "
+        "it does not replace anything else; choose another path",
+    )
 
 
 def output_dir(path: str | os.PathLike[str]) -> Path:
@@ -172,8 +183,9 @@ def check_report_dir(path: str | os.PathLike[str]) -> None:
                     check_output(entry.path)
 
 
-def write_output(path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644,
-                 make_parents: bool = False) -> None:  # fmt: skip
+def write_output(
+    path: str | os.PathLike[str], data: bytes | str, *, mode: int = 0o644, make_parents: bool = False
+) -> None:
     """Write the output *path* atomically (a temporary file beside it, fsync, rename).
 
     *path* must be missing or a regular file (check_output); an existing file keeps its
@@ -236,8 +248,9 @@ def rewrite_in_place(path: str | os.PathLike[str], text: str, original: bytes) -
 
 def _unchanged(path: str | os.PathLike[str], target: str, original: bytes) -> None:
     """Raise FileChanged unless *target* is still the regular file holding *original*."""
-    changed = FileChanged(path, "changed on disk while kvcal was formatting it: left as it is (with the "
-                                "new edit); run kvcal format again")  # fmt: skip
+    changed = FileChanged(
+        path, "changed on disk while kvcal was formatting it: left as it is (with the new edit); run kvcal format again"
+    )
     try:
         now = read_regular(target, max(len(original), 1))
     except FileRefused:

@@ -45,8 +45,9 @@ def format_text(text: str | ParseResult) -> str:
         line, col = LineIndex(parsed.text).position(syntax[0].start)
         raise FormatError(
             f"{syntax[0].message} (fix the {len(syntax)} syntax error(s) first; nothing was changed)",
-            line + 1, col + 1,
-        )  # fmt: skip
+            line + 1,
+            col + 1,
+        )
     out = _Printer(parsed).run()
     first_break = parsed.text.find("\n")
     if first_break > 0 and parsed.text[first_break - 1] == "\r":
@@ -71,7 +72,11 @@ class _Printer:
 
     # -- comments and blank lines ------------------------------------------------------------
     def blank_line_before(self, start: int) -> bool:
-        return self.text.count("\n", self.last_end, start) >= 2 and bool(self.lines) and not self.lines[-1].endswith(("{", "["))
+        return (
+            self.text.count("\n", self.last_end, start) >= 2
+            and bool(self.lines)
+            and not self.lines[-1].endswith(("{", "["))
+        )
 
     def comments_before(self, pos: int, depth: int) -> None:
         """Print the comments that start before *pos* (own-line ones on their own line)."""
@@ -207,7 +212,6 @@ class _Printer:
         self.last_end = value.end
         self.trailing_comment(value.end)
 
-
     def check_items(self, value: ListValue) -> None:
         """A list holds scalars or messages: a list inside it, or both kinds, is no text
         format protobuf reads (the parser takes it, the schema check reports it)."""
@@ -218,8 +222,11 @@ class _Printer:
         if bad is not None:
             line, col = LineIndex(self.text).position(bad.start)
             what = "a list inside a list" if isinstance(bad, ListValue) else "a list mixing messages and values"
-            raise FormatError(f"{what}: protobuf's text format has none, so it is not formatted (fix it first; "
-                              "nothing was changed)", line + 1, col + 1)  # fmt: skip
+            raise FormatError(
+                f"{what}: protobuf's text format has none, so it is not formatted (fix it first; nothing was changed)",
+                line + 1,
+                col + 1,
+            )
 
 
 def _add_before_comment(line: str, suffix: str) -> str:
@@ -229,4 +236,3 @@ def _add_before_comment(line: str, suffix: str) -> str:
         code, comment = line.split("  #", 1)
         return f"{code}{suffix}  #{comment}"
     return line + suffix
-

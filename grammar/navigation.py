@@ -24,18 +24,32 @@ from kvcal.grammar.syntax.literals import BOOL_WORDS
 from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value, walk_fields
 
 #: Full names of the fields whose string values name a layer (of the model AMCT quantizes).
-LAYER_FIELDS = frozenset({
-    "AMCTPytorchQuantCaliProto.CommonCalibrationConfig.quant_layers", "AMCTPytorchQuantCaliProto.OverrideLayer.layer_name",
-    "AMCTPytorchProto.AMCTConfig.skip_layers", "AMCTPytorchProto.AMCTConfig.skip_fusion_layers",
-    "AMCTPytorchProto.OverrideLayer.layer_name", "AMCTPytorchProto.AMCTRetrainConfig.skip_layers",
-    "AMCTPytorchProto.AMCTRetrainConfig.quant_skip_layers", "AMCTPytorchProto.AMCTRetrainConfig.regular_prune_skip_layers",
-    "AMCTPytorchProto.RetrainOverrideLayer.layer_name", "AMCTPytorchDistillProto.AMCTDistillConfig.quant_skip_layers",
-    "AMCTPytorchDistillProto.DistillOverrideLayer.layer_name", "AMCTPytorchDistillProto.DistillGroup.start_layer_name",
-    "AMCTPytorchDistillProto.DistillGroup.end_layer_name",
-})  # fmt: skip
+LAYER_FIELDS = frozenset(
+    {
+        "AMCTPytorchQuantCaliProto.CommonCalibrationConfig.quant_layers",
+        "AMCTPytorchQuantCaliProto.OverrideLayer.layer_name",
+        "AMCTPytorchProto.AMCTConfig.skip_layers",
+        "AMCTPytorchProto.AMCTConfig.skip_fusion_layers",
+        "AMCTPytorchProto.OverrideLayer.layer_name",
+        "AMCTPytorchProto.AMCTRetrainConfig.skip_layers",
+        "AMCTPytorchProto.AMCTRetrainConfig.quant_skip_layers",
+        "AMCTPytorchProto.AMCTRetrainConfig.regular_prune_skip_layers",
+        "AMCTPytorchProto.RetrainOverrideLayer.layer_name",
+        "AMCTPytorchDistillProto.AMCTDistillConfig.quant_skip_layers",
+        "AMCTPytorchDistillProto.DistillOverrideLayer.layer_name",
+        "AMCTPytorchDistillProto.DistillGroup.start_layer_name",
+        "AMCTPytorchDistillProto.DistillGroup.end_layer_name",
+    }
+)
 #: Messages whose fields choose and parametrise an activation algorithm (full names).
-ALGORITHM_MESSAGES = frozenset({"AMCTPytorchQuantCaliProto.FMRQuantize", "AMCTPytorchQuantCaliProto.HFMGQuantize",
-                                "AMCTPytorchProto.FMRQuantize", "AMCTPytorchProto.HFMGQuantize"})  # fmt: skip
+ALGORITHM_MESSAGES = frozenset(
+    {
+        "AMCTPytorchQuantCaliProto.FMRQuantize",
+        "AMCTPytorchQuantCaliProto.HFMGQuantize",
+        "AMCTPytorchProto.FMRQuantize",
+        "AMCTPytorchProto.HFMGQuantize",
+    }
+)
 #: Symbols nested deeper than this are left out of the outline (garbage can nest forever).
 MAX_SYMBOL_DEPTH = 32
 
@@ -117,8 +131,9 @@ def _field_descriptor(desc: Descriptor | None, fld: Field, schema: Schema | None
     return None
 
 
-def _child_descriptor(desc: Descriptor | None, fld: Field, fd: FieldDescriptor | None,
-                      schema: Schema | None) -> Descriptor | None:  # fmt: skip
+def _child_descriptor(
+    desc: Descriptor | None, fld: Field, fd: FieldDescriptor | None, schema: Schema | None
+) -> Descriptor | None:
     """The message a block of *fld* holds: its field's type, or an Any's payload type."""
     if fd is not None:
         return fd.message_type
@@ -173,8 +188,9 @@ def target_at(analysis: Analysis, offset: int) -> Target:
             return Target("none", tuple(scopes), start=offset, end=offset)
 
 
-def _value_target(value: Value, offset: int, scopes: tuple[Scope, ...], fld: Field,
-                  fd: FieldDescriptor | None, in_list: bool) -> Target | None:  # fmt: skip
+def _value_target(
+    value: Value, offset: int, scopes: tuple[Scope, ...], fld: Field, fd: FieldDescriptor | None, in_list: bool
+) -> Target | None:
     if not isinstance(value, Scalar) or value.kind == "missing":
         return None
     if not value.start <= offset <= value.end:
@@ -224,8 +240,16 @@ def completion_context(analysis: Analysis, offset: int) -> CompletionContext:
     node = target.node
     if node is not None and node.kind == "string" and node.start < offset and (offset < node.end or not _closed(node)):
         values = _values_in(scope.message, target.field_descriptor, exclude=node)
-        return CompletionContext("value", scope, (node.start, node.end), text[node.start + 1 : offset],
-                                 target.field_descriptor, present, values, quote=text[node.start])  # fmt: skip
+        return CompletionContext(
+            "value",
+            scope,
+            (node.start, node.end),
+            text[node.start + 1 : offset],
+            target.field_descriptor,
+            present,
+            values,
+            quote=text[node.start],
+        )
     line_start = text.rfind("\n", 0, offset) + 1
     word = _WORD_BEFORE.search(text, line_start, offset)
     start = word.start() if word else offset
@@ -239,8 +263,16 @@ def completion_context(analysis: Analysis, offset: int) -> CompletionContext:
             name = _NAME_BEFORE.search(before, 0, len(before) - 1)
             fd = scope.descriptor.fields_by_name.get(name.group(1)) if name and scope.descriptor else None
         values = _values_in(scope.message, fd, exclude=node)
-        return CompletionContext("value", scope, (start, end), text[start:offset], fd, present, values,
-                                 after_colon=text[start - 1 : start] == ":")  # fmt: skip
+        return CompletionContext(
+            "value",
+            scope,
+            (start, end),
+            text[start:offset],
+            fd,
+            present,
+            values,
+            after_colon=text[start - 1 : start] == ":",
+        )
     rest = text[end : end + 200].lstrip()
     followed = rest[:1] in (":", "{", "<")
     return CompletionContext("field", scope, (start, end), text[start:offset], None, present, followed=followed)
@@ -309,8 +341,7 @@ def value_candidates(context: CompletionContext, layers: Collection[str] = ()) -
         return [ValueChoice("{ }", "block")]
     enum = fd.enum_type  # (set exactly for enum fields)
     if enum is not None:
-        return [ValueChoice(v.name, "enum", f"{enum.full_name}.{v.name}", v.name == default)
-                for v in enum.values]  # fmt: skip
+        return [ValueChoice(v.name, "enum", f"{enum.full_name}.{v.name}", v.name == default) for v in enum.values]
     if fd.type == FieldDescriptor.TYPE_BOOL:
         return [ValueChoice(w, "bool", preferred=w == default) for w in ("true", "false")]
     owner = fd.containing_type  # (a field's message: never None)
@@ -367,10 +398,21 @@ def _symbols(message: Message, desc: Descriptor | None, text: str, depth: int, s
             elif isinstance(value, Scalar) and value.kind != "missing":
                 layer = _decoded(value) if is_layer_field(fd) else None
                 if layer is not None:
-                    out.append(Symbol(layer or "''", "layer", fld.name.text, fld.start, fld.end, value.start, value.end))
+                    out.append(
+                        Symbol(layer or "''", "layer", fld.name.text, fld.start, fld.end, value.start, value.end)
+                    )
                 else:
-                    out.append(Symbol(fld.name.text, "field", text[value.start : value.end], fld.start, fld.end,
-                                      fld.name.start, fld.name.end))  # fmt: skip
+                    out.append(
+                        Symbol(
+                            fld.name.text,
+                            "field",
+                            text[value.start : value.end],
+                            fld.start,
+                            fld.end,
+                            fld.name.start,
+                            fld.name.end,
+                        )
+                    )
     return out
 
 
@@ -407,8 +449,12 @@ def folding_ranges(analysis: Analysis) -> list[Fold]:
         if isinstance(fld.value, ListValue) and "\n" in text[fld.value.start : fld.value.end]:
             out.append(Fold(fld.value.start, fld.value.end - 1, "region"))
         for value in values:
-            if (isinstance(value, Message) and value.open is not None and value.close is not None
-                    and "\n" in text[value.open.start : value.close.start]):  # fmt: skip
+            if (
+                isinstance(value, Message)
+                and value.open is not None
+                and value.close is not None
+                and "\n" in text[value.open.start : value.close.start]
+            ):
                 out.append(Fold(value.open.start, value.close.start, "region"))
     run: list[int] = []
     for comment in analysis.parsed.comments:

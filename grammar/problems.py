@@ -68,8 +68,7 @@ def excerpt(text: str, limit: int = 120) -> str:
     if text.isprintable() and "\\" not in text:
         body = text
     else:
-        body = "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii")
-                       for c in text)  # fmt: skip
+        body = "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode("ascii") for c in text)
     if len(body) > limit:
         body = f"{body[: limit - 20]}…{body[-12:]} ({len(text):,} characters)"
     return body

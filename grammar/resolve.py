@@ -54,8 +54,15 @@ def _param(view: View | None, descriptor_name: str, field: str) -> Any:
     return schema.amct_float(value) if fd.type == FieldDescriptor.TYPE_FLOAT else value
 
 
-def _plan(name: str, span: tuple[int, int] | None, cal: View | None, source: ConfigSource,
-          batch_num: int, global_offset: bool, global_set: bool) -> LayerPlan:  # fmt: skip
+def _plan(
+    name: str,
+    span: tuple[int, int] | None,
+    cal: View | None,
+    source: ConfigSource,
+    batch_num: int,
+    global_offset: bool,
+    global_set: bool,
+) -> LayerPlan:
     algorithm, params = _algorithm(cal)
     message = "FMRQuantize" if algorithm == "ifmr" else "HFMGQuantize"
     granularity_number = _param(params, message, "quant_granularity")
@@ -73,11 +80,17 @@ def _plan(name: str, span: tuple[int, int] | None, cal: View | None, source: Con
     else:
         hfmg = HfmgParams(num_of_bins=_param(params, message, "num_of_bins"))
     return LayerPlan(
-        layer_name=name, algorithm=algorithm, granularity=granularity,
-        with_offset=with_offset, batch_num=batch_num, ifmr=ifmr, hfmg=hfmg,
+        layer_name=name,
+        algorithm=algorithm,
+        granularity=granularity,
+        with_offset=with_offset,
+        batch_num=batch_num,
+        ifmr=ifmr,
+        hfmg=hfmg,
         config_source=source if cal is not None or source == "override" else "default",
-        offset_source=offset_source, name_span=span,
-    )  # fmt: skip
+        offset_source=offset_source,
+        name_span=span,
+    )
 
 
 def resolve_analysis(analysis: Analysis) -> list[LayerPlan]:
@@ -129,9 +142,11 @@ def amct_config(analysis: Analysis) -> dict[str, Any]:
         if plan.ifmr is not None:
             p = plan.ifmr
             entry.update(
-                max_percentile=p.max_percentile, min_percentile=p.min_percentile,
-                search_range=[p.search_range_start, p.search_range_end], search_step=p.search_step,
-            )  # fmt: skip
+                max_percentile=p.max_percentile,
+                min_percentile=p.min_percentile,
+                search_range=[p.search_range_start, p.search_range_end],
+                search_step=p.search_step,
+            )
         else:
             assert plan.hfmg is not None
             entry["num_of_bins"] = plan.hfmg.num_of_bins

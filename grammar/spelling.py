@@ -1,4 +1,4 @@
-""""Did you mean": the closest of the names a place allows to a name written there."""
+""" "Did you mean": the closest of the names a place allows to a name written there."""
 
 from __future__ import annotations
 

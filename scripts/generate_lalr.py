@@ -71,8 +71,13 @@ def render() -> str:
     lines.append("RULES: tuple[tuple[str, tuple[str, ...], str | None, bool, tuple[bool, ...]], ...] = (")
     for rule in rules:
         expansion = tuple(str(s.name) for s in rule.expansion)
-        shape = (str(rule.origin.name), expansion, rule.alias and str(rule.alias),
-                 bool(rule.options.expand1), tuple(rule.options.empty_indices))  # fmt: skip
+        shape = (
+            str(rule.origin.name),
+            expansion,
+            rule.alias and str(rule.alias),
+            bool(rule.options.expand1),
+            tuple(rule.options.empty_indices),
+        )
         lines.append(f"    {shape!r},")
     lines.append(")")
     lines.append("")

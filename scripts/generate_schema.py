@@ -18,10 +18,14 @@ from pathlib import Path
 #: the bundled .proto files and their descriptor set (this is a build-time script)
 HERE = Path(__file__).resolve().parents[1] / "grammar" / "schema" / "proto"
 PROTOS = (
-    "quant_calibration_config_pytorch.proto", "scale_offset_record_pytorch.proto", "calibration_config_pytorch.proto",
-    "calibration_config_framework.proto", "retrain_config_pytorch.proto", "distill_config_pytorch.proto",
+    "quant_calibration_config_pytorch.proto",
+    "scale_offset_record_pytorch.proto",
+    "calibration_config_pytorch.proto",
+    "calibration_config_framework.proto",
+    "retrain_config_pytorch.proto",
+    "distill_config_pytorch.proto",
     "basic_info.proto",
-)  # fmt: skip
+)
 DESCRIPTOR_SET = "schema.binpb"
 
 

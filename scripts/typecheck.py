@@ -31,8 +31,15 @@ def main(argv: list[str]) -> int:
                 link.unlink()
             link.symlink_to(ROOT / name, target_is_directory=True)
     env = dict(os.environ, MYPYPATH=str(tree.parent))
-    command = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-               *(arg for name in PACKAGES for arg in ("-p", f"kvcal.{name}")), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--config-file",
+        str(ROOT / "pyproject.toml"),
+        *(arg for name in PACKAGES for arg in ("-p", f"kvcal.{name}")),
+        *extra,
+    ]
     return subprocess.call(command, cwd=ROOT, env=env)
 
 

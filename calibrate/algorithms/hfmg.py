@@ -67,8 +67,9 @@ def _isclose(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a64 - b64).abs() <= tol
 
 
-def merge(old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tensor,
-          new_mn: torch.Tensor, new_mx: torch.Tensor) -> torch.Tensor:  # fmt: skip
+def merge(
+    old: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, new: torch.Tensor, new_mn: torch.Tensor, new_mx: torch.Tensor
+) -> torch.Tensor:
     """Old counts ``[S, bins]`` over ``[mn, mx]`` moved into the new histogram ``new`` (its
     own, updated in place and returned; only the non-empty old bins do anything, so only
     they are computed)."""
@@ -105,9 +106,15 @@ class HfmgObserver(Observer):
     """HFMG: one histogram per slice (``[slices, bins]`` int32), merged as batches arrive;
     ``compute()`` searches the range (:mod:`.hfmg_search`)."""
 
-    def __init__(self, params: HfmgParams | None = None, *, per_channel: bool,
-                 with_offset: bool, device: str | torch.device = "cpu",
-                 name: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params: HfmgParams | None = None,
+        *,
+        per_channel: bool,
+        with_offset: bool,
+        device: str | torch.device = "cpu",
+        name: str | None = None,
+    ) -> None:
         super().__init__(per_channel=per_channel, with_offset=with_offset, device=device, name=name)
         self.params = params or HfmgParams()
         self.mn: torch.Tensor | None = None

@@ -84,8 +84,9 @@ def tails(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor) ->
     return out, out + inside * (d.square() + 1) / 12
 
 
-def screen(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
-           cancel: Callable[[], bool] | None) -> torch.Tensor:  # fmt: skip
+def screen(
+    pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor, cancel: Callable[[], bool] | None
+) -> torch.Tensor:
     """Float64 L2 loss (bin-width units) of candidates ``(s, l, r)``:
     ``Q(c_255) + 2 D Σ_k (F_1(e_k) - e_k F_0(e_k))``."""
     bins = pre.bins
@@ -111,8 +112,9 @@ def screen(pre: Prefix, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
     return out
 
 
-def losses(counts: torch.Tensor, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor,
-           cancel: Callable[[], bool] | None) -> torch.Tensor:  # fmt: skip
+def losses(
+    counts: torch.Tensor, s: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor, cancel: Callable[[], bool] | None
+) -> torch.Tensor:
     """The float64 loss of every candidate that can be within ETA of its slice's best,
     ``inf`` for the others: the best-guessed candidate of each slice and its neighbours in
     walk order give an upper bound ``U``; a candidate whose tails alone exceed
@@ -138,8 +140,7 @@ def losses(counts: torch.Tensor, s: torch.Tensor, lft: torch.Tensor, rgt: torch.
     return out
 
 
-def amct_losses(counts: torch.Tensor, width: torch.Tensor, lft: torch.Tensor,
-                rgt: torch.Tensor) -> torch.Tensor:  # fmt: skip
+def amct_losses(counts: torch.Tensor, width: torch.Tensor, lft: torch.Tensor, rgt: torch.Tensor) -> torch.Tensor:
     """AMCT's float32 L2 of candidates (one column each): ``counts`` ``[F, bins]``,
     ``width`` ``[F]`` float32 bin widths, ``lft``/``rgt`` ``[F]`` — same per-bin terms."""
     bins = counts.shape[1]
@@ -165,8 +166,14 @@ def amct_losses(counts: torch.Tensor, width: torch.Tensor, lft: torch.Tensor,
     return torch.where(d < FLT_EPSILON, torch.zeros(()), loss)
 
 
-def hfmg_search(counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, with_offset: bool, *,
-                cancel: Callable[[], bool] | None = None) -> Factors:  # fmt: skip
+def hfmg_search(
+    counts: torch.Tensor,
+    mn: torch.Tensor,
+    mx: torch.Tensor,
+    with_offset: bool,
+    *,
+    cancel: Callable[[], bool] | None = None,
+) -> Factors:
     """HFMG's factors ``[slices]`` from histograms ``[slices, bins]`` over ``[mn, mx]``."""
     slices, bins = counts.shape
     dev = counts.device
@@ -192,15 +199,23 @@ def hfmg_search(counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, with_o
         loss = losses(part, s, lft, rgt, cancel)
         d32 = width[g0:g1][s] * (rgt - lft + 1) / DST
         loss = torch.where(d32 < FLT_EPSILON, torch.zeros_like(loss), loss).cpu()
-        best[g0:g1] = a + _choose(part.cpu(), width[g0:g1].cpu(), s_np[a:b] - g0, l_np[a:b], r_np[a:b], loss,
-                                  overflows[g0:g1])  # fmt: skip
+        best[g0:g1] = a + _choose(
+            part.cpu(), width[g0:g1].cpu(), s_np[a:b] - g0, l_np[a:b], r_np[a:b], loss, overflows[g0:g1]
+        )
     lo = mn + torch.from_numpy(l_np[best]).to(dev, torch.int64) * width
     hi = mn + (torch.from_numpy(r_np[best]).to(dev, torch.int64) + 1) * width
     return factors_from_range(lo, hi, with_offset)
 
 
-def _choose(counts: torch.Tensor, width: torch.Tensor, s: np.ndarray, lft: np.ndarray,
-            rgt: np.ndarray, loss: torch.Tensor, overflows: np.ndarray) -> np.ndarray:  # fmt: skip
+def _choose(
+    counts: torch.Tensor,
+    width: torch.Tensor,
+    s: np.ndarray,
+    lft: np.ndarray,
+    rgt: np.ndarray,
+    loss: torch.Tensor,
+    overflows: np.ndarray,
+) -> np.ndarray:
     """Per slice, the index (into the candidate arrays) AMCT's arg-min picks: the first
     zero-width candidate, else the float32 arg-min among those within ETA of the best
     (among all of them where float32 overflows, NaN first as torch.argmin has it)."""

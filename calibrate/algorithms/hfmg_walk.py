@@ -48,8 +48,9 @@ def tables(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, bool]:
     return lefts.numpy(), rights.to(torch.int32).numpy(), False
 
 
-def walk_one(left_to: list[int], right_to: list[int], bins: int, left: int = 0,
-             right: int | None = None) -> list[tuple[int, int]]:  # fmt: skip
+def walk_one(
+    left_to: list[int], right_to: list[int], bins: int, left: int = 0, right: int | None = None
+) -> list[tuple[int, int]]:
     """The plain loop for one slice, from state ``(left, right)``."""
     min_bins = math.ceil(bins / 4)
     right = bins - 1 if right is None else right
@@ -83,8 +84,12 @@ def walk(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return s[order], lv[order], rv[order]
     left_to, right_to, _ = tables(counts)
     if slices <= 4:
-        rows = [np.array([(s, lv, rv) for lv, rv in walk_one(left_to[s].tolist(), right_to[s].tolist(), bins)],
-                          dtype=np.int32).reshape(-1, 3) for s in range(slices)]  # fmt: skip
+        rows = [
+            np.array(
+                [(s, lv, rv) for lv, rv in walk_one(left_to[s].tolist(), right_to[s].tolist(), bins)], dtype=np.int32
+            ).reshape(-1, 3)
+            for s in range(slices)
+        ]
         out = np.concatenate(rows)
         return out[:, 0], out[:, 1], out[:, 2]
     return _lockstep(left_to, right_to, bins)
@@ -131,10 +136,14 @@ RIGHT_ONLY_GROUP = 128
 def _right_only(counts: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The walks of slices whose bin 0 is non-empty and whose step is 1 (module docstring):
     the right cursor passes the non-empty bins from the top down."""
-    parts = [_right_only_group(counts[g0 : g0 + RIGHT_ONLY_GROUP], g0)
-             for g0 in range(0, counts.shape[0], RIGHT_ONLY_GROUP)]  # fmt: skip
-    return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-            np.concatenate([p[2] for p in parts]))
+    parts = [
+        _right_only_group(counts[g0 : g0 + RIGHT_ONLY_GROUP], g0) for g0 in range(0, counts.shape[0], RIGHT_ONLY_GROUP)
+    ]
+    return (
+        np.concatenate([p[0] for p in parts]),
+        np.concatenate([p[1] for p in parts]),
+        np.concatenate([p[2] for p in parts]),
+    )
 
 
 def _right_only_group(counts: torch.Tensor, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

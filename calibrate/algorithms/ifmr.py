@@ -78,8 +78,9 @@ def _check_scales(scale: torch.Tensor, max_init: torch.Tensor, min_init: torch.T
         )
 
 
-def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
-                cancel: Cancel = None, label: str = "") -> Factors:  # fmt: skip
+def ifmr_search(
+    x: torch.Tensor, params: IfmrParams, with_offset: bool, *, cancel: Cancel = None, label: str = ""
+) -> Factors:
     """IFMR on each row of *x* (``[C, N]`` float32, one row per slice) → Factors ``[C]``."""
     n = x.shape[1]
     k_max = percentile_rank(params.max_percentile, n)
@@ -87,8 +88,7 @@ def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
     for name, k, p in (("max", k_max, params.max_percentile), ("min", k_min, params.min_percentile)):
         if not 1 <= k <= n:
             raise PlanError(
-                f"{label}{name}_percentile {p} selects rank {k} of {n} values: it must lie in "
-                "(0.5, 1]; fix the config"
+                f"{label}{name}_percentile {p} selects rank {k} of {n} values: it must lie in (0.5, 1]; fix the config"
             )
     count = search_count(params)
     if count > MAX_SEARCH_CANDIDATES:  # refused before arange allocates them
@@ -110,9 +110,13 @@ def ifmr_search(x: torch.Tensor, params: IfmrParams, with_offset: bool, *,
         _check_scales(scale, max_init, min_init, label)
         best = exhaustive_losses(x, lo, hi, scale, cancel).argmin(dim=1)
     else:
-
         max_init, min_init, lo, hi, scale, best = screened_search(
-            x, k_max, k_min, ratios, with_offset, cancel=cancel,
+            x,
+            k_max,
+            k_min,
+            ratios,
+            with_offset,
+            cancel=cancel,
             check=lambda scale, top, bottom: _check_scales(scale, top, bottom, label),
         )
     chosen = scale.gather(1, best[:, None])[:, 0]
@@ -126,9 +130,15 @@ class IfmrObserver(Observer):
     gives them: no copy) and ``compute()`` searches them as one ``[slices, values]`` matrix.
     After ``compute()``, :attr:`data` holds that matrix (for quality metrics)."""
 
-    def __init__(self, params: IfmrParams | None = None, *, per_channel: bool,
-                 with_offset: bool, device: str | torch.device = "cpu",
-                 name: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params: IfmrParams | None = None,
+        *,
+        per_channel: bool,
+        with_offset: bool,
+        device: str | torch.device = "cpu",
+        name: str | None = None,
+    ) -> None:
         super().__init__(per_channel=per_channel, with_offset=with_offset, device=device, name=name)
         self.params = params or IfmrParams()
         self._parts: list[torch.Tensor] = []
@@ -152,7 +162,11 @@ def joined(parts: list[torch.Tensor]) -> torch.Tensor:
         storage, at = first.untyped_storage().data_ptr(), first.storage_offset()
         for previous, part in itertools.pairwise(parts):
             at += previous.shape[1]
-            if (part.untyped_storage().data_ptr(), part.stride(), part.storage_offset()) != (storage, first.stride(), at):
+            if (part.untyped_storage().data_ptr(), part.stride(), part.storage_offset()) != (
+                storage,
+                first.stride(),
+                at,
+            ):
                 break
         else:
             total = sum(p.shape[1] for p in parts)

@@ -46,8 +46,9 @@ def bin_count(n: int, rows: int) -> int:
     return b
 
 
-def moments(x: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int,
-            cancel: Callable[[], bool] | None) -> torch.Tensor:  # fmt: skip
+def moments(
+    x: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int, cancel: Callable[[], bool] | None
+) -> torch.Tensor:
     """``[3, rows * bins]``: count, sum of u, sum of u**2 with ``x = mn + (j + 1/2 + u) w``."""
     rows, n = x.shape
     span = (mx - mn).to(F64)
@@ -69,8 +70,15 @@ def moments(x: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int,
     return out
 
 
-def bounds(mom: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int, lo: torch.Tensor,
-           hi: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def bounds(
+    mom: torch.Tensor,
+    mn: torch.Tensor,
+    mx: torch.Tensor,
+    bins: int,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    scale: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(lower, upper)`` ``[C, K]`` float64 on the sum of AMCT's per-value costs."""
     rows = mn.shape[0]
     dev = mn.device
@@ -113,9 +121,7 @@ def bounds(mom: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int, lo:
         b_c = (b + 1).clamp(0, bins).long()
         b_c = torch.maximum(a_c, b_c)
         flat = prefix.reshape(3, rows, 1, bins + 1).expand(3, rows, a.shape[1], bins + 1)
-        return tuple(
-            (flat[i].gather(2, b_c) - flat[i].gather(2, a_c)) for i in range(3)
-        )
+        return tuple((flat[i].gather(2, b_c) - flat[i].gather(2, a_c)) for i in range(3))
 
     def cost(q: torch.Tensor, r: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return (q.square() * r[0] - 2 * q * r[1] + r[2]).clamp_min(0)
@@ -160,13 +166,20 @@ def bounds(mom: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, bins: int, lo:
     inside = (ya > lo64) & (yb < hi64) & (kb - ka == 1)
     ya_m, yb_m = ya - mid[:, :, None], yb - mid[:, :, None]  # the block's ends about the midpoint
     corner = torch.stack([(qa - ya_m), (qa - yb_m), (qb - ya_m), (qb - yb_m)]).square().amax(dim=0)
-    lower = torch.where(ka == kb, ga, torch.where(inside, (torch.maximum(ga, gb) - r[0] * 2 * gap * (width + delta)).clamp_min(0), torch.zeros_like(ga)))
+    lower = torch.where(
+        ka == kb,
+        ga,
+        torch.where(
+            inside, (torch.maximum(ga, gb) - r[0] * 2 * gap * (width + delta)).clamp_min(0), torch.zeros_like(ga)
+        ),
+    )
     upper = torch.where(ka == kb, ga, torch.where(inside, torch.minimum(ga, gb) + slack, r[0] * corner))
     return (total + lower.sum(dim=2) - rounding).clamp_min(0), total + upper.sum(dim=2) + rounding
 
 
-def _extremes_one(x: torch.Tensor, counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor,
-                  k_max: int, k_min: int) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def _extremes_one(
+    x: torch.Tensor, counts: torch.Tensor, mn: torch.Tensor, mx: torch.Tensor, k_max: int, k_min: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """k-th largest / smallest of one long slice: the histogram says which few values
     can be it; ``topk`` runs on those alone (the value is the same as over all values)."""
     bins = counts.shape[0]
@@ -183,8 +196,15 @@ def _extremes_one(x: torch.Tensor, counts: torch.Tensor, mn: torch.Tensor, mx: t
     return top.reshape(1), bottom.reshape(1)
 
 
-def _pick(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, lo: torch.Tensor,
-          hi: torch.Tensor, scale: torch.Tensor, cancel: Callable[[], bool] | None) -> int:  # fmt: skip
+def _pick(
+    x: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    scale: torch.Tensor,
+    cancel: Callable[[], bool] | None,
+) -> int:
     """AMCT's arg-min for one slice: exact losses of the candidates the bounds allow."""
 
     cut = float(upper.min()) * (1 + ETA)
@@ -211,10 +231,16 @@ def _pick(x: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor, lo: torch.T
     return best
 
 
-def screened_search(x: torch.Tensor, k_max: int, k_min: int, ratios: torch.Tensor,
-                    with_offset: bool, *, cancel: Callable[[], bool] | None = None,
-                    check: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
-                    ) -> tuple[torch.Tensor, ...]:  # fmt: skip
+def screened_search(
+    x: torch.Tensor,
+    k_max: int,
+    k_min: int,
+    ratios: torch.Tensor,
+    with_offset: bool,
+    *,
+    cancel: Callable[[], bool] | None = None,
+    check: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
+) -> tuple[torch.Tensor, ...]:
     """IFMR on long rows: ``(max_init, min_init, lo, hi, scale, best)`` like the exhaustive
     path, the rows processed in groups that bound the memory of the histograms.
     ``check(scale, max_init, min_init)`` sees each group's candidate scales before the search."""
@@ -236,7 +262,6 @@ def screened_search(x: torch.Tensor, k_max: int, k_min: int, ratios: torch.Tenso
         if check is not None:
             check(scale, max_init, min_init)
         lower, upper = bounds(mom, mn, mx, bins, lo, hi, scale)
-        best = [_pick(xs[i], lower[i], upper[i], lo[i], hi[i], scale[i], cancel)
-                for i in range(xs.shape[0])]  # fmt: skip
+        best = [_pick(xs[i], lower[i], upper[i], lo[i], hi[i], scale[i], cancel) for i in range(xs.shape[0])]
         parts.append((max_init, min_init, lo, hi, scale, torch.tensor(best, device=x.device)))
     return tuple(torch.cat([p[i] for p in parts]) for i in range(6))

@@ -37,13 +37,16 @@ def search_count(params: IfmrParams) -> float:
 def search_ratios(params: IfmrParams) -> torch.Tensor:
     """The candidate ratios, ``torch.arange`` in float32 on the CPU (as AMCT on a CPU)."""
     return torch.arange(
-        params.search_range_start, params.search_range_end, params.search_step,
+        params.search_range_start,
+        params.search_range_end,
+        params.search_step,
         dtype=torch.float32,
-    )  # fmt: skip
+    )
 
 
-def candidates(max_init: torch.Tensor, min_init: torch.Tensor, ratios: torch.Tensor,
-               with_offset: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+def candidates(
+    max_init: torch.Tensor, min_init: torch.Tensor, ratios: torch.Tensor, with_offset: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(lo, hi, scale)``, each ``[C, K]`` float32, for per-slice inits ``[C]``."""
     r = ratios.to(max_init.device)[None, :]
     if with_offset:
@@ -80,8 +83,9 @@ def clamp_inits(top: torch.Tensor, bottom: torch.Tensor) -> tuple[torch.Tensor, 
     return torch.where(top > 0, top, zero), torch.where(bottom < 0, bottom, zero)
 
 
-def exhaustive_losses(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, scale: torch.Tensor,
-                      cancel: Cancel = None) -> torch.Tensor:  # fmt: skip
+def exhaustive_losses(
+    x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, scale: torch.Tensor, cancel: Cancel = None
+) -> torch.Tensor:
     """AMCT's loss of every candidate of every row: ``[C, K]`` float32, same float32 ops."""
     rows, n = x.shape
     k = lo.shape[1]
@@ -101,8 +105,7 @@ def exhaustive_losses(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, scale
     return out
 
 
-def exact_loss(x: torch.Tensor, lo: float | torch.Tensor, hi: float | torch.Tensor,
-               scale: torch.Tensor) -> float:  # fmt: skip
+def exact_loss(x: torch.Tensor, lo: float | torch.Tensor, hi: float | torch.Tensor, scale: torch.Tensor) -> float:
     """One candidate on one slice, exactly as AMCT computes it (``mse_loss`` on the slice)."""
     lo_t = torch.as_tensor(lo, dtype=torch.float32, device=x.device)
     hi_t = torch.as_tensor(hi, dtype=torch.float32, device=x.device)

@@ -43,8 +43,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 class Observer(ABC):
     """Observe one layer's batches, then compute its quantization factors."""
 
-    def __init__(self, *, per_channel: bool, with_offset: bool, device: str | torch.device = "cpu",
-                 name: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, *, per_channel: bool, with_offset: bool, device: str | torch.device = "cpu", name: str | None = None
+    ) -> None:
         self.per_channel = per_channel
         self.with_offset = with_offset
         self.device = resolve_device(device)
@@ -62,8 +63,14 @@ class Observer(ABC):
 
     def observe(self, batch: torch.Tensor) -> None:
         """One batch ``[..., channels]``: checked and laid out, then observed."""
-        lay = lay_out(batches_of([batch]), per_channel=self.per_channel, device=self.device, source=self.source,
-                      layer=self.name, first_index=self.batches)  # fmt: skip
+        lay = lay_out(
+            batches_of([batch]),
+            per_channel=self.per_channel,
+            device=self.device,
+            source=self.source,
+            layer=self.name,
+            first_index=self.batches,
+        )
         self.observe_laid_out(lay.matrix)
 
     def observe_laid_out(self, values: torch.Tensor) -> None:
@@ -76,7 +83,7 @@ class Observer(ABC):
                 f"{where(self.source, self.name, self.batches)}has {slices} channels (last dimension) but the "
                 f"first batch had {self.slices}: per_channel needs the same channel count in every batch; "
                 "capture all batches from the same layer"
-            )  # fmt: skip
+            )
         self._observe(values)
         self.batches += 1
 

@@ -53,6 +53,8 @@ def tensor_batch(tensor: torch.Tensor) -> Batch:
 
 
 ACCEPTED_DTYPES = (torch.float32, torch.float16)
+
+
 def dtype_error(dtype: torch.dtype, context: str) -> SampleDataError:
     hint = " (convert it with .float())" if dtype.is_floating_point else ""
     return SampleDataError(

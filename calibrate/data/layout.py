@@ -40,9 +40,16 @@ class Layout:
         return self.matrix[:, self.segments[i]]
 
 
-def lay_out(batches: Iterable[Batch], *, per_channel: bool, device: torch.device,
-            source: str | None = None, layer: str | None = None, first_index: int = 0,
-            cancel: Callable[[], bool] | None = None) -> Layout:  # fmt: skip
+def lay_out(
+    batches: Iterable[Batch],
+    *,
+    per_channel: bool,
+    device: torch.device,
+    source: str | None = None,
+    layer: str | None = None,
+    first_index: int = 0,
+    cancel: Callable[[], bool] | None = None,
+) -> Layout:
     """Check every batch and copy its values into one matrix (module docstring). Messages
     number the batches from *first_index*."""
     batches = list(batches)

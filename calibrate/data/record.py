@@ -38,8 +38,9 @@ def _parse(path: Path) -> Any:
     try:
         text = read_regular(path, RECORD_LIMIT).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecordError(f"{path}: not a text record file (invalid UTF-8 at byte {exc.start}); "
-                          "give an AMCT record .txt") from exc
+        raise RecordError(
+            f"{path}: not a text record file (invalid UTF-8 at byte {exc.start}); give an AMCT record .txt"
+        ) from exc
     except FileRefused as exc:
         raise RecordError(f"{path}: cannot read the record file: it {exc.strerror}") from exc
     except OSError as exc:
@@ -81,8 +82,9 @@ def _lists(value: LayerFactors) -> tuple[list[float], list[int]]:
     return [float(v) for v in scales], [int(v) for v in offsets]
 
 
-def write_record(path: str | os.PathLike[str], factors_by_layer: Mapping[str, LayerFactors], *,
-                 update: bool = True) -> list[str]:  # fmt: skip
+def write_record(
+    path: str | os.PathLike[str], factors_by_layer: Mapping[str, LayerFactors], *, update: bool = True
+) -> list[str]:
     """Write *factors_by_layer* to the record file *path*, atomically.
 
     With ``update`` and an existing file, its other entries are kept and the given layers'
@@ -94,8 +96,9 @@ def write_record(path: str | os.PathLike[str], factors_by_layer: Mapping[str, La
     except FileRefused as exc:
         raise RecordError(f"{p}: not written: it {exc.strerror}") from exc
     except OSError as exc:
-        raise RecordError(f"{p}: cannot write the record file ({exc.strerror or exc}); choose a writable "
-                          "path with --record") from exc  # fmt: skip
+        raise RecordError(
+            f"{p}: cannot write the record file ({exc.strerror or exc}); choose a writable path with --record"
+        ) from exc
     msg = _parse(p) if update and exists else _message()
     # A file that repeats a layer's key: readers take the last entry, so that one is
     # replaced and the earlier KV-only copies of the layers written here are dropped.
@@ -137,6 +140,5 @@ def _write_atomic(path: Path, text: str) -> None:
         raise RecordError(f"{path}: not written: it {exc.strerror}") from exc
     except OSError as exc:
         raise RecordError(
-            f"{path}: cannot write the record file ({exc.strerror or exc}); choose a writable "
-            "path with --record"
+            f"{path}: cannot write the record file ({exc.strerror or exc}); choose a writable path with --record"
         ) from exc

@@ -32,7 +32,6 @@ _BATCH_KEY = re.compile(r"(?P<layer>.*)/(?P<index>\d+)\Z", re.DOTALL)  # (a name
 _DTYPES = {"F32": torch.float32, "F16": torch.float16}
 
 
-
 class SampleSource:
     """Sample data opened from a file: layer names and their batches, loaded on demand."""
 
@@ -59,7 +58,9 @@ class SampleSource:
         try:  # a FIFO or a device (/dev/stdin, /dev/zero) is never opened: it would block or never end
             os.close(open_regular(self.path))
         except FileRefused as exc:
-            raise SampleDataError(f"{self.path}: not read: it {exc.strerror}; give --data a .safetensors file") from None
+            raise SampleDataError(
+                f"{self.path}: not read: it {exc.strerror}; give --data a .safetensors file"
+            ) from None
         except OSError as exc:
             raise SampleDataError(f"{self.path}: cannot read sample data ({exc.strerror or exc})") from None
         if self.path.suffix in (".pt", ".pth", ".bin") and not _is_safetensors(self.path):
@@ -126,8 +127,7 @@ class SampleSource:
             return tensor
         except Exception as exc:
             raise SampleDataError(
-                f"{self.path}: cannot read tensor '{key}' ({exc}); the file may be truncated: "
-                "write it again"
+                f"{self.path}: cannot read tensor '{key}' ({exc}); the file may be truncated: write it again"
             ) from exc
 
     def batch_count(self, layer: str) -> int:
@@ -195,8 +195,11 @@ class SampleSource:
             return tensor_batch(self._get(key)[i] if stacked else self._get(key))
         shape = meta[1][1:] if stacked else meta[1]
         begin = meta[2] + (i * math.prod(shape) * dtype.itemsize if stacked else 0)
-        return Batch(tuple(shape), dtype,
-                     lambda unit: self._read_pieces(begin, shape, dtype, where(str(self.path), layer, i), unit))
+        return Batch(
+            tuple(shape),
+            dtype,
+            lambda unit: self._read_pieces(begin, shape, dtype, where(str(self.path), layer, i), unit),
+        )
 
     def _index(self) -> dict[str, tuple[str, list[int], int]]:
         """``key -> (dtype, shape, file offset of the data)`` from the safetensors header."""
@@ -214,14 +217,17 @@ class SampleSource:
                     if not isinstance(dtype, str) or min(shape, default=0) < 0:
                         raise ValueError
                 except (KeyError, TypeError, ValueError, IndexError):
-                    raise SampleDataError(f"{self.path}: not a readable safetensors file (the header's entry for "
-                                          f"{quoted(k)} is malformed)") from None  # fmt: skip
+                    raise SampleDataError(
+                        f"{self.path}: not a readable safetensors file (the header's entry for "
+                        f"{quoted(k)} is malformed)"
+                    ) from None
                 meta[k] = (dtype, shape, begin)
             self._meta = meta
         return self._meta
 
-    def _read_pieces(self, begin: int, shape: Sequence[int], dtype: torch.dtype, context: str,
-                     unit: int) -> Iterator[torch.Tensor]:  # fmt: skip
+    def _read_pieces(
+        self, begin: int, shape: Sequence[int], dtype: torch.dtype, context: str, unit: int
+    ) -> Iterator[torch.Tensor]:
         item = dtype.itemsize
         spans = list(piece_spans(shape, unit))
         buffer = torch.empty(max(count for _, count in spans), dtype=dtype)
@@ -231,8 +237,9 @@ class SampleSource:
             for _, count in spans:
                 got = fh.readinto(memoryview(raw.data)[: count * item])
                 if got != count * item:
-                    raise SampleDataError(f"{context}the file ends inside this batch ({self.path} is truncated): "
-                                          "write it again")  # fmt: skip
+                    raise SampleDataError(
+                        f"{context}the file ends inside this batch ({self.path} is truncated): write it again"
+                    )
                 yield buffer[:count]
 
 

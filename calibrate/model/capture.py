@@ -55,8 +55,7 @@ class Capture:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write every recorded batch as ``<layer>/<i>`` to a safetensors file."""
-        tensors = {f"{name}/{i}": t.contiguous() for name, ts in self._outputs.items()
-                   for i, t in enumerate(ts)}  # fmt: skip
+        tensors = {f"{name}/{i}": t.contiguous() for name, ts in self._outputs.items() for i, t in enumerate(ts)}
         empty = [name for name, ts in self._outputs.items() if not ts]
         if empty:
             raise SampleDataError(

@@ -51,8 +51,7 @@ class Variant:
         return f"{_ALGO_LABEL[self.algorithm]} {self.granularity} {mode}"
 
     def settings(self) -> dict[str, Any]:
-        return {"algorithm": self.algorithm, "granularity": self.granularity,
-                "symmetric": not self.with_offset}  # fmt: skip
+        return {"algorithm": self.algorithm, "granularity": self.granularity, "symmetric": not self.with_offset}
 
 
 _ALGORITHMS: tuple[Literal["minmax", "ifmr", "hfmg"], ...] = ("minmax", "ifmr", "hfmg")
@@ -69,14 +68,26 @@ def _minmax(samples: Any, layers: Sequence[str], batch_num: int, v: Variant) -> 
         source.require(layers)
         for layer in layers:
             source.check_count(layer, batch_num)
-            lay = lay_out([source.batch(layer, i) for i in range(batch_num)], per_channel=v.granularity == "per_channel",
-                          device=torch.device("cpu"), source=str(source.path), layer=layer)  # fmt: skip
+            lay = lay_out(
+                [source.batch(layer, i) for i in range(batch_num)],
+                per_channel=v.granularity == "per_channel",
+                device=torch.device("cpu"),
+                source=str(source.path),
+                layer=layer,
+            )
             out[layer] = factors_from_range(lay.matrix.amin(dim=1), lay.matrix.amax(dim=1), v.with_offset)
     return out
 
 
-def variant_factors(v: Variant, layers: Sequence[str], samples: Any, batch_num: int, *,
-                    device: str = "cpu", progress: Progress | None = None) -> dict[str, Factors]:  # fmt: skip
+def variant_factors(
+    v: Variant,
+    layers: Sequence[str],
+    samples: Any,
+    batch_num: int,
+    *,
+    device: str = "cpu",
+    progress: Progress | None = None,
+) -> dict[str, Factors]:
     """The factors of every layer under *v*, calibrated on *samples* (a path or source)."""
     algorithm = v.algorithm
     if algorithm == "minmax":
@@ -154,44 +165,84 @@ class Comparison:
 
         def row(r: Evaluation) -> dict[str, Any]:
             finite = {k: (v if math.isfinite(v) else None) for k, v in r.sqnr_db.items()}
-            texts = {self.texts[t]: {"perplexity": r.text_perplexity(t), "delta_percent": self.text_delta(r, t),
-                                     "interval": iv(self.interval(r, t))}
-                     for t in self.text_indices()}  # fmt: skip
-            return {"name": r.name, **r.settings, "perplexity": r.perplexity,
-                    "delta_percent": r.delta(base), "interval": iv(self.interval(r)), "texts": texts,
-                    "versus_best": self.versus_best(r),
-                    "k_only_perplexity": r.k_only, "v_only_perplexity": r.v_only,
-                    "mean_sqnr_db_k": r.mean_sqnr("k"), "mean_sqnr_db_v": r.mean_sqnr("v"),
-                    "sqnr_db": finite, "eval_seconds": round(r.seconds, 2)}  # fmt: skip
+            texts = {
+                self.texts[t]: {
+                    "perplexity": r.text_perplexity(t),
+                    "delta_percent": self.text_delta(r, t),
+                    "interval": iv(self.interval(r, t)),
+                }
+                for t in self.text_indices()
+            }
+            return {
+                "name": r.name,
+                **r.settings,
+                "perplexity": r.perplexity,
+                "delta_percent": r.delta(base),
+                "interval": iv(self.interval(r)),
+                "texts": texts,
+                "versus_best": self.versus_best(r),
+                "k_only_perplexity": r.k_only,
+                "v_only_perplexity": r.v_only,
+                "mean_sqnr_db_k": r.mean_sqnr("k"),
+                "mean_sqnr_db_v": r.mean_sqnr("v"),
+                "sqnr_db": finite,
+                "eval_seconds": round(r.seconds, 2),
+            }
 
         base_texts = {self.texts[t]: self.baseline.text_perplexity(t) for t in self.text_indices()}
-        return {**self.about, "baseline_perplexity": base, "baseline_texts": base_texts,
-                "rows": [row(r) for r in self.rows],
-                "best_within_1_percent": best.name if best else None}  # fmt: skip
+        return {
+            **self.about,
+            "baseline_perplexity": base,
+            "baseline_texts": base_texts,
+            "rows": [row(r) for r in self.rows],
+            "best_within_1_percent": best.name if best else None,
+        }
 
 
-def compare(model: Any, ids: torch.Tensor | Sequence[torch.Tensor], layers: Sequence[str],
-            samples: Any, batch_num: int, *, texts: Sequence[str] | None = None,
-            extra: Mapping[str, Mapping[str, Any]] | None = None,
-            variants: Sequence[Variant] = VARIANTS, window: int = 512, device: str = "cpu",
-            split_kv: bool = False, progress: Progress | None = None,
-            about: dict[str, Any] | None = None,
-            extra_settings: dict[str, Any] | None = None) -> Comparison:  # fmt: skip
+def compare(
+    model: Any,
+    ids: torch.Tensor | Sequence[torch.Tensor],
+    layers: Sequence[str],
+    samples: Any,
+    batch_num: int,
+    *,
+    texts: Sequence[str] | None = None,
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+    variants: Sequence[Variant] = VARIANTS,
+    window: int = 512,
+    device: str = "cpu",
+    split_kv: bool = False,
+    progress: Progress | None = None,
+    about: dict[str, Any] | None = None,
+    extra_settings: dict[str, Any] | None = None,
+) -> Comparison:
     """Baseline, then each of *extra* (name -> factors, e.g. the config's own, described by
     *extra_settings*), then *variants*."""
-    baseline = evaluate(model, ids, None, name="unquantized (float32)", window=window,
-                        progress=progress)  # fmt: skip
-    rows = [evaluate(model, ids, f, name=n, window=window, progress=progress, split_kv=split_kv,
-                     settings={"algorithm": "config", **(extra_settings or {})})
-            for n, f in (extra or {}).items()]  # fmt: skip
+    baseline = evaluate(model, ids, None, name="unquantized (float32)", window=window, progress=progress)
+    rows = [
+        evaluate(
+            model,
+            ids,
+            f,
+            name=n,
+            window=window,
+            progress=progress,
+            split_kv=split_kv,
+            settings={"algorithm": "config", **(extra_settings or {})},
+        )
+        for n, f in (extra or {}).items()
+    ]
     for i, v in enumerate(variants):
         if progress:
             progress(f"calibrating {v.name}", i, len(variants))
         t0 = time.perf_counter()
         factors = variant_factors(v, layers, samples, batch_num, device=device)
         settings = {**v.settings(), "calibration_seconds": round(time.perf_counter() - t0, 2)}
-        rows.append(evaluate(model, ids, factors, name=v.name, window=window, progress=progress,
-                             settings=settings, split_kv=split_kv))  # fmt: skip
+        rows.append(
+            evaluate(
+                model, ids, factors, name=v.name, window=window, progress=progress, settings=settings, split_kv=split_kv
+            )
+        )
     return Comparison(baseline, rows, dict(about or {}), list(texts or []))
 
 
@@ -214,8 +265,14 @@ def format_table(c: Comparison, percent: float = 1.0) -> str:
     texts = c.text_indices()
     split = any(r.k_only is not None or r.v_only is not None for r in c.rows)
     pooled = "Δ pooled [95 % CI]" if texts else "Δ perplexity [95 % CI]"
-    head = ["setting", "perplexity", pooled, *(f"Δ {c.texts[t]}" for t in texts),
-            f"≤ +{percent:g} %" + (" each" if texts else ""), "vs best"]  # fmt: skip
+    head = [
+        "setting",
+        "perplexity",
+        pooled,
+        *(f"Δ {c.texts[t]}" for t in texts),
+        f"≤ +{percent:g} %" + (" each" if texts else ""),
+        "vs best",
+    ]
     head += ["Δ K only", "Δ V only"] if split else []
     head += ["SQNR K (dB)", "SQNR V (dB)", "calibration (s)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -233,14 +290,16 @@ def format_table(c: Comparison, percent: float = 1.0) -> str:
         cells += [_db(r.mean_sqnr("k")), _db(r.mean_sqnr("v")), "–" if secs is None else f"{secs:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     where = " on every text" if texts else ""
-    summary = (f"best int8 setting within +{percent:g} % of the unquantized perplexity{where}: "
-               + (f"{best.name} ({best.perplexity:.4f}, {_pct(best.perplexity, base)})" if best
-                  else "none"))  # fmt: skip
+    summary = f"best int8 setting within +{percent:g} % of the unquantized perplexity{where}: " + (
+        f"{best.name} ({best.perplexity:.4f}, {_pct(best.perplexity, base)})" if best else "none"
+    )
     out = [*lines, "", summary]
     same = [r.name for r in c.rows if c.versus_best(r, percent) == "≈"]
     if best is not None and best.windows is not None:
-        out.append("not distinguishable from it (paired 95 % interval of the difference contains 0): "
-                   + (", ".join(same) if same else "none"))  # fmt: skip
+        out.append(
+            "not distinguishable from it (paired 95 % interval of the difference contains 0): "
+            + (", ".join(same) if same else "none")
+        )
     return "\n".join(out)
 
 
@@ -270,13 +329,15 @@ def plot(c: Comparison, path: str | Path, percent: float = 1.0) -> Path:
     err = None
     if len(known) == len(ivs):
         # a percentile interval need not contain its estimate (rounding, skewed draws)
-        err = [[max(d - x.low, 0.0) for d, x in zip(deltas, known, strict=True)],
-               [max(x.high - d, 0.0) for d, x in zip(deltas, known, strict=True)]]
-    ax1.barh(names, deltas, color=colors, alpha=0.6, xerr=err, capsize=2,
-             label="pooled, 95 % interval" if err else None)  # fmt: skip
+        err = [
+            [max(d - x.low, 0.0) for d, x in zip(deltas, known, strict=True)],
+            [max(x.high - d, 0.0) for d, x in zip(deltas, known, strict=True)],
+        ]
+    ax1.barh(
+        names, deltas, color=colors, alpha=0.6, xerr=err, capsize=2, label="pooled, 95 % interval" if err else None
+    )
     for t, marker in zip(c.text_indices(), "os^vDP*X", strict=False):
-        ax1.scatter([c.text_delta(r, t) for r in rows], names, marker=marker, s=18, zorder=3,
-                    label=c.texts[t])  # fmt: skip
+        ax1.scatter([c.text_delta(r, t) for r in rows], names, marker=marker, s=18, zorder=3, label=c.texts[t])
     ax1.axvline(percent, color="black", linestyle="--", linewidth=1, label=f"+{percent:g} %")
     ax1.axvline(0.0, color="grey", linewidth=0.5)
     if max(abs(d) for d in deltas) > 25:  # a broken setting: keep the small ones readable
@@ -292,11 +353,13 @@ def plot(c: Comparison, path: str | Path, percent: float = 1.0) -> Path:
         shown += same[:1]
     for r, color in zip(shown, ("tab:blue", "tab:green", "tab:orange", "tab:red"), strict=False):
         for kind, style in (("k", "-"), ("v", ":")):
-            pts = sorted((_layer_index(n, i), v) for i, (n, v) in enumerate(r.sqnr_db.items())
-                         if n.endswith(f"{kind}_proj") and math.isfinite(v))  # fmt: skip
+            pts = sorted(
+                (_layer_index(n, i), v)
+                for i, (n, v) in enumerate(r.sqnr_db.items())
+                if n.endswith(f"{kind}_proj") and math.isfinite(v)
+            )
             if pts:
-                ax2.plot(*zip(*pts, strict=True), style, color=color, marker=".",
-                         label=f"{r.name} ({kind.upper()})")  # fmt: skip
+                ax2.plot(*zip(*pts, strict=True), style, color=color, marker=".", label=f"{r.name} ({kind.upper()})")
     ax2.set_xlabel("layer")
     ax2.set_ylabel("SQNR (dB)")
     ax2.set_title("per-layer SQNR on the evaluated text")

@@ -31,9 +31,16 @@ from kvcal.calibrate.model.loader import ModelError, check_layers
 from kvcal.grammar.problems import quoted
 
 __all__ = [
-    "Evaluation", "FakeQuant", "Progress", "as_fake_quant", "evaluate", "fake_quantize",
-    "perplexity", "quantized", "window_scores",
-]  # fmt: skip
+    "Evaluation",
+    "FakeQuant",
+    "Progress",
+    "as_fake_quant",
+    "evaluate",
+    "fake_quantize",
+    "perplexity",
+    "quantized",
+    "window_scores",
+]
 
 #: progress(message, done, total)
 Progress = Callable[[str, int, int], None]
@@ -137,8 +144,9 @@ def quantized(model: Any, factors: Mapping[str, Any]) -> Iterator[dict[str, _Sta
             h.remove()
 
 
-def window_scores(model: Any, texts: Sequence[torch.Tensor], *, window: int = 512,
-                  progress: Progress | None = None, label: str = "") -> WindowScores:  # fmt: skip
+def window_scores(
+    model: Any, texts: Sequence[torch.Tensor], *, window: int = 512, progress: Progress | None = None, label: str = ""
+) -> WindowScores:
     """Summed NLL and token count of every window of every text (1-D ids each), in order.
 
     Each text is cut into non-overlapping windows of *window* tokens (a last window of one
@@ -161,8 +169,9 @@ def window_scores(model: Any, texts: Sequence[torch.Tensor], *, window: int = 51
     return WindowScores(tuple(nll), tuple(tokens), tuple(text))
 
 
-def perplexity(model: Any, ids: torch.Tensor, *, window: int = 512,
-               progress: Progress | None = None, label: str = "") -> float:  # fmt: skip
+def perplexity(
+    model: Any, ids: torch.Tensor, *, window: int = 512, progress: Progress | None = None, label: str = ""
+) -> float:
     """Perplexity of *ids* (1-D) in non-overlapping windows of *window* tokens."""
     if ids.dim() != 1 or ids.numel() < 2:
         raise ModelError(f"need at least 2 tokens to measure perplexity (got {ids.numel()})")
@@ -202,9 +211,17 @@ class Evaluation:
         return sum(vals) / len(vals) if vals else None
 
 
-def evaluate(model: Any, ids: torch.Tensor | Sequence[torch.Tensor], factors: Mapping[str, Any] | None,
-             *, name: str, window: int = 512, progress: Progress | None = None,
-             settings: dict[str, Any] | None = None, split_kv: bool = False) -> Evaluation:  # fmt: skip
+def evaluate(
+    model: Any,
+    ids: torch.Tensor | Sequence[torch.Tensor],
+    factors: Mapping[str, Any] | None,
+    *,
+    name: str,
+    window: int = 512,
+    progress: Progress | None = None,
+    settings: dict[str, Any] | None = None,
+    split_kv: bool = False,
+) -> Evaluation:
     """Perplexity of *ids* (one text, or several) with *factors* applied (None or empty:
     unquantized), per window, and each layer's SQNR."""
     t0 = time.perf_counter()
@@ -215,8 +232,7 @@ def evaluate(model: Any, ids: torch.Tensor | Sequence[torch.Tensor], factors: Ma
 
     if not factors:
         ws = scores(name)
-        return Evaluation(name, ws.perplexity(), {}, time.perf_counter() - t0, dict(settings or {}),
-                          windows=ws)  # fmt: skip
+        return Evaluation(name, ws.perplexity(), {}, time.perf_counter() - t0, dict(settings or {}), windows=ws)
     with quantized(model, factors) as stats:
         ws = scores(name)
         sqnr = {n: s.sqnr_db for n, s in stats.items()}
@@ -227,5 +243,6 @@ def evaluate(model: Any, ids: torch.Tensor | Sequence[torch.Tensor], factors: Ma
             if subset and len(subset) < len(factors):
                 with quantized(model, subset):
                     parts[kind] = scores(f"{name} ({kind.upper()} only)").perplexity()
-    return Evaluation(name, ws.perplexity(), sqnr, time.perf_counter() - t0, dict(settings or {}),
-                      parts["k"], parts["v"], ws)  # fmt: skip
+    return Evaluation(
+        name, ws.perplexity(), sqnr, time.perf_counter() - t0, dict(settings or {}), parts["k"], parts["v"], ws
+    )

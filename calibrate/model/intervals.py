@@ -26,9 +26,17 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "LEVEL", "RESAMPLES", "SEED", "Interval", "WindowScores", "bootstrap_indices",
-    "delta_interval", "delta_percent", "difference_interval", "interval_from",
-]  # fmt: skip
+    "LEVEL",
+    "RESAMPLES",
+    "SEED",
+    "Interval",
+    "WindowScores",
+    "bootstrap_indices",
+    "delta_interval",
+    "delta_percent",
+    "difference_interval",
+    "interval_from",
+]
 
 LEVEL = 0.95
 RESAMPLES = 4000
@@ -59,8 +67,9 @@ class WindowScores:
         if text is None:
             return self
         keep = [i for i, t in enumerate(self.text) if t == text]
-        return WindowScores(tuple(self.nll[i] for i in keep), tuple(self.tokens[i] for i in keep),
-                            tuple(self.text[i] for i in keep))  # fmt: skip
+        return WindowScores(
+            tuple(self.nll[i] for i in keep), tuple(self.tokens[i] for i in keep), tuple(self.text[i] for i in keep)
+        )
 
     def perplexity(self, text: int | None = None) -> float:
         """``exp(mean NLL per token)`` over the windows of *text* (None: all, pooled)."""
@@ -95,8 +104,7 @@ def delta_percent(base_nll: float, other_nll: float, tokens: float) -> float:
     return 100.0 * math.expm1((other_nll - base_nll) / tokens)
 
 
-def bootstrap_indices(strata: Sequence[int], resamples: int = RESAMPLES,
-                      seed: int = SEED) -> np.ndarray:  # fmt: skip
+def bootstrap_indices(strata: Sequence[int], resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
     """``[resamples, n]`` window indices: each row redraws every stratum's windows from that
     stratum, with replacement, keeping its size."""
     strata_arr = np.asarray(strata)
@@ -122,16 +130,22 @@ def _check_paired(*scores: WindowScores) -> None:
             raise ValueError("paired intervals need the same windows (same texts, same token counts)")
 
 
-def _deltas(base: np.ndarray, other: np.ndarray, tokens: np.ndarray,
-            idx: np.ndarray) -> np.ndarray:  # fmt: skip
+def _deltas(base: np.ndarray, other: np.ndarray, tokens: np.ndarray, idx: np.ndarray) -> np.ndarray:
     diff: np.ndarray = (other - base)[idx].sum(axis=1) / tokens[idx].sum(axis=1)
     percent: np.ndarray = 100.0 * np.expm1(diff)
     return percent
 
 
-def delta_interval(base: WindowScores, other: WindowScores, *, text: int | None = None,
-                   level: float = LEVEL, resamples: int = RESAMPLES, seed: int = SEED,
-                   indices: np.ndarray | None = None) -> Interval:  # fmt: skip
+def delta_interval(
+    base: WindowScores,
+    other: WindowScores,
+    *,
+    text: int | None = None,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    indices: np.ndarray | None = None,
+) -> Interval:
     """Δ% of *other* against *base* (the same windows), on *text* or pooled over all texts,
     with a paired, stratified bootstrap interval. *indices* replaces the random draws."""
     _check_paired(base, other)
@@ -143,10 +157,17 @@ def delta_interval(base: WindowScores, other: WindowScores, *, text: int | None 
     return interval_from(estimate, _deltas(nb, no, tokens, idx), level)
 
 
-def difference_interval(base: WindowScores, a: WindowScores, b: WindowScores, *,
-                        text: int | None = None, level: float = LEVEL,
-                        resamples: int = RESAMPLES, seed: int = SEED,
-                        indices: np.ndarray | None = None) -> Interval:  # fmt: skip
+def difference_interval(
+    base: WindowScores,
+    a: WindowScores,
+    b: WindowScores,
+    *,
+    text: int | None = None,
+    level: float = LEVEL,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+    indices: np.ndarray | None = None,
+) -> Interval:
     """``Δa − Δb`` in percent points, paired: every resample draws the same windows for the
     baseline and both settings. Contains 0: *a* and *b* are not distinguishable."""
     _check_paired(base, a, b)
@@ -155,7 +176,8 @@ def difference_interval(base: WindowScores, a: WindowScores, b: WindowScores, *,
     n0, na, nb = (np.asarray(s.nll, dtype=np.float64) for s in (pb, pa, pbb))
     idx = bootstrap_indices(pb.text, resamples, seed) if indices is None else indices
     total = float(tokens.sum())
-    estimate = (delta_percent(float(n0.sum()), float(na.sum()), total)
-                - delta_percent(float(n0.sum()), float(nb.sum()), total))  # fmt: skip
+    estimate = delta_percent(float(n0.sum()), float(na.sum()), total) - delta_percent(
+        float(n0.sum()), float(nb.sum()), total
+    )
     samples = _deltas(n0, na, tokens, idx) - _deltas(n0, nb, tokens, idx)
     return interval_from(estimate, samples, level)

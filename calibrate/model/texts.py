@@ -33,9 +33,14 @@ from typing import Literal
 from kvcal.calibrate.model.loader import INSTALL_HINT, ModelError, bundled_text
 
 __all__ = [
-    "BUILTIN", "CALIBRATION_DEFAULT", "EVALUATION_DEFAULT", "HELD_OUT", "BuiltinText",
-    "NamedText", "load_text",
-]  # fmt: skip
+    "BUILTIN",
+    "CALIBRATION_DEFAULT",
+    "EVALUATION_DEFAULT",
+    "HELD_OUT",
+    "BuiltinText",
+    "NamedText",
+    "load_text",
+]
 
 Part = Literal["calibration", "evaluation"]
 
@@ -76,10 +81,15 @@ def _read(path: Path) -> str:
 def _numpy_docstrings(parity: int) -> str:
     """numpy's reference docstrings (the ``add_newdoc`` strings), every other one."""
     root = _package_dir("numpy")
-    path = next((p for p in (root / "_core" / "_add_newdocs.py", root / "core" / "_add_newdocs.py")
-                 if p.is_file()), root / "_core" / "_add_newdocs.py")  # fmt: skip
-    found = [(n.lineno, n.col_offset, n.value) for n in ast.walk(ast.parse(_read(path)))
-             if isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) >= 200]
+    path = next(
+        (p for p in (root / "_core" / "_add_newdocs.py", root / "core" / "_add_newdocs.py") if p.is_file()),
+        root / "_core" / "_add_newdocs.py",
+    )
+    found = [
+        (n.lineno, n.col_offset, n.value)
+        for n in ast.walk(ast.parse(_read(path)))
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and len(n.value) >= 200
+    ]
     found.sort()
     return "\n\n".join(inspect.cleandoc(text) for _, _, text in found[parity::2])
 
@@ -100,22 +110,43 @@ def _apache_licence() -> str:
 
 
 BUILTIN: dict[str, BuiltinText] = {
-    t.name: t for t in (
-        BuiltinText("prose", "expository prose (lighthouses / rivers)",
-                    "examples/texts/calibration.txt and evaluation.txt, written for kvcal", "CC0-1.0",
-                    lambda: _read(bundled_text("calibration")), lambda: _read(bundled_text("evaluation"))),
-        BuiltinText("docs", "API reference documentation",
-                    "numpy's docstrings in numpy/_core/_add_newdocs.py (even-numbered for "
-                    "calibration, odd-numbered for evaluation)", "BSD-3-Clause (numpy)",
-                    lambda: _numpy_docstrings(0), lambda: _numpy_docstrings(1)),
-        BuiltinText("code", "Python source code",
-                    "lark's lark/lark.py (calibration) and lark/load_grammar.py (evaluation)",
-                    "MIT (lark)", lambda: _lark_source("lark.py"), lambda: _lark_source("load_grammar.py")),
-        BuiltinText("legal", "licence text", "the Apache License 2.0 as transformers' "
-                    "dist-info ships it (evaluation only: the held-out domain)",
-                    "Apache-2.0 (the licence text itself may be copied verbatim)", None, _apache_licence),
+    t.name: t
+    for t in (
+        BuiltinText(
+            "prose",
+            "expository prose (lighthouses / rivers)",
+            "examples/texts/calibration.txt and evaluation.txt, written for kvcal",
+            "CC0-1.0",
+            lambda: _read(bundled_text("calibration")),
+            lambda: _read(bundled_text("evaluation")),
+        ),
+        BuiltinText(
+            "docs",
+            "API reference documentation",
+            "numpy's docstrings in numpy/_core/_add_newdocs.py (even-numbered for "
+            "calibration, odd-numbered for evaluation)",
+            "BSD-3-Clause (numpy)",
+            lambda: _numpy_docstrings(0),
+            lambda: _numpy_docstrings(1),
+        ),
+        BuiltinText(
+            "code",
+            "Python source code",
+            "lark's lark/lark.py (calibration) and lark/load_grammar.py (evaluation)",
+            "MIT (lark)",
+            lambda: _lark_source("lark.py"),
+            lambda: _lark_source("load_grammar.py"),
+        ),
+        BuiltinText(
+            "legal",
+            "licence text",
+            "the Apache License 2.0 as transformers' dist-info ships it (evaluation only: the held-out domain)",
+            "Apache-2.0 (the licence text itself may be copied verbatim)",
+            None,
+            _apache_licence,
+        ),
     )
-}  # fmt: skip
+}
 #: the domains a tuning or a calibration uses by default, and the one kept out of both
 CALIBRATION_DEFAULT = ("prose", "docs", "code")
 EVALUATION_DEFAULT = ("prose", "docs", "code", "legal")
@@ -129,18 +160,24 @@ def load_text(spec: str | os.PathLike[str], part: Part) -> NamedText:
         name = written[1:]
         builtin = BUILTIN.get(name)
         if builtin is None:
-            raise ModelError(f"{written}: no such built-in text; the built-in texts are "
-                             f"{', '.join('@' + n for n in BUILTIN)} (or give a file)")  # fmt: skip
+            raise ModelError(
+                f"{written}: no such built-in text; the built-in texts are "
+                f"{', '.join('@' + n for n in BUILTIN)} (or give a file)"
+            )
         reader = builtin.calibration if part == "calibration" else builtin.evaluation
         if reader is None:
-            raise ModelError(f"{written} is kept for evaluation only (the held-out domain): "
-                             f"calibrate on {', '.join('@' + n for n in CALIBRATION_DEFAULT)} or your own files")  # fmt: skip
+            raise ModelError(
+                f"{written} is kept for evaluation only (the held-out domain): "
+                f"calibrate on {', '.join('@' + n for n in CALIBRATION_DEFAULT)} or your own files"
+            )
         return NamedText(name, reader(), f"@{name} ({builtin.source})")
     path = Path(written)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         what = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ModelError(f"{path}: cannot read the text ({what}); give a UTF-8 text file or a "
-                         f"built-in text ({', '.join('@' + n for n in BUILTIN)})") from exc  # fmt: skip
+        raise ModelError(
+            f"{path}: cannot read the text ({what}); give a UTF-8 text file or a "
+            f"built-in text ({', '.join('@' + n for n in BUILTIN)})"
+        ) from exc
     return NamedText(path.stem, text, str(path))

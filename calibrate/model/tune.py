@@ -56,9 +56,19 @@ from kvcal.grammar import HfmgParams, IfmrParams, LayerPlan
 from kvcal.grammar.plan import Algorithm, Granularity
 
 __all__ = [
-    "AMCT_DEFAULT", "FAMILIES", "NEGLIGIBLE_DB", "PER_LAYER_MARGIN_DB", "Finalist", "Fold", "Setting", "TuneResult",
-    "kind_of", "make_folds", "param_variants", "tune",
-]  # fmt: skip
+    "AMCT_DEFAULT",
+    "FAMILIES",
+    "NEGLIGIBLE_DB",
+    "PER_LAYER_MARGIN_DB",
+    "Finalist",
+    "Fold",
+    "Setting",
+    "TuneResult",
+    "kind_of",
+    "make_folds",
+    "param_variants",
+    "tune",
+]
 
 Progress = Callable[[str, int, int], None]
 #: nll(factors_by_layer, windows) -> summed NLL of each of those windows, in order
@@ -118,13 +128,23 @@ class Setting:
     def complexity(self) -> tuple[int, int, int, int]:
         """Smaller is simpler: one scale before one per channel, AMCT's parameters before
         others, no offset before an offset, AMCT's default algorithm (IFMR) before HFMG."""
-        return (int(self.per_channel), int(not self.default_params), int(self.with_offset),
-                int(self.algorithm != "ifmr"))  # fmt: skip
+        return (
+            int(self.per_channel),
+            int(not self.default_params),
+            int(self.with_offset),
+            int(self.algorithm != "ifmr"),
+        )
 
     def plan(self, layer: str, batch_num: int) -> LayerPlan:
-        return LayerPlan(layer, self.algorithm, self.granularity, self.with_offset, batch_num,
-                         ifmr=self.ifmr if self.algorithm == "ifmr" else None,
-                         hfmg=self.hfmg if self.algorithm == "hfmg" else None)  # fmt: skip
+        return LayerPlan(
+            layer,
+            self.algorithm,
+            self.granularity,
+            self.with_offset,
+            batch_num,
+            ifmr=self.ifmr if self.algorithm == "ifmr" else None,
+            hfmg=self.hfmg if self.algorithm == "hfmg" else None,
+        )
 
     def observer(self) -> IfmrObserver | HfmgObserver:
         if self.algorithm == "ifmr":
@@ -136,7 +156,7 @@ _ALGORITHMS: tuple[Algorithm, ...] = ("ifmr", "hfmg")
 _GRANULARITIES: tuple[Granularity, ...] = ("per_tensor", "per_channel")
 FAMILIES: tuple[Setting, ...] = tuple(
     Setting(a, g, o) for a in _ALGORITHMS for g in _GRANULARITIES for o in (True, False)
-)  # fmt: skip
+)
 #: what AMCT runs for a layer listed without any calibration_config
 AMCT_DEFAULT = Setting("ifmr", "per_tensor", True)
 IFMR_RANGES = ((0.5, 1.3), (0.9, 1.1))
@@ -166,8 +186,9 @@ class Fold:
     name: str
 
 
-def make_folds(window_text: Sequence[int], batch_num: int, text_names: Sequence[str] | None = None,
-               blocks: int = 3) -> list[Fold]:  # fmt: skip
+def make_folds(
+    window_text: Sequence[int], batch_num: int, text_names: Sequence[str] | None = None, blocks: int = 3
+) -> list[Fold]:
     """Leave-one-text-out folds (several texts) or *blocks* contiguous blocks of windows (one).
 
     A fold's batch ``b`` stacks the ``b``-th window of every calibration text; each window is
@@ -182,22 +203,28 @@ def make_folds(window_text: Sequence[int], batch_num: int, text_names: Sequence[
             others = [by_text[o] for o in texts if o != t]
             short = min(len(ws) for ws in others)
             if short < batch_num:
-                raise ValueError(f"a calibration text has {short} window(s); batch_num {batch_num} needs "
-                                 f"{batch_num}: give longer texts or a smaller batch_num")  # fmt: skip
+                raise ValueError(
+                    f"a calibration text has {short} window(s); batch_num {batch_num} needs "
+                    f"{batch_num}: give longer texts or a smaller batch_num"
+                )
             batches = tuple(tuple(ws[b] for ws in others) for b in range(batch_num))
             folds.append(Fold(batches, tuple(by_text[t]), f"held out: {names[texts.index(t)]}"))
         return folds
     windows = list(range(len(window_text)))
     k = min(blocks, len(windows))
     if k < 2 or len(windows) - math.ceil(len(windows) / k) < batch_num:
-        raise ValueError(f"one text of {len(windows)} window(s) cannot be split into folds that each keep "
-                         f"{batch_num} calibration window(s): give a longer text, more texts or a smaller batch_num")  # fmt: skip
+        raise ValueError(
+            f"one text of {len(windows)} window(s) cannot be split into folds that each keep "
+            f"{batch_num} calibration window(s): give a longer text, more texts or a smaller batch_num"
+        )
     edges = [round(i * len(windows) / k) for i in range(k + 1)]
     folds = []
     for f in range(k):
         held = windows[edges[f] : edges[f + 1]]
         rest = [w for w in windows if w not in held]
-        folds.append(Fold(tuple((w,) for w in rest[:batch_num]), tuple(held), f"held out: windows {held[0] + 1}-{held[-1] + 1}"))
+        folds.append(
+            Fold(tuple((w,) for w in rest[:batch_num]), tuple(held), f"held out: windows {held[0] + 1}-{held[-1] + 1}")
+        )
     return folds
 
 
@@ -251,8 +278,7 @@ def _calibrate(setting: Setting, windows: Sequence[torch.Tensor], batches: Seque
     return obs.compute()
 
 
-def _held_out_error(windows: Sequence[torch.Tensor], held: Sequence[int],
-                    f: Factors) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _held_out_error(windows: Sequence[torch.Tensor], held: Sequence[int], f: Factors) -> tuple[np.ndarray, np.ndarray]:
     x = torch.stack([windows[w] for w in held]).to(torch.float32)
     err = (x - fake_quantize(x, f.scale, f.offset)).to(torch.float64)
     dims = tuple(range(1, x.dim()))
@@ -273,11 +299,20 @@ def _kind_db_resampled(s: _Scores, rows: Sequence[int], idx: np.ndarray) -> np.n
     return db
 
 
-def tune(acts: Mapping[str, Sequence[torch.Tensor]], window_text: Sequence[int],
-         baseline: WindowScores, nll: NllFn | None, *, batch_num: int = 2,
-         text_names: Sequence[str] | None = None, limit: float = 1.0, seed: int = 0,
-         families: Sequence[Setting] = FAMILIES, variants: bool = True,
-         progress: Progress | None = None) -> TuneResult:  # fmt: skip
+def tune(
+    acts: Mapping[str, Sequence[torch.Tensor]],
+    window_text: Sequence[int],
+    baseline: WindowScores,
+    nll: NllFn | None,
+    *,
+    batch_num: int = 2,
+    text_names: Sequence[str] | None = None,
+    limit: float = 1.0,
+    seed: int = 0,
+    families: Sequence[Setting] = FAMILIES,
+    variants: bool = True,
+    progress: Progress | None = None,
+) -> TuneResult:
     """Choose a setting per layer of *acts* (layer -> one ``[tokens, channels]`` tensor per
     window) on held-out windows; *nll* runs the model for the confirmation (None: the proxy
     alone decides, and finalists carry no scores)."""
@@ -293,8 +328,9 @@ def tune(acts: Mapping[str, Sequence[torch.Tensor]], window_text: Sequence[int],
     def run(settings: Sequence[Setting], rows: Sequence[int], label: str) -> None:
         total, done = len(settings) * len(folds) * len(rows), 0
         for s in settings:
-            sc = scores.setdefault(s, _Scores(np.full((len(layers), n_win), np.nan),
-                                              np.full((len(layers), n_win), np.nan)))  # fmt: skip
+            sc = scores.setdefault(
+                s, _Scores(np.full((len(layers), n_win), np.nan), np.full((len(layers), n_win), np.nan))
+            )
             for fi, fold in enumerate(folds):
                 for r in rows:
                     layer = layers[r]
@@ -327,10 +363,19 @@ def tune(acts: Mapping[str, Sequence[torch.Tensor]], window_text: Sequence[int],
             diff = _kind_db_resampled(scores[s], rows, idx) - boot_best
             lo, hi = np.quantile(diff, [0.025, 0.975])
             # the same as the best: the interval reaches 0, or the whole difference is negligible
-            table.append({"setting": s, "db": _kind_db(scores[s], rows), "diff_low": float(lo),
-                          "diff_high": float(hi), "same": bool(hi >= -NEGLIGIBLE_DB) or s == best})  # fmt: skip
+            table.append(
+                {
+                    "setting": s,
+                    "db": _kind_db(scores[s], rows),
+                    "diff_low": float(lo),
+                    "diff_high": float(hi),
+                    "same": bool(hi >= -NEGLIGIBLE_DB) or s == best,
+                }
+            )
         table.sort(key=lambda row: -row["db"])
-        per_kind[k] = min((row["setting"] for row in table if row["same"]), key=lambda s: (s.complexity(), -_kind_db(scores[s], rows)))
+        per_kind[k] = min(
+            (row["setting"] for row in table if row["same"]), key=lambda s: (s.complexity(), -_kind_db(scores[s], rows))
+        )
         for row in table:
             row["chosen"] = row["setting"] == per_kind[k]
         tables[k] = table
@@ -360,15 +405,23 @@ def tune(acts: Mapping[str, Sequence[torch.Tensor]], window_text: Sequence[int],
     def best_of(settings: Sequence[Setting], rows: Sequence[int]) -> Setting:
         return max(settings, key=lambda s: _kind_db(scores[s], rows))
 
-    tensor_kind = {k: best_of([s for s in scores if not s.per_channel and not np.isnan(scores[s].noise[rows]).any()], rows)
-                   for k, rows in kinds.items()}  # fmt: skip
-    candidates = [Finalist("AMCT's default (IFMR per_tensor asymmetric)", dict.fromkeys(layers, AMCT_DEFAULT)),
-                  Finalist(f"one setting: {overall.name}", dict.fromkeys(layers, overall)),
-                  Finalist("per kind, per_tensor: " + "; ".join(f"{k} {s.name}" for k, s in tensor_kind.items()),
-                           {n: tensor_kind[kind_of(n)] for n in layers}),
-                  Finalist("per kind: " + "; ".join(f"{k} {s.name}" for k, s in per_kind.items()),
-                           {n: per_kind[kind_of(n)] for n in layers}),
-                  Finalist("per layer", per_layer)]  # fmt: skip
+    tensor_kind = {
+        k: best_of([s for s in scores if not s.per_channel and not np.isnan(scores[s].noise[rows]).any()], rows)
+        for k, rows in kinds.items()
+    }
+    candidates = [
+        Finalist("AMCT's default (IFMR per_tensor asymmetric)", dict.fromkeys(layers, AMCT_DEFAULT)),
+        Finalist(f"one setting: {overall.name}", dict.fromkeys(layers, overall)),
+        Finalist(
+            "per kind, per_tensor: " + "; ".join(f"{k} {s.name}" for k, s in tensor_kind.items()),
+            {n: tensor_kind[kind_of(n)] for n in layers},
+        ),
+        Finalist(
+            "per kind: " + "; ".join(f"{k} {s.name}" for k, s in per_kind.items()),
+            {n: per_kind[kind_of(n)] for n in layers},
+        ),
+        Finalist("per layer", per_layer),
+    ]
     finalists: list[Finalist] = []
     for c in candidates:
         if all(c.settings != f.settings for f in finalists):
@@ -410,6 +463,9 @@ def _choose(finalists: list[Finalist], baseline: WindowScores, limit: float, see
 
     eligible = [i for i in scored if worst(i) <= limit] or list(scored)
     best = min(eligible, key=lambda i: scored[i].perplexity())
-    same = [i for i in eligible
-            if i == best or difference_interval(baseline, scored[i], scored[best], seed=seed).contains(0.0)]
+    same = [
+        i
+        for i in eligible
+        if i == best or difference_interval(baseline, scored[i], scored[best], seed=seed).contains(0.0)
+    ]
     return finalists[min(same, key=lambda i: (finalists[i].complexity(), worst(i), scored[i].perplexity()))]

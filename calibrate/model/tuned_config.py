@@ -34,8 +34,11 @@ def algorithm_block(s: Setting, indent: str) -> list[str]:
         for name in ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile"):
             if getattr(p, name) != getattr(d, name):
                 lines.append(f"{inner}{name}: {getattr(p, name):g}")
-    lines += [f"{inner}asymmetric: {'true' if s.with_offset else 'false'}",
-              f"{inner}quant_granularity: {s.granularity}", f"{indent}}}"]  # fmt: skip
+    lines += [
+        f"{inner}asymmetric: {'true' if s.with_offset else 'false'}",
+        f"{inner}quant_granularity: {s.granularity}",
+        f"{indent}}}",
+    ]
     return lines
 
 
@@ -44,8 +47,10 @@ def config_text(settings: dict[str, Setting], batch_num: int, header: Sequence[s
     counts = Counter(settings.values())
     common = max(counts, key=lambda s: (counts[s], -list(settings.values()).index(s)))
     # the schema header first (the text format's own), so every editor and kvcal know the file
-    lines = ["# proto-file: quant_calibration_config_pytorch.proto",
-             "# proto-message: AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig"]  # fmt: skip
+    lines = [
+        "# proto-file: quant_calibration_config_pytorch.proto",
+        "# proto-message: AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig",
+    ]
     lines += [f"# {h}".rstrip() for h in header]
     lines += [f"batch_num: {batch_num}", "", "kv_cache_quant_config {"]
     lines += [f"  quant_layers: {_quote(n)}" for n, s in settings.items() if s == common]
@@ -54,8 +59,14 @@ def config_text(settings: dict[str, Setting], batch_num: int, header: Sequence[s
     if others:
         lines += ["", f"# {len(others)} layer(s) with their own setting:"]
     for n, s in others:
-        lines += ["override_layers_configs {", f"  layer_name: {_quote(n)}", "  kv_data_quant_config {",
-                  *algorithm_block(s, "    "), "  }", "}"]  # fmt: skip
+        lines += [
+            "override_layers_configs {",
+            f"  layer_name: {_quote(n)}",
+            "  kv_data_quant_config {",
+            *algorithm_block(s, "    "),
+            "  }",
+            "}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -92,18 +103,33 @@ def report(r: TuneResult, about: dict[str, Any]) -> dict[str, Any]:
     """Every number of the run as plain JSON values (``kvcal tune --report``)."""
 
     def fin(f: Finalist) -> dict[str, Any]:
-        row: dict[str, Any] = {"label": f.label, "chosen": f is r.chosen,
-                               "settings": {n: s.name for n, s in f.settings.items()}}  # fmt: skip
+        row: dict[str, Any] = {
+            "label": f.label,
+            "chosen": f is r.chosen,
+            "settings": {n: s.name for n, s in f.settings.items()},
+        }
         if f.scores is not None:
             row["perplexity"] = f.scores.perplexity()
             row["delta"] = delta_interval(r.baseline, f.scores).to_json()
-            row["texts"] = {n: delta_interval(r.baseline, f.scores, text=t).to_json()
-                            for t, n in zip(r.baseline.texts(), r.text_names, strict=False)}  # fmt: skip
+            row["texts"] = {
+                n: delta_interval(r.baseline, f.scores, text=t).to_json()
+                for t, n in zip(r.baseline.texts(), r.text_names, strict=False)
+            }
         return row
 
-    kinds = {k: [{**{key: v for key, v in row.items() if key != "setting"}, "setting": row["setting"].name}
-                 for row in table] for k, table in r.kinds.items()}  # fmt: skip
-    return {**about, "baseline_perplexity": r.baseline.perplexity(), "batch_num": r.batch_num,
-            "limit_percent": r.limit, "folds": [{"name": f.name, "batches": [list(b) for b in f.batches],
-                                                  "held_out": list(f.held_out)} for f in r.folds],
-            "kinds": kinds, "finalists": [fin(f) for f in r.finalists], "seconds": r.seconds}  # fmt: skip
+    kinds = {
+        k: [{**{key: v for key, v in row.items() if key != "setting"}, "setting": row["setting"].name} for row in table]
+        for k, table in r.kinds.items()
+    }
+    return {
+        **about,
+        "baseline_perplexity": r.baseline.perplexity(),
+        "batch_num": r.batch_num,
+        "limit_percent": r.limit,
+        "folds": [
+            {"name": f.name, "batches": [list(b) for b in f.batches], "held_out": list(f.held_out)} for f in r.folds
+        ],
+        "kinds": kinds,
+        "finalists": [fin(f) for f in r.finalists],
+        "seconds": r.seconds,
+    }

@@ -28,8 +28,10 @@ def text_windows(texts: Sequence[torch.Tensor], window: int, count: int) -> tupl
     for t, ids in enumerate(texts):
         n = min(count, ids.numel() // window)
         if n == 0:
-            raise ModelError(f"text {t + 1} has {ids.numel()} tokens, fewer than one window of {window}: "
-                             "give a longer text or a smaller --window")  # fmt: skip
+            raise ModelError(
+                f"text {t + 1} has {ids.numel()} tokens, fewer than one window of {window}: "
+                "give a longer text or a smaller --window"
+            )
         out += [ids[i * window : (i + 1) * window] for i in range(n)]
         which += [t] * n
     return out, which
@@ -40,10 +42,13 @@ def _nll(model: Any, ids: torch.Tensor) -> float:
     return float(torch.nn.functional.cross_entropy(logits, ids[1:], reduction="sum"))
 
 
-def capture_windows(model: Any, layers: Sequence[str], windows: Sequence[torch.Tensor],
-                    window_text: Sequence[int],
-                    progress: Callable[[str, int, int], None] | None = None,
-                    ) -> tuple[dict[str, list[torch.Tensor]], WindowScores]:  # fmt: skip
+def capture_windows(
+    model: Any,
+    layers: Sequence[str],
+    windows: Sequence[torch.Tensor],
+    window_text: Sequence[int],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[dict[str, list[torch.Tensor]], WindowScores]:
     """Each layer's output per window (``[tokens, channels]``) and the unquantized NLL."""
     nll = []
     with capture(model, layers) as cap, torch.inference_mode():
@@ -55,7 +60,9 @@ def capture_windows(model: Any, layers: Sequence[str], windows: Sequence[torch.T
     return acts, WindowScores(tuple(nll), tuple(w.numel() - 1 for w in windows), tuple(window_text))
 
 
-def window_nll(model: Any, windows: Sequence[torch.Tensor]) -> Callable[[Mapping[str, Factors], Sequence[int]], list[float]]:
+def window_nll(
+    model: Any, windows: Sequence[torch.Tensor]
+) -> Callable[[Mapping[str, Factors], Sequence[int]], list[float]]:
     """``nll(factors, which)``: the summed NLL of the windows *which* with *factors* applied."""
 
     def nll(factors: Mapping[str, Factors], which: Sequence[int]) -> list[float]:

@@ -52,9 +52,12 @@ class CalibrationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (the CLI's ``--json``, the language server's result)."""
-        return {"samples": self.samples, "device": self.device, "seconds": self.seconds,
-                "layers": [layer_row(r) for r in self.layers]}  # fmt: skip
-
+        return {
+            "samples": self.samples,
+            "device": self.device,
+            "seconds": self.seconds,
+            "layers": [layer_row(r) for r in self.layers],
+        }
 
 
 def _finite(v: float) -> float | None:

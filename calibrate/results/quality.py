@@ -30,8 +30,12 @@ class Metrics:
     clipped_fraction: float
 
     def as_dict(self) -> dict[str, float]:
-        return {"mse": self.mse, "sqnr_db": self.sqnr_db, "max_abs_err": self.max_abs_err,
-                "clipped_fraction": self.clipped_fraction}  # fmt: skip
+        return {
+            "mse": self.mse,
+            "sqnr_db": self.sqnr_db,
+            "max_abs_err": self.max_abs_err,
+            "clipped_fraction": self.clipped_fraction,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,12 +117,22 @@ def minmax_factors(x: torch.Tensor, with_offset: bool) -> Factors:
 _NO_METRICS = Metrics(math.nan, math.nan, math.nan, math.nan)
 
 
-def quality_report(x: torch.Tensor, chosen: Factors, other: Factors | None, other_algorithm: str,
-                   with_offset: bool, *, other_error: str | None = None) -> QualityReport:  # fmt: skip
+def quality_report(
+    x: torch.Tensor,
+    chosen: Factors,
+    other: Factors | None,
+    other_algorithm: str,
+    with_offset: bool,
+    *,
+    other_error: str | None = None,
+) -> QualityReport:
     baseline = minmax_factors(x, with_offset)
     return QualityReport(
-        chosen=measure(x, chosen), minmax=measure(x, baseline),
+        chosen=measure(x, chosen),
+        minmax=measure(x, baseline),
         other=measure(x, other) if other is not None else _NO_METRICS,
-        other_algorithm=other_algorithm, minmax_factors=baseline.cpu(),
-        other_factors=other.cpu() if other is not None else None, other_error=other_error,
-    )  # fmt: skip
+        other_algorithm=other_algorithm,
+        minmax_factors=baseline.cpu(),
+        other_factors=other.cpu() if other is not None else None,
+        other_error=other_error,
+    )

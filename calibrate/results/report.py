@@ -48,22 +48,41 @@ def summary(values: list[float] | list[int]) -> str:
 
 def table(result: CalibrationResult) -> str:
     """The per-layer table the CLI prints."""
-    head = ["layer", "algo", "granularity", "mode", "scale", "offset", "clip range",
-            "SQNR dB", "MSE", "vs min-max", "vs other"]  # fmt: skip
+    head = [
+        "layer",
+        "algo",
+        "granularity",
+        "mode",
+        "scale",
+        "offset",
+        "clip range",
+        "SQNR dB",
+        "MSE",
+        "vs min-max",
+        "vs other",
+    ]
     rows = [head]
     for r in result.layers:
         q = r.quality
         lo, hi = clip_range(r.factors)
         scales, offsets = r.factors.to_lists()
-        rows.append([
-            excerpt(r.layer_name), r.plan.algorithm.upper(), r.plan.granularity,
-            "asym" if r.plan.with_offset else "sym", summary(scales), summary(offsets),
-            f"[{number(lo)}, {number(hi)}]", number(q.chosen.sqnr_db, 4), number(q.chosen.mse, 3),
-            gain(q.vs_minmax_db), f"{other_gain(q)} ({q.other_algorithm.upper()})",
-        ])  # fmt: skip
+        rows.append(
+            [
+                excerpt(r.layer_name),
+                r.plan.algorithm.upper(),
+                r.plan.granularity,
+                "asym" if r.plan.with_offset else "sym",
+                summary(scales),
+                summary(offsets),
+                f"[{number(lo)}, {number(hi)}]",
+                number(q.chosen.sqnr_db, 4),
+                number(q.chosen.mse, 3),
+                gain(q.vs_minmax_db),
+                f"{other_gain(q)} ({q.other_algorithm.upper()})",
+            ]
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)  # fmt: skip
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
 def warnings_of(result: CalibrationResult) -> list[str]:
@@ -73,13 +92,18 @@ def warnings_of(result: CalibrationResult) -> list[str]:
         sqnr = r.quality.chosen.sqnr_db
         if math.isfinite(sqnr) and sqnr <= 0:
             extreme = max(abs(float(r.histogram.slice_min.min())), abs(float(r.histogram.slice_max.max())))
-            why = (f" (its values, at most {extreme:.3g}, are below AMCT's smallest scale: it uses scale 1 there)"
-                    if float(r.factors.scale.max()) == 1.0 else "")  # fmt: skip
+            why = (
+                f" (its values, at most {extreme:.3g}, are below AMCT's smallest scale: it uses scale 1 there)"
+                if float(r.factors.scale.max()) == 1.0
+                else ""
+            )
             out.append(f"layer {quoted(r.layer_name)}: SQNR {sqnr:.1f} dB — int8 keeps nothing of it{why}")
         if r.quality.other_error is not None:
-            out.append(f"layer {quoted(r.layer_name)}: {r.plan.algorithm.upper()} calibrated it; no comparison with "
-                       f"{r.quality.other_algorithm.upper()} (AMCT's defaults), which cannot run on this data: "
-                       f"{r.quality.other_error}")  # fmt: skip
+            out.append(
+                f"layer {quoted(r.layer_name)}: {r.plan.algorithm.upper()} calibrated it; no comparison with "
+                f"{r.quality.other_algorithm.upper()} (AMCT's defaults), which cannot run on this data: "
+                f"{r.quality.other_error}"
+            )
     return out
 
 
@@ -112,18 +136,29 @@ def draw_layer(r: LayerResult, path: Path) -> Path:
         for x in clip_range(r.quality.other_factors):
             ax.axvline(x, color="#c63", lw=1, ls="--")
         ax.plot([], [], color="#c63", lw=1, ls="--", label=f"{r.quality.other_algorithm.upper()} clip")
-    ax.set_title(f"{excerpt(r.layer_name)} — {r.plan.algorithm.upper()} {r.plan.granularity}, "
-                 f"SQNR {number(r.quality.chosen.sqnr_db)} dB", fontsize=9)  # fmt: skip
+    ax.set_title(
+        f"{excerpt(r.layer_name)} — {r.plan.algorithm.upper()} {r.plan.granularity}, "
+        f"SQNR {number(r.quality.chosen.sqnr_db)} dB",
+        fontsize=9,
+    )
     ax.set_xlabel("activation value")
     ax.set_ylabel("count")
     ax.legend(fontsize=7, loc="upper right")
     if per_channel:
         ch = range(len(r.factors))
         bx = axes[1]
-        bx.fill_between(ch, h.slice_min.numpy(), h.slice_max.numpy(), color="#8aa9c9",
-                        alpha=0.6, step="mid", label="data range")  # fmt: skip
-        bx.fill_between(ch, r.factors.clip_min.numpy(), r.factors.clip_max.numpy(), color="#2a7",
-                        alpha=0.35, step="mid", label="clip range")  # fmt: skip
+        bx.fill_between(
+            ch, h.slice_min.numpy(), h.slice_max.numpy(), color="#8aa9c9", alpha=0.6, step="mid", label="data range"
+        )
+        bx.fill_between(
+            ch,
+            r.factors.clip_min.numpy(),
+            r.factors.clip_max.numpy(),
+            color="#2a7",
+            alpha=0.35,
+            step="mid",
+            label="clip range",
+        )
         bx.set_xlabel("channel")
         bx.set_ylabel("value")
         bx.legend(fontsize=7, loc="upper right")
@@ -134,8 +169,9 @@ def draw_layer(r: LayerResult, path: Path) -> Path:
     return path
 
 
-def write_report(result: CalibrationResult, directory: str | Path, *, config: str | None = None,
-                 record: str | None = None) -> Path:  # fmt: skip
+def write_report(
+    result: CalibrationResult, directory: str | Path, *, config: str | None = None, record: str | None = None
+) -> Path:
     """``report.md`` plus one PNG per layer in *directory*; returns the Markdown path.
     Every target is checked before anything is written (FileRefused names the first one
     that is a link, FIFO, device or folder)."""
@@ -146,12 +182,15 @@ def write_report(result: CalibrationResult, directory: str | Path, *, config: st
     lines = ["# kvcal calibration report", ""]
     if config:
         lines.append(f"- config: `{config}`")
-    lines += [f"- samples: `{result.samples}`", f"- device: {result.device}",
-              f"- time: {result.seconds:.2f} s"]  # fmt: skip
+    lines += [f"- samples: `{result.samples}`", f"- device: {result.device}", f"- time: {result.seconds:.2f} s"]
     if record:
         lines.append(f"- record: `{record}`")
-    lines += ["", "| layer | algorithm | mode | scale | offset | clip range | SQNR dB | MSE | "
-              "max abs err | clipped | vs min-max | vs other |", "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        "| layer | algorithm | mode | scale | offset | clip range | SQNR dB | MSE | "
+        "max abs err | clipped | vs min-max | vs other |",
+        "|---|---|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result.layers:
         q = r.quality
         scales, offsets = r.factors.to_lists()
@@ -167,11 +206,23 @@ def write_report(result: CalibrationResult, directory: str | Path, *, config: st
     for r in result.layers:
         picture = draw_layer(r, out / picture_name(r.layer_name))
         q = r.quality
-        lines += ["", f"## `{excerpt(r.layer_name)}`", "", f"![histogram of {excerpt(r.layer_name)}]({picture.name})", "",
-                  "| factors | SQNR dB | MSE | max abs err | clipped |", "|---|---:|---:|---:|---:|"]  # fmt: skip
-        for label, m in ((f"{r.plan.algorithm.upper()} (chosen)", q.chosen),
-                         ("min-max", q.minmax), (f"{q.other_algorithm.upper()} (defaults)", q.other)):  # fmt: skip
-            lines.append(f"| {label} | {number(m.sqnr_db)} | {number(m.mse, 3)} | "
-                         f"{number(m.max_abs_err, 3)} | {m.clipped_fraction:.2e} |")  # fmt: skip
+        lines += [
+            "",
+            f"## `{excerpt(r.layer_name)}`",
+            "",
+            f"![histogram of {excerpt(r.layer_name)}]({picture.name})",
+            "",
+            "| factors | SQNR dB | MSE | max abs err | clipped |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for label, m in (
+            (f"{r.plan.algorithm.upper()} (chosen)", q.chosen),
+            ("min-max", q.minmax),
+            (f"{q.other_algorithm.upper()} (defaults)", q.other),
+        ):
+            lines.append(
+                f"| {label} | {number(m.sqnr_db)} | {number(m.mse, 3)} | "
+                f"{number(m.max_abs_err, 3)} | {m.clipped_fraction:.2e} |"
+            )
     write_output(path, "\n".join(lines) + "\n")
     return path

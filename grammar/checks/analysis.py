@@ -79,9 +79,14 @@ class Analysis:
         return any(p.is_error for p in self.problems)
 
 
-def analyze(text: str | ParseResult, *, schema: Schema | Resolution | None = AUTO,
-            layers: Collection[str] | None = None, options: SchemaOptions | None = None,
-            path: Any = None) -> Analysis:  # fmt: skip
+def analyze(
+    text: str | ParseResult,
+    *,
+    schema: Schema | Resolution | None = AUTO,
+    layers: Collection[str] | None = None,
+    options: SchemaOptions | None = None,
+    path: Any = None,
+) -> Analysis:
     """Parse (unless given a ParseResult) and check *text*.
 
     *schema*: AUTO resolves it (*options* and the document's *path* say where the header's
@@ -131,8 +136,14 @@ def _check(parsed: ParseResult, schema: Schema, layers: Collection[str] | None) 
     return root, problems
 
 
-def check(text: str, *, layers: Collection[str] | None = None, schema: Schema | Resolution | None = AUTO,
-          options: SchemaOptions | None = None, path: Any = None) -> list[Problem]:  # fmt: skip
+def check(
+    text: str,
+    *,
+    layers: Collection[str] | None = None,
+    schema: Schema | Resolution | None = AUTO,
+    options: SchemaOptions | None = None,
+    path: Any = None,
+) -> list[Problem]:
     """Every problem in *text*: syntax, schema and value rules, sorted by position."""
     return list(analyze(text, layers=layers, schema=schema, options=options, path=path).problems)
 
@@ -163,8 +174,9 @@ class _Walker:
     def add(self, code: str, severity: Severity, start: int, end: int, message: str, **kw: Any) -> None:
         self.problems.append(Problem(code, severity, start, end, message, **kw))
 
-    def view(self, message: Message, info: MessageInfo, ancestors: _Ancestors, unclosed: bool,
-             owner: Field | None = None) -> View:  # fmt: skip
+    def view(
+        self, message: Message, info: MessageInfo, ancestors: _Ancestors, unclosed: bool, owner: Field | None = None
+    ) -> View:
         """*ancestors*: the enclosing messages; *unclosed*: inside a block whose closing
         bracket is missing, where a field of an enclosing message most likely belongs there
         (the syntax error already says so: no second diagnostic)."""
@@ -193,12 +205,20 @@ class _Walker:
             start, end = (anchor.start, anchor.end) if anchor is not None else (0, 0)
             note = families.required_note(self.schema.family, fi.full_name)
             if note is None:
-                note = ("AMCT does not check it and silently uses the default (" + _zero_text(fi) + ")"
-                        if self.amct else "protobuf parses the file but cannot serialize the message")  # fmt: skip
+                note = (
+                    "AMCT does not check it and silently uses the default (" + _zero_text(fi) + ")"
+                    if self.amct
+                    else "protobuf parses the file but cannot serialize the message"
+                )
             offset = message.open.end if message.open is not None else 0
-            self.add("missing-required", "error", start, end,
-                     f"{self.block()} needs '{name}' (a required field): {note}; add {name}",
-                     data={"insert": {"offset": offset, "text": f" {name}{_placeholder(fi)} "}, "field": name})  # fmt: skip
+            self.add(
+                "missing-required",
+                "error",
+                start,
+                end,
+                f"{self.block()} needs '{name}' (a required field): {note}; add {name}",
+                data={"insert": {"offset": offset, "text": f" {name}{_placeholder(fi)} "}, "field": name},
+            )
 
     def lookup(self, info: MessageInfo, fld: Field) -> FieldInfo | bool | None:
         """The field a name refers to; None for an unknown name (reported here or by the
@@ -208,29 +228,44 @@ class _Walker:
             return info.lookup(name.text)
         if name.kind == "extension":
             if not info.extendable:
-                self.add("unknown-field", "error", name.start, name.end,
-                         f"{self.block()} ({info.full_name}) has no extensions: remove {name.text}",
-                         data={"delete": [fld.start, fld.end]})  # fmt: skip
+                self.add(
+                    "unknown-field",
+                    "error",
+                    name.start,
+                    name.end,
+                    f"{self.block()} ({info.full_name}) has no extensions: remove {name.text}",
+                    data={"delete": [fld.start, fld.end]},
+                )
                 return False
             ext = self.schema.set.find_extension(name.text[1:-1])
             extended = ext.containing_type if ext is not None else None  # (never None for an extension)
             if ext is None or extended is None or extended.full_name != info.full_name:
-                where = (f"it extends {extended.full_name}, not {info.full_name}" if extended is not None
-                         else "the schema defines no such extension (name it in full, or add its .proto with "
-                              "'# proto-import:')")  # fmt: skip
+                where = (
+                    f"it extends {extended.full_name}, not {info.full_name}"
+                    if extended is not None
+                    else "the schema defines no such extension (name it in full, or add its .proto with "
+                    "'# proto-import:')"
+                )
                 self.add("unknown-field", "error", name.start, name.end, f"unknown extension {name.text}: {where}")
                 return False
             return extension_info(ext, self.schema.set)
         # an Any written expanded: [type.googleapis.com/pkg.Msg] { ... }
         if not info.is_any:
-            self.add("unknown-field", "error", name.start, name.end,
-                     f"{name.text} is the expanded form of a google.protobuf.Any, but {self.block()} is a "
-                     f"{info.name}, not an Any", data={"delete": [fld.start, fld.end]})  # fmt: skip
+            self.add(
+                "unknown-field",
+                "error",
+                name.start,
+                name.end,
+                f"{name.text} is the expanded form of a google.protobuf.Any, but {self.block()} is a "
+                f"{info.name}, not an Any",
+                data={"delete": [fld.start, fld.end]},
+            )
             return False
         return None  # handled by any()
 
-    def field(self, view: View, info: MessageInfo, fld: Field, suppressed: _Ancestors,
-              inner: tuple[_Ancestors, bool]) -> None:  # fmt: skip
+    def field(
+        self, view: View, info: MessageInfo, fld: Field, suppressed: _Ancestors, inner: tuple[_Ancestors, bool]
+    ) -> None:
         name = fld.name
         fi = self.lookup(info, fld)
         if fi is False:
@@ -258,11 +293,14 @@ class _Walker:
                 o = fields[other][-1].field
                 consequence = "AMCT silently keeps only the last one" if self.amct else "protobuf refuses both"
                 self.add(
-                    "oneof-conflict", "error", name.start, name.end,
+                    "oneof-conflict",
+                    "error",
+                    name.start,
+                    name.end,
                     f"'{key}' and '{other}' are alternatives ({fi.oneof}): {consequence}; remove one of them",
                     related=(Related(o.name.start, o.name.end, f"'{other}' is set here"),),
                     data={"delete": [fld.start, fld.end], "other": [o.start, o.end]},
-                )  # fmt: skip
+                )
                 break
         node = fld.value
         # (`node.__class__ is X`, which mypy narrows, rather than isinstance: the walk's hot path)
@@ -271,9 +309,14 @@ class _Walker:
                 self.type_error(fld, node, f"'{fi.name}' is not repeated: give one value, not a list")
                 return
             if not fi.is_message and fld.colon is None:
-                self.add("syntax", "error", name.end, node.start,
-                         f"expected ':' between '{fi.name}' and its list of values",
-                         data={"insert": {"offset": name.end, "text": ":"}})  # fmt: skip
+                self.add(
+                    "syntax",
+                    "error",
+                    name.end,
+                    node.start,
+                    f"expected ':' between '{fi.name}' and its list of values",
+                    data={"insert": {"offset": name.end, "text": ":"}},
+                )
             bucket = fields.setdefault(key, [])
             for item in node.items:
                 value = self.value(fi, fld, item, inner)
@@ -306,11 +349,14 @@ class _Walker:
         else:
             consequence = "protobuf's parser refuses a second value"
         self.add(
-            "duplicate-field", severity, name.start, name.end,
+            "duplicate-field",
+            severity,
+            name.start,
+            name.end,
             f"'{fi.name}' is set more than once; {consequence}: keep one",
             related=(Related(first.name.start, first.name.end, f"first '{fi.name}' here"),),
             data={"delete": [fld.start, fld.end], "first": [first.start, first.end]},
-        )  # fmt: skip
+        )
 
     def any(self, view: View, fld: Field, inner: tuple[_Ancestors, bool]) -> None:
         """``[prefix/pkg.Msg] { ... }`` inside a google.protobuf.Any: checked as a pkg.Msg."""
@@ -319,9 +365,12 @@ class _Walker:
         prefix, _, type_name = url.rpartition("/")
         desc = self.schema.set.find_message(type_name) if prefix else None
         if desc is None:
-            problem = (f"the type URL [{url}] needs a prefix, e.g. [type.googleapis.com/{type_name}]" if not prefix
-                       else f"the Any names {type_name}, which the schema does not define: add its .proto with "
-                            "'# proto-import: FILE', or fix the name")  # fmt: skip
+            problem = (
+                f"the type URL [{url}] needs a prefix, e.g. [type.googleapis.com/{type_name}]"
+                if not prefix
+                else f"the Any names {type_name}, which the schema does not define: add its .proto with "
+                "'# proto-import: FILE', or fix the name"
+            )
             self.add("unknown-field", "error", name.start, name.end, problem)
             return
         node = fld.value
@@ -332,9 +381,14 @@ class _Walker:
         previous = view.fields.get("[Any]")
         if previous:
             first = previous[0].field
-            self.add("duplicate-field", "warning", name.start, name.end,
-                     "this Any is written twice: protobuf keeps only the last payload",
-                     related=(Related(first.name.start, first.name.end, "first payload here"),))  # fmt: skip
+            self.add(
+                "duplicate-field",
+                "warning",
+                name.start,
+                name.end,
+                "this Any is written twice: protobuf keeps only the last payload",
+                related=(Related(first.name.start, first.name.end, "first payload here"),),
+            )
         child = self.view(node, message_info(desc, self.schema.set), inner[0], inner[1], fld)
         view.fields.setdefault("[Any]", []).append(Occurrence(fld, node, child))
 
@@ -358,9 +412,14 @@ class _Walker:
         if sibling:
             hint = sibling
         consequence = "AMCT rejects the file" if self.amct else "protobuf rejects the file"
-        self.add("unknown-field", "error", name.start, name.end,
-                 f"{self.block()} has no field '{name.text}': {hint} ({consequence})",
-                 data={"suggestion": suggestion, "valid": known} if suggestion else {"valid": known})  # fmt: skip
+        self.add(
+            "unknown-field",
+            "error",
+            name.start,
+            name.end,
+            f"{self.block()} has no field '{name.text}': {hint} ({consequence})",
+            data={"suggestion": suggestion, "valid": known} if suggestion else {"valid": known},
+        )
 
     def type_error(self, fld: Field, node: Value, message: str, **data: Any) -> None:
         self.add("type", "error", node.start, node.end, message, data=data or None)
@@ -420,7 +479,9 @@ class _Walker:
         shown = excerpt(written, 60)  # (a name or a number of thousands of characters: shortened)
         if decode in (TEXT, BYTES):
             if node.kind != "string":
-                self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: quote it, '{shown}'", suggestion=f"'{written}'")
+                self.type_error(
+                    fld, node, f"'{fi.name}' is {_a(fi.type_name)}: quote it, '{shown}'", suggestion=f"'{written}'"
+                )
                 return _INVALID
             if node.decoded is None:
                 return _INVALID  # a bad escape, already reported
@@ -429,8 +490,11 @@ class _Walker:
             try:
                 return node.decoded.decode("utf-8")
             except UnicodeDecodeError:
-                self.type_error(fld, node, "this string is not valid UTF-8 (check its \\x and octal escapes); "
-                                "a bytes field would take it")  # fmt: skip
+                self.type_error(
+                    fld,
+                    node,
+                    "this string is not valid UTF-8 (check its \\x and octal escapes); a bytes field would take it",
+                )
                 return _INVALID
         if node.kind == "string":
             self.type_error(fld, node, f"'{fi.name}' takes {_a(fi.type_name)}, not a string: remove the quotes")
@@ -443,8 +507,12 @@ class _Walker:
             return _INVALID
         if fi.enum is not None:  # (exactly the ENUM fields)
             return self.enum(fi.enum, node, token, shown, fi.name)
-        if node.kind == "number" and not is_spec_number(node.text) and python_int(token) is None \
-                and python_float(token) is None:  # fmt: skip
+        if (
+            node.kind == "number"
+            and not is_spec_number(node.text)
+            and python_int(token) is None
+            and python_float(token) is None
+        ):
             return _INVALID  # malformed, reported by the parser
         if decode == FLOAT:
             value = python_float(token)
@@ -453,17 +521,25 @@ class _Walker:
                 whole = python_int(token) if node.kind == "number" else None
                 if whole is not None:
                     decimal = f" ({whole})" if abs(whole) < 10**30 else ""
-                    why = ("is an octal or hex integer, which protobuf does not take for a float field; "
-                           f"write it in decimal{decimal}")  # fmt: skip
+                    why = (
+                        "is an octal or hex integer, which protobuf does not take for a float field; "
+                        f"write it in decimal{decimal}"
+                    )
                 self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: {shown} {why}")
                 return _INVALID
             self.portable(node)
             if fi.type == _F.TYPE_DOUBLE:
                 return value
             if abs(value) > FLOAT32_MAX and value not in (float("inf"), float("-inf")):
-                self.add("type", "warning", node.start, node.end,
-                         f"{shown} is beyond float32's range: " + ("AMCT reads" if self.amct else "protobuf stores")
-                         + " it as infinity")  # fmt: skip
+                self.add(
+                    "type",
+                    "warning",
+                    node.start,
+                    node.end,
+                    f"{shown} is beyond float32's range: "
+                    + ("AMCT reads" if self.amct else "protobuf stores")
+                    + " it as infinity",
+                )
             return amct_float(value)
         # integers
         number = python_int(token) if node.kind == "number" else None
@@ -471,14 +547,24 @@ class _Walker:
             fraction = python_float(token) if node.kind == "number" else None
             if fraction is not None:
                 truncated = str(int(fraction)) if fraction == fraction and abs(fraction) < 2**63 else None
-                self.type_error(fld, node, f"'{fi.name}' is an integer ({fi.type_name}): {shown} has a fraction or exponent",
-                                suggestion=truncated)  # fmt: skip
+                self.type_error(
+                    fld,
+                    node,
+                    f"'{fi.name}' is an integer ({fi.type_name}): {shown} has a fraction or exponent",
+                    suggestion=truncated,
+                )
             else:
                 self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)}: {shown} is not a number")
             return _INVALID
         low, high = cast("tuple[int, int]", fi.range)  # (every integer type has its range)
         if not low <= number <= high:
-            what = "cannot be negative" if number < 0 and low == 0 else f"is at least {low}" if number < low else f"is at most {high}"
+            what = (
+                "cannot be negative"
+                if number < 0 and low == 0
+                else f"is at least {low}"
+                if number < low
+                else f"is at most {high}"
+            )
             self.type_error(fld, node, f"'{fi.name}' is {_a(fi.type_name)} and {what}: {shown} is out of range")
             return _INVALID
         self.portable(node)
@@ -488,10 +574,16 @@ class _Walker:
         """A number protobuf's Python parser (AMCT's) reads, but the text format does not
         allow (``1_000``, ``0b11``, ``0o17``): other parsers refuse it."""
         if node.kind == "number" and not is_spec_number(node.text):
-            self.add("syntax", "warning", node.start, node.end,
-                     f"'{node.text}' is read by protobuf's Python parser"
-                     + (" (AMCT's)" if self.amct else "") + ", but it is not a text-format number: C++, Java "
-                     "and Go parsers refuse it; write it in decimal")  # fmt: skip
+            self.add(
+                "syntax",
+                "warning",
+                node.start,
+                node.end,
+                f"'{node.text}' is read by protobuf's Python parser"
+                + (" (AMCT's)" if self.amct else "")
+                + ", but it is not a text-format number: C++, Java "
+                "and Go parsers refuse it; write it in decimal",
+            )
 
     def enum(self, enum: EnumInfo, node: Scalar, token: str, shown: str, field: str) -> Any:
         names = enum.names
@@ -499,10 +591,19 @@ class _Walker:
             if node.text in enum.by_name:
                 return enum.by_name[node.text]
             suggestion = suggest(node.text, names)
-            hint = f"did you mean '{suggestion}'? (one of {', '.join(names)})" if suggestion else f"use one of {', '.join(names)}"
-            self.add("enum-value", "error", node.start, node.end,
-                     f"{field} has no value {quoted(node.text, 60)}: {hint}",
-                     data={"suggestion": suggestion, "valid": names} if suggestion else {"valid": names})  # fmt: skip
+            hint = (
+                f"did you mean '{suggestion}'? (one of {', '.join(names)})"
+                if suggestion
+                else f"use one of {', '.join(names)}"
+            )
+            self.add(
+                "enum-value",
+                "error",
+                node.start,
+                node.end,
+                f"{field} has no value {quoted(node.text, 60)}: {hint}",
+                data={"suggestion": suggestion, "valid": names} if suggestion else {"valid": names},
+            )
             return _INVALID
         try:  # protobuf's ParseEnum: int(token, 0)
             number = int(token, 0) if node.kind == "number" else None
@@ -512,13 +613,24 @@ class _Walker:
             if number in enum.by_number:
                 return number
             if not enum.closed and -(2**31) <= number < 2**31:
-                self.add("enum-value", "information", node.start, node.end,
-                         f"{field} has no value {number}; {enum.name} is an open enum, so protobuf keeps the "
-                         f"number as it is (known values: {', '.join(names)})")  # fmt: skip
+                self.add(
+                    "enum-value",
+                    "information",
+                    node.start,
+                    node.end,
+                    f"{field} has no value {number}; {enum.name} is an open enum, so protobuf keeps the "
+                    f"number as it is (known values: {', '.join(names)})",
+                )
                 return number
         valid = ", ".join(f"{v.name} ({v.number})" for v in enum.desc.values)
-        self.add("enum-value", "error", node.start, node.end,
-                 f"{field} has no value {shown}: use one of {valid}", data={"valid": names})  # fmt: skip
+        self.add(
+            "enum-value",
+            "error",
+            node.start,
+            node.end,
+            f"{field} has no value {shown}: use one of {valid}",
+            data={"valid": names},
+        )
         return _INVALID
 
 
@@ -548,4 +660,3 @@ def _placeholder(fi: FieldInfo) -> str:
     if fi.decode in (TEXT, BYTES):
         return ": ''"
     return ": " + _zero_text(fi)
-

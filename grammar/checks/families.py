@@ -25,14 +25,23 @@ from kvcal.grammar.schema import FAMILIES, Schema, family_schema
 __all__ = ["required_note", "rules_for", "sibling_hint", "unknown_note", "where_defined"]
 
 #: family key -> module of its rule table (imported on first use)
-RULE_MODULES = {"kv": "kv", "ptq": "ptq", "ptq-framework": "ptq", "retrain": "retrain", "distill": "distill", "acp": "acp"}
+RULE_MODULES = {
+    "kv": "kv",
+    "ptq": "ptq",
+    "ptq-framework": "ptq",
+    "retrain": "retrain",
+    "distill": "distill",
+    "acp": "acp",
+}
 _LOADED: dict[str, ModuleType | None] = {}
 
 #: field names AMCT users write for their look-alike in the sibling schema
 CONFUSED = {
-    "quant_skip_types": "quant_skip_layer_types", "quant_skip_layer_types": "quant_skip_types",
-    "override_layer_configs": "override_layers_configs", "override_layers_configs": "override_layer_configs",
-}  # fmt: skip
+    "quant_skip_types": "quant_skip_layer_types",
+    "quant_skip_layer_types": "quant_skip_types",
+    "override_layer_configs": "override_layers_configs",
+    "override_layers_configs": "override_layer_configs",
+}
 
 
 def rules_for(family: str | None) -> ModuleType | None:
@@ -115,6 +124,8 @@ def sibling_hint(schema: Schema, name: str) -> str | None:
             continue
         other = family_schema(family.key)
         if other is not None and name in other.root.fields_by_name:
-            return (f"'{name}' is a field of {family.message} ({family.title}), not of {schema.root.name}: "
-                    "is this the right schema?")  # fmt: skip
+            return (
+                f"'{name}' is a field of {family.message} ({family.title}), not of {schema.root.name}: "
+                "is this the right schema?"
+            )
     return None

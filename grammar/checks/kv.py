@@ -20,20 +20,37 @@ PKG = schema.CONFIG_PACKAGE
 
 
 VALUE_RULES: tuple[ValueRule, ...] = (
-    ValueRule(f"{PKG}.AMCTQuantCaliConfig", "batch_num", "batch-num", "error",
-              "AMCT rejects it: \"batch_num(0) should be greater than zero\"", low=0),
-    ValueRule(f"{PKG}.HFMGQuantize", "num_of_bins", "num-of-bins", "error",
-              "AMCT rejects it", choices=ALLOWED_NUM_OF_BINS),
-    ValueRule(f"{PKG}.FMRQuantize", "max_percentile", "percentile", "error",
-              "AMCT rejects it", low=0.5, high=1.0),
-    ValueRule(f"{PKG}.FMRQuantize", "min_percentile", "percentile", "error",
-              "AMCT never checks it (the manual documents the range) and calibrates with it anyway",
-              low=0.5, high=1.0),
-    ValueRule(f"{PKG}.FMRQuantize", "search_range_start", "search-range", "error",
-              "AMCT accepts it and its search then scales the clip range by a ratio <= 0", low=0.0),
-    ValueRule(f"{PKG}.FMRQuantize", "search_step", "search-step", "error",
-              "AMCT rejects it", low=0.0),
-)  # fmt: skip
+    ValueRule(
+        f"{PKG}.AMCTQuantCaliConfig",
+        "batch_num",
+        "batch-num",
+        "error",
+        'AMCT rejects it: "batch_num(0) should be greater than zero"',
+        low=0,
+    ),
+    ValueRule(
+        f"{PKG}.HFMGQuantize", "num_of_bins", "num-of-bins", "error", "AMCT rejects it", choices=ALLOWED_NUM_OF_BINS
+    ),
+    ValueRule(f"{PKG}.FMRQuantize", "max_percentile", "percentile", "error", "AMCT rejects it", low=0.5, high=1.0),
+    ValueRule(
+        f"{PKG}.FMRQuantize",
+        "min_percentile",
+        "percentile",
+        "error",
+        "AMCT never checks it (the manual documents the range) and calibrates with it anyway",
+        low=0.5,
+        high=1.0,
+    ),
+    ValueRule(
+        f"{PKG}.FMRQuantize",
+        "search_range_start",
+        "search-range",
+        "error",
+        "AMCT accepts it and its search then scales the clip range by a ratio <= 0",
+        low=0.0,
+    ),
+    ValueRule(f"{PKG}.FMRQuantize", "search_step", "search-step", "error", "AMCT rejects it", low=0.0),
+)
 
 _RULES_BY_MESSAGE = by_message(VALUE_RULES)
 _FMR = f"{PKG}.FMRQuantize"
@@ -42,7 +59,7 @@ RULED_MESSAGES = frozenset({*_RULES_BY_MESSAGE, _FMR})
 #: what AMCT does when a required field is missing (the walk's missing-required message)
 REQUIRED = {
     f"{PKG}.OverrideLayer.layer_name": "AMCT looks the layer up by its name and fails later with "
-    "\"Layer  does not exist in the model\"",
+    '"Layer  does not exist in the model"',
 }
 
 
@@ -57,14 +74,27 @@ def _check_ifmr(view: View) -> list[Problem]:
         return []
     s_occ, e_occ, step_occ = (o[-1] if o else None for o in occs)
     defaults = _ifmr_defaults()
-    start, end, step = (o.value if o is not None else d for o, d in zip((s_occ, e_occ, step_occ), defaults, strict=True))
+    start, end, step = (
+        o.value if o is not None else d for o, d in zip((s_occ, e_occ, step_occ), defaults, strict=True)
+    )
     # an infinite end or step, or a nan end (no value rule covers the end); a nan start or
     # step is the value rules' to report
-    endless = [(o, c) for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
-               if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))]  # fmt: skip
+    endless = [
+        (o, c)
+        for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
+        if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))
+    ]
     if endless:
-        return [problem(code, "error", o, f"{o.field.name.text} must be a finite number, not {show(o.value)}: "
-                         "AMCT cannot build its search (arange) from it") for o, code in endless]  # fmt: skip
+        return [
+            problem(
+                code,
+                "error",
+                o,
+                f"{o.field.name.text} must be a finite number, not {show(o.value)}: "
+                "AMCT cannot build its search (arange) from it",
+            )
+            for o, code in endless
+        ]
     if math.isnan(start) or math.isnan(step):
         return []  # the value rules report these
     anchor = s_occ or e_occ
@@ -74,32 +104,51 @@ def _check_ifmr(view: View) -> list[Problem]:
             data = None
             if s_occ and e_occ:
                 data = {"swap": [[s_occ.node.start, s_occ.node.end], [e_occ.node.start, e_occ.node.end]]}
-            message = (f"search_range_start ({show(start)}) must be smaller than search_range_end "
-                       f"({show(end)}): AMCT rejects it (\"Search range start must smaller than search range end\")")
+            message = (
+                f"search_range_start ({show(start)}) must be smaller than search_range_end "
+                f'({show(end)}): AMCT rejects it ("Search range start must smaller than search range end")'
+            )
         else:
             data = None
-            message = (f"search_range_start equals search_range_end ({show(end)}): the search is empty; "
-                       "AMCT accepts this and crashes at calibration time")
+            message = (
+                f"search_range_start equals search_range_end ({show(end)}): the search is empty; "
+                "AMCT accepts this and crashes at calibration time"
+            )
         return [problem("search-range", "error", anchor, message, data=data, related=related(other))]
     if step <= 0:
         return []  # the value rule reports it
     where = step_occ or anchor
     assert where is not None
     if step > end - start:
-        return [problem("search-step", "warning", where,
-                         f"search_step {show(step)} is larger than the search range "
-                         f"[{show(start)}, {show(end)}): IFMR tries a single clip ratio ({show(start)})")]  # fmt: skip
+        return [
+            problem(
+                "search-step",
+                "warning",
+                where,
+                f"search_step {show(step)} is larger than the search range "
+                f"[{show(start)}, {show(end)}): IFMR tries a single clip ratio ({show(start)})",
+            )
+        ]
     ratio = (end - start) / step
     count = math.ceil(ratio) if math.isfinite(ratio) else math.inf
     if count > MAX_IFMR_CANDIDATES:
         severe = count > MAX_SEARCH_CANDIDATES
         shown = f"{count:,}" if count < 10**15 else f"{count:.3g}"
-        why = (f"more than {MAX_SEARCH_CANDIDATES:,}: AMCT makes one full pass over the data per ratio, "
-               f"Ascend's IFMR operator takes at most {MAX_IFMR_CANDIDATES:,}" if severe
-               else f"Ascend's IFMR operator supports at most {MAX_IFMR_CANDIDATES}")  # fmt: skip
-        return [problem("search-step", "error" if severe else "warning", where,
-                         f"{shown} clip ratios to search: {why}; use a search_step of at least "
-                         f"{show((end - start) / MAX_IFMR_CANDIDATES)}")]  # fmt: skip
+        why = (
+            f"more than {MAX_SEARCH_CANDIDATES:,}: AMCT makes one full pass over the data per ratio, "
+            f"Ascend's IFMR operator takes at most {MAX_IFMR_CANDIDATES:,}"
+            if severe
+            else f"Ascend's IFMR operator supports at most {MAX_IFMR_CANDIDATES}"
+        )
+        return [
+            problem(
+                "search-step",
+                "error" if severe else "warning",
+                where,
+                f"{shown} clip ratios to search: {why}; use a search_step of at least "
+                f"{show((end - start) / MAX_IFMR_CANDIDATES)}",
+            )
+        ]
     return []
 
 
@@ -123,8 +172,9 @@ def _walk_views(root: View) -> list[View]:
     return out
 
 
-def check_values(root: View, text: str, *, layers: Collection[str] | None = None,
-                 views: Collection[View] | None = None) -> list[Problem]:  # fmt: skip
+def check_values(
+    root: View, text: str, *, layers: Collection[str] | None = None, views: Collection[View] | None = None
+) -> list[Problem]:
     """Value rules, relations and layer checks over an analysed document.
 
     *views*: the views below *root* of the messages in RULED_MESSAGES (any order), when
@@ -156,51 +206,91 @@ def _check_layers(root: View, known: Collection[str] | None) -> list[Problem]:
             if occ.value in first:
                 f = first[occ.value]
                 what = "this one" if whole is occ else "this override"
-                out.append(problem("duplicate-layer", "error", occ,
-                                    f"layer {quoted(occ.value)} is listed twice in {label}: AMCT rejects it "
-                                    f"(\"Please delete repeated items ...\"); delete {what}",
-                                    related=(Related(f.node.start, f.node.end, "first listed here"),),
-                                    data={"delete": [whole.field.start, whole.field.end]}))  # fmt: skip
+                out.append(
+                    problem(
+                        "duplicate-layer",
+                        "error",
+                        occ,
+                        f"layer {quoted(occ.value)} is listed twice in {label}: AMCT rejects it "
+                        f'("Please delete repeated items ..."); delete {what}',
+                        related=(Related(f.node.start, f.node.end, "first listed here"),),
+                        data={"delete": [whole.field.start, whole.field.end]},
+                    )
+                )
             else:
                 first[occ.value] = occ
     quant_first = {o.value: o for o in reversed(quant)}
     for occ in override_names:
         if occ is not None and occ.value in quant_first:
             q = quant_first[occ.value]
-            out.append(problem("precedence", "information", occ,
-                                f"{quoted(occ.value)} is also in kv_cache_quant_config.quant_layers: this override's "
-                                "config wins for it", related=(Related(q.node.start, q.node.end, "also listed here"),)))  # fmt: skip
+            out.append(
+                problem(
+                    "precedence",
+                    "information",
+                    occ,
+                    f"{quoted(occ.value)} is also in kv_cache_quant_config.quant_layers: this override's "
+                    "config wins for it",
+                    related=(Related(q.node.start, q.node.end, "also listed here"),),
+                )
+            )
     malformed = not quant and _malformed_layers(root)
     if not quant and not any(override_names) and not malformed:
         anchor = root.last("kv_cache_quant_config")
         start, end = (anchor.field.name.start, anchor.field.name.end) if anchor else (0, 0)
-        out.append(Problem("no-layers", "error", start, end,
-                           "nothing to quantize: AMCT refuses the config (\"No quant enable layer in quant config "
-                           "file\"); add quant_layers to kv_cache_quant_config or an override_layers_configs entry "
-                           "with a layer_name"))  # fmt: skip
+        out.append(
+            Problem(
+                "no-layers",
+                "error",
+                start,
+                end,
+                'nothing to quantize: AMCT refuses the config ("No quant enable layer in quant config '
+                'file"); add quant_layers to kv_cache_quant_config or an override_layers_configs entry '
+                "with a layer_name",
+            )
+        )
     if common is not None and not quant and common.has("calibration_config") and not malformed:
         occ = common.last("calibration_config")
         assert occ is not None
-        out.append(Problem("no-effect", "hint", occ.field.name.start, occ.field.name.end,
-                           "this calibration_config applies to no layer: kv_cache_quant_config has no quant_layers",
-                           tags=("unnecessary",)))  # fmt: skip
+        out.append(
+            Problem(
+                "no-effect",
+                "hint",
+                occ.field.name.start,
+                occ.field.name.end,
+                "this calibration_config applies to no layer: kv_cache_quant_config has no quant_layers",
+                tags=("unnecessary",),
+            )
+        )
     elif common is not None and quant and common.has("calibration_config"):
         overridden = {o.value for o in override_names if o}
         if all(q.value in overridden for q in quant):
             occ = common.last("calibration_config")
             assert occ is not None
-            out.append(Problem("no-effect", "hint", occ.field.name.start, occ.field.name.end,
-                               "every layer in quant_layers has an override: this calibration_config is never used",
-                               tags=("unnecessary",)))  # fmt: skip
+            out.append(
+                Problem(
+                    "no-effect",
+                    "hint",
+                    occ.field.name.start,
+                    occ.field.name.end,
+                    "every layer in quant_layers has an override: this calibration_config is never used",
+                    tags=("unnecessary",),
+                )
+            )
     if known is not None:
         known_set = set(known)
         for occ in [*quant, *(o for o in override_names if o)]:
             if occ.value not in known_set and occ.value.strip():
                 close = suggest(occ.value, sorted(known_set))
                 hint = f"did you mean {quoted(close)}?" if close else _listing(sorted(known_set))
-                out.append(problem("unknown-layer", "warning", occ,
-                                    f"layer {quoted(occ.value)} is not in the sample data: {hint}",
-                                    data={"suggestion": repr(close) if close else None}))  # fmt: skip
+                out.append(
+                    problem(
+                        "unknown-layer",
+                        "warning",
+                        occ,
+                        f"layer {quoted(occ.value)} is not in the sample data: {hint}",
+                        data={"suggestion": repr(close) if close else None},
+                    )
+                )
     return out
 
 
@@ -219,15 +309,27 @@ def _check_names(occs: list[Occurrence]) -> list[Problem]:
     for occ in occs:
         name = occ.value
         if not name.strip():
-            out.append(problem("layer-name", "error", occ,
-                                "empty layer name: AMCT looks it up among the model's modules and fails "
-                                "(\"Layer  does not exist in the model\"); write the module's name, e.g. "
-                                "'model.layers.0.self_attn.k_proj'"))  # fmt: skip
+            out.append(
+                problem(
+                    "layer-name",
+                    "error",
+                    occ,
+                    "empty layer name: AMCT looks it up among the model's modules and fails "
+                    '("Layer  does not exist in the model"); write the module\'s name, e.g. '
+                    "'model.layers.0.self_attn.k_proj'",
+                )
+            )
         elif name != name.strip():
-            out.append(problem("layer-name", "error", occ,
-                                f"layer name {quoted(name)} has blanks around it: AMCT looks names up exactly "
-                                f"and finds no module {quoted(name)}; remove them",
-                                data={"suggestion": repr(name.strip())}))  # fmt: skip
+            out.append(
+                problem(
+                    "layer-name",
+                    "error",
+                    occ,
+                    f"layer name {quoted(name)} has blanks around it: AMCT looks names up exactly "
+                    f"and finds no module {quoted(name)}; remove them",
+                    data={"suggestion": repr(name.strip())},
+                )
+            )
     return out
 
 
@@ -269,12 +371,24 @@ def _check_offsets(root: View) -> list[Problem]:
     for block in blocks:
         occ = block.value.last("asymmetric")
         if occ is not None and occ.value != global_occ.value:
-            out.append(problem("precedence", "information", occ,
-                                f"asymmetric: {str(occ.value).lower()} wins over activation_offset: "
-                                f"{shown} for the layers of this {block.field.name.text}",
-                                related=near))  # fmt: skip
+            out.append(
+                problem(
+                    "precedence",
+                    "information",
+                    occ,
+                    f"asymmetric: {str(occ.value).lower()} wins over activation_offset: "
+                    f"{shown} for the layers of this {block.field.name.text}",
+                    related=near,
+                )
+            )
     if decided_elsewhere:
-        out.append(problem("no-effect", "hint", global_occ,
-                            "activation_offset has no effect: every algorithm block sets its own asymmetric",
-                            tags=("unnecessary",)))  # fmt: skip
+        out.append(
+            problem(
+                "no-effect",
+                "hint",
+                global_occ,
+                "activation_offset has no effect: every algorithm block sets its own asymmetric",
+                tags=("unnecessary",),
+            )
+        )
     return out

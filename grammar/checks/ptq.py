@@ -46,8 +46,15 @@ SYMMETRIC_ONLY = ("Conv3d",)
 PYTORCH_ONLY = tuple(t for t in QUANTIZABLE if t not in ("LSTM", "GRU"))
 #: the other frameworks' operator types the manual names (spec §1.8): not complete lists,
 #: so a type is only checked for its case against these and the PyTorch names
-FRAMEWORK_TYPES = {"Conv": "ONNX", "Gemm": "ONNX", "MatMul": "ONNX/TensorFlow", "Conv2D": "TensorFlow",
-                   "Convolution": "Caffe", "InnerProduct": "Caffe", "Pooling": "Caffe"}  # fmt: skip
+FRAMEWORK_TYPES = {
+    "Conv": "ONNX",
+    "Gemm": "ONNX",
+    "MatMul": "ONNX/TensorFlow",
+    "Conv2D": "TensorFlow",
+    "Convolution": "Caffe",
+    "InnerProduct": "Caffe",
+    "Pooling": "Caffe",
+}
 #: fully-connected and pooling types of every framework (per-tensor weights only)
 ANY_NOT_CHANNEL_WISE = (*NOT_CHANNEL_WISE, "Gemm", "MatMul", "InnerProduct", "Pooling")
 # Ascend's IFMR operator searches at most this many clip ratios.
@@ -57,42 +64,120 @@ NUQ_STEPS = (16, 32)
 
 def _value_rules(pkg: str) -> tuple[ValueRule, ...]:
     return (
-        ValueRule(f"{pkg}.AMCTConfig", "batch_num", "batch-num", "error",
-                  "AMCT rejects it: \"The batch_num must be greater than zero.\"", low=0),
-        ValueRule(f"{pkg}.HFMGQuantize", "num_of_bins", "num-of-bins", "error",
-                  "AMCT rejects it (\"num_of_bins N must be in [1024, 2048, 4096, 8192]\")", choices=ALLOWED_NUM_OF_BINS),
-        *(ValueRule(f"{pkg}.FMRQuantize", f, "percentile", "error",
-                    f"AMCT rejects it: \"The {f} must be greater than 0.5 and less than or equal to 1.0\"",
-                    low=0.5, high=1.0) for f in ("max_percentile", "min_percentile")),
-        ValueRule(f"{pkg}.FMRQuantize", "search_range_start", "search-range", "error",
-                  "AMCT rejects it: \"search_range[0] must be greater than zero\"", low=0.0),
-        ValueRule(f"{pkg}.FMRQuantize", "search_step", "search-step", "error",
-                  "AMCT rejects it: \"The search_step must be greater than zero\"", low=0.0),
-        ValueRule(f"{pkg}.ARQuantize", "quant_bits", "value-range", "error",
-                  "AMCT rejects it: \"weight num_bits is not in [4, 6, 7, 8]\"", choices=(4, 6, 7, 8)),
-        ValueRule(f"{pkg}.DMQBalancer", "migration_strength", "value-range", "error",
-                  "AMCT rejects it: \"The dmq_balancer_param must be in range [0.2, 0.8]\"",
-                  low=0.2, low_inclusive=True, high=0.8),
-        ValueRule(f"{pkg}.ADAquantize", "beta_range_end", "value-range", "error",
-                  "AMCT rejects it: \"beta_range_end must large than 0\"", low=0.0),
-        ValueRule(f"{pkg}.ADAquantize", "warm_start", "value-range", "error",
-                  "AMCT rejects it: \"warm_start must be less than 1 and larger than 0\"",
-                  low=0.0, high=1.0, high_inclusive=False),
-        ValueRule(f"{pkg}.ADAquantize", "reg_param", "value-range", "error",
-                  "AMCT rejects it: \"reg_param must be less than 1 and larger than 0\"",
-                  low=0.0, high=1.0, high_inclusive=False),
-    )  # fmt: skip
+        ValueRule(
+            f"{pkg}.AMCTConfig",
+            "batch_num",
+            "batch-num",
+            "error",
+            'AMCT rejects it: "The batch_num must be greater than zero."',
+            low=0,
+        ),
+        ValueRule(
+            f"{pkg}.HFMGQuantize",
+            "num_of_bins",
+            "num-of-bins",
+            "error",
+            'AMCT rejects it ("num_of_bins N must be in [1024, 2048, 4096, 8192]")',
+            choices=ALLOWED_NUM_OF_BINS,
+        ),
+        *(
+            ValueRule(
+                f"{pkg}.FMRQuantize",
+                f,
+                "percentile",
+                "error",
+                f'AMCT rejects it: "The {f} must be greater than 0.5 and less than or equal to 1.0"',
+                low=0.5,
+                high=1.0,
+            )
+            for f in ("max_percentile", "min_percentile")
+        ),
+        ValueRule(
+            f"{pkg}.FMRQuantize",
+            "search_range_start",
+            "search-range",
+            "error",
+            'AMCT rejects it: "search_range[0] must be greater than zero"',
+            low=0.0,
+        ),
+        ValueRule(
+            f"{pkg}.FMRQuantize",
+            "search_step",
+            "search-step",
+            "error",
+            'AMCT rejects it: "The search_step must be greater than zero"',
+            low=0.0,
+        ),
+        ValueRule(
+            f"{pkg}.ARQuantize",
+            "quant_bits",
+            "value-range",
+            "error",
+            'AMCT rejects it: "weight num_bits is not in [4, 6, 7, 8]"',
+            choices=(4, 6, 7, 8),
+        ),
+        ValueRule(
+            f"{pkg}.DMQBalancer",
+            "migration_strength",
+            "value-range",
+            "error",
+            'AMCT rejects it: "The dmq_balancer_param must be in range [0.2, 0.8]"',
+            low=0.2,
+            low_inclusive=True,
+            high=0.8,
+        ),
+        ValueRule(
+            f"{pkg}.ADAquantize",
+            "beta_range_end",
+            "value-range",
+            "error",
+            'AMCT rejects it: "beta_range_end must large than 0"',
+            low=0.0,
+        ),
+        ValueRule(
+            f"{pkg}.ADAquantize",
+            "warm_start",
+            "value-range",
+            "error",
+            'AMCT rejects it: "warm_start must be less than 1 and larger than 0"',
+            low=0.0,
+            high=1.0,
+            high_inclusive=False,
+        ),
+        ValueRule(
+            f"{pkg}.ADAquantize",
+            "reg_param",
+            "value-range",
+            "error",
+            'AMCT rejects it: "reg_param must be less than 1 and larger than 0"',
+            low=0.0,
+            high=1.0,
+            high_inclusive=False,
+        ),
+    )
 
 
 VALUE_RULES: tuple[ValueRule, ...] = (
     *_value_rules(PT),
     *_value_rules(FW),
     # NUQ (spec §1.8: the constants AMCT's shared field code keeps for it)
-    ValueRule(f"{FW}.NUQuantize", "num_steps", "value-range", "error",
-              "AMCT's NUQ takes 16 or 32 steps only", choices=NUQ_STEPS),
-    ValueRule(f"{FW}.NUQuantize", "num_of_iteration", "value-range", "error",
-              "AMCT's NUQ takes 0 to 5 iterations", choices=(0, 1, 2, 3, 4, 5)),
-)  # fmt: skip
+    ValueRule(
+        f"{FW}.NUQuantize",
+        "num_steps",
+        "value-range",
+        "error",
+        "AMCT's NUQ takes 16 or 32 steps only",
+        choices=NUQ_STEPS,
+    ),
+    ValueRule(
+        f"{FW}.NUQuantize",
+        "num_of_iteration",
+        "value-range",
+        "error",
+        "AMCT's NUQ takes 0 to 5 iterations",
+        choices=(0, 1, 2, 3, 4, 5),
+    ),
+)
 
 _RULES_BY_MESSAGE = by_message(VALUE_RULES)
 _FMR = {f"{p}.FMRQuantize" for p in PACKAGES}
@@ -100,32 +185,48 @@ _ADA = {f"{p}.ADAquantize" for p in PACKAGES}
 #: the messages whose views check_values reads: value rules, IFMR's and ADA's relations
 RULED_MESSAGES = frozenset({*_RULES_BY_MESSAGE, *_FMR, *_ADA})
 
-_DEFAULTS_NOTE = ("the entry silently gets all built-in defaults (ARQ and IFMR with default parameters), "
-                  "not common_config")  # fmt: skip
+_DEFAULTS_NOTE = (
+    "the entry silently gets all built-in defaults (ARQ and IFMR with default parameters), not common_config"
+)
 #: what AMCT does when a required field is missing (the walk's missing-required message)
 REQUIRED = {
-    **{f"{p}.OverrideLayer.layer_name": "AMCT reads '' (the model's root module), so the entry passes the "
-       "existence check and is then silently ignored" for p in PACKAGES},
-    **{f"{p}.OverrideLayerType.layer_type": "AMCT reads '' and rejects it (\"Layer type  does not support "
-       "quantize.\")" for p in PACKAGES},
+    **{
+        f"{p}.OverrideLayer.layer_name": "AMCT reads '' (the model's root module), so the entry passes the "
+        "existence check and is then silently ignored"
+        for p in PACKAGES
+    },
+    **{
+        f"{p}.OverrideLayerType.layer_type": "AMCT reads '' and rejects it (\"Layer type  does not support quantize.\")"
+        for p in PACKAGES
+    },
     **{f"{p}.{m}.calibration_config": _DEFAULTS_NOTE for p in PACKAGES for m in ("OverrideLayer", "OverrideLayerType")},
-    f"{FW}.TensorQuantize.layer_name": "AMCT raises RuntimeError \"To quantize tensor, must set \\\"layer_name\\\" "
-    "at first.\"",
-    f"{FW}.TensorQuantize.input_index": "AMCT raises RuntimeError \"To quantize tensor, must set \\\"input_index\\\" "
-    "at first.\"",
+    f"{FW}.TensorQuantize.layer_name": 'AMCT raises RuntimeError "To quantize tensor, must set \\"layer_name\\" '
+    'at first."',
+    f"{FW}.TensorQuantize.input_index": 'AMCT raises RuntimeError "To quantize tensor, must set \\"input_index\\" '
+    'at first."',
     f"{FW}.NuqConfig.mapping_file": "AMCT reads '' and NUQ has no fused-graph JSON of the deployed model to read",
-}  # fmt: skip
+}
 
-_OTHER_FRAMEWORKS = ("is a field of the amct_onnx / amct_tensorflow / amct_caffe AMCTConfig, not of amct_pytorch's: "
-                     "AMCT's PyTorch proto has no such field")  # fmt: skip
+_OTHER_FRAMEWORKS = (
+    "is a field of the amct_onnx / amct_tensorflow / amct_caffe AMCTConfig, not of amct_pytorch's: "
+    "AMCT's PyTorch proto has no such field"
+)
 #: unknown fields of the PyTorch schema that users copy from other releases and frameworks
 UNKNOWN_NOTES = {
     "nuq_config": "NUQ (nuq_config) is only in older commercial AMCT releases (up to 8.5) and in the amct_onnx / "
     "amct_tensorflow / amct_caffe AMCTConfig; the open-source amct_pytorch proto has no such field: remove it, or "
     "check the file as an ONNX/TensorFlow/Caffe config",
-    **{name: f"'{name}' {_OTHER_FRAMEWORKS}" for name in ("joint_quant", "tensor_quantize", "skip_approximation_layers",
-                                                           "conv_calibration_config", "fc_calibration_config")},
-}  # fmt: skip
+    **{
+        name: f"'{name}' {_OTHER_FRAMEWORKS}"
+        for name in (
+            "joint_quant",
+            "tensor_quantize",
+            "skip_approximation_layers",
+            "conv_calibration_config",
+            "fc_calibration_config",
+        )
+    },
+}
 
 
 def _framework(root: View) -> bool:
@@ -146,11 +247,22 @@ def _check_ifmr(view: View) -> list[Problem]:
     s_occ, e_occ, step_occ = occs
     start, end, step = (float(view.value(n)) for n in _IFMR_RANGE)
     start, end, step = (float(show(v)) if math.isfinite(v) else v for v in (start, end, step))
-    endless = [(o, c) for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
-               if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))]  # fmt: skip
+    endless = [
+        (o, c)
+        for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
+        if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))
+    ]
     if endless:
-        return [problem(code, "error", o, f"{o.field.name.text} must be a finite number, not {show(o.value)}: "
-                         "AMCT cannot build its search from it") for o, code in endless]  # fmt: skip
+        return [
+            problem(
+                code,
+                "error",
+                o,
+                f"{o.field.name.text} must be a finite number, not {show(o.value)}: "
+                "AMCT cannot build its search from it",
+            )
+            for o, code in endless
+        ]
     if math.isnan(start) or math.isnan(step):
         return []  # the value rules report these
     anchor = s_occ or e_occ
@@ -159,30 +271,54 @@ def _check_ifmr(view: View) -> list[Problem]:
         if s_occ and e_occ and start > end:
             data = {"swap": [[s_occ.node.start, s_occ.node.end], [e_occ.node.start, e_occ.node.end]]}
         other = e_occ if anchor is s_occ else None
-        return [problem("search-range", "error", anchor,
-                         f"search_range_start ({show(start)}) must be less than search_range_end ({show(end)}): "
-                         "AMCT rejects it (\"search_range[0] must be less than search_range[1]\")",
-                         data=data, related=related(other))]  # fmt: skip
+        return [
+            problem(
+                "search-range",
+                "error",
+                anchor,
+                f"search_range_start ({show(start)}) must be less than search_range_end ({show(end)}): "
+                'AMCT rejects it ("search_range[0] must be less than search_range[1]")',
+                data=data,
+                related=related(other),
+            )
+        ]
     if step <= 0 or start <= 0:
         return []  # the value rules report it
     where = step_occ or anchor
     assert where is not None
     width = Decimal(show(end)) - Decimal(show(start))
     if Decimal(show(step)) > width:
-        return [problem("search-step", "error", where,
-                         f"search_step {show(step)} is larger than the search range ({show(end)} - {show(start)} = "
-                         f"{width}): AMCT rejects it (\"The search_step must be less than or equal to "
-                         "(search_range[1] - search_range[0])\")")]  # fmt: skip
+        return [
+            problem(
+                "search-step",
+                "error",
+                where,
+                f"search_step {show(step)} is larger than the search range ({show(end)} - {show(start)} = "
+                f'{width}): AMCT rejects it ("The search_step must be less than or equal to '
+                '(search_range[1] - search_range[0])")',
+            )
+        ]
     if Decimal(show(step)) == width:
-        return [problem("search-step", "warning", where,
-                         f"search_step {show(step)} equals the search range: IFMR tries one single clip ratio "
-                         f"({show(start)})")]  # fmt: skip
+        return [
+            problem(
+                "search-step",
+                "warning",
+                where,
+                f"search_step {show(step)} equals the search range: IFMR tries one single clip ratio ({show(start)})",
+            )
+        ]
     count = math.ceil((end - start) / step)
     if count > MAX_IFMR_CANDIDATES:
-        return [problem("search-step", "warning", where,
-                         f"{count} clip ratios to search: Ascend's IFMR operator supports at most "
-                         f"{MAX_IFMR_CANDIDATES}; use a search_step of at least "
-                         f"{show((end - start) / MAX_IFMR_CANDIDATES)}")]  # fmt: skip
+        return [
+            problem(
+                "search-step",
+                "warning",
+                where,
+                f"{count} clip ratios to search: Ascend's IFMR operator supports at most "
+                f"{MAX_IFMR_CANDIDATES}; use a search_step of at least "
+                f"{show((end - start) / MAX_IFMR_CANDIDATES)}",
+            )
+        ]
     return []
 
 
@@ -196,10 +332,16 @@ def _check_ada(view: View) -> list[Problem]:
         return []
     anchor = s_occ or e_occ
     assert anchor is not None
-    return [problem("value-range", "error", anchor,
-                     f"beta_range_start ({show(start)}) must be greater than beta_range_end ({show(end)}): AMCT "
-                     "rejects it (\"beta_range_start must large than beta_range_end\")",
-                     related=related(e_occ if anchor is s_occ else None))]  # fmt: skip
+    return [
+        problem(
+            "value-range",
+            "error",
+            anchor,
+            f"beta_range_start ({show(start)}) must be greater than beta_range_end ({show(end)}): AMCT "
+            'rejects it ("beta_range_start must large than beta_range_end")',
+            related=related(e_occ if anchor is s_occ else None),
+        )
+    ]
 
 
 def _walk_views(root: View) -> Iterator[View]:
@@ -211,8 +353,9 @@ def _walk_views(root: View) -> Iterator[View]:
             stack.extend(o.value for o in occs if isinstance(o.value, View))
 
 
-def check_values(root: View, text: str, *, layers: Collection[str] | None = None,
-                 views: Collection[View] | None = None) -> list[Problem]:  # fmt: skip
+def check_values(
+    root: View, text: str, *, layers: Collection[str] | None = None, views: Collection[View] | None = None
+) -> list[Problem]:
     """Value rules, relations, lists, layer types and common_config notes (spec §1.4, §1.6)."""
     out: list[Problem] = []
     for view in _walk_views(root) if views is None else views:
@@ -264,18 +407,27 @@ def _repeats(label: str, pairs: list[tuple[Occurrence, Occurrence]], what: str) 
             first[occ.value] = occ
             continue
         # two [...] lists of one field (PS21: alternative blocks pasted into one file)
-        merged = f.field is not occ.field and label in _LISTS and (f.field.value is not f.node
-                                                                   or occ.field.value is not occ.node)  # fmt: skip
+        merged = (
+            f.field is not occ.field
+            and label in _LISTS
+            and (f.field.value is not f.node or occ.field.value is not occ.node)
+        )
         why = f" ({label} is written more than once: protobuf's Merge joins the lists)" if merged else ""
         if whole is not occ or whole.field.value is occ.node:  # an override, or a one-value field
             delete: list[int] | None = [whole.field.start, whole.field.end]
         else:
             delete = None  # an item of a [...] list
-        out.append(problem("duplicate-layer", "error", occ,
-                            f"{quoted(occ.value)} is listed twice in {label}: AMCT rejects the file (\"Please delete "
-                            f"repeated items in {label}, repeated items are [{quoted(occ.value)}]\"){why}; delete {what}",
-                            related=(Related(f.node.start, f.node.end, "first listed here"),),
-                            data={"delete": delete} if delete else None))  # fmt: skip
+        out.append(
+            problem(
+                "duplicate-layer",
+                "error",
+                occ,
+                f'{quoted(occ.value)} is listed twice in {label}: AMCT rejects the file ("Please delete '
+                f'repeated items in {label}, repeated items are [{quoted(occ.value)}]"){why}; delete {what}',
+                related=(Related(f.node.start, f.node.end, "first listed here"),),
+                data={"delete": delete} if delete else None,
+            )
+        )
     return out
 
 
@@ -284,8 +436,11 @@ def _repeats(label: str, pairs: list[tuple[Occurrence, Occurrence]], what: str) 
 
 def _type_overrides(root: View) -> list[tuple[Occurrence, View]]:
     """(layer_type occurrence, the entry's view) of every override_layer_types entry with a type."""
-    return [(t, o.value) for o in root.all("override_layer_types")
-            if isinstance(o.value, View) and (t := o.value.last("layer_type")) is not None]  # fmt: skip
+    return [
+        (t, o.value)
+        for o in root.all("override_layer_types")
+        if isinstance(o.value, View) and (t := o.value.last("layer_type")) is not None
+    ]
 
 
 def _check_types(root: View, framework: bool) -> list[Problem]:
@@ -296,9 +451,16 @@ def _check_types(root: View, framework: bool) -> list[Problem]:
     skipped = {o.value for o in root.all("skip_layer_types")}
     if skipped >= set(QUANTIZABLE):
         last = root.all("skip_layer_types")[-1]
-        out.append(Problem("no-layers", "error", last.field.name.start, last.field.name.end,
-                           "skip_layer_types lists all nine quantizable types: nothing is left to quantize; AMCT "
-                           "rejects the file (\"Except skip_types, no type need to quantize.\")"))  # fmt: skip
+        out.append(
+            Problem(
+                "no-layers",
+                "error",
+                last.field.name.start,
+                last.field.name.end,
+                "skip_layer_types lists all nine quantizable types: nothing is left to quantize; AMCT "
+                'rejects the file ("Except skip_types, no type need to quantize.")',
+            )
+        )
     # In the ONNX/TensorFlow/Caffe schema, an override naming a PyTorch-only class gets the
     # PyTorch checks too: the file is a PyTorch config, or AMCT rejects the type anyway.
     limited = PYTORCH_ONLY if framework else QUANTIZABLE
@@ -315,10 +477,17 @@ def _pytorch_type(occ: Occurrence) -> list[Problem]:
     close = suggest(occ.value, QUANTIZABLE)
     hint = f"did you mean '{close}'? " if close else ""
     where = occ.field.name.text
-    return [problem("layer-type", "error", occ,
-                     f"{where} {quoted(occ.value)} is not a quantizable PyTorch module type: AMCT rejects it (\"Layer type "
-                     f"{occ.value} does not support quantize.\"); {hint}types are class names, case-sensitive: "
-                     f"{', '.join(QUANTIZABLE)}", data={"suggestion": repr(close)} if close else None)]  # fmt: skip
+    return [
+        problem(
+            "layer-type",
+            "error",
+            occ,
+            f'{where} {quoted(occ.value)} is not a quantizable PyTorch module type: AMCT rejects it ("Layer type '
+            f'{occ.value} does not support quantize."); {hint}types are class names, case-sensitive: '
+            f"{', '.join(QUANTIZABLE)}",
+            data={"suggestion": repr(close)} if close else None,
+        )
+    ]
 
 
 def _framework_type(occ: Occurrence) -> list[Problem]:
@@ -331,10 +500,16 @@ def _framework_type(occ: Occurrence) -> list[Problem]:
     if not same:
         return []
     shown = " or ".join(f"'{k}' ({FRAMEWORK_TYPES.get(k, 'PyTorch')})" for k in same)
-    return [problem("layer-type", "error", occ,
-                     f"layer type {quoted(occ.value)} differs from {shown} only in case: AMCT compares operator types "
-                     f"exactly and rejects it (\"Layer type {occ.value} does not support quantize.\")",
-                     data={"suggestion": repr(same[0])})]  # fmt: skip
+    return [
+        problem(
+            "layer-type",
+            "error",
+            occ,
+            f"layer type {quoted(occ.value)} differs from {shown} only in case: AMCT compares operator types "
+            f'exactly and rejects it ("Layer type {occ.value} does not support quantize.")',
+            data={"suggestion": repr(same[0])},
+        )
+    ]
 
 
 def _algorithms(cal: View | None) -> tuple[tuple[str | None, View | None], tuple[str | None, View | None], View | None]:
@@ -353,43 +528,82 @@ def _type_override_limits(type_occ: Occurrence, cal: View | None) -> list[Proble
     if wts_view is not None:
         cw = wts_view.last("channel_wise")
         if cw is not None and cw.value and kind in NOT_CHANNEL_WISE:
-            consequence = (f"AMCT rejects it (\"channel_wise can only be False for {kind} type\")" if wts == "arq_quantize"
-                           else f"AMCT fails on every {kind} module (\"The channel_wise must be False for layer type "
-                           f"{kind}\")")  # fmt: skip
-            out.append(problem("channel-wise", "error", cw,
-                                f"{kind} weights are per-tensor only: channel_wise: true in its type override; "
-                                f"{consequence}; set channel_wise: false or remove it",
-                                data={"suggestion": "false"}))  # fmt: skip
+            consequence = (
+                f'AMCT rejects it ("channel_wise can only be False for {kind} type")'
+                if wts == "arq_quantize"
+                else f'AMCT fails on every {kind} module ("The channel_wise must be False for layer type {kind}")'
+            )
+            out.append(
+                problem(
+                    "channel-wise",
+                    "error",
+                    cw,
+                    f"{kind} weights are per-tensor only: channel_wise: true in its type override; "
+                    f"{consequence}; set channel_wise: false or remove it",
+                    data={"suggestion": "false"},
+                )
+            )
         bits = wts_view.last("quant_bits") if wts == "arq_quantize" else None
         if bits is not None and bits.value in (6, 7) and kind not in WINOGRAD_TYPES:
-            out.append(problem("data-type", "error", bits,
-                                f"quant_bits {bits.value} is for Conv2d only: AMCT rejects it for {kind} (\"quant_bits "
-                                f"{bits.value} not support for {kind} type\"); use 8 (or 4)", data={"suggestion": "8"}))  # fmt: skip
+            out.append(
+                problem(
+                    "data-type",
+                    "error",
+                    bits,
+                    f'quant_bits {bits.value} is for Conv2d only: AMCT rejects it for {kind} ("quant_bits '
+                    f'{bits.value} not support for {kind} type"); use 8 (or 4)',
+                    data={"suggestion": "8"},
+                )
+            )
         if wts == "ada_quantize" and kind not in ADA_TYPES:
             occ = cal.last("ada_quantize") if cal is not None else None
             assert occ is not None
-            out.append(_on_name("layer-type", "error", occ,
-                                f"AdaRound (ada_quantize) is for Conv2d, ConvTranspose2d and Linear only: AMCT rejects it "
-                                f"for {kind} (\"ada_quantizable not support for {kind} layer\"); use arq_quantize"))  # fmt: skip
+            out.append(
+                _on_name(
+                    "layer-type",
+                    "error",
+                    occ,
+                    f"AdaRound (ada_quantize) is for Conv2d, ConvTranspose2d and Linear only: AMCT rejects it "
+                    f'for {kind} ("ada_quantizable not support for {kind} layer"); use arq_quantize',
+                )
+            )
     if act_view is not None:
         asym = act_view.last("asymmetric")
         if asym is not None and asym.value and kind in SYMMETRIC_ONLY:
-            out.append(problem("layer-type", "error", asym,
-                                f"{kind} activations are symmetric only: AMCT rejects asymmetric: true in its type "
-                                f"override (\"Layer type {kind} can only set asymmetric be False\")",
-                                data={"suggestion": "false"}))  # fmt: skip
+            out.append(
+                problem(
+                    "layer-type",
+                    "error",
+                    asym,
+                    f"{kind} activations are symmetric only: AMCT rejects asymmetric: true in its type "
+                    f'override ("Layer type {kind} can only set asymmetric be False")',
+                    data={"suggestion": "false"},
+                )
+            )
         dst = act_view.last("dst_type")
         if dst is not None and dst.value == 2 and kind in NO_INT16:
-            out.append(problem("data-type", "error", dst,
-                                f"{kind} has no 16-bit activations: AMCT rejects dst_type: INT16 in its type override "
-                                f"(\"int16_quantizable not support for {kind} type\"); use INT8",
-                                data={"suggestion": "INT8"}))  # fmt: skip
+            out.append(
+                problem(
+                    "data-type",
+                    "error",
+                    dst,
+                    f"{kind} has no 16-bit activations: AMCT rejects dst_type: INT16 in its type override "
+                    f'("int16_quantizable not support for {kind} type"); use INT8',
+                    data={"suggestion": "INT8"},
+                )
+            )
     if dmq is not None and kind in NO_DMQ and cal is not None:
         occ = cal.last("dmq_balancer")
         assert occ is not None
-        out.append(_on_name("layer-type", "error", occ,
-                            f"dmq_balancer is not for {kind}: AMCT rejects it (\"dmq_balancer not support for {kind} "
-                            "type\"); remove it from this override"))  # fmt: skip
+        out.append(
+            _on_name(
+                "layer-type",
+                "error",
+                occ,
+                f'dmq_balancer is not for {kind}: AMCT rejects it ("dmq_balancer not support for {kind} '
+                'type"); remove it from this override',
+            )
+        )
     return out
 
 
@@ -417,50 +631,86 @@ def _check_common(root: View, framework: bool) -> list[Problem]:
     if cw is not None and cw.value:
         if framework:
             if not covered & set(ANY_NOT_CHANNEL_WISE):
-                out.append(problem("channel-wise", "warning", cw,
-                                    "channel_wise: true in common_config reaches every fully-connected and pooling layer "
-                                    "(ONNX Gemm/MatMul, TensorFlow MatMul, Caffe InnerProduct/Pooling) without a type "
-                                    "override: AMCT fails on the first one (\"The channel_wise must be False for layer "
-                                    "type ...\"); give those types an override_layer_types entry with channel_wise: false, "
-                                    "or skip them (fine if the model has none)"))  # fmt: skip
+                out.append(
+                    problem(
+                        "channel-wise",
+                        "warning",
+                        cw,
+                        "channel_wise: true in common_config reaches every fully-connected and pooling layer "
+                        "(ONNX Gemm/MatMul, TensorFlow MatMul, Caffe InnerProduct/Pooling) without a type "
+                        'override: AMCT fails on the first one ("The channel_wise must be False for layer '
+                        'type ..."); give those types an override_layer_types entry with channel_wise: false, '
+                        "or skip them (fine if the model has none)",
+                    )
+                )
         else:
             affected = NOT_CHANNEL_WISE if wts == "arq_quantize" else ("Linear",)
             missing = [t for t in affected if t not in covered]
             if missing:
                 names = " and ".join(missing)
-                out.append(problem("channel-wise", "warning", cw,
-                                    f"channel_wise: true in common_config reaches every {names} module (no type override "
-                                    f"or skip for {names}; in ONNX/TensorFlow/Caffe models: every fully-connected and "
-                                    "pooling layer): AMCT fails on the first one (\"The channel_wise must be False "
-                                    f"for layer type {missing[0]} in layer ...\"); add override_layer_types for {names} "
-                                    "with channel_wise: false, or skip them (fine if the model has none)"))  # fmt: skip
+                out.append(
+                    problem(
+                        "channel-wise",
+                        "warning",
+                        cw,
+                        f"channel_wise: true in common_config reaches every {names} module (no type override "
+                        f"or skip for {names}; in ONNX/TensorFlow/Caffe models: every fully-connected and "
+                        'pooling layer): AMCT fails on the first one ("The channel_wise must be False '
+                        f'for layer type {missing[0]} in layer ..."); add override_layer_types for {names} '
+                        "with channel_wise: false, or skip them (fine if the model has none)",
+                    )
+                )
     asym = act_view.last("asymmetric") if act_view is not None else None
     if asym is not None and asym.value and "Conv3d" not in covered and not framework:
-        out.append(problem("no-effect", "warning", asym,
-                            "asymmetric: true in common_config does not reach Conv3d modules: AMCT forces them "
-                            "symmetric (an info log only); give Conv3d a type override with asymmetric: false to say "
-                            "so"))  # fmt: skip
+        out.append(
+            problem(
+                "no-effect",
+                "warning",
+                asym,
+                "asymmetric: true in common_config does not reach Conv3d modules: AMCT forces them "
+                "symmetric (an info log only); give Conv3d a type override with asymmetric: false to say "
+                "so",
+            )
+        )
     # what AMCT's shared code lowers or drops per layer: named for PyTorch, said generally otherwise
     bits = wts_view.last("quant_bits") if wts == "arq_quantize" and wts_view is not None else None
     if bits is not None and bits.value in (6, 7):
         which = "the layers that support 6- and 7-bit weights (in PyTorch: Conv2d)" if framework else "Conv2d modules"
-        out.append(problem("data-type", "information", bits,
-                            f"quant_bits {bits.value} from common_config: only {which} keep it; AMCT quietly uses 8 bits "
-                            "for every other layer"))  # fmt: skip
+        out.append(
+            problem(
+                "data-type",
+                "information",
+                bits,
+                f"quant_bits {bits.value} from common_config: only {which} keep it; AMCT quietly uses 8 bits "
+                "for every other layer",
+            )
+        )
     if dmq is not None and (framework or "AvgPool2d" not in covered):
         which = "layers that do not support it" if framework else "AvgPool2d modules"
         occ = common.last("dmq_balancer")
         assert occ is not None
-        out.append(_on_name("no-effect", "information", occ,
-                            f"dmq_balancer from common_config is dropped on {which} (AMCT warns \"Layer X does not "
-                            "support dmq_balancer\"); run quantize_preprocess before quantize_model"))  # fmt: skip
+        out.append(
+            _on_name(
+                "no-effect",
+                "information",
+                occ,
+                f'dmq_balancer from common_config is dropped on {which} (AMCT warns "Layer X does not '
+                'support dmq_balancer"); run quantize_preprocess before quantize_model',
+            )
+        )
     if wts == "ada_quantize":
         which = "the layers AdaRound supports" if framework else "Conv2d, ConvTranspose2d and Linear modules"
         occ = common.last("ada_quantize")
         assert occ is not None
-        out.append(_on_name("no-effect", "information", occ,
-                            f"ada_quantize from common_config is kept on {which} only: every other quantized layer "
-                            "silently loses these weight settings"))  # fmt: skip
+        out.append(
+            _on_name(
+                "no-effect",
+                "information",
+                occ,
+                f"ada_quantize from common_config is kept on {which} only: every other quantized layer "
+                "silently loses these weight settings",
+            )
+        )
     return out
 
 
@@ -470,10 +720,16 @@ def _check_int16(view: View) -> list[Problem]:
     if dst is None or dst.value != 2:
         return []
     which = "" if view.descriptor.full_name.startswith(FW + ".") else " (Conv3d, AvgPool2d, Linear without bias)"
-    return [problem("compat", "information", dst,
-                     "dst_type: INT16 (16-bit activations): the AMCT manual says only INT8 is supported, the code "
-                     f"accepts INT16; layers that cannot do it{which} fall back to INT8 with a warning when INT16 "
-                     "comes from common_config, and are rejected when an override gives it to them")]  # fmt: skip
+    return [
+        problem(
+            "compat",
+            "information",
+            dst,
+            "dst_type: INT16 (16-bit activations): the AMCT manual says only INT8 is supported, the code "
+            f"accepts INT16; layers that cannot do it{which} fall back to INT8 with a warning when INT16 "
+            "comes from common_config, and are rejected when an override gives it to them",
+        )
+    ]
 
 
 # -- skips, overrides, fusion, offsets --------------------------------------------------------
@@ -482,22 +738,33 @@ def _check_int16(view: View) -> list[Problem]:
 def _check_skipped_overrides(root: View) -> list[Problem]:
     """PS6: a layer (type) both skipped and overridden: the skip wins."""
     out: list[Problem] = []
-    for skip, entries, key in (("skip_layers", "override_layer_configs", "layer_name"),
-                               ("skip_layer_types", "override_layer_types", "layer_type")):  # fmt: skip
+    for skip, entries, key in (
+        ("skip_layers", "override_layer_configs", "layer_name"),
+        ("skip_layer_types", "override_layer_types", "layer_type"),
+    ):
         skipped = {o.value: o for o in reversed(root.all(skip))}
         for entry in root.children(entries):
             occ = entry.last(key)
             if occ is not None and occ.value in skipped:
                 s = skipped[occ.value]
-                out.append(problem("skip-override", "warning", occ,
-                                    f"{quoted(occ.value)} is also in {skip}: the skip wins, AMCT does not quantize it and this "
-                                    "override is never used; remove one of them",
-                                    related=(Related(s.node.start, s.node.end, f"skipped here ({skip})"),)))  # fmt: skip
+                out.append(
+                    problem(
+                        "skip-override",
+                        "warning",
+                        occ,
+                        f"{quoted(occ.value)} is also in {skip}: the skip wins, AMCT does not quantize it and this "
+                        "override is never used; remove one of them",
+                        related=(Related(s.node.start, s.node.end, f"skipped here ({skip})"),),
+                    )
+                )
     return out
 
 
-_GROUPS = (("wts_quant_algo", "weights", "ARQ"), ("acts_quant_algo", "activations", "IFMR"),
-           ("tensor_balancer", "balancing", "none"))  # fmt: skip
+_GROUPS = (
+    ("wts_quant_algo", "weights", "ARQ"),
+    ("acts_quant_algo", "activations", "IFMR"),
+    ("tensor_balancer", "balancing", "none"),
+)
 
 
 def replaced(common: View | None, cal: View | None) -> list[str]:
@@ -515,8 +782,14 @@ def replaced(common: View | None, cal: View | None) -> list[str]:
         if mine is None:
             out.append(f"{theirs} (gets {'no balancer' if default == 'none' else default + ' defaults'})")
         elif mine == theirs and theirs_view is not None:
-            lost = [n for n, occs in theirs_view.fields.items() if occs and n != "asymmetric"
-                    and (mine_view is None or not mine_view.has(n)) and not _is_default(theirs_view, n)]  # fmt: skip
+            lost = [
+                n
+                for n, occs in theirs_view.fields.items()
+                if occs
+                and n != "asymmetric"
+                and (mine_view is None or not mine_view.has(n))
+                and not _is_default(theirs_view, n)
+            ]
             out += [f"{theirs}.{n} (gets the default)" for n in lost]
     return out
 
@@ -547,9 +820,15 @@ def _check_partial_overrides(root: View) -> list[Problem]:
             continue
         lost = replaced(common, entry.child("calibration_config"))
         if lost:
-            out.append(_on_name("override-replaces", "information", occ,
-                                "this calibration_config replaces common_config wholesale, it does not merge with it: "
-                                f"not inherited here: {', '.join(lost)}; repeat what should stay"))  # fmt: skip
+            out.append(
+                _on_name(
+                    "override-replaces",
+                    "information",
+                    occ,
+                    "this calibration_config replaces common_config wholesale, it does not merge with it: "
+                    f"not inherited here: {', '.join(lost)}; repeat what should stay",
+                )
+            )
     return out
 
 
@@ -559,9 +838,18 @@ def _check_fusion(root: View) -> list[Problem]:
     if fusion is None or fusion.value or not root.has("skip_fusion_layers"):
         return []
     first = root.all("skip_fusion_layers")[0]
-    return [Problem("no-effect", "information", first.field.name.start, first.field.name.end,
-                    "skip_fusion_layers has no effect: do_fusion is false, nothing is fused (AMCT still rejects a "
-                    "repeated name)", related=related(fusion), tags=("unnecessary",))]  # fmt: skip
+    return [
+        Problem(
+            "no-effect",
+            "information",
+            first.field.name.start,
+            first.field.name.end,
+            "skip_fusion_layers has no effect: do_fusion is false, nothing is fused (AMCT still rejects a "
+            "repeated name)",
+            related=related(fusion),
+            tags=("unnecessary",),
+        )
+    ]
 
 
 def _act_blocks(cal: View | None) -> tuple[str | None, View | None]:
@@ -580,9 +868,12 @@ def _check_offsets(root: View) -> list[Problem]:
     out: list[Problem] = []
     common = root.child("common_config")
     cals: list[tuple[str, View | None]] = [("common_config", common)] if common is not None else []
-    cals += [(e.field.name.text, e.value.child("calibration_config"))
-             for name in ("override_layer_configs", "override_layer_types") for e in root.all(name)
-             if isinstance(e.value, View)]  # fmt: skip
+    cals += [
+        (e.field.name.text, e.value.child("calibration_config"))
+        for name in ("override_layer_configs", "override_layer_types")
+        for e in root.all(name)
+        if isinstance(e.value, View)
+    ]
     cals += [("tensor_quantize", entry) for entry in root.children("tensor_quantize")]  # (ONNX/TensorFlow)
     shown = str(global_occ.value).lower()
     decided = common is not None and bool(cals)
@@ -593,13 +884,26 @@ def _check_offsets(root: View) -> list[Problem]:
             decided = False
             continue
         if occ.value != global_occ.value:
-            out.append(problem("precedence", "information", occ,
-                                f"asymmetric: {str(occ.value).lower()} wins over activation_offset: {shown} for the "
-                                f"layers of this {where}", related=related(global_occ)))  # fmt: skip
+            out.append(
+                problem(
+                    "precedence",
+                    "information",
+                    occ,
+                    f"asymmetric: {str(occ.value).lower()} wins over activation_offset: {shown} for the "
+                    f"layers of this {where}",
+                    related=related(global_occ),
+                )
+            )
     if decided:
-        out.append(problem("no-effect", "hint", global_occ,
-                            "activation_offset has no effect: common_config and every override set their own "
-                            "asymmetric", tags=("unnecessary",)))  # fmt: skip
+        out.append(
+            problem(
+                "no-effect",
+                "hint",
+                global_occ,
+                "activation_offset has no effect: common_config and every override set their own asymmetric",
+                tags=("unnecessary",),
+            )
+        )
     return out
 
 
@@ -614,27 +918,52 @@ def _check_framework(root: View) -> list[Problem]:
         if occ is None:
             continue
         if modern:
-            out.append(_on_name("no-effect", "warning", occ,
-                                f"{name} is ignored: the file has {' and '.join(modern)} (AMCT warns \"{name} field would "
-                                "be ignored when common_config or override_layer_types exists\"); move its settings there",
-                                tags=("unnecessary",)))  # fmt: skip
+            out.append(
+                _on_name(
+                    "no-effect",
+                    "warning",
+                    occ,
+                    f'{name} is ignored: the file has {" and ".join(modern)} (AMCT warns "{name} field would '
+                    'be ignored when common_config or override_layer_types exists"); move its settings there',
+                    tags=("unnecessary",),
+                )
+            )
             continue
-        out.append(_on_name("compat", "information", occ,
-                            f"{name} is deprecated (AMCT logs \"{name} field has been deprecated, use common_config and "
-                            "override_layer_types instead\"); it still applies here"))  # fmt: skip
+        out.append(
+            _on_name(
+                "compat",
+                "information",
+                occ,
+                f'{name} is deprecated (AMCT logs "{name} field has been deprecated, use common_config and '
+                'override_layer_types instead"); it still applies here',
+            )
+        )
         fc = root.child(name)
         (wts, wts_view), _, _ = _algorithms(fc)
         cw = wts_view.last("channel_wise") if wts_view is not None and wts == "arq_quantize" else None
         if name == "fc_calibration_config" and cw is not None and cw.value:
-            out.append(problem("channel-wise", "error", cw,
-                                "fully-connected weights are per-tensor only: AMCT rejects it (\"channel_wise can only be "
-                                "False for fc_calibration_config field\")", data={"suggestion": "false"}))  # fmt: skip
+            out.append(
+                problem(
+                    "channel-wise",
+                    "error",
+                    cw,
+                    'fully-connected weights are per-tensor only: AMCT rejects it ("channel_wise can only be '
+                    'False for fc_calibration_config field")',
+                    data={"suggestion": "false"},
+                )
+            )
     nuq = root.last("nuq_config")
     if nuq is not None:
-        out.append(_on_name("compat", "information", nuq,
-                            "nuq_config (non-uniform quantization) is listed by the AMCT manuals up to 8.5 only: later "
-                            "releases may reject the file, and the open-source amct_pytorch always does (its proto has "
-                            "no nuq_config)"))  # fmt: skip
+        out.append(
+            _on_name(
+                "compat",
+                "information",
+                nuq,
+                "nuq_config (non-uniform quantization) is listed by the AMCT manuals up to 8.5 only: later "
+                "releases may reject the file, and the open-source amct_pytorch always does (its proto has "
+                "no nuq_config)",
+            )
+        )
     return out
 
 
@@ -654,8 +983,10 @@ def _activation(cal: View) -> str:
         params = [_param(view, "num_of_bins")]
     else:
         start, end = (_param(view, n).split(" ", 1)[1] for n in ("search_range_start", "search_range_end"))
-        params = [f"search_range [{start}, {end}]", *(_param(view, n) for n in ("search_step", "max_percentile",
-                                                                                  "min_percentile"))]  # fmt: skip
+        params = [
+            f"search_range [{start}, {end}]",
+            *(_param(view, n) for n in ("search_step", "max_percentile", "min_percentile")),
+        ]
     algo = "hfmg" if act == "hfmg_quantize" else "ifmr" + ("" if act else " (default)")
     bits = "16" if view.value("dst_type") == 2 else "8"
     return f"act_algo {algo}, " + ", ".join(params) + f", num_bits {bits}"
@@ -668,8 +999,12 @@ def _weights(cal: View) -> str:
     channel = str(cw.value).lower() if cw is not None else "by layer type (unset)"
     if wts == "ada_quantize":
         start, end = (_param(view, n).split(" ", 1)[1] for n in ("beta_range_start", "beta_range_end"))
-        params = [_param(view, "num_iteration"), _param(view, "reg_param"), f"beta_range [{start}, {end}]",
-                  _param(view, "warm_start")]  # fmt: skip
+        params = [
+            _param(view, "num_iteration"),
+            _param(view, "reg_param"),
+            f"beta_range [{start}, {end}]",
+            _param(view, "warm_start"),
+        ]
         return f"wts_algo ada_quantize, channel_wise {channel}, num_bits 8, " + ", ".join(params)
     bits = show(view.value("quant_bits")) if view.has("quant_bits") else "8"
     return f"wts_algo arq_quantize{'' if wts else ' (default)'}, channel_wise {channel}, num_bits {bits}"
@@ -733,8 +1068,16 @@ def effective(root: View, text: str) -> list[Row]:
             lost = replaced(common, cal)
             notes.append(replaces + (f" (not inherited: {', '.join(lost)})" if lost else ""))
         notes.append("wins over any override_layer_types entry for its type")
-        rows.append(Row(target, "layer", "override_layer_configs", _settings(_calibration(root, cal), common, root, False), tuple(notes),
-                        span=_span(name)))  # fmt: skip
+        rows.append(
+            Row(
+                target,
+                "layer",
+                "override_layer_configs",
+                _settings(_calibration(root, cal), common, root, False),
+                tuple(notes),
+                span=_span(name),
+            )
+        )
     for occ, entry in _type_overrides(root):
         cal = entry.child("calibration_config")
         notes = []
@@ -747,14 +1090,29 @@ def effective(root: View, text: str) -> list[Row]:
             notes.append("Conv3d is always quantized symmetric")
         if root.has("override_layer_configs"):
             notes.append("layers named in override_layer_configs use their own override instead")
-        rows.append(Row(f"every {occ.value}", "type", "override_layer_types", _settings(_calibration(root, cal), common, root, False),
-                        tuple(notes), span=_span(occ)))  # fmt: skip
+        rows.append(
+            Row(
+                f"every {occ.value}",
+                "type",
+                "override_layer_types",
+                _settings(_calibration(root, cal), common, root, False),
+                tuple(notes),
+                span=_span(occ),
+            )
+        )
     for entry in root.children("tensor_quantize"):
         name, index = entry.last("layer_name"), entry.last("input_index")
         target = f"{name.value if name else '(no layer_name)'} input {index.value if index else '(no input_index)'}"
-        rows.append(Row(target, "layer", "tensor_quantize", _settings(entry, None, root, True),
-                        ("quantizes this input tensor of the node (IFMR unless hfmg_quantize is given)",),
-                        span=_span(name)))  # fmt: skip
+        rows.append(
+            Row(
+                target,
+                "layer",
+                "tensor_quantize",
+                _settings(entry, None, root, True),
+                ("quantizes this input tensor of the node (IFMR unless hfmg_quantize is given)",),
+                span=_span(name),
+            )
+        )
     rows.append(_global_row(root, common, framework, skip_names, skip_types))
     return rows
 
@@ -774,17 +1132,28 @@ def _global_row(root: View, common: View | None, framework: bool, skip_names: se
     if not framework and cal is not None:
         (wts, wview), (_, aview), dmq = _algorithms(cal)
         if aview is not None and aview.value("dst_type") == 2:
-            notes.append("INT16 activations fall back to INT8 on layers that cannot do it (Conv3d, AvgPool2d, "
-                         "Linear without bias)")  # fmt: skip
+            notes.append(
+                "INT16 activations fall back to INT8 on layers that cannot do it (Conv3d, AvgPool2d, "
+                "Linear without bias)"
+            )
         if wts == "arq_quantize" and wview is not None and wview.value("quant_bits") in (6, 7):
             notes.append(f"quant_bits {wview.value('quant_bits')} is kept on Conv2d only; other layers use 8")
         if dmq is not None:
             notes.append("dmq_balancer is dropped on AvgPool2d")
         if wts == "ada_quantize":
-            notes.append("ada_quantize is kept on Conv2d, ConvTranspose2d and Linear only; other layers lose their "
-                         "weight settings")  # fmt: skip
+            notes.append(
+                "ada_quantize is kept on Conv2d, ConvTranspose2d and Linear only; other layers lose their "
+                "weight settings"
+            )
     if not framework:
         notes.append("Conv3d is always quantized symmetric")
     anchor = root.last("common_config")
     span = (anchor.field.name.start, anchor.field.name.end) if anchor is not None else None
-    return Row("every other layer", "global", source, _settings(_calibration(root, cal), None, root, True), tuple(notes), span=span)
+    return Row(
+        "every other layer",
+        "global",
+        source,
+        _settings(_calibration(root, cal), None, root, True),
+        tuple(notes),
+        span=span,
+    )

@@ -15,8 +15,20 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from kvcal.grammar.schema import SchemaSet
 from kvcal.grammar.schema.fields import enum_names, is_map, type_name
 
-__all__ = ["BOOL", "BYTES", "ENUM", "FLOAT", "INTEGER", "MESSAGE", "SCALARS_MAX", "TEXT", "EnumInfo", "FieldInfo",
-           "MessageInfo", "message_info"]  # fmt: skip
+__all__ = [
+    "BOOL",
+    "BYTES",
+    "ENUM",
+    "FLOAT",
+    "INTEGER",
+    "MESSAGE",
+    "SCALARS_MAX",
+    "TEXT",
+    "EnumInfo",
+    "FieldInfo",
+    "MessageInfo",
+    "message_info",
+]
 
 _F = FieldDescriptor
 
@@ -42,8 +54,16 @@ class EnumInfo:
 _NUMBERS: dict[int, dict[object, Any]] = {}
 SCALARS_MAX = 4096
 TEXT, BOOL, ENUM, INTEGER, FLOAT, MESSAGE, BYTES = range(7)
-_DECODE = {_F.TYPE_STRING: TEXT, _F.TYPE_BYTES: BYTES, _F.TYPE_BOOL: BOOL, _F.TYPE_ENUM: ENUM,
-           _F.TYPE_MESSAGE: MESSAGE, _F.TYPE_GROUP: MESSAGE, _F.TYPE_FLOAT: FLOAT, _F.TYPE_DOUBLE: FLOAT}  # fmt: skip
+_DECODE = {
+    _F.TYPE_STRING: TEXT,
+    _F.TYPE_BYTES: BYTES,
+    _F.TYPE_BOOL: BOOL,
+    _F.TYPE_ENUM: ENUM,
+    _F.TYPE_MESSAGE: MESSAGE,
+    _F.TYPE_GROUP: MESSAGE,
+    _F.TYPE_FLOAT: FLOAT,
+    _F.TYPE_DOUBLE: FLOAT,
+}
 #: the range of each integer type
 INT_RANGES: dict[int, tuple[int, int]] = {
     **dict.fromkeys((_F.TYPE_INT32, _F.TYPE_SINT32, _F.TYPE_SFIXED32), (-(2**31), 2**31 - 1)),
@@ -69,9 +89,27 @@ class FieldInfo:
     """What the walk needs of a field, read once from its descriptor (protobuf's
     descriptor attributes cost a C call each; the walk reads these per field occurrence)."""
 
-    __slots__ = ("cache", "decode", "desc", "enum", "full_name", "group", "is_map", "is_message", "key", "message",
-                 "name", "oneof", "oneof_members", "presence", "range", "repeated", "required", "type",
-                 "type_name")  # fmt: skip
+    __slots__ = (
+        "cache",
+        "decode",
+        "desc",
+        "enum",
+        "full_name",
+        "group",
+        "is_map",
+        "is_message",
+        "key",
+        "message",
+        "name",
+        "oneof",
+        "oneof_members",
+        "presence",
+        "range",
+        "repeated",
+        "required",
+        "type",
+        "type_name",
+    )
 
     def __init__(self, fd: FieldDescriptor) -> None:
         self.desc = fd
@@ -104,8 +142,7 @@ class MessageInfo:
     """A message: its fields by name (``known``: their names in .proto order), group fields
     by the type name they are written with, the names of its required fields."""
 
-    __slots__ = ("desc", "extendable", "fields", "full_name", "groups", "is_any", "known", "name", "names",
-                 "required")  # fmt: skip
+    __slots__ = ("desc", "extendable", "fields", "full_name", "groups", "is_any", "known", "name", "names", "required")
 
     def __init__(self, desc: Descriptor) -> None:
         self.desc = desc

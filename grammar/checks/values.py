@@ -81,9 +81,15 @@ def check_rules(view: View, rules: list[ValueRule]) -> list[Problem]:
                 hint = f"; the nearest is {nearest}"
             else:
                 hint = ""
-            out.append(problem(rule.code, rule.severity, occ,
-                                f"{rule.field} must be {rule.describe()}, not {show(occ.value)}{hint}. {rule.amct}",
-                                data=data or None))  # fmt: skip
+            out.append(
+                problem(
+                    rule.code,
+                    rule.severity,
+                    occ,
+                    f"{rule.field} must be {rule.describe()}, not {show(occ.value)}{hint}. {rule.amct}",
+                    data=data or None,
+                )
+            )
     return out
 
 
@@ -95,5 +101,3 @@ def related(occ: Occurrence | None) -> tuple[Related, ...]:
     if occ is None:
         return ()
     return (Related(occ.node.start, occ.node.end, f"{occ.field.name.text} is set here"),)
-
-

@@ -43,19 +43,49 @@ class Family:
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family("kv", ROOT_MESSAGE, "AMCT KV-cache quantization config", "create_quant_cali_config",
-           "quant_calibration_config_pytorch.proto"),
-    Family("ptq", "AMCTPytorchProto.AMCTConfig", "AMCT post-training quantization config", "create_quant_config",
-           "calibration_config_pytorch.proto"),
-    Family("ptq-framework", "AMCTFrameworkProto.AMCTConfig", "AMCT ONNX/TensorFlow/Caffe post-training quantization config",
-           "create_quant_config (amct_onnx, amct_tensorflow, amct_caffe)", "calibration_config_framework.proto"),
-    Family("retrain", "AMCTPytorchProto.AMCTRetrainConfig", "AMCT retrain (QAT / pruning) config",
-           "create_quant_retrain_config / create_prune_retrain_model", "retrain_config_pytorch.proto"),
-    Family("distill", "AMCTPytorchDistillProto.AMCTDistillConfig", "AMCT distillation config", "create_distill_config",
-           "distill_config_pytorch.proto"),
-    Family("acp", "AMCTProto.AutoChannelPruneConfig", "AMCT auto channel-prune search config",
-           "auto_channel_prune_search", "basic_info.proto"),
-)  # fmt: skip
+    Family(
+        "kv",
+        ROOT_MESSAGE,
+        "AMCT KV-cache quantization config",
+        "create_quant_cali_config",
+        "quant_calibration_config_pytorch.proto",
+    ),
+    Family(
+        "ptq",
+        "AMCTPytorchProto.AMCTConfig",
+        "AMCT post-training quantization config",
+        "create_quant_config",
+        "calibration_config_pytorch.proto",
+    ),
+    Family(
+        "ptq-framework",
+        "AMCTFrameworkProto.AMCTConfig",
+        "AMCT ONNX/TensorFlow/Caffe post-training quantization config",
+        "create_quant_config (amct_onnx, amct_tensorflow, amct_caffe)",
+        "calibration_config_framework.proto",
+    ),
+    Family(
+        "retrain",
+        "AMCTPytorchProto.AMCTRetrainConfig",
+        "AMCT retrain (QAT / pruning) config",
+        "create_quant_retrain_config / create_prune_retrain_model",
+        "retrain_config_pytorch.proto",
+    ),
+    Family(
+        "distill",
+        "AMCTPytorchDistillProto.AMCTDistillConfig",
+        "AMCT distillation config",
+        "create_distill_config",
+        "distill_config_pytorch.proto",
+    ),
+    Family(
+        "acp",
+        "AMCTProto.AutoChannelPruneConfig",
+        "AMCT auto channel-prune search config",
+        "auto_channel_prune_search",
+        "basic_info.proto",
+    ),
+)
 FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
 FAMILY_BY_ROOT = {f.root: f for f in FAMILIES}
 

@@ -34,8 +34,9 @@ class CompileError(Exception):
     """A .proto that protoc cannot compile (or that cannot be run): ``message`` is protoc's
     first error, with its file, line and column when protoc gave them."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None,
-                 column: int | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, column: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.file = file
@@ -136,13 +137,31 @@ def _run_protoc(name: str, extra: list[str], includes: list[Path]) -> SchemaSet:
     global _COUNT
     with tempfile.TemporaryDirectory(prefix="kvcal-protoc-") as tmp:
         out = Path(tmp) / "set.binpb"
-        args = [sys.executable, "-I", "-m", "grpc_tools.protoc", *(f"-I{p}" for p in includes),
-                f"--descriptor_set_out={out}", "--include_source_info", "--include_imports", name, *extra]  # fmt: skip
+        args = [
+            sys.executable,
+            "-I",
+            "-m",
+            "grpc_tools.protoc",
+            *(f"-I{p}" for p in includes),
+            f"--descriptor_set_out={out}",
+            "--include_source_info",
+            "--include_imports",
+            name,
+            *extra,
+        ]
         env = {**os.environ, "GRPC_PYTHON_DISABLE_DYNAMIC_STUBS": "1"}
         _COUNT += 1
         try:
-            run = subprocess.run(args, capture_output=True, text=True, timeout=PROTOC_TIMEOUT_S, env=env,
-                                 stdin=subprocess.DEVNULL, cwd=tmp, check=False)  # fmt: skip
+            run = subprocess.run(
+                args,
+                capture_output=True,
+                text=True,
+                timeout=PROTOC_TIMEOUT_S,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                cwd=tmp,
+                check=False,
+            )
         except subprocess.TimeoutExpired as exc:
             raise CompileError(f"protoc did not finish within {PROTOC_TIMEOUT_S:.0f} s") from exc
         except OSError as exc:

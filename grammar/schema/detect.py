@@ -34,20 +34,55 @@ __all__ = ["Detection", "detect"]
 
 #: folder names AMCT's samples and users give each kind of config
 _FOLDER_HINTS = {
-    "retrain_conf": "retrain", "retrain": "retrain", "qat": "retrain", "prune": "retrain", "pruning": "retrain",
-    "compressed": "retrain", "distill": "distill", "distillation": "distill", "kv_cache": "kv", "kvcache": "kv",
-    "kv": "kv", "ptq": "ptq", "calibration": "ptq", "auto_prune": "acp", "channel_prune": "acp",
-    "amct_pytorch": "ptq", "pytorch": "ptq", "amct_onnx": "ptq-framework", "onnx": "ptq-framework",
-    "amct_tensorflow": "ptq-framework", "tensorflow": "ptq-framework", "amct_caffe": "ptq-framework",
+    "retrain_conf": "retrain",
+    "retrain": "retrain",
+    "qat": "retrain",
+    "prune": "retrain",
+    "pruning": "retrain",
+    "compressed": "retrain",
+    "distill": "distill",
+    "distillation": "distill",
+    "kv_cache": "kv",
+    "kvcache": "kv",
+    "kv": "kv",
+    "ptq": "ptq",
+    "calibration": "ptq",
+    "auto_prune": "acp",
+    "channel_prune": "acp",
+    "amct_pytorch": "ptq",
+    "pytorch": "ptq",
+    "amct_onnx": "ptq-framework",
+    "onnx": "ptq-framework",
+    "amct_tensorflow": "ptq-framework",
+    "tensorflow": "ptq-framework",
+    "amct_caffe": "ptq-framework",
     "caffe": "ptq-framework",
-}  # fmt: skip
+}
 #: layer types as PyTorch names them (AMCT's quantizable classes), and as the other
 #: frameworks do: the type names a post-training config writes tell its framework
-_TORCH_TYPES = frozenset({"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Linear", "AvgPool2d",
-                          "LSTM", "GRU"})  # fmt: skip
-_OTHER_TYPES = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "AveragePool", "Conv2D", "Conv3D",
-                          "DepthwiseConv2dNative", "Conv2DBackpropInput", "AvgPool", "Convolution", "Deconvolution",
-                          "InnerProduct", "Pooling", "BatchMatMul", "BatchMatMulV2"})  # fmt: skip
+_TORCH_TYPES = frozenset(
+    {"Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Linear", "AvgPool2d", "LSTM", "GRU"}
+)
+_OTHER_TYPES = frozenset(
+    {
+        "Conv",
+        "ConvTranspose",
+        "Gemm",
+        "MatMul",
+        "AveragePool",
+        "Conv2D",
+        "Conv3D",
+        "DepthwiseConv2dNative",
+        "Conv2DBackpropInput",
+        "AvgPool",
+        "Convolution",
+        "Deconvolution",
+        "InnerProduct",
+        "Pooling",
+        "BatchMatMul",
+        "BatchMatMulV2",
+    }
+)
 _TYPE_FIELDS = frozenset({"layer_type", "skip_layer_types"})
 _MAX_NAMES = 3
 #: which member to take when the content fits several equally: the most common first
@@ -96,7 +131,11 @@ def _fit(schema: Schema, tree: Message, deep: bool) -> _Fit:
             fd = by_name.get(name)
             if fd is None:
                 lower = by_name.get(name.lower())
-                fd = lower if lower is not None and lower.message_type is not None and lower.message_type.name == name else None
+                fd = (
+                    lower
+                    if lower is not None and lower.message_type is not None and lower.message_type.name == name
+                    else None
+                )
             if fd is None:
                 unknown.add((depth, name))
                 continue
@@ -162,15 +201,23 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
         return Detection(None, f"it mixes fields of different AMCT configs ({mixed}), so no schema is guessed")
     best = dominating[0]
     if best.unknown and best.known < 2 * len(best.unknown):
-        return Detection(None, f"most of its fields ({_names({n for _, n in best.unknown})}) belong to no AMCT "
-                               "config, so it is not taken for one")  # fmt: skip
+        return Detection(
+            None,
+            f"most of its fields ({_names({n for _, n in best.unknown})}) belong to no AMCT "
+            "config, so it is not taken for one",
+        )
     if len(dominating) == 1:
         rivals = [g for g in candidates if g is not best]
         telling = {n for n in best.known_top if all(n not in g.known_top for g in rivals)}
         if not telling:  # decided one level down (an override's contents)
             telling = {n for g in rivals for _, n in g.unknown - best.unknown}
-        why = f"recognised by its content: {_names(telling)} " + ("is" if len(telling) == 1 else "are") + \
-            f" only in {best.schema.root.name}" if telling else f"recognised by its content ({best.schema.root.name})"
+        why = (
+            f"recognised by its content: {_names(telling)} "
+            + ("is" if len(telling) == 1 else "are")
+            + f" only in {best.schema.root.name}"
+            if telling
+            else f"recognised by its content ({best.schema.root.name})"
+        )
         return Detection(best.schema, why, (best.schema,))
     tied = sorted(dominating, key=lambda f: PRIOR.index(f.schema.family) if f.schema.family in PRIOR else len(PRIOR))
     members = [f.schema for f in tied]
@@ -185,9 +232,12 @@ def detect(tree: Message, path: PurePath | None = None) -> Detection:
     chosen = tied[0].schema
     others = ", ".join(_label(s, members) for s in members[1:])
     shared = _names(best.known_top)
-    return Detection(chosen, f"its fields ({shared}) fit {len(members)} AMCT configs, {_label(chosen, members)} (the "
-                             f"most common, shown) and {others}: only the problems they all share are reported",
-                     tuple(f.schema for f in tied))  # fmt: skip
+    return Detection(
+        chosen,
+        f"its fields ({shared}) fit {len(members)} AMCT configs, {_label(chosen, members)} (the "
+        f"most common, shown) and {others}: only the problems they all share are reported",
+        tuple(f.schema for f in tied),
+    )
 
 
 def _folder_hint(path: PurePath | None, schemas: list[Schema]) -> Schema | None:
@@ -217,8 +267,12 @@ def _framework_by_types(tree: Message, schemas: list[Schema]) -> tuple[Schema, s
             for value in values:
                 if isinstance(value, Message):
                     pending.append(value)
-                elif (isinstance(value, Scalar)  # (a nested list `[["Conv2d"]]` parses; the walk refuses it)
-                      and fld.name.text in _TYPE_FIELDS and value.kind == "string" and value.decoded is not None):
+                elif (
+                    isinstance(value, Scalar)  # (a nested list `[["Conv2d"]]` parses; the walk refuses it)
+                    and fld.name.text in _TYPE_FIELDS
+                    and value.kind == "string"
+                    and value.decoded is not None
+                ):
                     names.add(value.decoded.decode("utf-8", "replace"))
     if not names:
         return None

@@ -11,11 +11,22 @@ __all__ = ["amct_float", "default_text", "enum_names", "label", "message_type", 
 
 _F = FieldDescriptor
 TYPE_NAMES: dict[int, str] = {
-    _F.TYPE_DOUBLE: "double", _F.TYPE_FLOAT: "float", _F.TYPE_INT64: "int64", _F.TYPE_UINT64: "uint64",
-    _F.TYPE_INT32: "int32", _F.TYPE_FIXED64: "fixed64", _F.TYPE_FIXED32: "fixed32", _F.TYPE_BOOL: "bool",
-    _F.TYPE_STRING: "string", _F.TYPE_BYTES: "bytes", _F.TYPE_UINT32: "uint32", _F.TYPE_SFIXED32: "sfixed32",
-    _F.TYPE_SFIXED64: "sfixed64", _F.TYPE_SINT32: "sint32", _F.TYPE_SINT64: "sint64",
-}  # fmt: skip
+    _F.TYPE_DOUBLE: "double",
+    _F.TYPE_FLOAT: "float",
+    _F.TYPE_INT64: "int64",
+    _F.TYPE_UINT64: "uint64",
+    _F.TYPE_INT32: "int32",
+    _F.TYPE_FIXED64: "fixed64",
+    _F.TYPE_FIXED32: "fixed32",
+    _F.TYPE_BOOL: "bool",
+    _F.TYPE_STRING: "string",
+    _F.TYPE_BYTES: "bytes",
+    _F.TYPE_UINT32: "uint32",
+    _F.TYPE_SFIXED32: "sfixed32",
+    _F.TYPE_SFIXED64: "sfixed64",
+    _F.TYPE_SINT32: "sint32",
+    _F.TYPE_SINT64: "sint64",
+}
 
 
 def type_name(field: FieldDescriptor) -> str:

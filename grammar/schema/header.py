@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 __all__ = ["Header", "HeaderValue", "header_text", "read_header"]
 
-_LINE = re.compile(r"[ \t]*#[ \t]*(?P<key>proto-file|proto-message|proto-import)[ \t]*:[ \t]*(?P<value>[^\n\r]*?)[ \t]*\r?$")
+_LINE = re.compile(
+    r"[ \t]*#[ \t]*(?P<key>proto-file|proto-message|proto-import)[ \t]*:[ \t]*(?P<value>[^\n\r]*?)[ \t]*\r?$"
+)
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,9 @@ def read_header(text: str) -> Header:
             break
         m = _LINE.match(line)
         if m:
-            value = HeaderValue(m["value"], pos + m.start("value"), pos + m.end("value"), pos,
-                                line_end + (1 if nl >= 0 else 0))  # fmt: skip
+            value = HeaderValue(
+                m["value"], pos + m.start("value"), pos + m.end("value"), pos, line_end + (1 if nl >= 0 else 0)
+            )
             if m["key"] == "proto-import":
                 imports.append(value)
             else:

@@ -71,7 +71,9 @@ def _named_paths(file: descriptor_pb2.FileDescriptorProto) -> Iterator[tuple[tup
     """Every declaration of *file* as (source-info path, full name)."""
     pkg = f"{file.package}." if file.package else ""
 
-    def enum(path: tuple[int, ...], e: descriptor_pb2.EnumDescriptorProto, scope: str) -> Iterator[tuple[tuple[int, ...], str]]:
+    def enum(
+        path: tuple[int, ...], e: descriptor_pb2.EnumDescriptorProto, scope: str
+    ) -> Iterator[tuple[tuple[int, ...], str]]:
         name = f"{scope}{e.name}"
         yield path, name
         for vi, v in enumerate(e.value):
@@ -79,7 +81,9 @@ def _named_paths(file: descriptor_pb2.FileDescriptorProto) -> Iterator[tuple[tup
             # them under it (``pkg.Enum.VALUE``) so that two enums' values never collide
             yield (*path, _ENUM_VALUE, vi), f"{name}.{v.name}"
 
-    def message(path: tuple[int, ...], m: descriptor_pb2.DescriptorProto, scope: str) -> Iterator[tuple[tuple[int, ...], str]]:
+    def message(
+        path: tuple[int, ...], m: descriptor_pb2.DescriptorProto, scope: str
+    ) -> Iterator[tuple[tuple[int, ...], str]]:
         name = f"{scope}{m.name}"
         yield path, name
         for fi, f in enumerate(m.field):
@@ -107,8 +111,9 @@ class SchemaSet:
     *sources* maps a file's name in the set to its path on disk (for go to definition).
     """
 
-    def __init__(self, fds: descriptor_pb2.FileDescriptorSet, sources: Mapping[str, Path] | None = None,
-                 label: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, fds: descriptor_pb2.FileDescriptorSet, sources: Mapping[str, Path] | None = None, label: str = ""
+    ) -> None:
         self.pool = descriptor_pool.DescriptorPool()
         self.label = label
         self.files: tuple[str, ...] = tuple(f.name for f in fds.file)

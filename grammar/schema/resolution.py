@@ -112,12 +112,21 @@ def _find_message(schema_set: SchemaSet, name: str, proto_name: str | None) -> S
 
 
 def _messages_of(schema_set: SchemaSet, proto_name: str) -> list[str]:
-    return [n for n in schema_set.message_names() if schema_set.message(n).file.name == proto_name
-            and schema_set.message(n).containing_type is None]  # fmt: skip
+    return [
+        n
+        for n in schema_set.message_names()
+        if schema_set.message(n).file.name == proto_name and schema_set.message(n).containing_type is None
+    ]
 
 
-def explicit_schema(proto: Path | None, message: str | None, *, include: tuple[Path, ...] = (),
-                    imports: tuple[Path, ...] = (), what: str = "--proto") -> Schema:  # fmt: skip
+def explicit_schema(
+    proto: Path | None,
+    message: str | None,
+    *,
+    include: tuple[Path, ...] = (),
+    imports: tuple[Path, ...] = (),
+    what: str = "--proto",
+) -> Schema:
     """The schema a user named: *proto* compiled (or the bundled AMCT schema by its message
     or AMCT's file name), and *message* in it. Raises :class:`SchemaError`."""
     if proto is None:
@@ -207,8 +216,9 @@ def _from_header(header: Header, path: Path | None, options: SchemaOptions) -> R
     for imp in header.imports:
         found, _, looked = _locate(imp.value.strip("\"'"), path, options)
         if found is None:
-            problems.append(_header_problem(imp, f"proto-import: cannot find {imp.value} (looked in "
-                                                 f"{_places(looked)})"))  # fmt: skip
+            problems.append(
+                _header_problem(imp, f"proto-import: cannot find {imp.value} (looked in {_places(looked)})")
+            )
         else:
             imports.append(found)
     if file is None:
@@ -216,9 +226,16 @@ def _from_header(header: Header, path: Path | None, options: SchemaOptions) -> R
         bundled = _bundled_by_message(message.value)
         if bundled is not None:
             return Resolution(bundled, "header", f"the header names {message.value}", tuple(problems), header=header)
-        problems.append(_header_problem(message, f"proto-message: {message.value} is no bundled AMCT schema: add "
-                                                 "'# proto-file: PATH' naming the .proto that defines it"))  # fmt: skip
-        return Resolution(None, "none", "the header names a message without its .proto file", tuple(problems), header=header)
+        problems.append(
+            _header_problem(
+                message,
+                f"proto-message: {message.value} is no bundled AMCT schema: add "
+                "'# proto-file: PATH' naming the .proto that defines it",
+            )
+        )
+        return Resolution(
+            None, "none", "the header names a message without its .proto file", tuple(problems), header=header
+        )
     written = file.value.strip("\"'")
     found, base, looked = _locate(written, path, options)
     if found is None:
@@ -227,22 +244,40 @@ def _from_header(header: Header, path: Path | None, options: SchemaOptions) -> R
             chosen = by_file[0]
             if message is not None:
                 chosen = _find_message(bundled_set(), message.value, None) or chosen
-            return Resolution(chosen, "header", f"the header names AMCT's {PurePath(written).name} (bundled with kvcal)",
-                              tuple(problems), header=header)  # fmt: skip
+            return Resolution(
+                chosen,
+                "header",
+                f"the header names AMCT's {PurePath(written).name} (bundled with kvcal)",
+                tuple(problems),
+                header=header,
+            )
         where = _places(looked) if looked else "nowhere: the document is not saved, so relative paths have no folder"
-        problems.append(_header_problem(file, f"proto-file: cannot find {written} (looked in {where}); fix the path "
-                                              "or add its folder to the proto path (--proto-path, kvcal.protoPath)"))  # fmt: skip
-        return Resolution(None, "none", f"the header's proto file {written} was not found", tuple(problems), header=header)
+        problems.append(
+            _header_problem(
+                file,
+                f"proto-file: cannot find {written} (looked in {where}); fix the path "
+                "or add its folder to the proto path (--proto-path, kvcal.protoPath)",
+            )
+        )
+        return Resolution(
+            None, "none", f"the header's proto file {written} was not found", tuple(problems), header=header
+        )
     include = tuple(dict.fromkeys([*([base] if base else []), *options.proto_path, *options.workspace]))
     try:
-        schema = explicit_schema(found, message.value if message is not None else None, include=include,
-                                 imports=tuple(imports), what="the header")  # fmt: skip
+        schema = explicit_schema(
+            found,
+            message.value if message is not None else None,
+            include=include,
+            imports=tuple(imports),
+            what="the header",
+        )
     except SchemaError as exc:
         anchor = message if message is not None and "has no message" in str(exc) else file
         problems.append(_header_problem(anchor, str(exc)))
         return Resolution(None, "none", str(exc), tuple(problems), header=header, protos=(found,))
-    return Resolution(schema, "header", f"the header names {written}", tuple(problems), header=header,
-                      protos=(found, *imports))  # fmt: skip
+    return Resolution(
+        schema, "header", f"the header names {written}", tuple(problems), header=header, protos=(found, *imports)
+    )
 
 
 def _places(folders: list[Path]) -> str:
@@ -253,8 +288,11 @@ def _places(folders: list[Path]) -> str:
 def header_fix(schema: Schema, newline: str = "\n") -> str:
     """The header lines that pin *schema* (bundled: AMCT's file name, found without a path)."""
     family = next((f for f in FAMILIES if f.key == schema.family and f.root == schema.name), None)
-    proto = family.proto if family is not None and schema.proto is None else (
-        schema.proto.name if schema.proto is not None else None)  # fmt: skip
+    proto = (
+        family.proto
+        if family is not None and schema.proto is None
+        else (schema.proto.name if schema.proto is not None else None)
+    )
     lines = ([f"# proto-file: {proto}"] if proto else []) + [f"# proto-message: {schema.name}"]
     return newline.join(lines) + newline
 
@@ -263,8 +301,9 @@ def _newline(text: str) -> str:
     return "\r\n" if "\r\n" in text[:4096] else "\n"
 
 
-def resolve_schema(text: str, tree: Message, *, path: Path | None = None,
-                   options: SchemaOptions = SchemaOptions()) -> Resolution:  # fmt: skip
+def resolve_schema(
+    text: str, tree: Message, *, path: Path | None = None, options: SchemaOptions = SchemaOptions()
+) -> Resolution:
     """The schema of the document *text* (parsed as *tree*), and why."""
     header = read_header(text)
     if options.proto is not None or options.message is not None:
@@ -274,8 +313,13 @@ def resolve_schema(text: str, tree: Message, *, path: Path | None = None,
         except SchemaError as exc:
             problem = Problem("schema", "error", 0, 0, f"{options.origin}: {exc}")
             return Resolution(None, "none", str(exc), (problem,), header=header)
-        return Resolution(schema, "explicit", f"{options.origin} names it", header=header,
-                          protos=(options.proto,) if options.proto else ())  # fmt: skip
+        return Resolution(
+            schema,
+            "explicit",
+            f"{options.origin} names it",
+            header=header,
+            protos=(options.proto,) if options.proto else (),
+        )
     if header.present:
         return _from_header(header, path, options)
     found = detect(tree, path)
@@ -283,21 +327,33 @@ def resolve_schema(text: str, tree: Message, *, path: Path | None = None,
     start = 1 if text.startswith("\ufeff") else 0
     if found.schema is not None:
         fix = header_fix(found.schema, newline)
-        note = Problem("schema", "information", start, start,
-                       f"checked as {found.schema.shown}: {found.why}; pin it with a header",
-                       data={"insert": {"offset": start, "text": fix}, "title": "Pin the schema: insert its header"})  # fmt: skip
+        note = Problem(
+            "schema",
+            "information",
+            start,
+            start,
+            f"checked as {found.schema.shown}: {found.why}; pin it with a header",
+            data={"insert": {"offset": start, "text": fix}, "title": "Pin the schema: insert its header"},
+        )
         return Resolution(found.schema, "content", found.why, (note,), found.candidates, header)
     # the bundled schemas here; an editor adds the messages of the workspace's .proto files
     # (compiling them is its business, when the user asks for the fixes)
-    choices = [{"title": f"Insert a schema header: {f.title} ({f.message})",
-                "insert": {"offset": start, "text": f"# proto-file: {f.proto}{newline}# proto-message: {f.root}{newline}"}}
-               for f in FAMILIES]  # fmt: skip
+    choices = [
+        {
+            "title": f"Insert a schema header: {f.title} ({f.message})",
+            "insert": {"offset": start, "text": f"# proto-file: {f.proto}{newline}# proto-message: {f.root}{newline}"},
+        }
+        for f in FAMILIES
+    ]
     listed = ", ".join(p.name for p in options.known_protos[:5])
     more = f" (this workspace has {listed}{'…' if len(options.known_protos) > 5 else ''})" if listed else ""
-    note = Problem("schema", "information", start, start,
-                   f"no schema, so only syntax is checked ({found.why}): name one with a header, "
-                   f"'# proto-file: PATH' and '# proto-message: NAME'{more}",
-                   data={"choices": choices, "protos": [str(p) for p in options.known_protos]})  # fmt: skip
+    note = Problem(
+        "schema",
+        "information",
+        start,
+        start,
+        f"no schema, so only syntax is checked ({found.why}): name one with a header, "
+        f"'# proto-file: PATH' and '# proto-message: NAME'{more}",
+        data={"choices": choices, "protos": [str(p) for p in options.known_protos]},
+    )
     return Resolution(None, "none", found.why, (note,), header=header, quiet=options.quiet)
-
-

@@ -24,9 +24,15 @@ _NAN = re.compile(r"nanf?\Z", re.IGNORECASE)
 _NUMBER = re.compile("|".join(f"(?:{p.pattern})" for p in (_DEC, _HEX, _OCT, _FLOAT)))
 
 BOOL_WORDS: dict[str, bool] = {
-    "true": True, "t": True, "True": True, "1": True,
-    "false": False, "f": False, "False": False, "0": False,
-}  # fmt: skip
+    "true": True,
+    "t": True,
+    "True": True,
+    "1": True,
+    "false": False,
+    "f": False,
+    "False": False,
+    "0": False,
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,9 @@ def is_spec_number(text: str) -> bool:
 # float(): it also takes what the specification does not ('1_000', '0b11', '0o17').
 _C_OCTAL = re.compile(r"(-?)0(\d+)\Z")
 #: what Python's int(text, 0) reads (underscores between digits, base prefixes)
-_PY_INT = re.compile(r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[1-9](?:_?[0-9])*|0(?:_?0)*)\Z")
+_PY_INT = re.compile(
+    r"[+-]?(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|[1-9](?:_?[0-9])*|0(?:_?0)*)\Z"
+)
 _PY_OCTAL_FLOAT = re.compile(r"-?0[0-9]+")
 _PY_INF = re.compile(r"-?inf(?:inity)?f?\Z", re.IGNORECASE)
 
@@ -115,13 +123,17 @@ def is_number(text: str) -> bool:
 def number_problem(text: str) -> str:
     """Why the NUMBER token *text* is no number, in the user's terms."""
     if text.isdigit() and text.startswith("0"):
-        return (f"'{text}' is not a number: a leading 0 makes it octal, and octal has no digit 8 or 9; "
-                f"write {text.lstrip('0') or '0'}")
+        return (
+            f"'{text}' is not a number: a leading 0 makes it octal, and octal has no digit 8 or 9; "
+            f"write {text.lstrip('0') or '0'}"
+        )
     if _OCTAL_FLOAT.match(text) and (_FLOAT.match(text) or _PY_OCTAL_FLOAT.match(text)) and not _OCT.match(text):
         plain = text.lstrip("0") or "0"
         plain = "0" + plain if plain.startswith(".") else plain
-        return (f"'{text}' is not a number: a number with a fraction or exponent cannot start with 0 "
-                f"and another digit (protobuf reads a leading 0 as octal); write {plain}")
+        return (
+            f"'{text}' is not a number: a number with a fraction or exponent cannot start with 0 "
+            f"and another digit (protobuf reads a leading 0 as octal); write {plain}"
+        )
     return f"'{text}' is not a number"
 
 
@@ -148,9 +160,18 @@ def float_value(text: str, negative: bool, is_identifier: bool) -> float | None:
 
 
 _SIMPLE_ESCAPES = {
-    "n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f",
-    "v": b"\v", "\\": b"\\", "'": b"'", '"': b'"', "?": b"?",
-}  # fmt: skip
+    "n": b"\n",
+    "t": b"\t",
+    "r": b"\r",
+    "a": b"\a",
+    "b": b"\b",
+    "f": b"\f",
+    "v": b"\v",
+    "\\": b"\\",
+    "'": b"'",
+    '"': b'"',
+    "?": b"?",
+}
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.)|\Z)")
 
 
@@ -194,14 +215,18 @@ def unescape(body: str, lenient: list[tuple[int, int, str]] | None = None) -> by
         elif simple is not None and simple in _SIMPLE_ESCAPES:
             out += _SIMPLE_ESCAPES[simple]
         elif simple is not None and lenient is not None:
-            lenient.append((m.start(), len(m[0]), f"'{m[0]}' is no escape: protobuf's Python parser (AMCT's) keeps it "
-                                                  f"as the two characters '{m[0]}', C++ and other parsers refuse it; "
-                                                  f"write '\\\\{simple}' for a backslash"))
+            lenient.append(
+                (
+                    m.start(),
+                    len(m[0]),
+                    f"'{m[0]}' is no escape: protobuf's Python parser (AMCT's) keeps it "
+                    f"as the two characters '{m[0]}', C++ and other parsers refuse it; "
+                    f"write '\\\\{simple}' for a backslash",
+                )
+            )
             out += m[0].encode("utf-8", "surrogateescape")
         else:
             shown = m[0] if simple is not None else "\\"
-            raise EscapeError(
-                f"unknown escape '{shown}' (use \\\\ for a backslash)", m.start(), len(m[0]) or 1
-            )
+            raise EscapeError(f"unknown escape '{shown}' (use \\\\ for a backslash)", m.start(), len(m[0]) or 1)
     out += body[pos:].encode("utf-8", "surrogateescape")
     return bytes(out)

@@ -53,17 +53,31 @@ _OPENERS = {"LBRACE": "RBRACE", "LANGLE": "RANGLE", "LBRACKET": "RBRACKET"}
 _CLOSERS = {v: k for k, v in _OPENERS.items()}
 _CLOSE_TEXT = {"RBRACE": "}", "RANGLE": ">", "RBRACKET": "]"}
 _SHOW = {
-    "RBRACE": "'}'", "RANGLE": "'>'", "RBRACKET": "']'", "LBRACE": "'{'", "LANGLE": "'<'",
-    "LBRACKET": "'['", "COLON": "':'", "COMMA": "','", "SEMICOLON": "';'", "MINUS": "'-'",
-    "DOT": "'.'", "SLASH": "'/'", "IDENT": "a name", "NUMBER": "a number",
-    "STRING": "a string", "UNTERMINATED_STRING": "a string", "$END": "the end of the file",
-}  # fmt: skip
+    "RBRACE": "'}'",
+    "RANGLE": "'>'",
+    "RBRACKET": "']'",
+    "LBRACE": "'{'",
+    "LANGLE": "'<'",
+    "LBRACKET": "'['",
+    "COLON": "':'",
+    "COMMA": "','",
+    "SEMICOLON": "';'",
+    "MINUS": "'-'",
+    "DOT": "'.'",
+    "SLASH": "'/'",
+    "IDENT": "a name",
+    "NUMBER": "a number",
+    "STRING": "a string",
+    "UNTERMINATED_STRING": "a string",
+    "$END": "the end of the file",
+}
 _SUPPRESS_AFTER_ERROR = 3
 _MAX_UNCLOSED_REPORTS = 5
 # A name followed by one of these starts a field, so it cannot be the previous field's value.
 _FIELD_FOLLOWERS = frozenset({"COLON", "LBRACE", "LANGLE"})
 _SEPARATORS = frozenset({"COLON", "COMMA", "SEMICOLON"})
 _VALUE_PREFIX = ("COLON", "MINUS")  # a token after which a value is due
+
 
 @dataclass(frozen=True)
 class ParseResult:
@@ -75,8 +89,6 @@ class ParseResult:
     text: str
     #: not a text file at all (parse_bytes found NUL bytes): nothing is checked beyond that
     binary: bool = False
-
-
 
 
 class _Rejected(Exception):
@@ -183,8 +195,14 @@ class _Parser(Reductions):
     def _garbage(self, start: int, end: int) -> None:
         bad = self.text[start:end]
         if start == 0 and bad.startswith("\ufeff"):
-            self.report(0, 1, "the file starts with a UTF-8 byte order mark (BOM), which protobuf's text_format "
-                        "(AMCT's parser) rejects: save the file as UTF-8 without BOM", force=True, delete=[0, 1])  # fmt: skip
+            self.report(
+                0,
+                1,
+                "the file starts with a UTF-8 byte order mark (BOM), which protobuf's text_format "
+                "(AMCT's parser) rejects: save the file as UTF-8 without BOM",
+                force=True,
+                delete=[0, 1],
+            )
             if end == 1:
                 return
             start, bad = 1, bad[1:]
@@ -269,8 +287,9 @@ class _Parser(Reductions):
     def _report_no_value(self, at: int) -> None:
         name = self._last_name()
         if name is not None:
-            self.report(name[0], name[1], f"'{self.text[name[0]:name[1]]}' has no value: add one after it",
-                        force=True)  # fmt: skip
+            self.report(
+                name[0], name[1], f"'{self.text[name[0] : name[1]]}' has no value: add one after it", force=True
+            )
         else:
             self.report(at, at, "a value is missing here", force=True)
 
@@ -285,8 +304,14 @@ class _Parser(Reductions):
         if kind == "RBRACKET" and self.values and type(self.values[-1]) is tuple and self.values[-1][0] == "COMMA":
             # `[1, 2, ]` -- a trailing comma, which protobuf's parser rejects
             comma = self.values[-1]
-            self.report(comma[2], comma[3], "a ',' right before ']': AMCT's parser (protobuf's text_format) wants "
-                        "a value after every ','; delete it", force=True, delete=[comma[2], comma[3]])  # fmt: skip
+            self.report(
+                comma[2],
+                comma[3],
+                "a ',' right before ']': AMCT's parser (protobuf's text_format) wants "
+                "a value after every ','; delete it",
+                force=True,
+                delete=[comma[2], comma[3]],
+            )
             if self.feed(_synthetic("IDENT", comma[3])) and self.feed(tok):
                 return
         if kind in _CLOSERS:
@@ -334,8 +359,13 @@ class _Parser(Reductions):
         o = opened[1]
         closer = _OPENERS[o[0]]
         at = self._end_of_last_value(comma.start if comma is not None else tok[2])
-        self.report(o[2], o[3], f"{_SHOW[o[0]]} is never closed: add '{_CLOSE_TEXT[closer]}'", force=True,
-                    insert={"offset": at, "text": _CLOSE_TEXT[closer]})  # fmt: skip
+        self.report(
+            o[2],
+            o[3],
+            f"{_SHOW[o[0]]} is never closed: add '{_CLOSE_TEXT[closer]}'",
+            force=True,
+            insert={"offset": at, "text": _CLOSE_TEXT[closer]},
+        )
         if not self.feed(_synthetic(closer, at)):
             return False
         if comma is not None and not self.feed(("COMMA", ",", comma.start, comma.end)):
@@ -361,14 +391,25 @@ class _Parser(Reductions):
         opened = self.open_brackets(MAX_CLOSED)
         lookahead = min(LOOKAHEAD, self._budget)
         self._budget -= lookahead
-        choice = bracket_choice(self.text, [o[0] for o in opened], kind, end, lookahead=lookahead,
-                                can_replace=bool(opened) and _OPENERS[opened[-1][0]] in self.expected())  # fmt: skip
+        choice = bracket_choice(
+            self.text,
+            [o[0] for o in opened],
+            kind,
+            end,
+            lookahead=lookahead,
+            can_replace=bool(opened) and _OPENERS[opened[-1][0]] in self.expected(),
+        )
         if choice > 0:  # the openers above the one this closes were left open
             at = self._end_of_last_value(start)
             for o in reversed(opened[len(opened) - choice :]):
                 closer = _OPENERS[o[0]]
-                self.report(o[2], o[3], f"{_SHOW[o[0]]} is never closed: add '{_CLOSE_TEXT[closer]}'", force=True,
-                            insert={"offset": at, "text": _CLOSE_TEXT[closer]})  # fmt: skip
+                self.report(
+                    o[2],
+                    o[3],
+                    f"{_SHOW[o[0]]} is never closed: add '{_CLOSE_TEXT[closer]}'",
+                    force=True,
+                    insert={"offset": at, "text": _CLOSE_TEXT[closer]},
+                )
                 if not self._close(closer, at):
                     break
             else:
@@ -378,8 +419,14 @@ class _Parser(Reductions):
             # `{ ... >`: the wrong closer for the innermost opener; take it as the right one.
             o = opened[-1]
             want = _OPENERS[o[0]]
-            self.report(start, end, f"{_SHOW[kind]} does not close {_SHOW[o[0]]}: use {_SHOW[want]}",
-                        force=True, suggestion=_CLOSE_TEXT[want], related=[o[2], o[3]])  # fmt: skip
+            self.report(
+                start,
+                end,
+                f"{_SHOW[kind]} does not close {_SHOW[o[0]]}: use {_SHOW[want]}",
+                force=True,
+                suggestion=_CLOSE_TEXT[want],
+                related=[o[2], o[3]],
+            )
             self.feed(_synthetic(want, start))
             return
         if start in self.balanced():  # the text pairs it with an opener: never offer to delete it
@@ -398,8 +445,11 @@ class _Parser(Reductions):
         """Feed a synthetic *closer*, filling a value that is due first (`[1,` `name:`)."""
         if self.feed(_synthetic(closer, at)):
             return True
-        return bool(self.expected() & {"IDENT", "NUMBER"}) and self.feed(_synthetic("IDENT", at)) \
+        return (
+            bool(self.expected() & {"IDENT", "NUMBER"})
+            and self.feed(_synthetic("IDENT", at))
             and self.feed(_synthetic(closer, at))
+        )
 
     def _last_name(self) -> tuple[int, int] | None:
         """Span of the field name just before the cursor, if the parser is inside a field."""
@@ -441,11 +491,17 @@ class _Parser(Reductions):
         """One diagnostic per unclosed bracket, innermost first; a long tail is summarised."""
         for o in unclosed[:_MAX_UNCLOSED_REPORTS]:
             closer = _CLOSE_TEXT[_OPENERS[o[0]]]
-            self.report(o[2], o[3], f"{_SHOW[o[0]]} is never closed: add '{closer}'",
-                        force=True, insert={"offset": end, "text": closer})  # fmt: skip
+            self.report(
+                o[2],
+                o[3],
+                f"{_SHOW[o[0]]} is never closed: add '{closer}'",
+                force=True,
+                insert={"offset": end, "text": closer},
+            )
         if len(unclosed) > _MAX_UNCLOSED_REPORTS:
             rest = unclosed[_MAX_UNCLOSED_REPORTS:]
             self.report(rest[-1][2], rest[-1][3], f"{len(rest)} more brackets are never closed", force=True)
+
 
 #: bracket_choice's answers besides "close an outer opener" (a count > 0)
 DELETE, REPLACE = 0, -1
@@ -458,8 +514,9 @@ MAX_CLOSED = 64
 _OPENER_OF = {"}": "LBRACE", ">": "LANGLE", "]": "LBRACKET"}
 
 
-def bracket_choice(text: str, opened: list[str], closer: str, after: int, *, can_replace: bool,
-                   lookahead: int = LOOKAHEAD) -> int:  # fmt: skip
+def bracket_choice(
+    text: str, opened: list[str], closer: str, after: int, *, can_replace: bool, lookahead: int = LOOKAHEAD
+) -> int:
     """Which mistake a closer that does not close the innermost opener is: ``n > 0`` the
     *n* innermost openers were left open (it closes the one below them), REPLACE it is the
     wrong closer for the innermost, DELETE it is one too many. Each reading is played on
@@ -619,17 +676,31 @@ def lone_cr_problems(text: str, comments: list[Comment]) -> list[Problem]:
         hidden = c.text[cr:].strip()
         if not hidden:
             continue
-        out.append(Problem("line-breaks", "warning", c.start, c.start + cr,
-                           "this comment ends at a lone CR line break: AMCT's parser (protobuf's text_format) "
-                           "ends lines only at \\n, so to it the comment runs on to the next \\n and hides the "
-                           f"{len(hidden):,} characters after the CR (neither AMCT nor kvcal reads them); save "
-                           "the file with LF or CRLF line breaks",
-                           data={"line_breaks": "cr"}))  # fmt: skip
+        out.append(
+            Problem(
+                "line-breaks",
+                "warning",
+                c.start,
+                c.start + cr,
+                "this comment ends at a lone CR line break: AMCT's parser (protobuf's text_format) "
+                "ends lines only at \\n, so to it the comment runs on to the next \\n and hides the "
+                f"{len(hidden):,} characters after the CR (neither AMCT nor kvcal reads them); save "
+                "the file with LF or CRLF line breaks",
+                data={"line_breaks": "cr"},
+            )
+        )
     if not out and "\n" not in text and _LONE_CR.search(text.rstrip("\r")):
-        out.append(Problem("line-breaks", "hint", 0, 0,
-                           "this file's line breaks are lone CRs (classic Mac OS): AMCT's parser (protobuf's "
-                           "text_format) ends lines only at \\n and takes a CR for a blank, so it reads the file as "
-                           "one line (its error messages say line 1, column N); save the file with LF line breaks"))  # fmt: skip
+        out.append(
+            Problem(
+                "line-breaks",
+                "hint",
+                0,
+                0,
+                "this file's line breaks are lone CRs (classic Mac OS): AMCT's parser (protobuf's "
+                "text_format) ends lines only at \\n and takes a CR for a blank, so it reads the file as "
+                "one line (its error messages say line 1, column N); save the file with LF line breaks",
+            )
+        )
     return out
 
 
@@ -643,8 +714,11 @@ def parse_bytes(data: bytes) -> ParseResult:
     nul = data.find(b"\0", 0, BINARY_PROBE)
     if nul >= 0:
         text = data.decode("utf-8", errors="replace")
-        problem = syntax_error(0, 0, f"this is a binary file (a NUL byte at offset {nul}), not a text-format "
-                               "config: give the quant.cfg itself")  # fmt: skip
+        problem = syntax_error(
+            0,
+            0,
+            f"this is a binary file (a NUL byte at offset {nul}), not a text-format config: give the quant.cfg itself",
+        )
         return ParseResult(Message((), 0, len(text)), (), (problem,), text, binary=True)
     try:
         return parse(data.decode("utf-8"))
@@ -658,4 +732,3 @@ def parse_bytes(data: bytes) -> ParseResult:
     ]
     problems = sorted((*result.problems, *bad), key=Problem.sort_key)
     return ParseResult(result.tree, result.comments, tuple(problems), text)
-

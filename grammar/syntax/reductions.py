@@ -220,12 +220,13 @@ class Reductions:
         if tok[2] != minus[3]:
             self.problems.append(
                 syntax_error(
-                    minus[2], tok[2],
+                    minus[2],
+                    tok[2],
                     f"write the '{minus[1]}' right before the value: AMCT's parser (protobuf's Python "
                     "text_format) rejects a sign followed by a space",
                     delete=[minus[3], tok[2]],
                 )
-            )  # fmt: skip
+            )
         if kind == "number" and not is_number(tok[1]):
             self.problems.append(syntax_error(tok[2], tok[3], number_problem(tok[1])))
         if minus[1] == "+":
@@ -240,7 +241,6 @@ class Reductions:
 
     plus_number = signed_number
     plus_identifier = signed_identifier
-
 
 
 # Each rule of the table -- (origin, expansion, alias, inlined, placeholders) as Lark
@@ -290,7 +290,7 @@ REDUCTIONS_BY_RULE: dict[RuleShape, str | None] = {
     ("scalar", ("MINUS", "IDENT"), "signed_identifier", True, ()): "signed_identifier",
     ("scalar", ("PLUS", "NUMBER"), "plus_number", True, ()): "plus_number",
     ("scalar", ("PLUS", "IDENT"), "plus_identifier", True, ()): "plus_identifier",
-}  # fmt: skip
+}
 
 
 def _on_stack(build: Callable[..., Any], size: int) -> Callable[[Reductions, ValueStack], None]:

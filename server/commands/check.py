@@ -26,9 +26,12 @@ HELP = "report problems in AMCT configs and other protobuf text-format files"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="config files ('-' reads stdin)")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format")
-    parser.add_argument("--data", metavar="SAMPLES", type=Path,
-                        help="sample data (.safetensors) to check layer names against; default: the "
-                             "file's '# kvcal: data=PATH' header")  # fmt: skip
+    parser.add_argument(
+        "--data",
+        metavar="SAMPLES",
+        type=Path,
+        help="sample data (.safetensors) to check layer names against; default: the file's '# kvcal: data=PATH' header",
+    )
     parser.add_argument("--no-notes", action="store_true", help="hide information and hint notes")
     add_schema_arguments(parser)
 
@@ -57,8 +60,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 layers = sample_layer_names(header.path)
             except SampleHeaderError as exc:  # as the language server reports it
-                extra.append(Problem("sample-data", "warning", header.start, header.end,
-                                     f"{exc}: layer names are not checked"))  # fmt: skip
+                extra.append(
+                    Problem("sample-data", "warning", header.start, header.end, f"{exc}: layer names are not checked")
+                )
         analysis = analyze_config(config, options, layers=layers)
         if analysis.family != "kv":
             extra = []  # (sample data is the KV-cache calibration's)

@@ -39,43 +39,84 @@ HELP = "perplexity of a model with its KV cache fake-quantized by a config"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="the quant.cfg whose layers are quantized")
-    parser.add_argument("--record", type=Path, metavar="R",
-                        help="an AMCT record file with the config's factors (default: calibrate "
-                             "the config first)")  # fmt: skip
-    parser.add_argument("--data", type=Path, metavar="SAMPLES",
-                        help="sample data to calibrate on, the config and --compare's settings "
-                             "(default: capture it from the model over --calib-text)")  # fmt: skip
-    parser.add_argument("--model", metavar="DIR",
-                        help="a local transformers model directory or .gguf file (default: the "
-                             "bundled SmolLM2-135M-Instruct)")  # fmt: skip
-    parser.add_argument("--text", action="append", metavar="FILE|@NAME",
-                        help="a text whose perplexity is measured; repeat for several. @prose, "
-                             "@docs, @code, @legal name the built-in texts' evaluation parts "
-                             "(default: all four)")  # fmt: skip
-    parser.add_argument("--tokens", type=count(2), default=1536, metavar="N",
-                        help="tokens of each --text to evaluate (default 1536; fewer if a text is shorter)")
-    parser.add_argument("--window", type=count(2), default=256, metavar="N",
-                        help="tokens per forward pass; windows do not overlap and are the unit "
-                             "of the intervals (default 256)")  # fmt: skip
-    parser.add_argument("--calib-text", action="append", metavar="FILE|@NAME",
-                        help="a text to capture calibration data from; repeat for several "
-                             "(default: the calibration parts of @prose, @docs, @code)")  # fmt: skip
-    parser.add_argument("--calib-tokens", type=count(2), default=256, metavar="N",
-                        help="tokens per calibration text in each captured batch; batch_num "
-                             "batches (default 256)")  # fmt: skip
-    parser.add_argument("--compare", action="store_true",
-                        help="also evaluate min-max, IFMR and HFMG x per_tensor/per_channel x "
-                             "symmetric/asymmetric on the config's layers")  # fmt: skip
-    parser.add_argument("--split-kv", action="store_true",
-                        help="also measure each setting with only K or only V quantized")
-    parser.add_argument("--plot", type=Path, metavar="FILE",
-                        help="draw the results to a picture (.png, .svg or .pdf)")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        metavar="R",
+        help="an AMCT record file with the config's factors (default: calibrate the config first)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="SAMPLES",
+        help="sample data to calibrate on, the config and --compare's settings "
+        "(default: capture it from the model over --calib-text)",
+    )
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        help="a local transformers model directory or .gguf file (default: the bundled SmolLM2-135M-Instruct)",
+    )
+    parser.add_argument(
+        "--text",
+        action="append",
+        metavar="FILE|@NAME",
+        help="a text whose perplexity is measured; repeat for several. @prose, "
+        "@docs, @code, @legal name the built-in texts' evaluation parts "
+        "(default: all four)",
+    )
+    parser.add_argument(
+        "--tokens",
+        type=count(2),
+        default=1536,
+        metavar="N",
+        help="tokens of each --text to evaluate (default 1536; fewer if a text is shorter)",
+    )
+    parser.add_argument(
+        "--window",
+        type=count(2),
+        default=256,
+        metavar="N",
+        help="tokens per forward pass; windows do not overlap and are the unit of the intervals (default 256)",
+    )
+    parser.add_argument(
+        "--calib-text",
+        action="append",
+        metavar="FILE|@NAME",
+        help="a text to capture calibration data from; repeat for several "
+        "(default: the calibration parts of @prose, @docs, @code)",
+    )
+    parser.add_argument(
+        "--calib-tokens",
+        type=count(2),
+        default=256,
+        metavar="N",
+        help="tokens per calibration text in each captured batch; batch_num batches (default 256)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also evaluate min-max, IFMR and HFMG x per_tensor/per_channel x "
+        "symmetric/asymmetric on the config's layers",
+    )
+    parser.add_argument(
+        "--split-kv", action="store_true", help="also measure each setting with only K or only V quantized"
+    )
+    parser.add_argument("--plot", type=Path, metavar="FILE", help="draw the results to a picture (.png, .svg or .pdf)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    parser.add_argument("--threads", type=count(1), metavar="N",
-                        help="CPU threads for the model (default: torch's, one per core); 1 is "
-                             "often faster on a machine busy with other work")  # fmt: skip
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="where calibration runs (the model runs on the CPU)")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=count(1),
+        metavar="N",
+        help="CPU threads for the model (default: torch's, one per core); 1 is "
+        "often faster on a machine busy with other work",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where calibration runs (the model runs on the CPU)",
+    )
 
 
 def _layer_table(ev: Any, plans: list[Any], record: bool) -> str:
@@ -182,17 +223,20 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
     ids = [loaded.tokenize(t.text)[: args.tokens] for t in texts]
     for t, i in zip(texts, ids, strict=True):
         if i.numel() < 2:
-            raise ModelError(f"{t.source}: the text has {i.numel()} token(s); perplexity needs at least 2: "
-                             "give a longer --text")  # fmt: skip
+            raise ModelError(
+                f"{t.source}: the text has {i.numel()} token(s); perplexity needs at least 2: give a longer --text"
+            )
     names = unique_names(texts)
     samples: Path | None = args.data
     calib_source = str(args.data) if args.data else None
     if need_calib:
-        chunks = text_batches([loaded.tokenize(t.text) for t in calib], batch_num, args.calib_tokens,
-                              [t.source for t in calib])  # fmt: skip
+        chunks = text_batches(
+            [loaded.tokenize(t.text) for t in calib], batch_num, args.calib_tokens, [t.source for t in calib]
+        )
         samples = capture_text(loaded, layers, chunks, tmp / "samples.safetensors", progress)
-        calib_source = (f"{', '.join(unique_names(calib))} ({batch_num} batch(es) of "
-                        f"{len(calib)} x {args.calib_tokens} tokens)")  # fmt: skip
+        calib_source = (
+            f"{', '.join(unique_names(calib))} ({batch_num} batch(es) of {len(calib)} x {args.calib_tokens} tokens)"
+        )
     if args.record is not None:
         factors = _record_factors(args.record, layers)
         label, settings = f"config ({args.record.name})", {}
@@ -204,20 +248,43 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
         factors = {r.layer_name: r.factors for r in result.layers}
         label = f"config ({Path(args.config).name})"
         settings = {"calibration_seconds": round(result.seconds, 2)}
-    about = {"model": loaded.name, "config": str(args.config),
-             "texts": {n: t.source for n, t in zip(names, texts, strict=True)},
-             "tokens": {n: int(i.numel()) for n, i in zip(names, ids, strict=True)},
-             "window": args.window, "calibration_data": calib_source, "batch_num": batch_num,
-             "layers": len(layers)}  # fmt: skip
+    about = {
+        "model": loaded.name,
+        "config": str(args.config),
+        "texts": {n: t.source for n, t in zip(names, texts, strict=True)},
+        "tokens": {n: int(i.numel()) for n, i in zip(names, ids, strict=True)},
+        "window": args.window,
+        "calibration_data": calib_source,
+        "batch_num": batch_num,
+        "layers": len(layers),
+    }
     if args.compare:
-        comparison = compare(loaded.model, ids, layers, samples, batch_num, texts=names,
-                             extra={label: factors}, window=args.window, device=args.device,
-                             split_kv=args.split_kv, progress=progress, about=about,
-                             extra_settings=settings)  # fmt: skip
+        comparison = compare(
+            loaded.model,
+            ids,
+            layers,
+            samples,
+            batch_num,
+            texts=names,
+            extra={label: factors},
+            window=args.window,
+            device=args.device,
+            split_kv=args.split_kv,
+            progress=progress,
+            about=about,
+            extra_settings=settings,
+        )
     else:
         base = evaluate(loaded.model, ids, None, name="unquantized (float32)", window=args.window)
-        ev = evaluate(loaded.model, ids, factors, name=label, window=args.window,
-                      split_kv=args.split_kv, settings={"algorithm": "config", **settings})  # fmt: skip
+        ev = evaluate(
+            loaded.model,
+            ids,
+            factors,
+            name=label,
+            window=args.window,
+            split_kv=args.split_kv,
+            settings={"algorithm": "config", **settings},
+        )
         comparison = Comparison(base, [ev], about, names)
     if args.plot:
         plot(comparison, args.plot)
@@ -229,11 +296,15 @@ def _run(args: argparse.Namespace, plans: list[Any], batch_num: int, tmp: Path) 
     print(f"{loaded.name}: perplexity on {shown} tokens, in windows of {args.window}")
     print(f"calibration data: {calib_source or args.record}\n")
     print(_layer_table(ev, plans, args.record is not None))
-    print(f"\nunquantized perplexity {comparison.baseline.perplexity:.4f}; with {label}: "
-          f"{ev.perplexity:.4f} ({comparison.interval(ev)}, 95 % interval over windows)")  # fmt: skip
+    print(
+        f"\nunquantized perplexity {comparison.baseline.perplexity:.4f}; with {label}: "
+        f"{ev.perplexity:.4f} ({comparison.interval(ev)}, 95 % interval over windows)"
+    )
     for k in comparison.text_indices():
-        print(f"  {names[k]}: {comparison.baseline.text_perplexity(k):.4f} -> "
-              f"{ev.text_perplexity(k):.4f} ({comparison.interval(ev, k)})")  # fmt: skip
+        print(
+            f"  {names[k]}: {comparison.baseline.text_perplexity(k):.4f} -> "
+            f"{ev.text_perplexity(k):.4f} ({comparison.interval(ev, k)})"
+        )
     if args.compare:
         print("\n" + format_table(comparison))
     if args.plot:

@@ -23,17 +23,23 @@ _OFFSET_WHY = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", metavar="FILE", help="config file ('-' reads stdin)")
-    parser.add_argument("--format", choices=("table", "amct-json"), default="table",
-                        help="table (default) or amct-json: exactly the JSON AMCT's "
-                             "create_quant_cali_config writes for this file (KV-cache configs)")  # fmt: skip
+    parser.add_argument(
+        "--format",
+        choices=("table", "amct-json"),
+        default="table",
+        help="table (default) or amct-json: exactly the JSON AMCT's "
+        "create_quant_cali_config writes for this file (KV-cache configs)",
+    )
     add_schema_arguments(parser)
 
 
 def _params(plan: LayerPlan) -> str:
     if plan.ifmr is not None:
         p = plan.ifmr
-        return (f"search [{p.search_range_start:g}, {p.search_range_end:g}) step {p.search_step:g}, "
-                f"percentiles max {p.max_percentile:g} min {p.min_percentile:g}")  # fmt: skip
+        return (
+            f"search [{p.search_range_start:g}, {p.search_range_end:g}) step {p.search_step:g}, "
+            f"percentiles max {p.max_percentile:g} min {p.min_percentile:g}"
+        )
     assert plan.hfmg is not None
     return f"{plan.hfmg.num_of_bins} bins"
 
@@ -42,8 +48,16 @@ def table(plans: list[LayerPlan], batch_num: int) -> str:
     rows = [("layer", "algorithm", "granularity", "mode (decided by)", "from", "parameters")]
     for p in plans:
         mode = "asymmetric" if p.with_offset else "symmetric"
-        rows.append((excerpt(p.layer_name), p.algorithm.upper(), p.granularity, f"{mode} ({_OFFSET_WHY[p.offset_source]})",
-                     p.config_source if p.config_source != "default" else "default (IFMR)", _params(p)))  # fmt: skip
+        rows.append(
+            (
+                excerpt(p.layer_name),
+                p.algorithm.upper(),
+                p.granularity,
+                f"{mode} ({_OFFSET_WHY[p.offset_source]})",
+                p.config_source if p.config_source != "default" else "default (IFMR)",
+                _params(p),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -74,8 +88,11 @@ def run(args: argparse.Namespace) -> int:
     if analysis.family != "kv":
         schema = analysis.schema
         if args.format == "amct-json":
-            print(f"kvcal: {config.shown}: --format amct-json is for KV-cache configs; this is "
-                  f"{schema.shown if schema else 'a file with no schema'}", file=sys.stderr)  # fmt: skip
+            print(
+                f"kvcal: {config.shown}: --format amct-json is for KV-cache configs; this is "
+                f"{schema.shown if schema else 'a file with no schema'}",
+                file=sys.stderr,
+            )
             return 2
         rows = effective_rows(analysis)
         if schema is None:

@@ -44,9 +44,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"would reformat {shown}", file=sys.stderr if name == "-" else sys.stdout)
             status = max(status, 1)
         elif args.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                config.text.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                fromfile=f"{shown} (original)", tofile=f"{shown} (formatted)"))  # fmt: skip
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    config.text.splitlines(keepends=True),
+                    formatted.splitlines(keepends=True),
+                    fromfile=f"{shown} (original)",
+                    tofile=f"{shown} (formatted)",
+                )
+            )
             status = max(status, 1)
         else:
             try:

@@ -13,10 +13,16 @@ HELP = "run the language server on stdio"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stdio", action="store_true", help="accepted and ignored: stdio is the only transport")
-    parser.add_argument("--log-level", default="WARNING", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="server log level (the log goes to stderr)")  # fmt: skip
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="server log level (the log goes to stderr)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    logging.basicConfig(stream=sys.stderr, level=args.log_level, format="kvcal lsp: %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=args.log_level, format="kvcal lsp: %(levelname)s %(name)s: %(message)s"
+    )
     return serve()

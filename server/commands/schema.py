@@ -39,16 +39,22 @@ def run(args: argparse.Namespace) -> int:
         schema = res.schema
         problems = [p for p in res.problems if p.is_error]
         record = {
-            "path": config.shown, "schema": schema.name if schema is not None else None,
-            "title": schema.shown if schema is not None else None, "family": schema.family if schema else None,
-            "how": res.how, "why": res.why,
+            "path": config.shown,
+            "schema": schema.name if schema is not None else None,
+            "title": schema.shown if schema is not None else None,
+            "family": schema.family if schema else None,
+            "how": res.how,
+            "why": res.why,
             "proto": str(schema.proto) if schema is not None and schema.proto is not None else None,
             "candidates": [c.name for c in res.candidates] if len(res.candidates) > 1 else [],
-        }  # fmt: skip
+        }
         records.append(record)
         if args.format == "text":
-            what = f"{schema.name} ({schema.shown})" if schema is not None and schema.title else (
-                schema.name if schema is not None else "none (syntax only)")  # fmt: skip
+            what = (
+                f"{schema.name} ({schema.shown})"
+                if schema is not None and schema.title
+                else (schema.name if schema is not None else "none (syntax only)")
+            )
             print(f"{config.shown}: {what}")
             print(f"  {res.how}: {res.why}")
             if schema is not None and schema.proto is not None:

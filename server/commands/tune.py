@@ -35,32 +35,59 @@ def percent(text: str) -> float:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", metavar="DIR|FILE.gguf",
-                        help="a local transformers model directory or .gguf file (default: the "
-                             "bundled SmolLM2-135M-Instruct)")  # fmt: skip
-    parser.add_argument("--text", action="append", metavar="FILE|@NAME",
-                        help="a tuning text; repeat for several (each is held out in turn). "
-                             "Default: the calibration parts of @prose, @docs, @code")  # fmt: skip
-    parser.add_argument("--layers", metavar="REGEX",
-                        help="the nn.Linear layers to quantize (default: every K/V projection)")
-    parser.add_argument("--window", type=count(8), default=256, metavar="N",
-                        help="tokens per window, the unit of the folds and intervals (default 256)")
-    parser.add_argument("--windows", type=count(1), default=6, metavar="N",
-                        help="windows per text, at most (default 6)")
-    parser.add_argument("--batch-num", type=count(1), default=2, metavar="N",
-                        help="batch_num of the config: each fold calibrates on N batches, one "
-                             "window of every other text each (default 2)")  # fmt: skip
-    parser.add_argument("--limit", type=percent, default=1.0, metavar="PCT",
-                        help="prefer settings within PCT %% of the unquantized perplexity on "
-                             "every text (default 1)")  # fmt: skip
-    parser.add_argument("--proxy-only", action="store_true",
-                        help="choose by held-out SQNR alone, without the perplexity runs (faster, "
-                             "for large models)")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        metavar="DIR|FILE.gguf",
+        help="a local transformers model directory or .gguf file (default: the bundled SmolLM2-135M-Instruct)",
+    )
+    parser.add_argument(
+        "--text",
+        action="append",
+        metavar="FILE|@NAME",
+        help="a tuning text; repeat for several (each is held out in turn). "
+        "Default: the calibration parts of @prose, @docs, @code",
+    )
+    parser.add_argument(
+        "--layers", metavar="REGEX", help="the nn.Linear layers to quantize (default: every K/V projection)"
+    )
+    parser.add_argument(
+        "--window",
+        type=count(8),
+        default=256,
+        metavar="N",
+        help="tokens per window, the unit of the folds and intervals (default 256)",
+    )
+    parser.add_argument(
+        "--windows", type=count(1), default=6, metavar="N", help="windows per text, at most (default 6)"
+    )
+    parser.add_argument(
+        "--batch-num",
+        type=count(1),
+        default=2,
+        metavar="N",
+        help="batch_num of the config: each fold calibrates on N batches, one "
+        "window of every other text each (default 2)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=percent,
+        default=1.0,
+        metavar="PCT",
+        help="prefer settings within PCT %% of the unquantized perplexity on every text (default 1)",
+    )
+    parser.add_argument(
+        "--proxy-only",
+        action="store_true",
+        help="choose by held-out SQNR alone, without the perplexity runs (faster, for large models)",
+    )
     parser.add_argument("--out", type=Path, metavar="CFG", help="write the config here (default: standard output)")
     parser.add_argument("--report", type=Path, metavar="FILE.json", help="also write every number as JSON")
-    parser.add_argument("--threads", type=count(1), metavar="N",
-                        help="CPU threads for the model and the engine (default: torch's); 1 is "
-                             "often faster on a busy machine")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=count(1),
+        metavar="N",
+        help="CPU threads for the model and the engine (default: torch's); 1 is often faster on a busy machine",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -92,9 +119,14 @@ def _command(args: argparse.Namespace) -> str:
     if args.model:
         parts.append(f"--model {args.model}")
     parts += [f"--text {t}" for t in args.text or []]
-    for flag, value, default in (("--layers", args.layers, None), ("--window", args.window, 256),
-                                 ("--windows", args.windows, 6), ("--batch-num", args.batch_num, 2),
-                                 ("--limit", args.limit, 1.0), ("--seed", args.seed, 0)):  # fmt: skip
+    for flag, value, default in (
+        ("--layers", args.layers, None),
+        ("--window", args.window, 256),
+        ("--windows", args.windows, 6),
+        ("--batch-num", args.batch_num, 2),
+        ("--limit", args.limit, 1.0),
+        ("--seed", args.seed, 0),
+    ):
         if value != default:
             parts.append(f"{flag} {value}")
     if args.proxy_only:
@@ -140,19 +172,36 @@ def _run(args: argparse.Namespace, bar: Any) -> int:
     windows, window_text = text_windows([loaded.tokenize(t.text) for t in texts], args.window, args.windows)
     acts, baseline = capture_windows(loaded.model, layers, windows, window_text, bar)
     nll = None if args.proxy_only else window_nll(loaded.model, windows)
-    result = tune(acts, window_text, baseline, nll, batch_num=args.batch_num, text_names=names,
-                  limit=args.limit, seed=args.seed, progress=bar)  # fmt: skip
+    result = tune(
+        acts,
+        window_text,
+        baseline,
+        nll,
+        batch_num=args.batch_num,
+        text_names=names,
+        limit=args.limit,
+        seed=args.seed,
+        progress=bar,
+    )
     seconds = time.perf_counter() - t0
     per_text = ", ".join(f"{n} ({window_text.count(i)})" for i, n in enumerate(names))
-    header = [f"kvcal tune: int8 KV-cache settings for {loaded.name},",
-              "chosen on text the calibration did not see. Reproduce:", f"  {_command(args)}",
-              f"Tuning texts: {per_text} windows of {args.window} tokens; each text held out in turn "
-              f"(folds), each fold calibrating on {args.batch_num} batch(es) of one window of every other "
-              "text, as AMCT does with batch_num batches.",
-              f"Chosen: {result.chosen.label}", "", *evidence_lines(result), ""]  # fmt: skip
+    header = [
+        f"kvcal tune: int8 KV-cache settings for {loaded.name},",
+        "chosen on text the calibration did not see. Reproduce:",
+        f"  {_command(args)}",
+        f"Tuning texts: {per_text} windows of {args.window} tokens; each text held out in turn "
+        f"(folds), each fold calibrating on {args.batch_num} batch(es) of one window of every other "
+        "text, as AMCT does with batch_num batches.",
+        f"Chosen: {result.chosen.label}",
+        "",
+        *evidence_lines(result),
+        "",
+    ]
     if len(texts) < 2:
-        header[3] = (f"Tuning text: {per_text} windows of {args.window} tokens in {len(result.folds)} "
-                     "blocks, each held out in turn.")  # fmt: skip
+        header[3] = (
+            f"Tuning text: {per_text} windows of {args.window} tokens in {len(result.folds)} "
+            "blocks, each held out in turn."
+        )
     text = config_text(result.chosen.settings, args.batch_num, header)
     errors = [p for p in check(text) if p.severity == "error"]
     if errors:  # a bug of the writer: never hand out a config AMCT would reject
@@ -162,15 +211,21 @@ def _run(args: argparse.Namespace, bar: Any) -> int:
     else:
         _write(args.out, text)
     if args.report is not None:
-        about = {"model": loaded.name, "command": _command(args), "texts": {n: t.source for n, t in zip(names, texts, strict=True)},
-                 "window": args.window, "windows": {n: window_text.count(i) for i, n in enumerate(names)},
-                 "wall_seconds": seconds}  # fmt: skip
+        about = {
+            "model": loaded.name,
+            "command": _command(args),
+            "texts": {n: t.source for n, t in zip(names, texts, strict=True)},
+            "window": args.window,
+            "windows": {n: window_text.count(i) for i, n in enumerate(names)},
+            "wall_seconds": seconds,
+        }
         _write(args.report, json.dumps(report(result, about), indent=2) + "\n")
     if args.out is not None:
         chosen = result.chosen
         summary = ""
         if chosen.scores is not None:
             summary = "; held-out perplexity " + ", ".join(
-                f"{n} {result.delta(chosen, t):+.2f} %" for t, n in enumerate(names))  # fmt: skip
+                f"{n} {result.delta(chosen, t):+.2f} %" for t, n in enumerate(names)
+            )
         print(f"{args.out}: {chosen.label}{summary} ({seconds:.0f} s)")
     return 0

@@ -58,7 +58,9 @@ def fixes_for(text: str, p: Problem) -> list[Fix]:
         title = {
             "oneof-conflict": f"Remove '{what}' (keep the other algorithm)",
             "duplicate-field": f"Remove this duplicate '{what}'",
-            "duplicate-layer": "Remove this duplicate override" if what == "override_layers_configs" else "Remove this duplicate layer",
+            "duplicate-layer": "Remove this duplicate override"
+            if what == "override_layers_configs"
+            else "Remove this duplicate layer",
         }.get(p.code, f"Delete '{_short(text[d0:d1])}'")
         fixes.append(Fix(title, QUICKFIX, (line_deletion(text, d0, d1),), p, preferred=p.code == "syntax"))
         other = _spans([data.get("other") or data.get("first")], 1)
@@ -80,8 +82,12 @@ def fixes_for(text: str, p: Problem) -> list[Fix]:
         fixes.append(Fix(title, QUICKFIX, ((at, at, new),), p, preferred=True))
     for choice in data.get("choices") or ():  # several inserts to choose from (schema headers)
         ins = choice.get("insert") if isinstance(choice, dict) else None
-        if isinstance(ins, dict) and isinstance(ins.get("offset"), int) and isinstance(ins.get("text"), str) \
-                and isinstance(choice.get("title"), str):  # fmt: skip
+        if (
+            isinstance(ins, dict)
+            and isinstance(ins.get("offset"), int)
+            and isinstance(ins.get("text"), str)
+            and isinstance(choice.get("title"), str)
+        ):
             fixes.append(Fix(choice["title"], QUICKFIX, ((ins["offset"], ins["offset"], ins["text"]),), p))
     return fixes
 

@@ -71,8 +71,11 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
     uri = uri_argument(params.arguments)
     if uri is None:
         got = json_preview(params.arguments)
-        return await _refused(ls, None, Refused(
-            f"kvcal.calibrate takes the config's URI as its first argument (file:///…/quant.cfg), got {got}"))
+        return await _refused(
+            ls,
+            None,
+            Refused(f"kvcal.calibrate takes the config's URI as its first argument (file:///…/quant.cfg), got {got}"),
+        )
     snap = await _snapshot(ls, uri)
     try:
         job = prepare(ls, snap, uri, layers_argument(params.arguments))
@@ -108,8 +111,13 @@ async def calibrate_command(ls: KvcalServer, params: types.ExecuteCommandParams)
     plans = {p.layer_name: p for p in job.plans}
     earlier = ls.outcomes.get(uri)
     kept = dict(earlier.layers) if earlier is not None and job.subset else {}  # other layers' results stay
-    kept.update({row["layer"]: LayerOutcome(plans[row["layer"]], summary(row))
-                 for row in result["layers"] if row["layer"] in plans})  # fmt: skip
+    kept.update(
+        {
+            row["layer"]: LayerOutcome(plans[row["layer"]], summary(row))
+            for row in result["layers"]
+            if row["layer"] in plans
+        }
+    )
     ls.outcomes[uri] = Outcome(kept, plans=tuple(snap.plans) if snap is not None else job.plans)
     await ls.refresh_views()
     return result
@@ -142,31 +150,39 @@ def json_preview(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def prepare(ls: KvcalServer, snap: Snapshot | None, uri: str = "",
-            layers: tuple[str, ...] | None = None) -> Job:  # fmt: skip
+def prepare(ls: KvcalServer, snap: Snapshot | None, uri: str = "", layers: tuple[str, ...] | None = None) -> Job:
     """Everything a calibration needs, or a :class:`Refused` saying what is missing.
     *layers*: only these of the config's layers (a code lens above one algorithm block)."""
     if snap is None:
-        raise Refused(f"{uri} is not open in the editor and not a readable file: kvcal.calibrate takes "
-                      "the URI of a saved or open config")  # fmt: skip
+        raise Refused(
+            f"{uri} is not open in the editor and not a readable file: kvcal.calibrate takes "
+            "the URI of a saved or open config"
+        )
     path = snap.path
     label = path.name if path else snap.uri.rsplit("/", 1)[-1]
     if snap.analysis.family != "kv":
         schema = snap.analysis.schema
         what = schema.shown if schema is not None else "a file with no schema"
-        raise Refused(f"{label} is {what}: calibration runs AMCT's KV-cache algorithms on KV-cache configs "
-                      "(AMCTQuantCaliConfig) only")  # fmt: skip
+        raise Refused(
+            f"{label} is {what}: calibration runs AMCT's KV-cache algorithms on KV-cache configs "
+            "(AMCTQuantCaliConfig) only"
+        )
     errors = [p for p in snap.analysis.problems if p.is_error]
     if errors:
         line = snap.index.position(errors[0].start)[0] + 1
-        raise Refused(f"{label} has {len(errors)} error(s) (first on line {line}: {errors[0].message}); "
-                      "AMCT would reject it: fix them first", diagnostic=False)  # fmt: skip
+        raise Refused(
+            f"{label} has {len(errors)} error(s) (first on line {line}: {errors[0].message}); "
+            "AMCT would reject it: fix them first",
+            diagnostic=False,
+        )
     if not snap.plans:
         raise Refused(f"{label} quantizes no layer: add quant_layers or an override")
     samples = snap.samples
     if samples.path is None:
-        raise Refused("no sample data: add a '# kvcal: data=PATH.safetensors' line at the top of the config "
-                      "or set kvcal.sampleData")  # fmt: skip
+        raise Refused(
+            "no sample data: add a '# kvcal: data=PATH.safetensors' line at the top of the config "
+            "or set kvcal.sampleData"
+        )
     if samples.error:
         raise Refused(f"sample data: {samples.error}")
     settings = snap.settings
@@ -190,8 +206,10 @@ def prepare(ls: KvcalServer, snap: Snapshot | None, uri: str = "",
     if layers is not None:
         unknown = sorted(set(layers) - {p.layer_name for p in plans})
         if unknown:
-            raise Refused(f"{label} does not quantize {', '.join(quoted(n) for n in unknown)}: the config changed "
-                          "since the command was offered; run it again")  # fmt: skip
+            raise Refused(
+                f"{label} does not quantize {', '.join(quoted(n) for n in unknown)}: the config changed "
+                "since the command was offered; run it again"
+            )
         plans = tuple(p for p in plans if p.layer_name in layers)
     return Job(snap.uri, label, plans, samples.path, record, report, subset=layers is not None)
 
@@ -202,8 +220,13 @@ async def _refused(ls: KvcalServer, snap: Snapshot | None, exc: Refused) -> dict
     if snap is not None and exc.diagnostic:
         ls.outcomes[snap.uri] = Outcome(issues=[Issue(str(exc), exc.layer)], plans=tuple(snap.plans))
         await ls.refresh_views()
-    return {"markdown": f"**Calibration not done**: {exc}", "errors": [str(exc)], "layers": [],
-            "record": None, "report": None}  # fmt: skip
+    return {
+        "markdown": f"**Calibration not done**: {exc}",
+        "errors": [str(exc)],
+        "layers": [],
+        "record": None,
+        "report": None,
+    }
 
 
 class _Progress:
@@ -224,15 +247,21 @@ class _Progress:
                 self.token = None
         if self.token is None:
             return
-        self.ls.work_done_progress.begin(self.token, types.WorkDoneProgressBegin(
-            title=title, cancellable=True, message=f"0/{total} layers", percentage=0))  # fmt: skip
+        self.ls.work_done_progress.begin(
+            self.token,
+            types.WorkDoneProgressBegin(title=title, cancellable=True, message=f"0/{total} layers", percentage=0),
+        )
         self._future = self.ls.work_done_progress.tokens.get(self.token)
 
     def report(self, layer: str, index: int, total: int) -> None:
         if self.token is not None:
             pct = int(100 * index / total) if total else 100
-            self.ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(
-                message=f"{index}/{total} layers: {excerpt(layer)}", percentage=pct, cancellable=True))  # fmt: skip
+            self.ls.work_done_progress.report(
+                self.token,
+                types.WorkDoneProgressReport(
+                    message=f"{index}/{total} layers: {excerpt(layer)}", percentage=pct, cancellable=True
+                ),
+            )
 
     def cancelled(self) -> bool:
         return self._future is not None and self._future.cancelled()

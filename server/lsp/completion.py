@@ -23,8 +23,14 @@ from kvcal.server.lsp.convert import lsp_range
 from kvcal.server.lsp.hover import field_markdown
 
 _K = types.CompletionItemKind
-_VALUE_KIND = {"enum": _K.EnumMember, "bool": _K.Keyword, "number": _K.Value, "layer": _K.Reference,
-               "block": _K.Struct, "default": _K.Value}  # fmt: skip
+_VALUE_KIND = {
+    "enum": _K.EnumMember,
+    "bool": _K.Keyword,
+    "number": _K.Value,
+    "layer": _K.Reference,
+    "block": _K.Struct,
+    "default": _K.Value,
+}
 
 _COMMON_BLOCK = (
     "kv_cache_quant_config {\n\tquant_layers: '${1:%s}'\n\tcalibration_config {\n"
@@ -36,9 +42,16 @@ _OVERRIDE_BLOCK = (
 )
 
 
-def completion_items(analysis: Analysis, index: LineIndex, offset: int, *, layers: Collection[str] = (),
-                     snippets: bool = False, locale: str | None = None,
-                     markdown: bool = True) -> list[types.CompletionItem]:  # fmt: skip
+def completion_items(
+    analysis: Analysis,
+    index: LineIndex,
+    offset: int,
+    *,
+    layers: Collection[str] = (),
+    snippets: bool = False,
+    locale: str | None = None,
+    markdown: bool = True,
+) -> list[types.CompletionItem]:
     ctx = completion_context(analysis, offset)
     doc_kind = types.MarkupKind.Markdown if markdown else types.MarkupKind.PlainText
     rng = lsp_range(index, *ctx.replace)
@@ -49,14 +62,23 @@ def completion_items(analysis: Analysis, index: LineIndex, offset: int, *, layer
         items += _bracketed_items(analysis, ctx, rng)
         return items
     if ctx.kind == "value":
-        return [_value_item(choice, ctx, rng, i, locale, doc_kind, analysis)
-                for i, choice in enumerate(value_candidates(ctx, layers))]  # fmt: skip
+        return [
+            _value_item(choice, ctx, rng, i, locale, doc_kind, analysis)
+            for i, choice in enumerate(value_candidates(ctx, layers))
+        ]
     return []
 
 
-def _field_item(fd: FieldDescriptor, ctx: CompletionContext, rng: types.Range, index: LineIndex,
-                snippets: bool, locale: str | None, doc_kind: types.MarkupKind,
-                analysis: Analysis) -> types.CompletionItem:  # fmt: skip
+def _field_item(
+    fd: FieldDescriptor,
+    ctx: CompletionContext,
+    rng: types.Range,
+    index: LineIndex,
+    snippets: bool,
+    locale: str | None,
+    doc_kind: types.MarkupKind,
+    analysis: Analysis,
+) -> types.CompletionItem:
     is_message = fd.message_type is not None
     fmt = types.InsertTextFormat.PlainText
     name = _written(fd)
@@ -75,8 +97,9 @@ def _field_item(fd: FieldDescriptor, ctx: CompletionContext, rng: types.Range, i
         label=name,
         kind=_K.Module if is_message else _K.Field,
         detail=f"{label(fd)} {type_name(fd)}",
-        documentation=types.MarkupContent(kind=doc_kind, value=field_markdown(fd, locale, analysis.schema,
-                                                                               analysis.family)),
+        documentation=types.MarkupContent(
+            kind=doc_kind, value=field_markdown(fd, locale, analysis.schema, analysis.family)
+        ),
         text_edit=types.TextEdit(range=rng, new_text=text),
         insert_text_format=fmt,
         insert_text_mode=types.InsertTextMode.AdjustIndentation if fmt == types.InsertTextFormat.Snippet else None,
@@ -93,20 +116,34 @@ def _bracketed_items(analysis: Analysis, ctx: CompletionContext, rng: types.Rang
         return []
     if desc.full_name == "google.protobuf.Any":
         names = [n for n in schema.set.message_names() if not n.startswith("google.protobuf.")]
-        return [types.CompletionItem(
-            label=f"[type.googleapis.com/{n}]", kind=_K.Class, detail="Any payload",
-            text_edit=types.TextEdit(range=rng, new_text=f"[type.googleapis.com/{n}] {{}}"),
-            filter_text=f"[type.googleapis.com/{n}]", sort_text=f"y{i:04d}") for i, n in enumerate(names)]  # fmt: skip
+        return [
+            types.CompletionItem(
+                label=f"[type.googleapis.com/{n}]",
+                kind=_K.Class,
+                detail="Any payload",
+                text_edit=types.TextEdit(range=rng, new_text=f"[type.googleapis.com/{n}] {{}}"),
+                filter_text=f"[type.googleapis.com/{n}]",
+                sort_text=f"y{i:04d}",
+            )
+            for i, n in enumerate(names)
+        ]
     if not desc.is_extendable:
         return []
     try:
         extensions = schema.set.pool.FindAllExtensions(desc)
     except (KeyError, TypeError):  # pragma: no cover - a pool without extension support
         return []
-    return [types.CompletionItem(
-        label=f"[{x.full_name}]", kind=_K.Field, detail=f"extension · {label(x)} {type_name(x)}",
-        text_edit=types.TextEdit(range=rng, new_text=f"[{x.full_name}]" + (" {}" if x.message_type else ": ")),
-        filter_text=f"[{x.full_name}]", sort_text=f"y{i:04d}") for i, x in enumerate(extensions)]  # fmt: skip
+    return [
+        types.CompletionItem(
+            label=f"[{x.full_name}]",
+            kind=_K.Field,
+            detail=f"extension · {label(x)} {type_name(x)}",
+            text_edit=types.TextEdit(range=rng, new_text=f"[{x.full_name}]" + (" {}" if x.message_type else ": ")),
+            filter_text=f"[{x.full_name}]",
+            sort_text=f"y{i:04d}",
+        )
+        for i, x in enumerate(extensions)
+    ]
 
 
 def _written(fd: FieldDescriptor) -> str:
@@ -117,8 +154,15 @@ def _written(fd: FieldDescriptor) -> str:
     return fd.name
 
 
-def _value_item(choice: ValueChoice, ctx: CompletionContext, rng: types.Range, i: int,
-                locale: str | None, doc_kind: types.MarkupKind, analysis: Analysis) -> types.CompletionItem:  # fmt: skip
+def _value_item(
+    choice: ValueChoice,
+    ctx: CompletionContext,
+    rng: types.Range,
+    i: int,
+    locale: str | None,
+    doc_kind: types.MarkupKind,
+    analysis: Analysis,
+) -> types.CompletionItem:
     text = choice.text
     filter_text = None
     if choice.kind == "layer":
@@ -147,11 +191,14 @@ def _block_snippets(ctx: CompletionContext, rng: types.Range, layers: Collection
         blocks.insert(0, ("kv_cache_quant_config block", _COMMON_BLOCK % layer, "the common config and its layers"))
     return [
         types.CompletionItem(
-            label=label, kind=_K.Snippet, detail=detail,
+            label=label,
+            kind=_K.Snippet,
+            detail=detail,
             text_edit=types.TextEdit(range=rng, new_text=body),
             insert_text_format=types.InsertTextFormat.Snippet,
             insert_text_mode=types.InsertTextMode.AdjustIndentation,
-            filter_text=label.split()[0], sort_text=f"zz{i}",
+            filter_text=label.split()[0],
+            sort_text=f"zz{i}",
         )
         for i, (label, body, detail) in enumerate(blocks)
-    ]  # fmt: skip
+    ]

@@ -16,9 +16,11 @@ from kvcal.grammar.text import LineIndex
 SOURCE = "kvcal"
 
 _SEVERITY = {
-    "error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning,
-    "information": types.DiagnosticSeverity.Information, "hint": types.DiagnosticSeverity.Hint,
-}  # fmt: skip
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "information": types.DiagnosticSeverity.Information,
+    "hint": types.DiagnosticSeverity.Hint,
+}
 _TAGS = {"unnecessary": types.DiagnosticTag.Unnecessary, "deprecated": types.DiagnosticTag.Deprecated}
 _SYMBOL_KIND = {"message": types.SymbolKind.Struct, "field": types.SymbolKind.Property, "layer": types.SymbolKind.Key}
 
@@ -26,8 +28,15 @@ _SYMBOL_KIND = {"message": types.SymbolKind.Struct, "field": types.SymbolKind.Pr
 TOKEN_TYPES: tuple[str, ...] = ("property", "struct", "enumMember", "keyword", "number", "string", "comment")
 TOKEN_MODIFIERS: tuple[str, ...] = ("declaration",)
 _TOKEN_TYPE = {
-    "field": 0, "message": 1, "enum": 2, "bool": 3, "number": 4, "string": 5, "layer": 5, "comment": 6,
-}  # fmt: skip
+    "field": 0,
+    "message": 1,
+    "enum": 2,
+    "bool": 3,
+    "number": 4,
+    "string": 5,
+    "layer": 5,
+    "comment": 6,
+}
 
 
 def lsp_position(index: LineIndex, offset: int) -> types.Position:

@@ -20,8 +20,15 @@ def diagnostics_for(ls: KvcalServer, snap: Snapshot) -> list[types.Diagnostic]:
     samples = snap.samples
     if samples.error:
         span = samples.span or (0, 0)
-        problems.append(Problem("sample-data", "warning", span[0], span[1],
-                                f"{samples.error}: layer names are not checked and calibration cannot run"))  # fmt: skip
+        problems.append(
+            Problem(
+                "sample-data",
+                "warning",
+                span[0],
+                span[1],
+                f"{samples.error}: layer names are not checked and calibration cannot run",
+            )
+        )
     outcome = ls.outcomes.get(snap.uri)
     if outcome is not None:
         problems += outcome.problems(snap.analysis, snap.plans, samples.span)

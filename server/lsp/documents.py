@@ -18,8 +18,9 @@ from lsprotocol import types
 from kvcal.grammar.text import LineIndex
 
 #: language ids editors give AMCT configs and text-format files (VS Code's, Neovim's filetype)
-TEXTPROTO_LANGUAGES = frozenset({"textproto", "pbtxt", "prototxt", "txtpb", "proto-text", "protobuf-text",
-                                 "textpb", "proto_text"})  # fmt: skip
+TEXTPROTO_LANGUAGES = frozenset(
+    {"textproto", "pbtxt", "prototxt", "txtpb", "proto-text", "protobuf-text", "textpb", "proto_text"}
+)
 QUANT_LANGUAGES = TEXTPROTO_LANGUAGES | {"amct-quant-cfg", "amctquantcfg", "amct_quant_cfg", "quant.cfg"}
 #: the text format's own extensions: such a file is text format whatever it holds
 TEXTPROTO_NAME = re.compile(r".*\.(pbtxt|prototxt|textproto|txtpb|textpb)$", re.IGNORECASE)

@@ -58,8 +58,11 @@ def initialize(ls: KvcalServer, params: T.InitializeParams) -> None:
 
 async def initialized(ls: KvcalServer, params: T.InitializedParams) -> None:
     if ls.client.config_registration:
-        registration = T.Registration(id=str(uuid.uuid4()), method=T.WORKSPACE_DID_CHANGE_CONFIGURATION,
-                                      register_options=T.DidChangeConfigurationRegistrationOptions(section=SECTION))  # fmt: skip
+        registration = T.Registration(
+            id=str(uuid.uuid4()),
+            method=T.WORKSPACE_DID_CHANGE_CONFIGURATION,
+            register_options=T.DidChangeConfigurationRegistrationOptions(section=SECTION),
+        )
         try:
             await ls.client_register_capability_async(T.RegistrationParams(registrations=[registration]))
         except Exception as exc:
@@ -97,7 +100,9 @@ async def did_change_configuration(ls: KvcalServer, params: T.DidChangeConfigura
 
 
 @guarded("diagnostic", empty=lambda: T.RelatedFullDocumentDiagnosticReport(items=[]))
-async def pull_diagnostics(ls: KvcalServer, params: T.DocumentDiagnosticParams) -> T.RelatedFullDocumentDiagnosticReport:
+async def pull_diagnostics(
+    ls: KvcalServer, params: T.DocumentDiagnosticParams
+) -> T.RelatedFullDocumentDiagnosticReport:
     snap = await ls.snapshot(params.text_document.uri)
     items = diagnostics_for(ls, snap) if snap is not None else []
     return T.RelatedFullDocumentDiagnosticReport(items=items)
@@ -112,13 +117,15 @@ async def hover(ls: KvcalServer, params: T.HoverParams) -> T.Hover | None:
     if snap is None:
         return None
     offset = offset_at(snap.index, params.position)
-    found = hover_text(snap.analysis, snap.index, offset, locale=ls.client.locale, plans=snap.plans,
-                       results=results_of(ls, snap))  # fmt: skip
+    found = hover_text(
+        snap.analysis, snap.index, offset, locale=ls.client.locale, plans=snap.plans, results=results_of(ls, snap)
+    )
     if found is None:
         return None
     kind = T.MarkupKind.Markdown if ls.client.markdown_hover else T.MarkupKind.PlainText
-    return T.Hover(contents=T.MarkupContent(kind=kind, value=found.markdown),
-                   range=lsp_range(snap.index, found.start, found.end))  # fmt: skip
+    return T.Hover(
+        contents=T.MarkupContent(kind=kind, value=found.markdown), range=lsp_range(snap.index, found.start, found.end)
+    )
 
 
 @guarded("completion", empty=lambda: T.CompletionList(is_incomplete=False, items=[]))
@@ -127,9 +134,15 @@ async def completion(ls: KvcalServer, params: T.CompletionParams) -> T.Completio
     if snap is None:
         return T.CompletionList(is_incomplete=False, items=[])
     offset = offset_at(snap.index, params.position)
-    items = completion_items(snap.analysis, snap.index, offset, layers=snap.samples.layers or (),
-                             snippets=ls.client.snippets, locale=ls.client.locale,
-                             markdown=ls.client.markdown_completion)  # fmt: skip
+    items = completion_items(
+        snap.analysis,
+        snap.index,
+        offset,
+        layers=snap.samples.layers or (),
+        snippets=ls.client.snippets,
+        locale=ls.client.locale,
+        markdown=ls.client.markdown_completion,
+    )
     return T.CompletionList(is_incomplete=False, items=items)
 
 
@@ -144,34 +157,52 @@ async def code_action(ls: KvcalServer, params: T.CodeActionParams) -> list[T.Cod
         fixes.append(fmt)
     wanted = params.context.only
     out = []
-    if any(p.code == "schema" and p.start <= end and p.end >= start for p in snap.analysis.problems) \
-            and snap.analysis.schema is None:  # fmt: skip
+    if (
+        any(p.code == "schema" and p.start <= end and p.end >= start for p in snap.analysis.problems)
+        and snap.analysis.schema is None
+    ):
         out += _header_actions(ls, snap, wanted)
     for fix in fixes:
         if wanted and not any(fix.kind == k or fix.kind.startswith(f"{k}.") for k in wanted):
             continue
         edits = [lsp_text_edit(snap.index, s, e, t) for s, e, t in fix.edits]
-        out.append(T.CodeAction(
-            title=fix.title, kind=fix.kind, is_preferred=fix.preferred or None,
-            diagnostics=lsp_diagnostics(snap.uri, snap.index, [fix.problem]) if fix.problem else None,
-            edit=T.WorkspaceEdit(changes={snap.uri: edits}),
-        ))  # fmt: skip
+        out.append(
+            T.CodeAction(
+                title=fix.title,
+                kind=fix.kind,
+                is_preferred=fix.preferred or None,
+                diagnostics=lsp_diagnostics(snap.uri, snap.index, [fix.problem]) if fix.problem else None,
+                edit=T.WorkspaceEdit(changes={snap.uri: edits}),
+            )
+        )
     return out
 
 
 def _header_actions(ls: KvcalServer, snap: Snapshot, wanted: Sequence[str] | None) -> list[T.CodeAction]:
     """A header for each message of the workspace's .proto files (the note's own fixes offer
     the bundled AMCT schemas)."""
-    if wanted and not any(T.CodeActionKind.QuickFix == k or T.CodeActionKind.QuickFix.startswith(f"{k}.") for k in wanted):
+    if wanted and not any(
+        T.CodeActionKind.QuickFix == k or T.CodeActionKind.QuickFix.startswith(f"{k}.") for k in wanted
+    ):
         return []
     out = []
     for choice in schema_choices(ls, snap):
         if choice["kind"] != "proto":
             continue
-        edits = [T.TextEdit(range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
-                            new_text=e["newText"]) for e in choice["edit"]["changes"][snap.uri]]  # fmt: skip
-        out.append(T.CodeAction(title=f"Insert a schema header: {choice['description']}", kind=T.CodeActionKind.QuickFix,
-                                edit=T.WorkspaceEdit(changes={snap.uri: edits})))  # fmt: skip
+        edits = [
+            T.TextEdit(
+                range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
+                new_text=e["newText"],
+            )
+            for e in choice["edit"]["changes"][snap.uri]
+        ]
+        out.append(
+            T.CodeAction(
+                title=f"Insert a schema header: {choice['description']}",
+                kind=T.CodeActionKind.QuickFix,
+                edit=T.WorkspaceEdit(changes={snap.uri: edits}),
+            )
+        )
     return out
 
 
@@ -223,14 +254,24 @@ def schema_definition(snap: Snapshot, offset: int) -> list[T.Location]:
     decl = schema.declaration(name) if schema is not None and name else None
     if decl is None or decl.file is None:
         header = snap.analysis.resolution.header
-        if header is not None and header.file is not None and header.file.line_start <= offset <= header.file.end \
-                and snap.analysis.resolution.protos:  # fmt: skip
+        if (
+            header is not None
+            and header.file is not None
+            and header.file.line_start <= offset <= header.file.end
+            and snap.analysis.resolution.protos
+        ):
             target = snap.analysis.resolution.protos[0]
-            return [T.Location(uri=target.as_uri(), range=T.Range(start=T.Position(line=0, character=0),
-                                                                 end=T.Position(line=0, character=0)))]  # fmt: skip
+            return [
+                T.Location(
+                    uri=target.as_uri(),
+                    range=T.Range(start=T.Position(line=0, character=0), end=T.Position(line=0, character=0)),
+                )
+            ]
         return []
-    rng = T.Range(start=T.Position(line=decl.line, character=decl.column),
-                  end=T.Position(line=decl.end_line, character=decl.end_column))  # fmt: skip
+    rng = T.Range(
+        start=T.Position(line=decl.line, character=decl.column),
+        end=T.Position(line=decl.end_line, character=decl.end_column),
+    )
     return [T.Location(uri=decl.file.resolve().as_uri(), range=rng)]
 
 
@@ -239,8 +280,9 @@ async def references(ls: KvcalServer, params: T.ReferenceParams) -> list[T.Locat
     snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
-    refs = layer_references(snap.analysis, offset_at(snap.index, params.position),
-                            include_self=params.context.include_declaration)  # fmt: skip
+    refs = layer_references(
+        snap.analysis, offset_at(snap.index, params.position), include_self=params.context.include_declaration
+    )
     return [lsp_location(snap.uri, snap.index, r.start, r.end) for r in refs]
 
 
@@ -256,8 +298,9 @@ async def inlay_hint(ls: KvcalServer, params: T.InlayHintParams) -> list[T.Inlay
     if snap is None:
         return []
     start, end = offsets_of(snap.index, params.range)
-    return inlay_hints(snap.analysis, snap.index, start, end, defaults=snap.settings.inlay_hints,
-                       results=results_of(ls, snap))  # fmt: skip
+    return inlay_hints(
+        snap.analysis, snap.index, start, end, defaults=snap.settings.inlay_hints, results=results_of(ls, snap)
+    )
 
 
 @guarded("codeLens", empty=list)
@@ -294,10 +337,16 @@ async def document_info(ls: KvcalServer, params: T.ExecuteCommandParams) -> dict
         return None
     info = schema_summary(snap.analysis)
     samples = snap.samples
-    info["sampleData"] = None if samples.path is None and samples.error is None else {
-        "path": str(samples.path) if samples.path is not None else None, "origin": samples.origin,
-        "layers": len(samples.layers) if samples.layers is not None else None, "error": samples.error,
-    }  # fmt: skip
+    info["sampleData"] = (
+        None
+        if samples.path is None and samples.error is None
+        else {
+            "path": str(samples.path) if samples.path is not None else None,
+            "origin": samples.origin,
+            "layers": len(samples.layers) if samples.layers is not None else None,
+            "error": samples.error,
+        }
+    )
     return info
 
 
@@ -330,24 +379,37 @@ FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
     (T.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (T.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
     (T.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
-    (T.TEXT_DOCUMENT_DIAGNOSTIC, T.DiagnosticOptions(identifier="kvcal", inter_file_dependencies=False,
-                                                     workspace_diagnostics=False), pull_diagnostics),
+    (
+        T.TEXT_DOCUMENT_DIAGNOSTIC,
+        T.DiagnosticOptions(identifier="kvcal", inter_file_dependencies=False, workspace_diagnostics=False),
+        pull_diagnostics,
+    ),
     (T.TEXT_DOCUMENT_HOVER, None, hover),
     (T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=[":", "'", '"']), completion),
-    (T.TEXT_DOCUMENT_CODE_ACTION, T.CodeActionOptions(code_action_kinds=[
-        T.CodeActionKind.QuickFix, T.CodeActionKind.Source, actions.FORMAT]), code_action),
+    (
+        T.TEXT_DOCUMENT_CODE_ACTION,
+        T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix, T.CodeActionKind.Source, actions.FORMAT]),
+        code_action,
+    ),
     (T.TEXT_DOCUMENT_DOCUMENT_SYMBOL, None, document_symbol),
     (T.TEXT_DOCUMENT_FOLDING_RANGE, None, folding_range),
     (T.TEXT_DOCUMENT_FORMATTING, None, formatting),
     (T.TEXT_DOCUMENT_DEFINITION, None, definition),
     (T.TEXT_DOCUMENT_REFERENCES, None, references),
-    (T.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, T.SemanticTokensLegend(token_types=list(TOKEN_TYPES),
-                                                                  token_modifiers=list(TOKEN_MODIFIERS)), semantic_tokens),
+    (
+        T.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
+        T.SemanticTokensLegend(token_types=list(TOKEN_TYPES), token_modifiers=list(TOKEN_MODIFIERS)),
+        semantic_tokens,
+    ),
     (T.TEXT_DOCUMENT_INLAY_HINT, None, inlay_hint),
     (T.TEXT_DOCUMENT_CODE_LENS, None, code_lens),
-]  # fmt: skip
-COMMANDS: list[tuple[str, Callable[..., Any]]] = [(CALIBRATE_COMMAND, calibrate), ("kvcal.syncState", sync_state), ("kvcal.documentInfo", document_info),
-            ("kvcal.schemaChoices", schema_choice_list)]
+]
+COMMANDS: list[tuple[str, Callable[..., Any]]] = [
+    (CALIBRATE_COMMAND, calibrate),
+    ("kvcal.syncState", sync_state),
+    ("kvcal.documentInfo", document_info),
+    ("kvcal.schemaChoices", schema_choice_list),
+]
 
 
 def register(ls: KvcalServer) -> KvcalServer:

@@ -17,23 +17,35 @@ from kvcal.server.lsp.convert import lsp_position, lsp_range
 CALIBRATE_COMMAND = "kvcal.calibrate"
 
 
-def inlay_hints(analysis: Analysis, index: LineIndex, start: int, end: int, *, defaults: bool,
-                results: Mapping[str, str]) -> list[types.InlayHint]:  # fmt: skip
+def inlay_hints(
+    analysis: Analysis, index: LineIndex, start: int, end: int, *, defaults: bool, results: Mapping[str, str]
+) -> list[types.InlayHint]:
     out: list[types.InlayHint] = []
     if defaults:
         for hint in default_hints(analysis):
             if not start <= hint.offset <= end:
                 continue
             label = ", ".join(f"{name}: {value}" for name, value in hint.items)
-            out.append(types.InlayHint(
-                position=lsp_position(index, hint.offset), label=label if hint.at_start else f"defaults: {label}",
-                kind=types.InlayHintKind.Parameter, tooltip="what applies where these fields are omitted",
-                padding_left=not hint.at_start, padding_right=hint.at_start,
-            ))  # fmt: skip
+            out.append(
+                types.InlayHint(
+                    position=lsp_position(index, hint.offset),
+                    label=label if hint.at_start else f"defaults: {label}",
+                    kind=types.InlayHintKind.Parameter,
+                    tooltip="what applies where these fields are omitted",
+                    padding_left=not hint.at_start,
+                    padding_right=hint.at_start,
+                )
+            )
     for ref in _result_anchors(analysis, results):
         if start <= ref[0] <= end:
-            out.append(types.InlayHint(position=lsp_position(index, ref[0]), label=ref[1], padding_left=True,
-                                       tooltip="result of the last kvcal: Calibrate"))  # fmt: skip
+            out.append(
+                types.InlayHint(
+                    position=lsp_position(index, ref[0]),
+                    label=ref[1],
+                    padding_left=True,
+                    tooltip="result of the last kvcal: Calibrate",
+                )
+            )
     out.sort(key=lambda h: (h.position.line, h.position.character))
     return out
 
@@ -63,18 +75,32 @@ def code_lenses(analysis: Analysis, index: LineIndex, uri: str, plans: list[Laye
     errors = sum(p.is_error for p in analysis.problems)
     if errors:
         title = f"▶ Calibrate: fix {errors} error{'s' if errors != 1 else ''} first"
-        return [types.CodeLens(range=types.Range(start=top, end=top), command=types.Command(
-            title=title, command=CALIBRATE_COMMAND, arguments=[uri]))]  # fmt: skip
-    out = [types.CodeLens(range=types.Range(start=top, end=top), command=types.Command(
-        title=f"▶ Calibrate ({_layers(len(plans))})", command=CALIBRATE_COMMAND, arguments=[uri]))]  # fmt: skip
+        return [
+            types.CodeLens(
+                range=types.Range(start=top, end=top),
+                command=types.Command(title=title, command=CALIBRATE_COMMAND, arguments=[uri]),
+            )
+        ]
+    out = [
+        types.CodeLens(
+            range=types.Range(start=top, end=top),
+            command=types.Command(
+                title=f"▶ Calibrate ({_layers(len(plans))})", command=CALIBRATE_COMMAND, arguments=[uri]
+            ),
+        )
+    ]
     common = [p.layer_name for p in plans if p.config_source == "common"]
     for block, layers in _algorithm_blocks(analysis, common):
         if not layers:
             continue
         title = f"▶ Calibrate — {block.name.text} for {_layers(len(layers))}"
         rng = lsp_range(index, block.name.start, block.name.end)
-        out.append(types.CodeLens(range=rng, command=types.Command(
-            title=title, command=CALIBRATE_COMMAND, arguments=[uri, {"layers": layers}])))  # fmt: skip
+        out.append(
+            types.CodeLens(
+                range=rng,
+                command=types.Command(title=title, command=CALIBRATE_COMMAND, arguments=[uri, {"layers": layers}]),
+            )
+        )
     return out
 
 

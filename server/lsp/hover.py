@@ -20,30 +20,64 @@ from kvcal.grammar.text import LineIndex
 
 _LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "type": "type", "default": "default", "allowed": "allowed", "in": "in", "oneof": "one of",
-        "valid": "Valid", "layer": "Layer", "algorithm": "algorithm", "granularity": "granularity",
-        "quantization": "quantization", "asymmetric": "asymmetric (with offset)",
-        "symmetric": "symmetric (no offset)", "decided": "decided by", "config": "config from",
-        "batch_num": "batch_num", "parameters": "parameters", "result": "last calibration",
-        "src.override": "this layer's override (line {line})", "src.common": "kv_cache_quant_config.calibration_config",
+        "type": "type",
+        "default": "default",
+        "allowed": "allowed",
+        "in": "in",
+        "oneof": "one of",
+        "valid": "Valid",
+        "layer": "Layer",
+        "algorithm": "algorithm",
+        "granularity": "granularity",
+        "quantization": "quantization",
+        "asymmetric": "asymmetric (with offset)",
+        "symmetric": "symmetric (no offset)",
+        "decided": "decided by",
+        "config": "config from",
+        "batch_num": "batch_num",
+        "parameters": "parameters",
+        "result": "last calibration",
+        "src.override": "this layer's override (line {line})",
+        "src.common": "kv_cache_quant_config.calibration_config",
         "src.default": "nothing configured: IFMR with AMCT's defaults",
-        "off.override": "`asymmetric` in this layer's override", "off.common": "`asymmetric` in kv_cache_quant_config",
-        "off.activation_offset": "`activation_offset`", "off.default": "default (`activation_offset` is not set: true)",
-        "unset": "(unset: inherits activation_offset)", "amct": "AMCT reads it as",
+        "off.override": "`asymmetric` in this layer's override",
+        "off.common": "`asymmetric` in kv_cache_quant_config",
+        "off.activation_offset": "`activation_offset`",
+        "off.default": "default (`activation_offset` is not set: true)",
+        "unset": "(unset: inherits activation_offset)",
+        "amct": "AMCT reads it as",
         "also": "also named at line {lines}",
     },
     "zh": {
-        "type": "类型", "default": "默认值", "allowed": "取值", "in": "范围", "oneof": "二选一",
-        "valid": "有效", "layer": "层", "algorithm": "算法", "granularity": "量化粒度",
-        "quantization": "量化方式", "asymmetric": "非对称（带 offset）", "symmetric": "对称（无 offset）",
-        "decided": "决定于", "config": "配置来源", "batch_num": "batch_num", "parameters": "参数",
-        "result": "最近一次校准", "src.override": "该层的 override（第 {line} 行）",
-        "src.common": "kv_cache_quant_config.calibration_config", "src.default": "未配置算法：IFMR 默认参数",
-        "off.override": "该层 override 中的 `asymmetric`", "off.common": "kv_cache_quant_config 中的 `asymmetric`",
-        "off.activation_offset": "`activation_offset`", "off.default": "默认（未设置 `activation_offset`：true）",
-        "unset": "（未设置：继承 activation_offset）", "amct": "AMCT 读取为", "also": "另见第 {lines} 行",
+        "type": "类型",
+        "default": "默认值",
+        "allowed": "取值",
+        "in": "范围",
+        "oneof": "二选一",
+        "valid": "有效",
+        "layer": "层",
+        "algorithm": "算法",
+        "granularity": "量化粒度",
+        "quantization": "量化方式",
+        "asymmetric": "非对称（带 offset）",
+        "symmetric": "对称（无 offset）",
+        "decided": "决定于",
+        "config": "配置来源",
+        "batch_num": "batch_num",
+        "parameters": "参数",
+        "result": "最近一次校准",
+        "src.override": "该层的 override（第 {line} 行）",
+        "src.common": "kv_cache_quant_config.calibration_config",
+        "src.default": "未配置算法：IFMR 默认参数",
+        "off.override": "该层 override 中的 `asymmetric`",
+        "off.common": "kv_cache_quant_config 中的 `asymmetric`",
+        "off.activation_offset": "`activation_offset`",
+        "off.default": "默认（未设置 `activation_offset`：true）",
+        "unset": "（未设置：继承 activation_offset）",
+        "amct": "AMCT 读取为",
+        "also": "另见第 {lines} 行",
     },
-}  # fmt: skip
+}
 
 
 def labels(locale: str | None) -> Mapping[str, str]:
@@ -57,8 +91,15 @@ class HoverText:
     end: int
 
 
-def hover_text(analysis: Analysis, index: LineIndex, offset: int, *, locale: str | None,
-               plans: list[LayerPlan], results: Mapping[str, str] | None = None) -> HoverText | None:  # fmt: skip
+def hover_text(
+    analysis: Analysis,
+    index: LineIndex,
+    offset: int,
+    *,
+    locale: str | None,
+    plans: list[LayerPlan],
+    results: Mapping[str, str] | None = None,
+) -> HoverText | None:
     header = header_hover(analysis, offset, locale)
     if header is not None:
         return header
@@ -109,8 +150,9 @@ def schema_line(analysis: Analysis, locale: str | None) -> str:
     return ("**Schema**：" if zh else "**Schema**: ") + f"`{res.schema.name}` ({res.schema.shown}){where}\n\n{res.why}"
 
 
-def field_markdown(fd: FieldDescriptor, locale: str | None, schema: Schema | None = None,
-                   family: str | None = None) -> str:  # fmt: skip
+def field_markdown(
+    fd: FieldDescriptor, locale: str | None, schema: Schema | None = None, family: str | None = None
+) -> str:
     lab = labels(locale)
     owner = fd.containing_type.name if fd.containing_type is not None else fd.full_name
     head = f"**{fd.name}** · `{label(fd)} {type_name(fd)}` · {owner}"
@@ -156,8 +198,11 @@ def value_markdown(analysis: Analysis, target: Target, locale: str | None) -> st
     assert fd is not None and target.node is not None
     shown = analysis.text[target.start : target.end]
     lines = [f"`{fd.name}: {shown}`"]
-    problems = [p for p in analysis.problems if (p.start < target.end and p.end > target.start)
-                or (p.start == p.end == target.start)]  # fmt: skip
+    problems = [
+        p
+        for p in analysis.problems
+        if (p.start < target.end and p.end > target.start) or (p.start == p.end == target.start)
+    ]
     if problems:
         lines += ["", *(f"- **{p.severity}** ({p.code}): {p.message}" for p in problems)]
     else:
@@ -192,8 +237,9 @@ def _occurrence_value(analysis: Analysis, target: Target) -> float | None:
     return None
 
 
-def layer_markdown(analysis: Analysis, index: LineIndex, layer: str, plan: LayerPlan | None,
-                   locale: str | None, result: str | None) -> str:  # fmt: skip
+def layer_markdown(
+    analysis: Analysis, index: LineIndex, layer: str, plan: LayerPlan | None, locale: str | None, result: str | None
+) -> str:
     lab = labels(locale)
     lines = [f"**{lab['layer']}** `{excerpt(layer)}`"]
     refs = [r for r in layer_refs(analysis) if r.name == layer]
@@ -203,8 +249,10 @@ def layer_markdown(analysis: Analysis, index: LineIndex, layer: str, plan: Layer
     params = plan.params
     if plan.ifmr is not None:
         p = plan.ifmr
-        detail = (f"search [{_num(p.search_range_start)}, {_num(p.search_range_end)}) step {_num(p.search_step)}, "
-                  f"max_percentile {_num(p.max_percentile)}, min_percentile {_num(p.min_percentile)}")
+        detail = (
+            f"search [{_num(p.search_range_start)}, {_num(p.search_range_end)}) step {_num(p.search_step)}, "
+            f"max_percentile {_num(p.max_percentile)}, min_percentile {_num(p.min_percentile)}"
+        )
     else:
         detail = f"num_of_bins {getattr(params, 'num_of_bins', '')}"
     source = lab[f"src.{plan.config_source}"].format(line=index.position(override.start)[0] + 1 if override else "?")
@@ -227,4 +275,3 @@ def layer_markdown(analysis: Analysis, index: LineIndex, layer: str, plan: Layer
 
 def _num(value: float) -> str:
     return shortest_float32(value)
-

@@ -41,8 +41,7 @@ class Outcome:
         now = {p.layer_name: p for p in plans}
         return {name: o.summary for name, o in self.layers.items() if now.get(name) == o.plan}
 
-    def problems(self, analysis: Analysis, plans: Sequence[LayerPlan],
-                 header: tuple[int, int] | None) -> list[Problem]:  # fmt: skip
+    def problems(self, analysis: Analysis, plans: Sequence[LayerPlan], header: tuple[int, int] | None) -> list[Problem]:
         """Results as information notes and errors as errors, where they belong now. Errors
         stay until the next calibration or until the config's plans change."""
         anchors: dict[str, tuple[int, int]] = {}

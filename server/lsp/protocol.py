@@ -71,7 +71,8 @@ class KvcalProtocol(LanguageServerProtocol):
         refusal: JsonRpcException | None = None
         if self._shutdown and method not in (None, types.EXIT):
             refusal = JsonRpcInvalidRequest(
-                f"{method}: the server is shutting down (shutdown was requested); only exit is accepted")
+                f"{method}: the server is shutting down (shutdown was requested); only exit is accepted"
+            )
         elif self._initialized and method == types.INITIALIZE:
             refusal = JsonRpcInvalidRequest("initialize: the server is already initialized (initialize is sent once)")
         elif not self._initialized and method not in (None, types.INITIALIZE, types.EXIT):

@@ -32,9 +32,11 @@ def schema_summary(analysis: Analysis) -> dict[str, Any]:
         "schema": schema.name if schema is not None else None,
         "title": schema.shown if schema is not None else None,
         "family": schema.family if schema is not None else None,
-        "how": res.how, "why": res.why, "label": short,
+        "how": res.how,
+        "why": res.why,
+        "label": short,
         "proto": str(schema.proto) if schema is not None and schema.proto is not None else None,
-    }  # fmt: skip
+    }
 
 
 def _header_edit(snap: Snapshot, lines: list[str]) -> dict[str, Any]:
@@ -56,12 +58,16 @@ def _header_edit(snap: Snapshot, lines: list[str]) -> dict[str, Any]:
 
 def _edit_json(edit: Any) -> dict[str, Any]:
     r = edit.range
-    return {"range": {"start": {"line": r.start.line, "character": r.start.character},
-                      "end": {"line": r.end.line, "character": r.end.character}}, "newText": edit.new_text}  # fmt: skip
+    return {
+        "range": {
+            "start": {"line": r.start.line, "character": r.start.character},
+            "end": {"line": r.end.line, "character": r.end.character},
+        },
+        "newText": edit.new_text,
+    }
 
 
-def _header_path(proto: Path, document: Path | None, proto_path: tuple[Path, ...],
-                 workspace: tuple[Path, ...]) -> str:  # fmt: skip
+def _header_path(proto: Path, document: Path | None, proto_path: tuple[Path, ...], workspace: tuple[Path, ...]) -> str:
     """How a header names *proto*, as portable as the header search allows: relative to the
     document's folder when both lie in one workspace folder (``../protos/job.proto`` works
     for every editor and for the command line), else relative to the proto-path folder that
@@ -84,8 +90,14 @@ def schema_choices(ls: KvcalServer, snap: Snapshot) -> list[dict[str, Any]]:
     """The bundled AMCT configs, then every message of the workspace's .proto files."""
     out: list[dict[str, Any]] = []
     for family in FAMILIES:
-        out.append({"label": family.message, "description": f"{family.title} (bundled)", "kind": "bundled",
-                    "edit": _header_edit(snap, [f"# proto-file: {family.proto}", f"# proto-message: {family.root}"])})  # fmt: skip
+        out.append(
+            {
+                "label": family.message,
+                "description": f"{family.title} (bundled)",
+                "kind": "bundled",
+                "edit": _header_edit(snap, [f"# proto-file: {family.proto}", f"# proto-message: {family.root}"]),
+            }
+        )
     document = snap.path
     options = ls.schema_options(snap.uri, snap.settings)
     include = tuple(dict.fromkeys([*options.proto_path, *options.workspace]))
@@ -103,6 +115,12 @@ def schema_choices(ls: KvcalServer, snap: Snapshot) -> list[dict[str, Any]]:
             desc = schema_set.message(message)
             if desc.file.name != name or desc.containing_type is not None:
                 continue
-            out.append({"label": desc.name, "description": f"{message} — {written}", "kind": "proto",
-                        "edit": _header_edit(snap, [f"# proto-file: {written}", f"# proto-message: {message}"])})
+            out.append(
+                {
+                    "label": desc.name,
+                    "description": f"{message} — {written}",
+                    "kind": "proto",
+                    "edit": _header_edit(snap, [f"# proto-file: {written}", f"# proto-message: {message}"]),
+                }
+            )
     return out[:MAX_CHOICES]

@@ -71,11 +71,13 @@ class ClientInfo:
             inlay_hint_refresh=bool(ws and ws.inlay_hint and ws.inlay_hint.refresh_support),
             code_lens_refresh=bool(ws and ws.code_lens and ws.code_lens.refresh_support),
             configuration=bool(ws and ws.configuration),
-            config_registration=bool(ws and ws.did_change_configuration and ws.did_change_configuration.dynamic_registration),
+            config_registration=bool(
+                ws and ws.did_change_configuration and ws.did_change_configuration.dynamic_registration
+            ),
             work_done_progress=bool(caps.window and caps.window.work_done_progress),
             markdown_hover=types.MarkupKind.Markdown in (hover_formats or [types.MarkupKind.Markdown]),
             markdown_completion=types.MarkupKind.Markdown in (doc_formats or []),
-        )  # fmt: skip
+        )
 
 
 def _absolute(path: str, root: Path | None) -> Path:
@@ -128,8 +130,12 @@ class KvcalServer(LanguageServer):
                 return None
             text, settings = doc.text, self.settings.get(uri, Settings())
             cached = self._cache.get(uri)
-            if cached is not None and cached.text is text and cached.settings == settings \
-                    and cached.stamp == schema_stamp(cached.analysis.resolution):  # fmt: skip
+            if (
+                cached is not None
+                and cached.text is text
+                and cached.settings == settings
+                and cached.stamp == schema_stamp(cached.analysis.resolution)
+            ):
                 cached.version = doc.version
                 return cached
             running = self._analysing.get(uri)
@@ -170,12 +176,21 @@ class KvcalServer(LanguageServer):
         known = tuple(self.protos.find(workspace)) if workspace else ()
         options = SchemaOptions(proto_path=proto_path, workspace=workspace, known_protos=known, quiet=quiet)
         if path is not None and settings.schemas:
-            relative = path.relative_to(root).as_posix() if root is not None and path.is_relative_to(root) else path.name
+            relative = (
+                path.relative_to(root).as_posix() if root is not None and path.is_relative_to(root) else path.name
+            )
             rule = settings.schema_for(relative, path.as_posix())
             if rule is not None:
                 proto = _absolute(rule.proto, root) if rule.proto else None
-                return SchemaOptions(proto=proto, message=rule.message, origin=f"the kvcal.schemas setting ('{rule.glob}')",
-                                     proto_path=proto_path, workspace=workspace, known_protos=known, quiet=quiet)  # fmt: skip
+                return SchemaOptions(
+                    proto=proto,
+                    message=rule.message,
+                    origin=f"the kvcal.schemas setting ('{rule.glob}')",
+                    proto_path=proto_path,
+                    workspace=workspace,
+                    known_protos=known,
+                    quiet=quiet,
+                )
         return options
 
     def workspace_folders(self) -> list[Path]:
@@ -308,8 +323,11 @@ class KvcalServer(LanguageServer):
         try:
             import traceback
 
-            self.window_log_message(types.LogMessageParams(
-                type=types.MessageType.Error, message=f"kvcal: {feature} failed: {traceback.format_exc(limit=-3)}"))  # fmt: skip
+            self.window_log_message(
+                types.LogMessageParams(
+                    type=types.MessageType.Error, message=f"kvcal: {feature} failed: {traceback.format_exc(limit=-3)}"
+                )
+            )
         except Exception:  # pragma: no cover - the client is gone
             pass
 

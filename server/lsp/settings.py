@@ -25,8 +25,11 @@ class SchemaRule:
 
     def matches(self, relative: str, absolute: str) -> bool:
         pattern = _glob_regex(self.glob)
-        return bool(pattern.fullmatch(relative) or pattern.fullmatch(absolute)
-                    or ("/" not in self.glob and pattern.fullmatch(relative.rpartition("/")[2])))  # fmt: skip
+        return bool(
+            pattern.fullmatch(relative)
+            or pattern.fullmatch(absolute)
+            or ("/" not in self.glob and pattern.fullmatch(relative.rpartition("/")[2]))
+        )
 
 
 @functools.lru_cache(maxsize=256)
@@ -84,8 +87,13 @@ def parse_settings(raw: Any) -> Settings:
         return value.strip() if isinstance(value, str) and value.strip() else None
 
     hints = raw.get("inlayHints")
-    return Settings(path("sampleData"), path("recordFile"), hints if isinstance(hints, bool) else True,
-                    _schema_rules(raw.get("schemas")), _strings(raw.get("protoPath")))  # fmt: skip
+    return Settings(
+        path("sampleData"),
+        path("recordFile"),
+        hints if isinstance(hints, bool) else True,
+        _schema_rules(raw.get("schemas")),
+        _strings(raw.get("protoPath")),
+    )
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -161,8 +169,13 @@ class SampleCache:
             path = Path(found[0]).expanduser()
             if not path.is_absolute():
                 if config_path is None:
-                    return SampleData(None, "header", None, "the config is not saved: a relative data= path needs a folder",
-                                      (found[1], found[2]))  # fmt: skip
+                    return SampleData(
+                        None,
+                        "header",
+                        None,
+                        "the config is not saved: a relative data= path needs a folder",
+                        (found[1], found[2]),
+                    )
                 path = config_path.parent / path
             return self._load(path, "header", (found[1], found[2]))
         if settings.sample_data:

@@ -18,8 +18,16 @@ from kvcal.server.lsp.settings import SampleData, Settings
 class Snapshot:
     """One version of a document with everything derived from it, computed once."""
 
-    def __init__(self, uri: str, version: int | None, text: str, analysis: Analysis, samples: SampleData,
-                 settings: Settings, cost_s: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        uri: str,
+        version: int | None,
+        text: str,
+        analysis: Analysis,
+        samples: SampleData,
+        settings: Settings,
+        cost_s: float = 0.0,
+    ) -> None:
         self.uri = uri
         self.version = version
         self.text = text

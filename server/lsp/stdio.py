@@ -86,8 +86,12 @@ async def read_messages(stop: threading.Event, reader: StdinAsyncReader, protoco
             if length > MAX_BODY:
                 if not await _skip(reader, length):
                     break
-                answer_error(protocol, None, PARSE_ERROR, f"message of {length} bytes: more than the "
-                                                          f"{MAX_BODY} this server reads; dropped")  # fmt: skip
+                answer_error(
+                    protocol,
+                    None,
+                    PARSE_ERROR,
+                    f"message of {length} bytes: more than the {MAX_BODY} this server reads; dropped",
+                )
                 continue
             body = await reader.readexactly(length)
             if not body:
@@ -119,8 +123,12 @@ def handle_body(protocol: JsonRPCProtocol, body: bytes) -> None:
         logger.warning("dropped a message that could not be read: %r", exc)
         return
     if not hasattr(message, "jsonrpc") or getattr(message, "jsonrpc", None) != protocol.VERSION:
-        answer_error(protocol, _id_of(message), INVALID_REQUEST,
-                     'Invalid Request: a JSON-RPC 2.0 message is an object with "jsonrpc": "2.0"')  # fmt: skip
+        answer_error(
+            protocol,
+            _id_of(message),
+            INVALID_REQUEST,
+            'Invalid Request: a JSON-RPC 2.0 message is an object with "jsonrpc": "2.0"',
+        )
         return
     try:
         protocol.handle_message(message)

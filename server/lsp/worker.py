@@ -45,8 +45,9 @@ class Failed(Exception):
         self.layer = layer
 
 
-def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable[[], bool],
-        device: str = "auto") -> dict[str, Any]:  # fmt: skip
+def run(
+    job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable[[], bool], device: str = "auto"
+) -> dict[str, Any]:
     from kvcal.calibrate import (  # (torch: see the module's docstring)
         CalibrationCancelled,
         CalibrationError,
@@ -57,8 +58,16 @@ def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable
 
     try:
         job.record.parent.mkdir(parents=True, exist_ok=True)
-        written = calibrate_and_write(list(job.plans), job.data, record=job.record, report=job.report,
-                                      config=job.label, device=device, progress=progress, cancel=cancel)  # fmt: skip
+        written = calibrate_and_write(
+            list(job.plans),
+            job.data,
+            record=job.record,
+            report=job.report,
+            config=job.label,
+            device=device,
+            progress=progress,
+            cancel=cancel,
+        )
     except CalibrationCancelled as exc:
         raise Cancelled() from exc
     except CalibrationError as exc:
@@ -71,8 +80,13 @@ def run(job: Job, *, progress: Callable[[str, int, int], None], cancel: Callable
     for layer in result.layers:
         picture = job.report / picture_name(layer.layer_name)
         layers.append({**layer_row(layer), "histogram": str(picture) if picture.exists() else None})
-    return {"markdown": _markdown(job, layers, result.device, result.seconds), "record": str(job.record),
-            "report": str(job.report), "errors": [], "layers": layers}  # fmt: skip
+    return {
+        "markdown": _markdown(job, layers, result.device, result.seconds),
+        "record": str(job.record),
+        "report": str(job.report),
+        "errors": [],
+        "layers": layers,
+    }
 
 
 def _layer_named(message: str, job: Job) -> str | None:
@@ -81,14 +95,21 @@ def _layer_named(message: str, job: Job) -> str | None:
 
 
 def _markdown(job: Job, layers: list[dict[str, Any]], device: str, seconds: float) -> str:
-    lines = [f"### Calibration of {job.label}", "", f"{len(layers)} layer(s) in {seconds:.2f} s on {device}", "",
-             "| layer | algorithm | granularity | mode | scale / offset | SQNR (dB) | MSE |",
-             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"### Calibration of {job.label}",
+        "",
+        f"{len(layers)} layer(s) in {seconds:.2f} s on {device}",
+        "",
+        "| layer | algorithm | granularity | mode | scale / offset | SQNR (dB) | MSE |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in layers:
         mode = "symmetric" if row["symmetric"] else "asymmetric"
         sq = f"{row['sqnr_db']:.2f}" if row["sqnr_db"] is not None else "–"
         mse = f"{row['mse']:.3g}" if row["mse"] is not None else "–"
         scale_offset = summary(row).split(" · ")[0]
-        lines.append(f"| `{excerpt(row['layer'])}` | {row['algorithm']} | {row['granularity']} | {mode} | {scale_offset} | {sq} | {mse} |")
+        lines.append(
+            f"| `{excerpt(row['layer'])}` | {row['algorithm']} | {row['granularity']} | {mode} | {scale_offset} | {sq} | {mse} |"
+        )
     lines += ["", f"Record: `{job.record}`  ", f"Report: `{job.report}`"]
     return "\n".join(lines)

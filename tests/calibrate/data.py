@@ -13,8 +13,21 @@ from dataclasses import dataclass
 import torch
 from hypothesis import strategies as st
 
-KINDS = ("gaussian", "heavy", "positive", "negative", "outlier_channels", "outlier_tokens",
-         "constant", "zero", "tiny", "huge", "growing", "discrete", "clustered")  # fmt: skip
+KINDS = (
+    "gaussian",
+    "heavy",
+    "positive",
+    "negative",
+    "outlier_channels",
+    "outlier_tokens",
+    "constant",
+    "zero",
+    "tiny",
+    "huge",
+    "growing",
+    "discrete",
+    "clustered",
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +76,9 @@ class Case:
         return out
 
 
-def cases(*, max_rows: int = 96, max_channels: int = 6, max_batches: int = 3,
-          kinds: tuple[str, ...] = KINDS) -> st.SearchStrategy[Case]:  # fmt: skip
+def cases(
+    *, max_rows: int = 96, max_channels: int = 6, max_batches: int = 3, kinds: tuple[str, ...] = KINDS
+) -> st.SearchStrategy[Case]:
     return st.builds(
         Case,
         kind=st.sampled_from(kinds),

@@ -60,8 +60,7 @@ def ifmr_slice(data: torch.Tensor, params, with_offset: bool) -> tuple[float, in
     min_init = torch.sort(data).values[k_min - 1]
     max_init = max(torch.tensor(0.0), max_init)
     min_init = min(torch.tensor(0.0), min_init)
-    ratios = torch.arange(params.search_range_start, params.search_range_end,
-                          params.search_step, dtype=torch.float32)  # fmt: skip
+    ratios = torch.arange(params.search_range_start, params.search_range_end, params.search_step, dtype=torch.float32)
     if with_offset:
         highs = ratios * max_init
         scales = (highs - min_init) / 255
@@ -122,7 +121,8 @@ class HfmgSlice:
         merged = to_bins(new, new_mn, new_mx, self.nbins)
         width = (new_mx - new_mn) / self.nbins
         same = math.isclose(float(new_mn), float(self.mn), abs_tol=FLT_EPSILON) and math.isclose(
-            float(new_mx), float(self.mx), abs_tol=FLT_EPSILON)  # fmt: skip
+            float(new_mx), float(self.mx), abs_tol=FLT_EPSILON
+        )
         if same:
             for i in range(self.nbins):
                 merged[i].count += old_bins[i].count

@@ -148,8 +148,9 @@ def test_observers_check_batches_too() -> None:
             cls(per_channel=False, with_offset=True).compute()
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage bytes, not safetensors",
-                                     b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": 1, broken"])  # fmt: skip
+@pytest.mark.parametrize(
+    "content", [b"", b"garbage bytes, not safetensors", b'\x10\x00\x00\x00\x00\x00\x00\x00{"a": 1, broken']
+)
 def test_corrupt_file(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "broken.safetensors"
     path.write_bytes(content)

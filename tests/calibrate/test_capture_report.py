@@ -62,11 +62,15 @@ def test_capture_records_each_forward_pass_and_saves_the_sample_format(tmp_path:
 
 def test_capture_errors_name_the_module_and_similar_ones() -> None:
     model = Model()
-    with pytest.raises(CaptureError, match=r"'layers.0.k_prj' is not a module.*layers\.0\.k_proj"), \
-            capture(model, ["layers.0.k_prj"]):  # fmt: skip
+    with (
+        pytest.raises(CaptureError, match=r"'layers.0.k_prj' is not a module.*layers\.0\.k_proj"),
+        capture(model, ["layers.0.k_prj"]),
+    ):
         pass
-    with pytest.raises(CaptureError, match=r"'layers.0.act' is a ReLU, not an nn.Linear"), \
-            capture(model, ["layers.0.act"]):  # fmt: skip
+    with (
+        pytest.raises(CaptureError, match=r"'layers.0.act' is a ReLU, not an nn.Linear"),
+        capture(model, ["layers.0.act"]),
+    ):
         pass
 
 
@@ -84,10 +88,14 @@ def test_report_has_a_table_and_a_picture_per_layer(tmp_path: Path) -> None:
     g = torch.Generator().manual_seed(3)
     from safetensors.torch import save_file
 
-    save_file({"a.k/0": torch.randn(64, 4, generator=g), "b.v/0": torch.randn(64, 4, generator=g) * 3},
-              str(tmp_path / "s.safetensors"))  # fmt: skip
-    result = calibrate([LayerPlan("a.k", "ifmr", "per_channel", batch_num=1), LayerPlan("b.v", "hfmg", batch_num=1)],
-                       tmp_path / "s.safetensors")  # fmt: skip
+    save_file(
+        {"a.k/0": torch.randn(64, 4, generator=g), "b.v/0": torch.randn(64, 4, generator=g) * 3},
+        str(tmp_path / "s.safetensors"),
+    )
+    result = calibrate(
+        [LayerPlan("a.k", "ifmr", "per_channel", batch_num=1), LayerPlan("b.v", "hfmg", batch_num=1)],
+        tmp_path / "s.safetensors",
+    )
     md = write_report(result, tmp_path / "rep", config="q.cfg", record="r.txt")
     text = md.read_text()
     assert "| `a.k` | IFMR per_channel" in text and "![histogram of b.v](b.v.png)" in text

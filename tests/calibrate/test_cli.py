@@ -43,14 +43,36 @@ def test_example_writes_the_record_amct_would(example: Path, capsys: pytest.Capt
 
 def test_json_and_report(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rep = example.parent / "report"
-    assert main(["calibrate", str(example), "--data", str(example.parent / "kv_samples.safetensors"),
-                 "--json", "--report", str(rep)]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "calibrate",
+                str(example),
+                "--data",
+                str(example.parent / "kv_samples.safetensors"),
+                "--json",
+                "--report",
+                str(rep),
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["record"] is None and data["report"] == str(rep / "report.md")
     assert [layer["algorithm"] for layer in data["layers"]] == ["ifmr", "hfmg", "hfmg", "hfmg"]
     k0 = data["layers"][0]
-    assert {"scale", "offset", "clip_min", "clip_max", "sqnr_db", "mse", "vs_minmax_db",
-            "vs_other_db", "symmetric", "other_algorithm"} <= set(k0)  # fmt: skip
+    assert {
+        "scale",
+        "offset",
+        "clip_min",
+        "clip_max",
+        "sqnr_db",
+        "mse",
+        "vs_minmax_db",
+        "vs_other_db",
+        "symmetric",
+        "other_algorithm",
+    } <= set(k0)
     assert len(k0["scale"]) == len(k0["offset"]) == k0["channels"] == 192 and k0["symmetric"] is False
     assert all(isinstance(v, float) for v in k0["scale"]) and k0["other_algorithm"] == "hfmg"
     assert (rep / "report.md").exists() and len(list(rep.glob("*.png"))) == 4
@@ -60,8 +82,9 @@ def test_config_with_errors_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
     cfg = tmp_path / "bad.cfg"
     cfg.write_text("batch_num: 0\nkv_cache_quant_config {\n  quant_layers: 'a'\n  bogus: 1\n}\n")
     record = tmp_path / "r.txt"
-    assert main(["calibrate", str(cfg), "--data", str(EXAMPLES / "kv_samples.safetensors"),
-                 "--record", str(record)]) == 1  # fmt: skip
+    assert (
+        main(["calibrate", str(cfg), "--data", str(EXAMPLES / "kv_samples.safetensors"), "--record", str(record)]) == 1
+    )
     err = capsys.readouterr().err
     assert f"{cfg}:1:" in err and "error:" in err and "[batch-num]" in err
     assert f"{cfg}:4:3: error:" in err and "[unknown-field]" in err
@@ -87,8 +110,10 @@ def test_a_header_naming_a_missing_file_says_where(tmp_path: Path, capsys: pytes
 
 def test_missing_layer_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "q.cfg"
-    cfg.write_text("kv_cache_quant_config {\n  quant_layers: 'model.layers.0.self_attn.k_proj'\n"
-                   "  quant_layers: 'model.layers.9.self_attn.k_proj'\n}\n")  # fmt: skip
+    cfg.write_text(
+        "kv_cache_quant_config {\n  quant_layers: 'model.layers.0.self_attn.k_proj'\n"
+        "  quant_layers: 'model.layers.9.self_attn.k_proj'\n}\n"
+    )
     record = tmp_path / "r.txt"
     rc = main(["calibrate", str(cfg), "--data", str(EXAMPLES / "kv_samples.safetensors"), "--record", str(record)])
     assert rc == 1
@@ -120,8 +145,10 @@ def test_the_table_of_degenerate_layers_reads_plainly(tmp_path: Path, capsys: py
     from safetensors.torch import save_file
 
     cfg = tmp_path / "q.cfg"
-    cfg.write_text("batch_num: 1\nkv_cache_quant_config { quant_layers: 'z' quant_layers: 't'\n"
-                   "  calibration_config { hfmg_quantize { quant_granularity: per_channel } } }\n")  # fmt: skip
+    cfg.write_text(
+        "batch_num: 1\nkv_cache_quant_config { quant_layers: 'z' quant_layers: 't'\n"
+        "  calibration_config { hfmg_quantize { quant_granularity: per_channel } } }\n"
+    )
     data = tmp_path / "d.safetensors"
     save_file({"z/0": torch.zeros(16, 4), "t/0": torch.randn(16, 4) * 1e-30}, str(data))
     assert main(["calibrate", str(cfg), "--data", str(data)]) == 0

@@ -38,8 +38,11 @@ def data(tmp_path: Path) -> tuple[Path, dict[str, list[torch.Tensor]]]:
 
 def test_factors_are_the_observers(data) -> None:
     path, layers = data
-    plans = [LayerPlan("l0", "ifmr", "per_channel", True, 2), LayerPlan("l1", "hfmg", "per_tensor", False, 2),
-             LayerPlan("l2", "hfmg", "per_channel", True, 1, hfmg=HfmgParams(1024))]  # fmt: skip
+    plans = [
+        LayerPlan("l0", "ifmr", "per_channel", True, 2),
+        LayerPlan("l1", "hfmg", "per_tensor", False, 2),
+        LayerPlan("l2", "hfmg", "per_channel", True, 1, hfmg=HfmgParams(1024)),
+    ]
     result = calibrate(plans, path)
     assert [r.layer_name for r in result.layers] == ["l0", "l1", "l2"]
     for plan, r in zip(plans, result.layers, strict=True):

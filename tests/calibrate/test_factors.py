@@ -25,8 +25,9 @@ def test_flt_epsilon_is_float32_epsilon_as_amct_writes_it() -> None:
     assert not bool(torch.tensor(2.0**-23) < FLT_EPSILON)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(0.999999, 0.999999), (0.7, 0.7), (0.01, 0.01),
-                                                 (1.3, 1.3), (0.1 + 0.2, 0.3)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0.999999, 0.999999), (0.7, 0.7), (0.01, 0.01), (1.3, 1.3), (0.1 + 0.2, 0.3)]
+)
 def test_config_floats_go_through_float32_shortest_form(value: float, expected: float) -> None:
     assert amct_float(value) == expected
     assert amct_float(value) == float(str(np.float32(value)))
@@ -49,8 +50,7 @@ def test_asymmetric_range_is_widened_to_contain_zero() -> None:
     assert int(neg.offset) == 127
 
 
-@pytest.mark.parametrize(("lo", "hi", "offset"), [(-0.5, 254.5, -128), (-1.5, 253.5, -126),
-                                                 (-2.5, 252.5, -126)])  # fmt: skip
+@pytest.mark.parametrize(("lo", "hi", "offset"), [(-0.5, 254.5, -128), (-1.5, 253.5, -126), (-2.5, 252.5, -126)])
 def test_asymmetric_offset_rounds_half_to_even(lo: float, hi: float, offset: int) -> None:
     # scale = (hi - lo) / 255 = 1 exactly, so -128 - lo / scale is a half-integer
     f = factors_from_range(torch.tensor([lo]), torch.tensor([hi]), True)

@@ -42,8 +42,11 @@ def assert_same(batches, bins: int, per_channel: bool, with_offset: bool) -> Non
             continue
         # a different pick is only allowed on a float32 last-bit tie of AMCT's own losses
         best = int(torch.argmin(losses))
-        picks = [j for j, (lo, hi) in enumerate(cands)
-                 if ref.factors_from_range(*_range(batches, bins, per_channel, i, lo, hi), with_offset) == got]  # fmt: skip
+        picks = [
+            j
+            for j, (lo, hi) in enumerate(cands)
+            if ref.factors_from_range(*_range(batches, bins, per_channel, i, lo, hi), with_offset) == got
+        ]
         assert picks, f"slice {i}: engine factors {got} are no candidate's"
         assert float(losses[picks[0]]) == pytest.approx(float(losses[best]), rel=2e-6), (
             f"slice {i}: engine picked {picks[0]}, reference {best}"
@@ -109,8 +112,13 @@ def _random_hist(rng: np.random.Generator, bins: int, total: int, kind: int) -> 
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([1024, 2048]), st.integers(1, 12),
-       st.sampled_from([50, 5_000, 300_000]), st.integers(0, 3))  # fmt: skip
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1024, 2048]),
+    st.integers(1, 12),
+    st.sampled_from([50, 5_000, 300_000]),
+    st.integers(0, 3),
+)
 def test_walk_matches_reference(seed: int, bins: int, slices: int, total: int, kind: int) -> None:
     rng = np.random.default_rng(seed)
     counts = torch.from_numpy(np.stack([_random_hist(rng, bins, total, (kind + s) % 4) for s in range(slices)]))
@@ -123,10 +131,16 @@ def test_walk_matches_reference(seed: int, bins: int, slices: int, total: int, k
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.sampled_from([8, 1024, 4096]), st.integers(5, 12),
-       st.sampled_from([1, 40, 2_000, 100_000, 100_001]), st.floats(0, 1))  # fmt: skip
-def test_walk_of_data_histograms_matches_reference(seed: int, bins: int, slices: int, total: int,
-                                                   emptied: float) -> None:  # fmt: skip
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([8, 1024, 4096]),
+    st.integers(5, 12),
+    st.sampled_from([1, 40, 2_000, 100_000, 100_001]),
+    st.floats(0, 1),
+)
+def test_walk_of_data_histograms_matches_reference(
+    seed: int, bins: int, slices: int, total: int, emptied: float
+) -> None:
     """Histograms as HFMG builds them (over the data's own range: bin 0 and the top bin
     hold the minimum and the maximum), a share of them with bin 0 emptied as a merge's
     integer split can leave it, the per-channel sizes around the unit-step limit."""
@@ -159,8 +173,10 @@ def test_float64_loss_is_amcts_float32_loss(seed: int, kind: int, total: int) ->
     width = torch.tensor([0.37], dtype=torch.float32)
     f64 = screen(Prefix(counts), s, lft, rgt, None) * float(width) ** 2
     f32 = amct_losses(counts[s], width[s], lft, rgt).double()
-    bins_ref = [ref.Bin(c, torch.tensor(0.0) + i * width[0], torch.tensor(0.0) + (i + 1) * width[0])
-                for i, c in enumerate(counts[0].tolist())]  # fmt: skip
+    bins_ref = [
+        ref.Bin(c, torch.tensor(0.0) + i * width[0], torch.tensor(0.0) + (i + 1) * width[0])
+        for i, c in enumerate(counts[0].tolist())
+    ]
     dense = ref.l2_losses(bins_ref, list(zip(lft.tolist(), rgt.tolist(), strict=True))).double()
     assert torch.allclose(f32, dense, rtol=1e-5, atol=0)
     assert torch.allclose(f64, dense, rtol=2e-4, atol=0)
@@ -176,8 +192,11 @@ def test_matches_reference(case: Case, per_channel: bool, with_offset: bool) -> 
 
 
 @settings(max_examples=6, deadline=None)
-@given(cases(max_rows=300, max_channels=2, kinds=("gaussian", "heavy", "growing", "outlier_tokens")),
-       st.sampled_from([2048, 4096]), st.booleans())  # fmt: skip
+@given(
+    cases(max_rows=300, max_channels=2, kinds=("gaussian", "heavy", "growing", "outlier_tokens")),
+    st.sampled_from([2048, 4096]),
+    st.booleans(),
+)
 def test_matches_reference_more_bins(case: Case, bins: int, with_offset: bool) -> None:
     assert_same(case.build(), bins, False, with_offset)
 

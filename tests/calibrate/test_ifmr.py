@@ -43,9 +43,18 @@ def test_default_search_has_61_float32_ratios() -> None:
     assert float(r[0]) == pytest.approx(0.7) and float(r[-1]) == pytest.approx(1.3, rel=1e-6)
 
 
-@pytest.mark.parametrize(("p", "n", "k"), [(0.999999, 16_000_000, 16), (0.999999, 1_000_000, 1),
-                                           (0.999999, 2048, 1), (1.0, 100, 1), (0.9, 100, 10),
-                                           (0.99, 1000, 10), (0.5, 7, 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("p", "n", "k"),
+    [
+        (0.999999, 16_000_000, 16),
+        (0.999999, 1_000_000, 1),
+        (0.999999, 2048, 1),
+        (1.0, 100, 1),
+        (0.9, 100, 10),
+        (0.99, 1000, 10),
+        (0.5, 7, 4),
+    ],
+)
 def test_percentile_rank(p: float, n: int, k: int) -> None:
     assert percentile_rank(p, n) == k
 
@@ -91,22 +100,47 @@ def test_matches_reference(case: Case, per_channel: bool, with_offset: bool) -> 
 
 
 @settings(max_examples=25, deadline=None)
-@given(cases(max_rows=40, max_channels=3), st.booleans(),
-       st.sampled_from([0.9, 0.99, 0.999999, 1.0]), st.sampled_from([0.6, 0.95, 0.999999]),
-       st.sampled_from([(0.5, 1.5, 0.05), (0.7, 1.3, 0.01), (0.9, 1.0, 0.03)]))  # fmt: skip
-def test_matches_reference_with_other_parameters(case: Case, with_offset: bool, pmax: float,
-                                                 pmin: float, search: tuple) -> None:  # fmt: skip
+@given(
+    cases(max_rows=40, max_channels=3),
+    st.booleans(),
+    st.sampled_from([0.9, 0.99, 0.999999, 1.0]),
+    st.sampled_from([0.6, 0.95, 0.999999]),
+    st.sampled_from([(0.5, 1.5, 0.05), (0.7, 1.3, 0.01), (0.9, 1.0, 0.03)]),
+)
+def test_matches_reference_with_other_parameters(
+    case: Case, with_offset: bool, pmax: float, pmin: float, search: tuple
+) -> None:
     params = IfmrParams(pmax, pmin, *search)
     assert_same(case.build(), params, case.channels > 1, with_offset)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(["gaussian", "heavy", "positive", "negative", "outlier_tokens", "constant",
-                        "zero", "tiny", "huge", "growing", "discrete", "clustered"]),
-       st.integers(33_000, 70_000), st.integers(1, 2), st.integers(0, 2**31 - 1), st.booleans(),
-       st.booleans())  # fmt: skip
-def test_long_slices_screened_path_matches_reference(kind: str, n: int, batches: int, seed: int,
-                                                     half: bool, with_offset: bool) -> None:  # fmt: skip
+@given(
+    st.sampled_from(
+        [
+            "gaussian",
+            "heavy",
+            "positive",
+            "negative",
+            "outlier_tokens",
+            "constant",
+            "zero",
+            "tiny",
+            "huge",
+            "growing",
+            "discrete",
+            "clustered",
+        ]
+    ),
+    st.integers(33_000, 70_000),
+    st.integers(1, 2),
+    st.integers(0, 2**31 - 1),
+    st.booleans(),
+    st.booleans(),
+)
+def test_long_slices_screened_path_matches_reference(
+    kind: str, n: int, batches: int, seed: int, half: bool, with_offset: bool
+) -> None:
     # slices of >= 32768 values take the histogram-bounds path
     data = Case(kind, batches, n // batches, 1, seed, half).build()
     assert_same(data, IfmrParams(), False, with_offset)
@@ -143,8 +177,7 @@ def test_float16_input_is_converted_to_float32_first() -> None:
 
 # ------------------------------------------------------------------ the bounds are bounds
 @settings(max_examples=20, deadline=None)
-@given(st.sampled_from(["gaussian", "heavy", "positive", "discrete", "constant"]),
-       st.integers(0, 10**6), st.booleans())  # fmt: skip
+@given(st.sampled_from(["gaussian", "heavy", "positive", "discrete", "constant"]), st.integers(0, 10**6), st.booleans())
 def test_histogram_bounds_enclose_the_exact_loss(kind: str, seed: int, with_offset: bool) -> None:
     from kvcal.calibrate.algorithms.ifmr_formulas import candidates, clamp_inits, kth_extremes
 

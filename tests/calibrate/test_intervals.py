@@ -88,8 +88,9 @@ def test_stratified_draws_stay_inside_their_text() -> None:
 
 
 def test_a_constant_shift_per_token_has_an_exact_zero_width_interval() -> None:
-    shifted = scores([x + 0.002 * n for x, n in zip(BASE.nll, BASE.tokens, strict=True)],
-                     list(BASE.tokens), list(BASE.text))  # fmt: skip
+    shifted = scores(
+        [x + 0.002 * n for x, n in zip(BASE.nll, BASE.tokens, strict=True)], list(BASE.tokens), list(BASE.text)
+    )
     got = delta_interval(BASE, shifted)
     want = 100.0 * math.expm1(0.002)
     assert got.estimate == pytest.approx(want) and got.low == pytest.approx(want) and got.high == pytest.approx(want)

@@ -46,8 +46,7 @@ def test_update_replaces_layers_in_place_and_warns(tmp_path: Path) -> None:
     with pytest.warns(UserWarning, match=r"replaced the record of 1 layer\(s\): b"):
         replaced = write_record(path, {"b": ([3.0], [2]), "c": ([4.0], [3])})
     assert replaced == ["b"]
-    assert list(read_record(path).items()) == [("a", ([1.0], [0])), ("b", ([3.0], [2])),
-                                               ("c", ([4.0], [3]))]  # fmt: skip
+    assert list(read_record(path).items()) == [("a", ([1.0], [0])), ("b", ([3.0], [2])), ("c", ([4.0], [3]))]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert write_record(path, {"z": ([1.0], [0])}, update=False) == []

@@ -51,8 +51,9 @@ def synthetic() -> dict[str, list[torch.Tensor]]:
 
 
 def baseline() -> WindowScores:
-    return WindowScores(tuple(3.0 * (TOKENS - 1) for _ in WINDOW_TEXT), (TOKENS - 1,) * len(WINDOW_TEXT),
-                        tuple(WINDOW_TEXT))  # fmt: skip
+    return WindowScores(
+        tuple(3.0 * (TOKENS - 1) for _ in WINDOW_TEXT), (TOKENS - 1,) * len(WINDOW_TEXT), tuple(WINDOW_TEXT)
+    )
 
 
 def test_folds_hold_each_window_out_once_and_never_calibrate_on_it() -> None:
@@ -99,8 +100,10 @@ def nll_from(penalty: dict[str, float]) -> object:
     """A stand-in model: a window's NLL grows by penalty[layer kind + granularity] per token."""
 
     def nll(factors: dict, which: list[int]) -> list[float]:
-        extra = sum(penalty.get(f"{kind_of(n)} {'per_channel' if len(f) > 1 else 'per_tensor'}", 0.0)
-                    for n, f in factors.items())  # fmt: skip
+        extra = sum(
+            penalty.get(f"{kind_of(n)} {'per_channel' if len(f) > 1 else 'per_tensor'}", 0.0)
+            for n, f in factors.items()
+        )
         return [3.0 * (TOKENS - 1) + extra * (TOKENS - 1) * (1 + 0.01 * (w % 3)) for w in which]
 
     return nll
@@ -112,13 +115,26 @@ def test_the_confirmation_prefers_the_simpler_config_within_noise() -> None:
     assert same.chosen.complexity() == (1, 0)  # nothing to tell them apart: one setting, per_tensor
     assert len(same.finalists) >= 3 and all(f.scores is not None for f in same.finalists)
     # per_tensor keys cost 0.002 nats a token per layer: the per-kind config pays off
-    costly = tune(acts, WINDOW_TEXT, baseline(), nll_from({"k_proj per_tensor": 0.002}), batch_num=2,  # type: ignore[arg-type]
-                  variants=False)  # fmt: skip
+    costly = tune(
+        acts,
+        WINDOW_TEXT,
+        baseline(),
+        nll_from({"k_proj per_tensor": 0.002}),
+        batch_num=2,  # type: ignore[arg-type]
+        variants=False,
+    )
     assert costly.chosen.label.startswith("per kind: ")
     assert all(s.per_channel == (kind_of(n) == "k_proj") for n, s in costly.chosen.settings.items())
     # every finalist above the limit on some text: the limit cannot be met, the best still wins
-    strict = tune(acts, WINDOW_TEXT, baseline(), nll_from({"v_proj per_tensor": 0.05}), batch_num=2,  # type: ignore[arg-type]
-                  variants=False, limit=0.01)  # fmt: skip
+    strict = tune(
+        acts,
+        WINDOW_TEXT,
+        baseline(),
+        nll_from({"v_proj per_tensor": 0.05}),
+        batch_num=2,  # type: ignore[arg-type]
+        variants=False,
+        limit=0.01,
+    )
     assert strict.chosen is min(strict.finalists, key=lambda f: f.scores.perplexity())  # type: ignore[union-attr]
 
 
@@ -129,11 +145,12 @@ def essentials(p: LayerPlan) -> tuple:
 MIXED = {
     "model.layers.0.self_attn.k_proj": Setting("hfmg", "per_channel", True, hfmg=HfmgParams(8192)),
     "model.layers.0.self_attn.v_proj": Setting("hfmg", "per_tensor", False),
-    "model.layers.1.self_attn.k_proj": Setting("ifmr", "per_channel", False,
-                                               ifmr=IfmrParams(search_range_start=0.5, search_range_end=1.3)),
+    "model.layers.1.self_attn.k_proj": Setting(
+        "ifmr", "per_channel", False, ifmr=IfmrParams(search_range_start=0.5, search_range_end=1.3)
+    ),
     "model.layers.1.self_attn.v_proj": Setting("hfmg", "per_tensor", False),
     "model.layers.2.self_attn.v_proj": AMCT_DEFAULT,
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("settings", [MIXED, dict.fromkeys(MIXED, AMCT_DEFAULT)], ids=["mixed", "one"])
@@ -155,13 +172,22 @@ def test_every_candidate_setting_is_expressible() -> None:
     settings = {f"model.layers.{i}.self_attn.k_proj": s for i, s in enumerate(every)}
     text = config_text(settings, 2)
     assert [p for p in check(text) if p.severity == "error"] == []
-    assert {p.layer_name: essentials(p) for p in resolve(text)} == {n: essentials(s.plan(n, 2)) for n, s in settings.items()}
+    assert {p.layer_name: essentials(p) for p in resolve(text)} == {
+        n: essentials(s.plan(n, 2)) for n, s in settings.items()
+    }
 
 
 def test_the_evidence_and_the_report() -> None:
     acts = synthetic()
-    result = tune(acts, WINDOW_TEXT, baseline(), nll_from({"k_proj per_tensor": 0.002}), batch_num=2,  # type: ignore[arg-type]
-                  text_names=["a", "b", "c"], variants=False)  # fmt: skip
+    result = tune(
+        acts,
+        WINDOW_TEXT,
+        baseline(),
+        nll_from({"k_proj per_tensor": 0.002}),
+        batch_num=2,  # type: ignore[arg-type]
+        text_names=["a", "b", "c"],
+        variants=False,
+    )
     lines = evidence_lines(result)
     assert lines[0].startswith("Held-out perplexity change of the finalists")
     assert sum("[CHOSEN]" in line for line in lines) == 1

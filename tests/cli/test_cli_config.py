@@ -12,8 +12,9 @@ EXAMPLE = ROOT / "examples" / "quant.cfg"
 
 
 def kvcal(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvcal.server", *args], input=stdin, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "kvcal.server", *args], input=stdin, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_check_clean_example_exits_0() -> None:
@@ -40,8 +41,16 @@ def test_check_json(tmp_path: Path) -> None:
     r = kvcal("check", "--format", "json", "--message", "AMCTQuantCaliConfig", str(cfg))
     assert r.returncode == 1
     (item,) = json.loads(r.stdout)
-    assert item == {"path": str(cfg), "line": 2, "column": 1, "end_line": 2, "end_column": 10,
-                    "severity": "error", "code": "unknown-field", "message": item["message"]}  # fmt: skip
+    assert item == {
+        "path": str(cfg),
+        "line": 2,
+        "column": 1,
+        "end_line": 2,
+        "end_column": 10,
+        "severity": "error",
+        "code": "unknown-field",
+        "message": item["message"],
+    }
     assert "did you mean 'batch_num'" in item["message"]
 
 
@@ -128,7 +137,9 @@ def test_explain_table_and_amct_json() -> None:
 
 def test_explain_refuses_a_config_with_errors(tmp_path: Path) -> None:
     cfg = tmp_path / "q.cfg"
-    cfg.write_text("kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {} hfmg_quantize {} } }")
+    cfg.write_text(
+        "kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {} hfmg_quantize {} } }"
+    )
     r = kvcal("explain", str(cfg))
     assert r.returncode == 1 and "[oneof-conflict]" in r.stderr
 

@@ -47,10 +47,16 @@ HUGE = ["9" * 5000, "-" + "9" * 5000, "9" * 400, "0x" + "f" * 400, "0" + "7" * 5
 
 
 @pytest.mark.parametrize("number", HUGE)
-@pytest.mark.parametrize("field", ["batch_num: {}\n", "activation_offset: {}\n",
-                                   IFMR.format(layer=LAYER, body="search_range_start: {}"),
-                                   IFMR.format(layer=LAYER, body="quant_granularity: {}"),
-                                   "kv_cache_quant_config {{ quant_layers: 'a' calibration_config {{ hfmg_quantize {{ num_of_bins: {} }} }} }}\n"])  # fmt: skip
+@pytest.mark.parametrize(
+    "field",
+    [
+        "batch_num: {}\n",
+        "activation_offset: {}\n",
+        IFMR.format(layer=LAYER, body="search_range_start: {}"),
+        IFMR.format(layer=LAYER, body="quant_granularity: {}"),
+        "kv_cache_quant_config {{ quant_layers: 'a' calibration_config {{ hfmg_quantize {{ num_of_bins: {} }} }} }}\n",
+    ],
+)
 def test_integers_of_thousands_of_digits(tmp_path: Path, number: str, field: str) -> None:
     cfg = tmp_path / "q.cfg"
     cfg.write_text(field.replace("{}", number).replace("{{", "{").replace("}}", "}"))
@@ -67,9 +73,18 @@ def test_integers_of_thousands_of_digits(tmp_path: Path, number: str, field: str
 # -- lists inside lists in format ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["a: [[1], 2]\n", "kv_cache_quant_config { quant_layers: [['a']] }\n",
-                                  "a: [{b: [[1]]}]\n", "a: [<b: 1>, [2]]\n", "a: [<b: 1>, 2]\n", "a: [1, {b: 2}]\n",
-                                  "a: [[[[[]]]]]\n"])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: [[1], 2]\n",
+        "kv_cache_quant_config { quant_layers: [['a']] }\n",
+        "a: [{b: [[1]]}]\n",
+        "a: [<b: 1>, [2]]\n",
+        "a: [<b: 1>, 2]\n",
+        "a: [1, {b: 2}]\n",
+        "a: [[[[[]]]]]\n",
+    ],
+)
 def test_format_of_lists_inside_lists(tmp_path: Path, text: str) -> None:
     cfg = tmp_path / "q.cfg"
     cfg.write_text(text)
@@ -82,12 +97,15 @@ def test_format_of_lists_inside_lists(tmp_path: Path, text: str) -> None:
 # -- IFMR search ranges with millions of candidates --------------------------------------------------
 
 
-@pytest.mark.parametrize(("body", "severity"), [
-    ("search_step: 0.0001", "warning"),                  # 6,000: beyond Ascend's 4,096
-    ("search_step: 0.0000001", "error"),                 # 6 million
-    ("search_step: 1e-30", "error"),
-    ("search_range_start: 1e-30 search_range_end: 3e38 search_step: 1e-30", "error"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "severity"),
+    [
+        ("search_step: 0.0001", "warning"),  # 6,000: beyond Ascend's 4,096
+        ("search_step: 0.0000001", "error"),  # 6 million
+        ("search_step: 1e-30", "error"),
+        ("search_range_start: 1e-30 search_range_end: 3e38 search_step: 1e-30", "error"),
+    ],
+)
 def test_millions_of_ifmr_candidates_are_an_error(tmp_path: Path, body: str, severity: str) -> None:
     cfg = tmp_path / "q.cfg"
     cfg.write_text(IFMR.format(layer=LAYER, body=body))
@@ -112,7 +130,9 @@ try:
 except PlanError as exc:
     print('refused:', exc)
 """
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory)
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, preexec_fn=_limit_memory
+    )
     assert r.returncode == 0 and "refused:" in r.stdout and "clip ratios" in r.stdout, r.stderr[-2000:]
 
 
@@ -132,12 +152,15 @@ def _samples(path: Path, low: float, high: float) -> Path:
 @pytest.mark.parametrize("algorithm", ["ifmr", "hfmg"])
 @pytest.mark.parametrize("granularity", ["per_tensor", "per_channel"])
 @pytest.mark.parametrize("extreme", [1e36, 1.7e38, 3e38])
-def test_overflow_messages_name_the_configured_algorithm(tmp_path: Path, algorithm: str, granularity: str,
-                                                         extreme: float) -> None:  # fmt: skip
+def test_overflow_messages_name_the_configured_algorithm(
+    tmp_path: Path, algorithm: str, granularity: str, extreme: float
+) -> None:
     data = _samples(tmp_path / "kv.safetensors", -extreme, extreme)
     cfg = tmp_path / "q.cfg"
-    cfg.write_text(f"batch_num: 2\nkv_cache_quant_config {{ quant_layers: '{LAYER}' calibration_config {{ "
-                   f"{algorithm}_quantize {{ quant_granularity: {granularity} }} }} }}\n")  # fmt: skip
+    cfg.write_text(
+        f"batch_num: 2\nkv_cache_quant_config {{ quant_layers: '{LAYER}' calibration_config {{ "
+        f"{algorithm}_quantize {{ quant_granularity: {granularity} }} }} }}\n"
+    )
     rc, out, err = run("calibrate", str(cfg), "--data", str(data))
     one_line_each(out + err)
     other = "hfmg" if algorithm == "ifmr" else "ifmr"
@@ -162,17 +185,24 @@ def test_control_characters_in_layer_names_are_escaped_in_every_message(tmp_path
     name = escaped.encode().decode("unicode_escape")
     save_file({f"{name}x/0": torch.randn(4, 8), "other\x1b[2J/0": torch.randn(4, 8)}, str(tmp_path / "kv.safetensors"))
     cfg = tmp_path / "q.cfg"
-    cfg.write_text("# kvcal: data=kv.safetensors\nbatch_num: 1\n"
-                   f"kv_cache_quant_config {{ quant_layers: \"{escaped}\" quant_layers: \"{escaped}\" "
-                   f"quant_layers: \" {escaped}\" }}\n"
-                   f"override_layers_configs {{ layer_name: \"{escaped}\" }}\n")  # fmt: skip
-    for args in (["check", str(cfg)], ["check", "--format", "json", str(cfg)], ["explain", str(cfg)],
-                 ["calibrate", str(cfg)]):  # fmt: skip
+    cfg.write_text(
+        "# kvcal: data=kv.safetensors\nbatch_num: 1\n"
+        f'kv_cache_quant_config {{ quant_layers: "{escaped}" quant_layers: "{escaped}" '
+        f'quant_layers: " {escaped}" }}\n'
+        f'override_layers_configs {{ layer_name: "{escaped}" }}\n'
+    )
+    for args in (
+        ["check", str(cfg)],
+        ["check", "--format", "json", str(cfg)],
+        ["explain", str(cfg)],
+        ["calibrate", str(cfg)],
+    ):
         rc, out, err = run(*args)
         assert rc in (1, 2), (args, out, err)
         one_line_each(out + err)
-    cfg.write_text("# kvcal: data=kv.safetensors\nbatch_num: 1\n"
-                   f"kv_cache_quant_config {{ quant_layers: \"{escaped}x\" }}\n")
+    cfg.write_text(
+        f'# kvcal: data=kv.safetensors\nbatch_num: 1\nkv_cache_quant_config {{ quant_layers: "{escaped}x" }}\n'
+    )
     rc, out, err = run("calibrate", str(cfg), "--record", str(tmp_path / "r.txt"))
     assert rc == 0, err
     one_line_each(out + err)
@@ -189,21 +219,60 @@ def test_control_characters_in_layer_names_are_escaped_in_every_message(tmp_path
 def test_random_bytes_through_every_config_command(tmp_path: Path, data: bytes) -> None:
     cfg = tmp_path / "q.cfg"
     cfg.write_bytes(data)
-    for args in (["check", str(cfg)], ["check", "--format", "json", str(cfg)], ["format", "--diff", str(cfg)],
-                 ["explain", str(cfg)], ["explain", "--format", "amct-json", str(cfg)]):  # fmt: skip
+    for args in (
+        ["check", str(cfg)],
+        ["check", "--format", "json", str(cfg)],
+        ["format", "--diff", str(cfg)],
+        ["explain", str(cfg)],
+        ["explain", "--format", "amct-json", str(cfg)],
+    ):
         rc, _out, _err = run(*args)
         assert rc in (0, 1, 2), (args, rc)
 
 
-NAMES = st.sampled_from(["batch_num", "kv_cache_quant_config", "quant_layers", "calibration_config",
-                         "ifmr_quantize", "hfmg_quantize", "search_range_start", "search_step", "num_of_bins",
-                         "quant_granularity", "override_layers_configs", "layer_name", "kv_data_quant_config",
-                         "activation_offset", "x"])  # fmt: skip
+NAMES = st.sampled_from(
+    [
+        "batch_num",
+        "kv_cache_quant_config",
+        "quant_layers",
+        "calibration_config",
+        "ifmr_quantize",
+        "hfmg_quantize",
+        "search_range_start",
+        "search_step",
+        "num_of_bins",
+        "quant_granularity",
+        "override_layers_configs",
+        "layer_name",
+        "kv_data_quant_config",
+        "activation_offset",
+        "x",
+    ]
+)
 SCALARS = st.one_of(
-    st.sampled_from(["1", "-1", "0", "0.5", "1e3", "-inf", "nan", "per_channel", "true", "0x1F", "017", "'a'",
-                     "\"b\\n\"", "'\\x1b[31m'", "1e-30", "1e400", "-0"]),
+    st.sampled_from(
+        [
+            "1",
+            "-1",
+            "0",
+            "0.5",
+            "1e3",
+            "-inf",
+            "nan",
+            "per_channel",
+            "true",
+            "0x1F",
+            "017",
+            "'a'",
+            '"b\\n"',
+            "'\\x1b[31m'",
+            "1e-30",
+            "1e400",
+            "-0",
+        ]
+    ),
     st.integers(0, 6000).map(lambda n: "9" * n),
-)  # fmt: skip
+)
 
 
 def _field(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:

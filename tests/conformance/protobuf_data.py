@@ -30,16 +30,34 @@ class Golden:
 
 
 GOLDEN = (
-    Golden("text_format_unittest_data_oneof_implemented.txt", "google/protobuf/unittest.proto", "protobuf_unittest.TestAllTypes"),
-    Golden("text_format_unittest_data_pointy_oneof.txt", "google/protobuf/unittest.proto", "protobuf_unittest.TestAllTypes"),
-    Golden("text_format_unittest_extensions_data.txt", "google/protobuf/unittest.proto", "protobuf_unittest.TestAllExtensions"),
-    Golden("text_format_unittest_extensions_data_pointy.txt", "google/protobuf/unittest.proto",
-           "protobuf_unittest.TestAllExtensions"),
+    Golden(
+        "text_format_unittest_data_oneof_implemented.txt",
+        "google/protobuf/unittest.proto",
+        "protobuf_unittest.TestAllTypes",
+    ),
+    Golden(
+        "text_format_unittest_data_pointy_oneof.txt", "google/protobuf/unittest.proto", "protobuf_unittest.TestAllTypes"
+    ),
+    Golden(
+        "text_format_unittest_extensions_data.txt",
+        "google/protobuf/unittest.proto",
+        "protobuf_unittest.TestAllExtensions",
+    ),
+    Golden(
+        "text_format_unittest_extensions_data_pointy.txt",
+        "google/protobuf/unittest.proto",
+        "protobuf_unittest.TestAllExtensions",
+    ),
     Golden("map_test_data.txt", "google/protobuf/map_unittest.proto", "protobuf_unittest.TestMap"),
     # the same data with every oneof member set: protobuf refuses the second member
     Golden("text_format_unittest_data.txt", "google/protobuf/unittest.proto", "protobuf_unittest.TestAllTypes", False),
-    Golden("text_format_unittest_data_pointy.txt", "google/protobuf/unittest.proto", "protobuf_unittest.TestAllTypes", False),
-)  # fmt: skip
+    Golden(
+        "text_format_unittest_data_pointy.txt",
+        "google/protobuf/unittest.proto",
+        "protobuf_unittest.TestAllTypes",
+        False,
+    ),
+)
 
 
 def _ci() -> bool:

@@ -44,19 +44,34 @@ def test_neovim_gets_diagnostics_hover_completion_and_incremental_edits(tmp_path
     config.write_text(text, encoding="utf-8")
     out = tmp_path / "result.json"
     hover_line = text.splitlines().index("      num_of_bins: 4096")
-    env = dict(os.environ, KVCAL_NVIM_CMD=json.dumps([sys.executable, "-m", "kvcal.server", "lsp", "--stdio"]),
-               KVCAL_NVIM_FILE=str(config), KVCAL_NVIM_OUT=str(out), KVCAL_NVIM_HOVER=f"{hover_line},8",
-               XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_DATA_HOME=str(tmp_path / "data"),
-               XDG_STATE_HOME=str(tmp_path / "state"), XDG_CACHE_HOME=str(tmp_path / "cache"))  # fmt: skip
-    proc = subprocess.run([exe, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
-                          env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path)  # fmt: skip
+    env = dict(
+        os.environ,
+        KVCAL_NVIM_CMD=json.dumps([sys.executable, "-m", "kvcal.server", "lsp", "--stdio"]),
+        KVCAL_NVIM_FILE=str(config),
+        KVCAL_NVIM_OUT=str(out),
+        KVCAL_NVIM_HOVER=f"{hover_line},8",
+        XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    proc = subprocess.run(
+        [exe, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
+    )
     assert out.exists(), f"nvim wrote no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     result = json.loads(out.read_text())
     assert result["ok"], result["message"] + "\n" + proc.stderr
     assert proc.returncode == 0
 
     def codes(published: dict) -> list[tuple[int, int, str]]:
-        return sorted((d["range"]["start"]["line"], d["range"]["start"]["character"], d["code"]) for d in published["diagnostics"])
+        return sorted(
+            (d["range"]["start"]["line"], d["range"]["start"]["character"], d["code"]) for d in published["diagnostics"]
+        )
 
     def expected(source: str) -> list[tuple[int, int, str]]:
         index = LineIndex(source)
@@ -78,12 +93,25 @@ def test_neovim_gets_diagnostics_hover_completion_and_incremental_edits(tmp_path
 def run_nvim(tmp_path: Path, document: Path, hover: tuple[int, int]) -> dict:
     exe = nvim()
     out = tmp_path / "result.json"
-    env = dict(os.environ, KVCAL_NVIM_CMD=json.dumps([sys.executable, "-m", "kvcal.server", "lsp", "--stdio"]),
-               KVCAL_NVIM_FILE=str(document), KVCAL_NVIM_OUT=str(out), KVCAL_NVIM_HOVER=f"{hover[0]},{hover[1]}",
-               XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_DATA_HOME=str(tmp_path / "data"),
-               XDG_STATE_HOME=str(tmp_path / "state"), XDG_CACHE_HOME=str(tmp_path / "cache"))  # fmt: skip
-    proc = subprocess.run([exe, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
-                          env=env, capture_output=True, text=True, timeout=90, cwd=tmp_path)  # fmt: skip
+    env = dict(
+        os.environ,
+        KVCAL_NVIM_CMD=json.dumps([sys.executable, "-m", "kvcal.server", "lsp", "--stdio"]),
+        KVCAL_NVIM_FILE=str(document),
+        KVCAL_NVIM_OUT=str(out),
+        KVCAL_NVIM_HOVER=f"{hover[0]},{hover[1]}",
+        XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    proc = subprocess.run(
+        [exe, "--headless", "--clean", "-u", "NONE", "-c", f"luafile {SCRIPT}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        cwd=tmp_path,
+    )
     assert out.exists(), f"nvim wrote no result (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     result = json.loads(out.read_text())
     assert result["ok"], result["message"] + "\n" + proc.stderr
@@ -93,7 +121,9 @@ def run_nvim(tmp_path: Path, document: Path, hover: tuple[int, int]) -> dict:
 def test_neovim_checks_a_txtpb_against_the_proto_its_header_names(tmp_path: Path) -> None:
     shutil.copy(ROOT / "tests" / "data" / "schemas" / "open.proto", tmp_path / "open.proto")
     doc = tmp_path / "job.txtpb"
-    doc.write_text("# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\nretries: x\n", encoding="utf-8")
+    doc.write_text(
+        "# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\nretries: x\n", encoding="utf-8"
+    )
     result = run_nvim(tmp_path, doc, (3, 2))
     first = [(d["range"]["start"]["line"], d["code"]) for d in result["first"]["diagnostics"]]
     assert first == [(3, "type")]  # 'retries' is an int32 in open.proto: the user's schema is checked

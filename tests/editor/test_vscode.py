@@ -33,30 +33,20 @@ def _in_ci() -> bool:
 
 def _unavailable(reason: str) -> None:
     if _in_ci():
-        pytest.fail(
-            f"{reason}\n(CI=true: the editor tests must run in CI, so this is a failure, not a skip)"
-        )
+        pytest.fail(f"{reason}\n(CI=true: the editor tests must run in CI, so this is a failure, not a skip)")
     pytest.skip(reason)
 
 
 def _setup(*args: str) -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
-        _unavailable(
-            "node and npm are not installed: the VS Code extension cannot be built or tested"
-        )
-    result = subprocess.run(
-        [str(SETUP), *args], capture_output=True, text=True, timeout=900, check=False
-    )
+        _unavailable("node and npm are not installed: the VS Code extension cannot be built or tested")
+    result = subprocess.run([str(SETUP), *args], capture_output=True, text=True, timeout=900, check=False)
     if result.returncode != 0:
-        _unavailable(
-            f"{' '.join(['scripts/setup-editor-tests.sh', *args])} failed:\n{result.stderr[-4000:]}"
-        )
+        _unavailable(f"{' '.join(['scripts/setup-editor-tests.sh', *args])} failed:\n{result.stderr[-4000:]}")
 
 
 def _run(cmd: list[str], *, cwd: Path = REPO, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +65,7 @@ def editor_tools(client_modules: None) -> None:
 def vsix(client_modules: None) -> Path:
     """The packaged extension, built once per session (`npm run package`)."""
     result = _run(["npm", "run", "package"], cwd=CLIENT, timeout=300)
-    assert result.returncode == 0, (
-        f"npm run package failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    )
+    assert result.returncode == 0, f"npm run package failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     assert VSIX.is_file()
     return VSIX
 
@@ -85,9 +73,7 @@ def vsix(client_modules: None) -> Path:
 def test_extension_unit_tests(client_modules: None) -> None:
     """Type check plus node --test: command resolution, settings, result rendering, grammar, manifest."""
     result = _run(["npm", "test"], cwd=CLIENT, timeout=300)
-    assert result.returncode == 0, (
-        f"npm test failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    )
+    assert result.returncode == 0, f"npm test failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     assert "# fail 0" in result.stdout
 
 
@@ -112,15 +98,24 @@ def test_vscode_end_to_end(editor_tools: None, vsix: Path) -> None:
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["passed"] and all(summary["results"][c]["ok"] for c in "abcdsp")
-    for name in ("a-problems", "b-hover", "c-completion", "d-calibrate", "s-schema-tooltip",
-                 "s-schema-problems", "s-schema-hover", "p-setup-cfg", "p-ptq-status", "p-select-schema", "p-header-written"):
+    for name in (
+        "a-problems",
+        "b-hover",
+        "c-completion",
+        "d-calibrate",
+        "s-schema-tooltip",
+        "s-schema-problems",
+        "s-schema-hover",
+        "p-setup-cfg",
+        "p-ptq-status",
+        "p-select-schema",
+        "p-header-written",
+    ):
         assert (SCREENSHOTS / f"{name}.png").is_file(), name
 
 
 @pytest.mark.slow
-def test_vscode_end_to_end_fails_with_a_broken_server(
-    editor_tools: None, vsix: Path, tmp_path: Path
-) -> None:
+def test_vscode_end_to_end_fails_with_a_broken_server(editor_tools: None, vsix: Path, tmp_path: Path) -> None:
     """The harness is not a rubber stamp: with a server command that cannot start it fails (a),
     VS Code shows the extension's "could not start" notification with the fix, and (r) pointing
     kvcal.server.command at the real server restarts it without reloading the window."""

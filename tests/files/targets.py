@@ -8,8 +8,19 @@ import stat
 from pathlib import Path
 
 #: what a path can be when kvcal is asked to read or write it
-KINDS = ("regular", "missing", "missing_parent", "link_to_regular", "link_to_dir", "dangling_link",
-         "fifo", "socket", "device", "dir", "link_to_fifo")  # fmt: skip
+KINDS = (
+    "regular",
+    "missing",
+    "missing_parent",
+    "link_to_regular",
+    "link_to_dir",
+    "dangling_link",
+    "fifo",
+    "socket",
+    "device",
+    "dir",
+    "link_to_fifo",
+)
 #: the kinds that are not a regular file where the path is, nor missing
 SPECIAL = frozenset(KINDS) - {"regular", "missing", "missing_parent"}
 OUTSIDE_TEXT = "precious: do not overwrite\n"

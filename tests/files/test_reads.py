@@ -40,10 +40,15 @@ def kvcal(*args: str, stdin: int | str | None = None, timeout: float = 30) -> su
     the language server's input looks like to a file that reads /dev/stdin)."""
     r, w = os.pipe()
     try:
-        proc = subprocess.run([sys.executable, "-m", "kvcal.server", *args],
-                              stdin=r if stdin is None else (subprocess.DEVNULL if stdin == subprocess.DEVNULL else None),
-                              input=stdin if isinstance(stdin, str) else None,
-                              capture_output=True, text=True, timeout=timeout, preexec_fn=_limits)  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, "-m", "kvcal.server", *args],
+            stdin=r if stdin is None else (subprocess.DEVNULL if stdin == subprocess.DEVNULL else None),
+            input=stdin if isinstance(stdin, str) else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=_limits,
+        )
     finally:
         os.close(r)
         os.close(w)
@@ -122,12 +127,24 @@ SECRET = "hunter2-SECRET"
 
 
 @settings(max_examples=150, deadline=None)
-@given(prefix=st.binary(max_size=16), size=st.one_of(st.integers(0, 2**64 - 1), st.integers(0, 64)),
-       body=st.sampled_from([b"", SECRET.encode(), b"{" + SECRET.encode(), b'{"' + SECRET.encode() + b'": 1, x}',
-                             b'["' + SECRET.encode() + b'"]', b'{"a": "' + SECRET.encode() + b'"}']),
-       use_size=st.booleans())  # fmt: skip
-def test_the_header_reader_never_raises_and_never_quotes_the_file(prefix: bytes, size: int, body: bytes,
-                                                                  use_size: bool) -> None:  # fmt: skip
+@given(
+    prefix=st.binary(max_size=16),
+    size=st.one_of(st.integers(0, 2**64 - 1), st.integers(0, 64)),
+    body=st.sampled_from(
+        [
+            b"",
+            SECRET.encode(),
+            b"{" + SECRET.encode(),
+            b'{"' + SECRET.encode() + b'": 1, x}',
+            b'["' + SECRET.encode() + b'"]',
+            b'{"a": "' + SECRET.encode() + b'"}',
+        ]
+    ),
+    use_size=st.booleans(),
+)
+def test_the_header_reader_never_raises_and_never_quotes_the_file(
+    prefix: bytes, size: int, body: bytes, use_size: bool
+) -> None:
     from kvcal.grammar.association import SampleHeaderError, sample_layer_names
 
     data = (struct.pack("<Q", size if not use_size else len(body)) + body) if prefix == b"" else prefix + body
@@ -151,8 +168,12 @@ def test_a_text_file_named_as_sample_data_is_not_quoted(tmp_path: Path) -> None:
     first8 = struct.unpack("<Q", b"-----BEG")[0]
     cfg = tmp_path / "q.cfg"
     cfg.write_text(f"# kvcal: data={secret}\n{CONFIG}")
-    for r in (kvcal("check", str(cfg)), kvcal("calibrate", str(cfg)), kvcal("calibrate", str(cfg), "--data", str(secret)),
-              kvcal("calibrate", str(cfg), "--data", str(tmp_path / "x.pt"))):  # fmt: skip
+    for r in (
+        kvcal("check", str(cfg)),
+        kvcal("calibrate", str(cfg)),
+        kvcal("calibrate", str(cfg), "--data", str(secret)),
+        kvcal("calibrate", str(cfg), "--data", str(tmp_path / "x.pt")),
+    ):
         shown = r.stdout + r.stderr
         assert "BEGIN" not in shown and "b3Blbn" not in shown and str(first8) not in shown, shown
     pt = tmp_path / "x.pt"
@@ -164,8 +185,11 @@ def test_a_text_file_named_as_sample_data_is_not_quoted(tmp_path: Path) -> None:
 def test_json_nested_deeply_or_with_huge_numbers_in_a_header(tmp_path: Path) -> None:
     from kvcal.grammar.association import SampleHeaderError, sample_layer_names
 
-    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-                 b'{"a": {"shape": [' + b"9" * 10_000 + b"]}}"):  # fmt: skip
+    for body in (
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"a": {"shape": [' + b"9" * 10_000 + b"]}}",
+    ):
         path = tmp_path / "deep.safetensors"
         path.write_bytes(struct.pack("<Q", len(body)) + body)
         with pytest.raises(SampleHeaderError, match="not a readable safetensors file"):

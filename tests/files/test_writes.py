@@ -95,8 +95,9 @@ def result():
     return calibrate(resolve(EXAMPLE.read_text()), SAMPLES, device="cpu")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(kind=st.sampled_from(KINDS), which=st.sampled_from(["report.md", "picture"]))
 def test_nothing_planted_in_a_report_folder_is_followed(result, kind: str, which: str) -> None:
     from kvcal.calibrate.results.report import picture_name, write_report
@@ -114,8 +115,12 @@ def test_nothing_planted_in_a_report_folder_is_followed(result, kind: str, which
         (report / "outside.txt").rename(folder / "outside.txt")  # the file a planted link points to
         if target.is_symlink():
             target.unlink()
-            real = {"link_to_regular": folder / "outside.txt", "link_to_dir": folder,
-                    "dangling_link": folder / "missing", "link_to_fifo": report / "outside_fifo"}[kind]  # fmt: skip
+            real = {
+                "link_to_regular": folder / "outside.txt",
+                "link_to_dir": folder,
+                "dangling_link": folder / "missing",
+                "link_to_fifo": report / "outside_fifo",
+            }[kind]
             target.symlink_to(real)
         before = snapshot(folder)
         try:
@@ -200,8 +205,9 @@ def test_format_rewrites_only_regular_files_through_links(kind: str) -> None:
         assert temporaries(folder) == []
 
 
-def test_format_keeps_an_edit_saved_while_it_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_format_keeps_an_edit_saved_while_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import kvcal.server.commands.format as fmt
 
     cfg = tmp_path / "q.cfg"

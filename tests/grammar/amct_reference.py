@@ -38,14 +38,20 @@ def plans_from_message(msg: Any) -> list[dict[str, Any]]:
             with_offset = msg.activation_offset
         granularity = algo.quant_granularity if algo is not None else 0
         plan: dict[str, Any] = {
-            "layer_name": name, "algorithm": algorithm, "with_offset": bool(with_offset),
-            "per_channel": granularity == 1, "batch_num": msg.batch_num,
-        }  # fmt: skip
+            "layer_name": name,
+            "algorithm": algorithm,
+            "with_offset": bool(with_offset),
+            "per_channel": granularity == 1,
+            "batch_num": msg.batch_num,
+        }
         if algorithm == "hfmg":
             plan["num_of_bins"] = algo.num_of_bins
         else:
-            src = algo if algo is not None else type(msg).DESCRIPTOR.file.pool.FindMessageTypeByName(
-                "AMCTPytorchQuantCaliProto.FMRQuantize")
+            src = (
+                algo
+                if algo is not None
+                else type(msg).DESCRIPTOR.file.pool.FindMessageTypeByName("AMCTPytorchQuantCaliProto.FMRQuantize")
+            )
             for f in ("search_range_start", "search_range_end", "search_step", "max_percentile", "min_percentile"):
                 value = getattr(src, f) if algo is not None else src.fields_by_name[f].default_value
                 plan[f] = amct_float(value)
@@ -57,9 +63,12 @@ def plans_from_kvcal(plans: list[Any]) -> list[dict[str, Any]]:
     out = []
     for p in plans:
         d: dict[str, Any] = {
-            "layer_name": p.layer_name, "algorithm": p.algorithm, "with_offset": p.with_offset,
-            "per_channel": p.per_channel, "batch_num": p.batch_num,
-        }  # fmt: skip
+            "layer_name": p.layer_name,
+            "algorithm": p.algorithm,
+            "with_offset": p.with_offset,
+            "per_channel": p.per_channel,
+            "batch_num": p.batch_num,
+        }
         if p.hfmg is not None:
             d["num_of_bins"] = p.hfmg.num_of_bins
         else:

@@ -57,7 +57,8 @@ class _Builder(Transformer):
         if colon is None and isinstance(value, Scalar) and value.kind != "missing":
             _state.problems.append(
                 _syntax(
-                    name.end, value.start,
+                    name.end,
+                    value.start,
                     f"expected ':' between '{name.text}' and its value",
                     insert={"offset": name.end, "text": ":"},
                 )
@@ -110,7 +111,8 @@ class _Builder(Transformer):
             if not terminated:
                 _state.problems.append(
                     _syntax(
-                        tok.start_pos, tok.end_pos,
+                        tok.start_pos,
+                        tok.end_pos,
                         f"unterminated string: add the closing {quote} on this line",
                         insert={"offset": tok.end_pos, "text": quote},
                     )
@@ -127,9 +129,12 @@ class _Builder(Transformer):
                 _state.problems.append(Problem("syntax", "warning", at, at + length, message))
         first, last = children[0], children[-1]
         return Scalar(
-            "string", _state.text[first.start_pos : last.end_pos], first.start_pos, last.end_pos,
+            "string",
+            _state.text[first.start_pos : last.end_pos],
+            first.start_pos,
+            last.end_pos,
             decoded=bytes(decoded) if ok else None,
-        )  # fmt: skip
+        )
 
     def number(self, children: list[Token]) -> Scalar:
         tok = children[0]
@@ -149,7 +154,8 @@ class _Builder(Transformer):
         if tok.start_pos != minus.end_pos:
             _state.problems.append(
                 _syntax(
-                    minus.start_pos, tok.start_pos,
+                    minus.start_pos,
+                    tok.start_pos,
                     f"write the '{minus}' right before the value: AMCT's parser (protobuf's Python "
                     "text_format) rejects a sign followed by a space",
                     delete=[minus.end_pos, tok.start_pos],

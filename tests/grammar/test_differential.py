@@ -20,8 +20,32 @@ from tests.grammar.amct_reference import plans_from_kvcal, plans_from_message
 KV = kv_schema()
 
 LAYERS = ["k0", "v0", "model.layers.1.self_attn.k_proj", "l'q", 'd"q', "é"]
-FLOATS = ["0.7", "1.3", "0.01", ".5", "1.", "1e-2", "2.5f", "0.999999", "1", "0", "-0.2", "inf", "-inf",
-          "nan", "1e50", "0x10", "3", "0.9", "1.1", "01", "1abc", "-", "1.2.3", "- 1"]  # fmt: skip
+FLOATS = [
+    "0.7",
+    "1.3",
+    "0.01",
+    ".5",
+    "1.",
+    "1e-2",
+    "2.5f",
+    "0.999999",
+    "1",
+    "0",
+    "-0.2",
+    "inf",
+    "-inf",
+    "nan",
+    "1e50",
+    "0x10",
+    "3",
+    "0.9",
+    "1.1",
+    "01",
+    "1abc",
+    "-",
+    "1.2.3",
+    "- 1",
+]
 INTS = ["1", "2", "0", "4096", "1024", "3000", "8192", "0x800", "010", "-1", "4294967296", "1.5", "true", "-0"]
 BOOLS = ["true", "false", "t", "f", "1", "0", "True", "False", "yes", "TRUE", "2"]
 GRANS = ["per_tensor", "per_channel", "0", "1", "2", "per_chanel", "0x1", "-1"]
@@ -56,9 +80,15 @@ def algo(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from(["ifmr_quantize", "hfmg_quantize", "ifmr_quantize", "bogus_quantize"]))
     fields = []
     if kind == "ifmr_quantize":
-        pool = [("search_range_start", FLOATS), ("search_range_end", FLOATS), ("search_step", FLOATS),
-                ("max_percentile", FLOATS), ("min_percentile", FLOATS), ("asymmetric", BOOLS),
-                ("quant_granularity", GRANS)]  # fmt: skip
+        pool = [
+            ("search_range_start", FLOATS),
+            ("search_range_end", FLOATS),
+            ("search_step", FLOATS),
+            ("max_percentile", FLOATS),
+            ("min_percentile", FLOATS),
+            ("asymmetric", BOOLS),
+            ("quant_granularity", GRANS),
+        ]
     else:
         pool = [("num_of_bins", INTS), ("asymmetric", BOOLS), ("quant_granularity", GRANS)]
     for fname, values in draw(st.lists(st.sampled_from(pool), max_size=4)):

@@ -74,31 +74,50 @@ def _checked(tmp_path: Path, override: str, extra: str = "") -> list:
 
 
 def test_a_valid_override_file_is_accepted(tmp_path: Path) -> None:
-    override = ("override_layer_types { layer_type: 'Linear' prune_config { filter_pruner {\n"
-                "  balanced_l2_norm_filter_prune { prune_ratio: 0.3 } } } }\nregular_prune_skip_types: 'Conv2d'\n")  # fmt: skip
+    override = (
+        "override_layer_types { layer_type: 'Linear' prune_config { filter_pruner {\n"
+        "  balanced_l2_norm_filter_prune { prune_ratio: 0.3 } } } }\nregular_prune_skip_types: 'Conv2d'\n"
+    )
     assert _checked(tmp_path, override) == []
 
 
-@pytest.mark.parametrize(("override", "code", "said"), [
-    ("batch_num: 2\nskip_layers: 'fc'\n", "prune-config", "should contain only override or skip config"),  # A7
-    ("override_layer_configs { layer_name: 'fc' retrain_weight_quant_config { arq_retrain {} } }\n",
-     "prune-config", "should contain only filter_pruner config"),  # A8: a retrain config
-    ("override_layer_types { layer_type: 'Conv2d' prune_config { n_out_of_m_pruner { l1_selective_prune {} } } }\n",
-     "prune-config", "n_out_of_m_pruner"),  # A8: a 2:4 pruner
-    ("override_layer_types { layer_type: 'Conv1d' prune_config { filter_pruner {\n"
-     "  balanced_l2_norm_filter_prune { prune_ratio: 0.3 } } } }\n",
-     "layer-type", "some override_types not supported for filter prune"),  # A9
-    ("regular_prune_skip_types: 'BatchNorm2d'\n", "layer-type", "some regular_prune_skip_types not supported"),  # A9
-    ("skip_layers: 'fc'\nprune_ratio: 0.3\n", "prune-config", "error(s) as a retrain config"),  # its own errors
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("override", "code", "said"),
+    [
+        ("batch_num: 2\nskip_layers: 'fc'\n", "prune-config", "should contain only override or skip config"),  # A7
+        (
+            "override_layer_configs { layer_name: 'fc' retrain_weight_quant_config { arq_retrain {} } }\n",
+            "prune-config",
+            "should contain only filter_pruner config",
+        ),  # A8: a retrain config
+        (
+            "override_layer_types { layer_type: 'Conv2d' prune_config { n_out_of_m_pruner { l1_selective_prune {} } } }\n",
+            "prune-config",
+            "n_out_of_m_pruner",
+        ),  # A8: a 2:4 pruner
+        (
+            "override_layer_types { layer_type: 'Conv1d' prune_config { filter_pruner {\n"
+            "  balanced_l2_norm_filter_prune { prune_ratio: 0.3 } } } }\n",
+            "layer-type",
+            "some override_types not supported for filter prune",
+        ),  # A9
+        (
+            "regular_prune_skip_types: 'BatchNorm2d'\n",
+            "layer-type",
+            "some regular_prune_skip_types not supported",
+        ),  # A9
+        ("skip_layers: 'fc'\nprune_ratio: 0.3\n", "prune-config", "error(s) as a retrain config"),  # its own errors
+    ],
+)
 def test_the_override_file_is_checked_as_amct_checks_it(tmp_path: Path, override: str, code: str, said: str) -> None:
     found = [p for p in _checked(tmp_path, override) if p.is_error]
     assert [p.code for p in found] == [code]
     assert said in found[0].message
 
 
-def test_a_relative_override_file_is_looked_up_from_the_working_directory(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_relative_override_file_is_looked_up_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "prune").mkdir()
     (tmp_path / "prune" / "override.cfg").write_text("batch_num: 2\n", encoding="utf-8")
     text = 'compress_ratio: 2\noverride_prune_cfg: "prune/override.cfg"\n'

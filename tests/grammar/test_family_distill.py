@@ -20,11 +20,22 @@ DATA = Path(__file__).parent.parent / "data" / "amct" / "distill"
 MISTAKE = re.compile(r"^# mistake: (?P<rule>[A-Z]+\d+):", re.MULTILINE)
 #: spec rule id -> the code kvcal reports it with
 RULE_CODES = {
-    "D1": "batch-num", "D2": "data-type", "D4": "clip-range", "D5": "channel-wise", "D6": "duplicate-layer",
-    "D7": "layer-type", "D8": "no-layers", "D9": "duplicate-layer", "D11": "duplicate-layer",
-    "DS1": "oneof-conflict", "DS2": "duplicate-layer", "DS3": "skip-override", "DS4": "override-replaces",
-    "DS5": "missing-required", "DS7": "data-dump",
-}  # fmt: skip
+    "D1": "batch-num",
+    "D2": "data-type",
+    "D4": "clip-range",
+    "D5": "channel-wise",
+    "D6": "duplicate-layer",
+    "D7": "layer-type",
+    "D8": "no-layers",
+    "D9": "duplicate-layer",
+    "D11": "duplicate-layer",
+    "DS1": "oneof-conflict",
+    "DS2": "duplicate-layer",
+    "DS3": "skip-override",
+    "DS4": "override-replaces",
+    "DS5": "missing-required",
+    "DS7": "data-dump",
+}
 
 
 def actual(text: str) -> list[Expected]:
@@ -45,8 +56,10 @@ def test_golden_diagnostics(path: Path) -> None:
     lines = text.splitlines()
 
     def show(items: list[Expected]) -> str:
-        return "\n".join(f"  {e.line + 1}:{e.start}-{e.end} {e.severity} {e.code}  | {lines[e.line][e.start:e.end]!r}"
-                         for e in items)  # fmt: skip
+        return "\n".join(
+            f"  {e.line + 1}:{e.start}-{e.end} {e.severity} {e.code}  | {lines[e.line][e.start : e.end]!r}"
+            for e in items
+        )
 
     assert got == expected, f"\nexpected:\n{show(expected)}\ngot:\n{show(got)}"
 

@@ -24,10 +24,27 @@ FRAMEWORK = DATA / "framework"
 #: the rule ids of the corpus mistakes and the code each one gets
 MISTAKE_CODES = {"P1": "duplicate-layer", "P9": "channel-wise", "P20": "search-step", "PS22": "channel-wise"}
 CODES = {
-    "batch-num", "percentile", "search-range", "search-step", "num-of-bins", "value-range", "duplicate-layer",
-    "layer-type", "channel-wise", "data-type", "no-layers", "skip-override", "override-replaces", "compat",
-    "precedence", "no-effect", "missing-required", "oneof-conflict", "duplicate-field", "unknown-field",
-}  # fmt: skip
+    "batch-num",
+    "percentile",
+    "search-range",
+    "search-step",
+    "num-of-bins",
+    "value-range",
+    "duplicate-layer",
+    "layer-type",
+    "channel-wise",
+    "data-type",
+    "no-layers",
+    "skip-override",
+    "override-replaces",
+    "compat",
+    "precedence",
+    "no-effect",
+    "missing-required",
+    "oneof-conflict",
+    "duplicate-field",
+    "unknown-field",
+}
 
 
 def actual(text: str, key: str) -> list[Expected]:
@@ -48,8 +65,10 @@ def _golden(path: Path, key: str) -> None:
     lines = text.splitlines()
 
     def show(items: list[Expected]) -> str:
-        return "\n".join(f"  {e.line + 1}:{e.start}-{e.end} {e.severity} {e.code}  | {lines[e.line][e.start:e.end]!r}"
-                         for e in items)  # fmt: skip
+        return "\n".join(
+            f"  {e.line + 1}:{e.start}-{e.end} {e.severity} {e.code}  | {lines[e.line][e.start : e.end]!r}"
+            for e in items
+        )
 
     assert got == expected, f"\nexpected:\n{show(expected)}\ngot:\n{show(got)}"
 
@@ -65,8 +84,12 @@ def test_golden_framework(path: Path) -> None:
 
 
 def test_every_code_has_a_golden_case() -> None:
-    covered = {e.code for folder in (DATA, FRAMEWORK) for p in fixtures(folder)
-               for e in expectations(p.read_text(encoding="utf-8"))[0]}  # fmt: skip
+    covered = {
+        e.code
+        for folder in (DATA, FRAMEWORK)
+        for p in fixtures(folder)
+        for e in expectations(p.read_text(encoding="utf-8"))[0]
+    }
     assert covered >= CODES, f"codes without a golden case: {sorted(CODES - covered)}"
 
 
@@ -91,26 +114,32 @@ def test_each_corpus_mistake_gets_its_code(path: Path) -> None:
 # -- which member a file is -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [
-    "batch_num: 2\nskip_layers: 'conv1'\n",
-    "common_config { arq_quantize { channel_wise: true } }\noverride_layer_configs { layer_name: 'fc' "
-    "calibration_config { arq_quantize { channel_wise: false } } }\n",
-    "do_fusion: false\nskip_fusion_layers: 'conv1'\n",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "batch_num: 2\nskip_layers: 'conv1'\n",
+        "common_config { arq_quantize { channel_wise: true } }\noverride_layer_configs { layer_name: 'fc' "
+        "calibration_config { arq_quantize { channel_wise: false } } }\n",
+        "do_fusion: false\nskip_fusion_layers: 'conv1'\n",
+    ],
+)
 def test_a_pytorch_only_file_resolves_to_ptq(text: str) -> None:
     analysis = analyze(text)
     assert analysis.family == "ptq"
     assert analysis.schema is not None and analysis.schema.root.full_name == "AMCTPytorchProto.AMCTConfig"
 
 
-@pytest.mark.parametrize("text", [
-    "batch_num: 24\njoint_quant: true\n",
-    "joint_quant: true",
-    "activation_offset: true\nnuq_config { mapping_file: 'a.json' nuq_quantize { num_steps: 32 } }\n",
-    "tensor_quantize { layer_name: 'MaxPool_3' input_index: 0 }\n",
-    "skip_approximation_layers: 'dense/MatMul'\n",
-    "conv_calibration_config { arq_quantize {} }\n",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        "batch_num: 24\njoint_quant: true\n",
+        "joint_quant: true",
+        "activation_offset: true\nnuq_config { mapping_file: 'a.json' nuq_quantize { num_steps: 32 } }\n",
+        "tensor_quantize { layer_name: 'MaxPool_3' input_index: 0 }\n",
+        "skip_approximation_layers: 'dense/MatMul'\n",
+        "conv_calibration_config { arq_quantize {} }\n",
+    ],
+)
 def test_a_file_with_framework_fields_resolves_to_ptq_framework(text: str) -> None:
     analysis = analyze(text)
     assert analysis.family == "ptq-framework"
@@ -153,9 +182,14 @@ def test_the_framework_member_is_registered() -> None:
     pytorch = family_schema("ptq")
     assert pytorch is not None
     top = set(schema.root.fields_by_name)
-    assert top == set(pytorch.root.fields_by_name) | {"joint_quant", "nuq_config", "tensor_quantize",
-                                                       "skip_approximation_layers", "conv_calibration_config",
-                                                       "fc_calibration_config"}  # fmt: skip
+    assert top == set(pytorch.root.fields_by_name) | {
+        "joint_quant",
+        "nuq_config",
+        "tensor_quantize",
+        "skip_approximation_layers",
+        "conv_calibration_config",
+        "fc_calibration_config",
+    }
     nuq = schema.set.message("AMCTFrameworkProto.NUQuantize").fields_by_name
     assert (nuq["num_steps"].default_value, nuq["num_of_iteration"].default_value) == (32, 1)
     tensor = schema.set.message("AMCTFrameworkProto.TensorQuantize")
@@ -284,16 +318,20 @@ def test_without_common_config_every_other_layer_gets_the_defaults() -> None:
     (other,) = rows("batch_num: 2\n")
     assert other.source == "built-in defaults"
     s = settings(other)
-    assert s["activation_quant_params"] == ("act_algo ifmr (default), search_range [0.7 (default), 1.3 (default)], "
-                                            "search_step 0.01 (default), max_percentile 0.999999 (default), "
-                                            "min_percentile 0.999999 (default), num_bits 8")  # fmt: skip
+    assert s["activation_quant_params"] == (
+        "act_algo ifmr (default), search_range [0.7 (default), 1.3 (default)], "
+        "search_step 0.01 (default), max_percentile 0.999999 (default), "
+        "min_percentile 0.999999 (default), num_bits 8"
+    )
     assert s["weight_quant_params"] == "wts_algo arq_quantize (default), channel_wise by layer type (unset), num_bits 8"
     assert s["asymmetric"] == "true (activation_offset, default)"
 
 
 def test_framework_rows_cover_tensor_quantize_and_the_deprecated_configs() -> None:
-    text = ("conv_calibration_config { hfmg_quantize { num_of_bins: 1024 } }\n"
-            "tensor_quantize { layer_name: 'MaxPool_3' input_index: 1 hfmg_quantize { asymmetric: false } }\n")  # fmt: skip
+    text = (
+        "conv_calibration_config { hfmg_quantize { num_of_bins: 1024 } }\n"
+        "tensor_quantize { layer_name: 'MaxPool_3' input_index: 1 hfmg_quantize { asymmetric: false } }\n"
+    )
     tensor, other = rows(text, "ptq-framework")
     assert tensor.target == "MaxPool_3 input 1" and tensor.source == "tensor_quantize"
     assert settings(tensor)["asymmetric"] == "false"

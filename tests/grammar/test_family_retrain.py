@@ -21,15 +21,38 @@ DATA = Path(__file__).parent.parent / "data" / "amct" / "retrain"
 MISTAKE = re.compile(r"^# mistake: (?P<rule>[A-Z]+\d+):", re.MULTILINE)
 #: spec rule id -> the code kvcal reports it with
 RULE_CODES = {
-    "R1": "duplicate-layer", "R2": "duplicate-layer", "R3": "missing-required", "R4": "clip-range",
-    "R5": "clip-range", "R6": "data-type", "R7": "data-type", "R8": "channel-wise", "R9": "prune-config",
-    "R10": "missing-required", "R11": "value-range", "R12": "batch-num", "R13": "prune-config",
-    "R14": "prune-config", "R15": "prune-config", "R16": "prune-config", "R17": "prune-config",
-    "R18": "prune-config", "R19": "layer-type", "RS1": "oneof-conflict", "RS2": "duplicate-layer",
-    "RS3": "skip-override", "RS4": "override-replaces", "RS6": "prune-config", "RS7": "missing-required",
-    "RS8": "skip-override", "RS9": "no-effect", "RS10": "clip-range", "RS11": "compat", "RS12": "prune-config",
+    "R1": "duplicate-layer",
+    "R2": "duplicate-layer",
+    "R3": "missing-required",
+    "R4": "clip-range",
+    "R5": "clip-range",
+    "R6": "data-type",
+    "R7": "data-type",
+    "R8": "channel-wise",
+    "R9": "prune-config",
+    "R10": "missing-required",
+    "R11": "value-range",
+    "R12": "batch-num",
+    "R13": "prune-config",
+    "R14": "prune-config",
+    "R15": "prune-config",
+    "R16": "prune-config",
+    "R17": "prune-config",
+    "R18": "prune-config",
+    "R19": "layer-type",
+    "RS1": "oneof-conflict",
+    "RS2": "duplicate-layer",
+    "RS3": "skip-override",
+    "RS4": "override-replaces",
+    "RS6": "prune-config",
+    "RS7": "missing-required",
+    "RS8": "skip-override",
+    "RS9": "no-effect",
+    "RS10": "clip-range",
+    "RS11": "compat",
+    "RS12": "prune-config",
     "RS14": "prune-config",
-}  # fmt: skip
+}
 
 
 def actual(text: str) -> list[Expected]:
@@ -50,8 +73,10 @@ def test_golden_diagnostics(path: Path) -> None:
     lines = text.splitlines()
 
     def show(items: list[Expected]) -> str:
-        return "\n".join(f"  {e.line + 1}:{e.start}-{e.end} {e.severity} {e.code}  | {lines[e.line][e.start:e.end]!r}"
-                         for e in items)  # fmt: skip
+        return "\n".join(
+            f"  {e.line + 1}:{e.start}-{e.end} {e.severity} {e.code}  | {lines[e.line][e.start : e.end]!r}"
+            for e in items
+        )
 
     assert got == expected, f"\nexpected:\n{show(expected)}\ngot:\n{show(got)}"
 
@@ -93,8 +118,9 @@ def test_mode_dependent_messages_name_both_apis() -> None:
     (crash,) = messages("prune_config {}\n", "prune-config")
     assert "create_prune_retrain_model" in crash and "UnboundLocalError" in crash
     assert "create_quant_retrain_config silently ignores it" in crash
-    (refused,) = messages("retrain_weight_quant_config { arq_retrain {} }\nregular_prune_skip_layers: 'fc'\n",
-                          "prune-config")  # fmt: skip
+    (refused,) = messages(
+        "retrain_weight_quant_config { arq_retrain {} }\nregular_prune_skip_layers: 'fc'\n", "prune-config"
+    )
     assert "every API refuses it" in refused
 
 
@@ -108,15 +134,19 @@ def test_a_pruning_file_says_which_apis_take_it() -> None:
     text = "prune_config { filter_pruner { balanced_l2_norm_filter_prune { prune_ratio: 0.3 } } }\n"
     (note,) = [p for p in check(text, schema=SCHEMA) if p.code == "prune-config"]
     assert note.severity == "information"
-    assert "create_compressed_retrain_model" in note.message and "create_quant_retrain_config refuses it" in note.message
+    assert (
+        "create_compressed_retrain_model" in note.message and "create_quant_retrain_config refuses it" in note.message
+    )
 
 
 def test_skip_override_says_which_wins_for_which_feature() -> None:
-    text = ("retrain_data_quant_config { ulq_quantize {} }\n"
-            "prune_config { filter_pruner { balanced_l2_norm_filter_prune { prune_ratio: 0.3 } } }\n"
-            "skip_layers: 'conv1'\n"
-            "override_layer_configs { layer_name: 'conv1' retrain_data_quant_config { ulq_quantize {} }\n"
-            "  prune_config { filter_pruner { balanced_l2_norm_filter_prune { prune_ratio: 0.5 } } } }\n")  # fmt: skip
+    text = (
+        "retrain_data_quant_config { ulq_quantize {} }\n"
+        "prune_config { filter_pruner { balanced_l2_norm_filter_prune { prune_ratio: 0.3 } } }\n"
+        "skip_layers: 'conv1'\n"
+        "override_layer_configs { layer_name: 'conv1' retrain_data_quant_config { ulq_quantize {} }\n"
+        "  prune_config { filter_pruner { balanced_l2_norm_filter_prune { prune_ratio: 0.5 } } } }\n"
+    )
     (message,) = messages(text, "skip-override")
     assert "for quantization the override wins" in message and "for pruning the skip wins" in message
 
@@ -124,8 +154,9 @@ def test_skip_override_says_which_wins_for_which_feature() -> None:
 def test_required_notes_say_what_amct_does() -> None:
     (ratio,) = messages("prune_config { filter_pruner { balanced_l2_norm_filter_prune {} } }\n", "missing-required")
     assert "prune_ratio is required for balanced_l2_norm_filter_prune" in ratio
-    (clip,) = messages("retrain_data_quant_config { ulq_quantize { clip_max_min { clip_min: -1 } } }\n",
-                       "missing-required")  # fmt: skip
+    (clip,) = messages(
+        "retrain_data_quant_config { ulq_quantize { clip_max_min { clip_min: -1 } } }\n", "missing-required"
+    )
     assert "clip_max and clip_min are both required." in clip
 
 
@@ -164,7 +195,9 @@ def test_effective_qat_override_wins_over_skip_and_replaces_the_global_config() 
     assert setting(fc, "retrain_enable").startswith("true (the override wins over quant_skip_layers)")
     assert setting(conv, "retrain_enable").startswith("true (the override wins over skip_layer_types)")
     # §2.3: replacement, not merge: the override's missing activation config is the built-in default
-    assert "dst_type INT8" in setting(fc, "retrain_data_config") and "built-in default" in setting(fc, "retrain_data_config")
+    assert "dst_type INT8" in setting(fc, "retrain_data_config") and "built-in default" in setting(
+        fc, "retrain_data_config"
+    )
     assert setting(fc, "retrain_weight_config").startswith("ulq_retrain, channel_wise false")
     assert "channel_wise true" in setting(conv, "retrain_weight_config")
     glob = by["every other layer"]
@@ -196,7 +229,9 @@ def test_effective_compressed_skip_wins_for_pruning() -> None:
     assert setting(conv, "retrain_enable").startswith("true (the override wins over skip_layer_types)")
     # an override with an empty prune_config gets the global one
     empty = by["layer2.0.conv1"]
-    assert "prune_ratio 0.3" in setting(empty, "regular_prune_config") and "top-level" in setting(empty, "regular_prune_config")
+    assert "prune_ratio 0.3" in setting(empty, "regular_prune_config") and "top-level" in setting(
+        empty, "regular_prune_config"
+    )
     glob = by["every other layer"]
     assert setting(glob, "api").startswith("create_prune_retrain_model")
     # compressed mode without a top-level retrain config: only overridden layers are quantized
@@ -205,11 +240,14 @@ def test_effective_compressed_skip_wins_for_pruning() -> None:
 
 
 def test_effective_prune_only_drops_batch_num_and_quantizes_nothing() -> None:
-    by = rows("batch_num: 4\nprune_config { n_out_of_m_pruner { l1_selective_prune { update_freq: 5 } } }\n"
-              "override_layer_configs { layer_name: 'fc' }\n")  # fmt: skip
+    by = rows(
+        "batch_num: 4\nprune_config { n_out_of_m_pruner { l1_selective_prune { update_freq: 5 } } }\n"
+        "override_layer_configs { layer_name: 'fc' }\n"
+    )
     glob = by["every other layer"]
     assert setting(glob, "batch_num") == "dropped (quantization is off)"
     assert setting(glob, "retrain_enable").startswith("false (no retrain config")
-    assert setting(glob, "regular_prune_config") == ("prune_type selective_prune, l1_selective_prune, "
-                                                     "n_out_of_m_type M4N2, update_freq 5")  # fmt: skip
+    assert setting(glob, "regular_prune_config") == (
+        "prune_type selective_prune, l1_selective_prune, n_out_of_m_type M4N2, update_freq 5"
+    )
     assert setting(by["fc"], "retrain_enable").startswith("false")

@@ -64,22 +64,29 @@ def test_canonical_layout() -> None:
     )
 
 
-@pytest.mark.parametrize(("src", "want"), [
-    # adjacent strings over lines: one line each, their comments kept once (idempotent)
-    ('quant_layers: "model." # part one\n  "layers.0"  # part two\n',
-     'quant_layers: "model."  # part one\n    "layers.0"  # part two\n'),
-    ('x: "a" "b"\n   "c" # c1\n  # own\n "d"\ny: 1\n', 'x: "a" "b"\n    "c"  # c1\n    # own\n    "d"\ny: 1\n'),
-    # comments among a list's items: one item per line, each comment where it was
-    ('k {\n q: ["a", # after a\n # own line\n "b" # after b\n ] # after list\n}\n',
-     'k {\n  q: [\n    "a",  # after a\n    # own line\n    "b"  # after b\n  ]  # after list\n}\n'),
-    # a comment between a field's name and its value ends the field's line; no blank line appears
-    ('batch_num: # c\n 2\nactivation_offset: true\n', 'batch_num: 2  # c\nactivation_offset: true\n'),
-    ('k # c\n{\n q: "a"\n}\nbatch_num: 1\n', 'k {  # c\n  q: "a"\n}\nbatch_num: 1\n'),
-    # an empty block with a comment inside stays open
-    ('c { # nothing yet\n}\n', 'c {  # nothing yet\n}\n'),
-    # the file's CRLF line breaks are kept
-    ('batch_num:2\r\nk {\r\n  q: "a"  # x\r\n}\r\n', 'batch_num: 2\r\nk {\r\n  q: "a"  # x\r\n}\r\n'),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("src", "want"),
+    [
+        # adjacent strings over lines: one line each, their comments kept once (idempotent)
+        (
+            'quant_layers: "model." # part one\n  "layers.0"  # part two\n',
+            'quant_layers: "model."  # part one\n    "layers.0"  # part two\n',
+        ),
+        ('x: "a" "b"\n   "c" # c1\n  # own\n "d"\ny: 1\n', 'x: "a" "b"\n    "c"  # c1\n    # own\n    "d"\ny: 1\n'),
+        # comments among a list's items: one item per line, each comment where it was
+        (
+            'k {\n q: ["a", # after a\n # own line\n "b" # after b\n ] # after list\n}\n',
+            'k {\n  q: [\n    "a",  # after a\n    # own line\n    "b"  # after b\n  ]  # after list\n}\n',
+        ),
+        # a comment between a field's name and its value ends the field's line; no blank line appears
+        ("batch_num: # c\n 2\nactivation_offset: true\n", "batch_num: 2  # c\nactivation_offset: true\n"),
+        ('k # c\n{\n q: "a"\n}\nbatch_num: 1\n', 'k {  # c\n  q: "a"\n}\nbatch_num: 1\n'),
+        # an empty block with a comment inside stays open
+        ("c { # nothing yet\n}\n", "c {  # nothing yet\n}\n"),
+        # the file's CRLF line breaks are kept
+        ('batch_num:2\r\nk {\r\n  q: "a"  # x\r\n}\r\n', 'batch_num: 2\r\nk {\r\n  q: "a"  # x\r\n}\r\n'),
+    ],
+)
 def test_layout_around_comments(src: str, want: str) -> None:
     assert format_text(src) == want
     check_roundtrip(src)

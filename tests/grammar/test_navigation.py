@@ -61,14 +61,18 @@ def at(text: str) -> tuple[str, int]:
         ("batch_num: |2", "value", "batch_num", "AMCTQuantCaliConfig"),
         ("kv_cache_quant_config { quant_layers: 'a|' }", "layer", "quant_layers", "CommonCalibrationConfig"),
         ("override_layers_configs { layer_name: |'a' }", "layer", "layer_name", "OverrideLayer"),
-        ("kv_cache_quant_config { calibration_config { hfmg_quantize { num_of_bins: 10|24 } } }",
-         "value", "num_of_bins", "HFMGQuantize"),
+        (
+            "kv_cache_quant_config { calibration_config { hfmg_quantize { num_of_bins: 10|24 } } }",
+            "value",
+            "num_of_bins",
+            "HFMGQuantize",
+        ),
         ("kv_cache_quant_config { calibration_config { | } }", "none", None, "CalibrationConfig"),
         ("kv_cache_quant_config { quant_layers: ['a', |'b'] }", "layer", "quant_layers", "CommonCalibrationConfig"),
         ("unknown { batch_num: |1 }", "value", None, None),  # under an unknown field: no schema
         ("kv_cache_quant_config {\n  calibration_config {\n    |", "none", None, "CalibrationConfig"),  # unclosed
     ],
-)  # fmt: skip
+)
 def test_target_at(marked: str, kind: str, field: str | None, scope: str | None) -> None:
     text, offset = at(marked)
     target = target_at(analyze(text, schema=KV), offset)
@@ -148,7 +152,7 @@ def test_layer_names_from_the_sample_data_skip_listed_ones() -> None:
 
 
 def test_inside_a_string_the_whole_string_is_replaced() -> None:
-    text, offset = at("kv_cache_quant_config { quant_layers: \"mo|\" }")
+    text, offset = at('kv_cache_quant_config { quant_layers: "mo|" }')
     ctx = completion_context(analyze(text, schema=KV), offset)
     assert ctx.kind == "value" and ctx.quote == '"' and ctx.prefix == "mo"
     assert text[ctx.replace[0] : ctx.replace[1]] == '"mo"'
@@ -170,7 +174,11 @@ def test_document_symbols() -> None:
         ("override_layers_configs", "message", "k0"),
     ]
     common = symbols[1]
-    assert [(c.name, c.kind) for c in common.children] == [("k0", "layer"), ("v0", "layer"), ("calibration_config", "message")]
+    assert [(c.name, c.kind) for c in common.children] == [
+        ("k0", "layer"),
+        ("v0", "layer"),
+        ("calibration_config", "message"),
+    ]
     assert common.children[2].detail == "hfmg_quantize"
     for s in symbols:  # the selection lies inside the range
         assert s.start <= s.selection_start <= s.selection_end <= s.end
@@ -198,18 +206,29 @@ def test_tokens() -> None:
     text = "# c\nbatch_num: 2\nkv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize { quant_granularity: per_channel asymmetric: true } } }\nfoo: 1\n"
     got = [(text[t.start : t.end], t.kind) for t in tokens(analyze(text, schema=KV))]
     assert got == [
-        ("# c", "comment"), ("batch_num", "field"), ("2", "number"), ("kv_cache_quant_config", "message"),
-        ("quant_layers", "field"), ("'a'", "layer"), ("calibration_config", "message"), ("ifmr_quantize", "message"),
-        ("quant_granularity", "field"), ("per_channel", "enum"), ("asymmetric", "field"), ("true", "bool"),
+        ("# c", "comment"),
+        ("batch_num", "field"),
+        ("2", "number"),
+        ("kv_cache_quant_config", "message"),
+        ("quant_layers", "field"),
+        ("'a'", "layer"),
+        ("calibration_config", "message"),
+        ("ifmr_quantize", "message"),
+        ("quant_granularity", "field"),
+        ("per_channel", "enum"),
+        ("asymmetric", "field"),
+        ("true", "bool"),
         ("1", "number"),
-    ]  # fmt: skip
+    ]
 
 
 def test_default_hints() -> None:
     hints = default_hints(analyze(CONFIG, schema=KV))
     by_offset = {CONFIG[h.offset - 1 : h.offset] if not h.at_start else "start": dict(h.items) for h in hints}
     assert by_offset["start"] == {"activation_offset": "true"}  # batch_num is set
-    hfmg = next(dict(h.items) for h in hints if "num_of_bins" not in dict(h.items) and "quant_granularity" in dict(h.items))
+    hfmg = next(
+        dict(h.items) for h in hints if "num_of_bins" not in dict(h.items) and "quant_granularity" in dict(h.items)
+    )
     assert hfmg == {"asymmetric": "true (activation_offset)", "quant_granularity": "per_tensor"}
     ifmr = next(dict(h.items) for h in hints if "search_step" in dict(h.items))
     assert ifmr["search_range_start"] == "0.7" and "quant_granularity" not in ifmr

@@ -20,11 +20,23 @@ def only(text: str):
 
 @pytest.mark.parametrize(
     ("text", "kind", "negative"),
-    [("5", "number", False), ("-5", "number", True), ("0x1F", "number", False), ("017", "number", False),
-     (".5", "number", False), ("1.", "number", False), ("1e5", "number", False), ("1.5f", "number", False),
-     ("1E-3F", "number", False), ("inf", "identifier", False), ("-inf", "identifier", True),
-     ("NaN", "identifier", False), ("per_channel", "identifier", False), ("'s'", "string", False)],
-)  # fmt: skip
+    [
+        ("5", "number", False),
+        ("-5", "number", True),
+        ("0x1F", "number", False),
+        ("017", "number", False),
+        (".5", "number", False),
+        ("1.", "number", False),
+        ("1e5", "number", False),
+        ("1.5f", "number", False),
+        ("1E-3F", "number", False),
+        ("inf", "identifier", False),
+        ("-inf", "identifier", True),
+        ("NaN", "identifier", False),
+        ("per_channel", "identifier", False),
+        ("'s'", "string", False),
+    ],
+)
 def test_scalar_forms(text: str, kind: str, negative: bool) -> None:
     tree = only(f"f: {text}")
     value = tree.fields[0].value
@@ -35,9 +47,19 @@ def test_scalar_forms(text: str, kind: str, negative: bool) -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("0", 0), ("17", 17), ("0x1f", 31), ("017", 15), ("1.5", 1.5), (".5", 0.5), ("1.", 1.0), ("2f", 2.0),
-     ("1e3", 1000.0), ("1E-3f", 0.001)],
-)  # fmt: skip
+    [
+        ("0", 0),
+        ("17", 17),
+        ("0x1f", 31),
+        ("017", 15),
+        ("1.5", 1.5),
+        (".5", 0.5),
+        ("1.", 1.0),
+        ("2f", 2.0),
+        ("1e3", 1000.0),
+        ("1E-3f", 0.001),
+    ],
+)
 def test_numbers_decode(text: str, value: float) -> None:
     assert parse_number(text).value == value
 
@@ -55,8 +77,9 @@ def test_adjacent_strings_concatenate_across_lines() -> None:
 
 
 def test_messages_lists_extensions_and_separators() -> None:
-    tree = only("a { b: 1, c < d: 'x'; > }; l: [1, -2, inf] m [{x: 1}, <y: 2>] [p.ext]: 1 "
-                "[type.googleapis.com/p.M] { } e: []")  # fmt: skip
+    tree = only(
+        "a { b: 1, c < d: 'x'; > }; l: [1, -2, inf] m [{x: 1}, <y: 2>] [p.ext]: 1 [type.googleapis.com/p.M] { } e: []"
+    )
     names = [f.name.text for f in tree.fields]
     assert names == ["a", "l", "m", "[p.ext]", "[type.googleapis.com/p.M]", "e"]
     assert isinstance(tree.fields[0].value, Message)
@@ -87,8 +110,10 @@ def test_comments_are_kept_with_spans() -> None:
         ("a: {\n", "{", "never closed", ["a"]),
         ("a: 1 : 2\nb: 3\n", ":", "unexpected", ["a", "b"]),
     ],
-)  # fmt: skip
-def test_one_mistake_one_diagnostic_and_the_rest_parses(text: str, bad: str, message_part: str, rest: list[str]) -> None:
+)
+def test_one_mistake_one_diagnostic_and_the_rest_parses(
+    text: str, bad: str, message_part: str, rest: list[str]
+) -> None:
     result = parse(text)
     assert len(result.problems) == 1, result.problems
     p = result.problems[0]

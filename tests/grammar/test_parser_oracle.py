@@ -55,8 +55,14 @@ def _lark_reference() -> Lark:
         own_line = not text[line_start : tok.start_pos].strip()
         lark_builder._state.comments.append(Comment(str(tok), tok.start_pos, tok.end_pos, own_line))
 
-    return Lark(lalr.grammar_text(), parser="lalr", lexer="basic", maybe_placeholders=True,
-                transformer=lark_builder._Builder(), lexer_callbacks={"COMMENT": on_comment})  # fmt: skip
+    return Lark(
+        lalr.grammar_text(),
+        parser="lalr",
+        lexer="basic",
+        maybe_placeholders=True,
+        transformer=lark_builder._Builder(),
+        lexer_callbacks={"COMMENT": on_comment},
+    )
 
 
 LARK = _lark_reference()
@@ -74,10 +80,45 @@ def lark_parse(text: str):  # type: ignore[no-untyped-def]
 GAP = st.sampled_from([" ", " ", "\n", "  ", "\t", "\r\n", " # note\n", "\n# own line\n  ", "\f", "\v"])
 IDENT = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
 TYPE_NAME = st.lists(IDENT, min_size=1, max_size=3).map(".".join)
-NUMBER = st.sampled_from(["0", "5", "17", "0x1F", "017", ".5", "1.", "1e5", "1E-3F", "1.5f", "2f", "1e+5",
-                          "1abc", "1.2.3", "08", "0x", "9" * 30, "0.8", "4096"])  # fmt: skip
-ESCAPES = ["\\n", "\\t", "\\x41", "\\101", "\\u00e9", "\\U0001F600", "\\q", "\\400", "\\uD800", "\\\\",
-           "\\'", '\\"', "\\x4", "\\x"]  # fmt: skip
+NUMBER = st.sampled_from(
+    [
+        "0",
+        "5",
+        "17",
+        "0x1F",
+        "017",
+        ".5",
+        "1.",
+        "1e5",
+        "1E-3F",
+        "1.5f",
+        "2f",
+        "1e+5",
+        "1abc",
+        "1.2.3",
+        "08",
+        "0x",
+        "9" * 30,
+        "0.8",
+        "4096",
+    ]
+)
+ESCAPES = [
+    "\\n",
+    "\\t",
+    "\\x41",
+    "\\101",
+    "\\u00e9",
+    "\\U0001F600",
+    "\\q",
+    "\\400",
+    "\\uD800",
+    "\\\\",
+    "\\'",
+    '\\"',
+    "\\x4",
+    "\\x",
+]
 
 
 @st.composite
@@ -150,6 +191,8 @@ def test_valid_text_builds_what_lark_and_the_transformer_build(text: str) -> Non
 
 def test_the_generator_covers_the_grammar() -> None:
     """The hand-written reductions are all exercised by valid text (no dead rule)."""
-    text = ("a: 1 b: -2; c - x, d: 'x' \"y\"\n 'unterminated\n e {f: 1} g <> h: [] i: [1] j: [1, {k: 2}, <l: 3>]"
-            " [p.q.r]: 1 [a.b/c.d] {} m: -\n inf # tail\n")  # fmt: skip
+    text = (
+        "a: 1 b: -2; c - x, d: 'x' \"y\"\n 'unterminated\n e {f: 1} g <> h: [] i: [1] j: [1, {k: 2}, <l: 3>]"
+        " [p.q.r]: 1 [a.b/c.d] {} m: -\n inf # tail\n"
+    )
     same(parse(text), *lark_parse(text))

@@ -9,9 +9,7 @@ lalr = load("generate_lalr")
 
 def test_lalr_table_is_not_stale() -> None:
     committed = (lalr.HERE / lalr.TABLE_MODULE).read_text(encoding="utf-8")
-    assert lalr.render() == committed, (
-        "grammar/syntax/textproto_table.py is stale: run `make proto` and commit it"
-    )
+    assert lalr.render() == committed, "grammar/syntax/textproto_table.py is stale: run `make proto` and commit it"
 
 
 def test_importing_the_grammar_does_not_build_a_parser() -> None:

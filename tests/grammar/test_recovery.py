@@ -102,14 +102,21 @@ def test_the_drawn_configs_are_valid(text: str) -> None:
 @given(CONFIGS, st.data())
 def test_a_missing_value_is_one_diagnostic(text: str, data: st.DataObject) -> None:
     toks = tokens(text)
-    spots = [i for i in range(1, len(toks)) if toks[i - 1][0] == "COLON" and toks[i][0] in ("NUMBER", "IDENT", "STRING", "MINUS")]
+    spots = [
+        i
+        for i in range(1, len(toks))
+        if toks[i - 1][0] == "COLON" and toks[i][0] in ("NUMBER", "IDENT", "STRING", "MINUS")
+    ]
     if not spots:
         return
     i = data.draw(st.sampled_from(spots))
     end = toks[i + 1][3] if toks[i][0] == "MINUS" else toks[i][3]
     broken = text[: toks[i][2]] + text[end:]
     found = syntax(broken)
-    assert len(found) == 1 and "value" in found[0].message and not BRACKET_WORDS.search(found[0].message), (broken, found)
+    assert len(found) == 1 and "value" in found[0].message and not BRACKET_WORDS.search(found[0].message), (
+        broken,
+        found,
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -157,8 +164,14 @@ def test_a_deleted_closer_is_one_diagnostic(text: str, data: st.DataObject) -> N
 def test_an_extra_closer_between_fields_is_one_diagnostic(text: str, data: st.DataObject, closer: str) -> None:
     toks = tokens(text)
     # between two fields of a message body that is no list item (there an early '}' ends the item)
-    spots = [t[2] for i, t in enumerate(toks) if t[0] == "IDENT" and i + 1 < len(toks) and toks[i + 1][0] == "COLON"
-             and text[: t[2]].count("[") == text[: t[2]].count("]")]  # fmt: skip
+    spots = [
+        t[2]
+        for i, t in enumerate(toks)
+        if t[0] == "IDENT"
+        and i + 1 < len(toks)
+        and toks[i + 1][0] == "COLON"
+        and text[: t[2]].count("[") == text[: t[2]].count("]")
+    ]
     if not spots:
         return
     at = data.draw(st.sampled_from(spots))
@@ -300,5 +313,5 @@ def test_crs_for_line_breaks(text: str) -> None:
     found = [p for p in parse(cr).problems if p.code == "line-breaks"]
     if "\r" not in cr.rstrip("\r"):
         return
-    hides = any(c.text[c.text.index("\r"):].strip() for c in parse(cr).comments if "\r" in c.text)
+    hides = any(c.text[c.text.index("\r") :].strip() for c in parse(cr).comments if "\r" in c.text)
     assert len(found) >= 1 and hides == (found[0].severity == "warning"), (cr, found)

@@ -28,7 +28,10 @@ override_layers_configs {
 def test_manual_example() -> None:
     plans = resolve(MANUAL)
     assert [(p.layer_name, p.algorithm, p.config_source) for p in plans] == [
-        ("matmul1", "hfmg", "common"), ("matmul2", "hfmg", "common"), ("matmul3", "ifmr", "override")]  # fmt: skip
+        ("matmul1", "hfmg", "common"),
+        ("matmul2", "hfmg", "common"),
+        ("matmul3", "ifmr", "override"),
+    ]
     assert all(p.with_offset and p.offset_source == "default" and p.batch_num == 1 for p in plans)
     assert plans[0].hfmg.num_of_bins == 4096
     assert plans[2].ifmr.search_range_start == 0.7 and plans[2].ifmr.max_percentile == 0.999999
@@ -36,13 +39,21 @@ def test_manual_example() -> None:
 
 def test_manual_example_amct_json() -> None:
     expected = {
-        "batch_num": 1, "activation_offset": True,
+        "batch_num": 1,
+        "activation_offset": True,
         "matmul1": {"kv_data_quant_config": {"act_algo": "hfmg", "num_of_bins": 4096, "quant_granularity": 0}},
         "matmul2": {"kv_data_quant_config": {"act_algo": "hfmg", "num_of_bins": 4096, "quant_granularity": 0}},
-        "matmul3": {"kv_data_quant_config": {"act_algo": "ifmr", "max_percentile": 0.999999,
-                    "min_percentile": 0.999999, "search_range": [0.7, 1.3], "search_step": 0.01,
-                    "quant_granularity": 0}},
-    }  # fmt: skip
+        "matmul3": {
+            "kv_data_quant_config": {
+                "act_algo": "ifmr",
+                "max_percentile": 0.999999,
+                "min_percentile": 0.999999,
+                "search_range": [0.7, 1.3],
+                "search_step": 0.01,
+                "quant_granularity": 0,
+            }
+        },
+    }
     analysis = analyze(MANUAL, schema=KV)
     assert amct_config(analysis) == expected
     text = amct_json(analysis)
@@ -84,15 +95,17 @@ def test_merge_semantics_last_algorithm_wins_and_starts_empty() -> None:
 
 
 def test_floats_are_converted_like_amct() -> None:
-    (plan,) = resolve("kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {"
-                      " max_percentile: 0.999999 search_step: 0.1 } } }")  # fmt: skip
+    (plan,) = resolve(
+        "kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {"
+        " max_percentile: 0.999999 search_step: 0.1 } } }"
+    )
     assert plan.ifmr.max_percentile == 0.999999 and plan.ifmr.search_step == 0.1
 
 
 def test_amct_config_refuses_what_is_no_kv_cache_config() -> None:
     ptq = analyze("batch_num: 2\ncommon_config { arq_quantize { channel_wise: false } }\n")
     assert ptq.family == "ptq"
-    with pytest.raises(ValueError, match="KV-cache configs; this analysis is .*post-training"):
+    with pytest.raises(ValueError, match=r"KV-cache configs; this analysis is .*post-training"):
         amct_config(ptq)
     with pytest.raises(ValueError, match="no schema"):
         amct_config(none := analyze("x: 1\n"))

@@ -40,7 +40,9 @@ def test_every_field_is_documented_in_both_languages() -> None:
             doc = schema.doc(name)
             if not doc.en or not doc.zh:
                 missing.append(name)
-    enum = schema.message_descriptor("AMCTPytorchQuantCaliProto.FMRQuantize").fields_by_name["quant_granularity"].enum_type
+    enum = (
+        schema.message_descriptor("AMCTPytorchQuantCaliProto.FMRQuantize").fields_by_name["quant_granularity"].enum_type
+    )
     for v in enum.values:
         doc = schema.doc(f"{enum.full_name}.{v.name}")
         if not doc.en or not doc.zh:
@@ -52,13 +54,22 @@ def test_schema_matches_the_spec_table() -> None:
     root = schema.root()
     assert root.full_name == "AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig"
     numbers = {f.name: f.number for f in root.fields}
-    assert numbers == {"batch_num": 1, "activation_offset": 2, "kv_cache_quant_config": 10, "override_layers_configs": 110}
+    assert numbers == {
+        "batch_num": 1,
+        "activation_offset": 2,
+        "kv_cache_quant_config": 10,
+        "override_layers_configs": 110,
+    }
     fmr = schema.message_descriptor("AMCTPytorchQuantCaliProto.FMRQuantize")
     assert {f.name: schema.default_text(f) for f in fmr.fields} == {
-        "search_range_start": "0.7", "search_range_end": "1.3", "search_step": "0.01",
-        "max_percentile": "0.999999", "min_percentile": "0.999999", "asymmetric": None,
+        "search_range_start": "0.7",
+        "search_range_end": "1.3",
+        "search_step": "0.01",
+        "max_percentile": "0.999999",
+        "min_percentile": "0.999999",
+        "asymmetric": None,
         "quant_granularity": "per_tensor",
-    }  # fmt: skip
+    }
     assert fmr.fields_by_name["quant_granularity"].number == 11
     override = schema.message_descriptor("AMCTPytorchQuantCaliProto.OverrideLayer")
     assert schema.label(override.fields_by_name["layer_name"]) == "required"

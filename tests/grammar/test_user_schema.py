@@ -64,31 +64,34 @@ def test_every_kind_of_field_checks_clean_as_protobuf_parses_it() -> None:
     assert problems(VALID) == []
 
 
-@pytest.mark.parametrize(("line", "code"), [
-    ("small: 2147483648", "type"),            # int32 overflow
-    ("count: -1", "type"),                    # uint32 sign
-    ("huge: 18446744073709551616", "type"),   # uint64 overflow
-    ("big: 1.5", "type"),                     # a float for an integer
-    ("ratio: 0x10", "type"),                  # hex for a float
-    ("ratio: 010", "type"),                   # octal for a float
-    ("enabled: 2", "type"),
-    ("enabled: TRUE", "type"),
-    ("tags: 5", "type"),                      # unquoted string
-    ("tags: 'x' 'y' tags: ['\\xff']", "type"),  # a string that is not UTF-8
-    ("speed: MEDIUM", "enum-value"),
-    ("speed: 3", "enum-value"),               # a closed enum takes only its numbers
-    ("port: 1", "oneof-conflict"),            # host is set above
-    ("name: 'again'", "duplicate-field"),
-    ("host: 'again'", "duplicate-field"),
-    ("setting { key: 'lower' } Setting { key: 'x' }", "duplicate-field"),
-    ("limits { key: 1 }", "type"),            # a map key of the wrong type
-    ("payload { [type.googleapis.com/acme.Nope] { } }", "unknown-field"),
-    ("payload { [type.googleapis.com/acme.Step] { } }", "missing-required"),
-    ("[acme.nope]: 1", "unknown-field"),
-    ("steps { weight: 1 }", "missing-required"),
-    ("timeout { seconds: 1 seconds: 2 }", "duplicate-field"),
-    ("bogus: 1", "unknown-field"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("line", "code"),
+    [
+        ("small: 2147483648", "type"),  # int32 overflow
+        ("count: -1", "type"),  # uint32 sign
+        ("huge: 18446744073709551616", "type"),  # uint64 overflow
+        ("big: 1.5", "type"),  # a float for an integer
+        ("ratio: 0x10", "type"),  # hex for a float
+        ("ratio: 010", "type"),  # octal for a float
+        ("enabled: 2", "type"),
+        ("enabled: TRUE", "type"),
+        ("tags: 5", "type"),  # unquoted string
+        ("tags: 'x' 'y' tags: ['\\xff']", "type"),  # a string that is not UTF-8
+        ("speed: MEDIUM", "enum-value"),
+        ("speed: 3", "enum-value"),  # a closed enum takes only its numbers
+        ("port: 1", "oneof-conflict"),  # host is set above
+        ("name: 'again'", "duplicate-field"),
+        ("host: 'again'", "duplicate-field"),
+        ("setting { key: 'lower' } Setting { key: 'x' }", "duplicate-field"),
+        ("limits { key: 1 }", "type"),  # a map key of the wrong type
+        ("payload { [type.googleapis.com/acme.Nope] { } }", "unknown-field"),
+        ("payload { [type.googleapis.com/acme.Step] { } }", "missing-required"),
+        ("[acme.nope]: 1", "unknown-field"),
+        ("steps { weight: 1 }", "missing-required"),
+        ("timeout { seconds: 1 seconds: 2 }", "duplicate-field"),
+        ("bogus: 1", "unknown-field"),
+    ],
+)
 def test_each_mistake_is_one_error_and_protobuf_refuses_it_too(line: str, code: str) -> None:
     text = 'name: "e1"\nhost: "h"\n' + line + "\n"
     assert protobuf_accepts('name: "e1"\nhost: "h"\n')
@@ -184,8 +187,11 @@ def test_a_compiled_schema_is_cached_until_its_proto_changes(tmp_path: Path) -> 
     import os
 
     os.utime(proto, ns=(proto.stat().st_atime_ns, proto.stat().st_mtime_ns + 10**9))
-    assert [p.code for p in check("# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: STREAM\n",
-                                  path=doc) if p.is_error] == []  # fmt: skip
+    assert [
+        p.code
+        for p in check("# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: STREAM\n", path=doc)
+        if p.is_error
+    ] == []
     assert compile_mod.compile_count() == before + 1
 
 

@@ -55,26 +55,50 @@ def make_client() -> LanguageClient:
     return client
 
 
-def capabilities(*, pull: bool = False, snippets: bool = True, markdown: bool = True, progress: bool = True,
-                 configuration: bool = True, refresh: bool = True) -> T.ClientCapabilities:  # fmt: skip
+def capabilities(
+    *,
+    pull: bool = False,
+    snippets: bool = True,
+    markdown: bool = True,
+    progress: bool = True,
+    configuration: bool = True,
+    refresh: bool = True,
+) -> T.ClientCapabilities:
     fmt = [T.MarkupKind.Markdown, T.MarkupKind.PlainText] if markdown else [T.MarkupKind.PlainText]
     return T.ClientCapabilities(
         text_document=T.TextDocumentClientCapabilities(
             synchronization=T.TextDocumentSyncClientCapabilities(),
             hover=T.HoverClientCapabilities(content_format=fmt),
-            completion=T.CompletionClientCapabilities(completion_item=T.ClientCompletionItemOptions(
-                snippet_support=snippets, documentation_format=fmt, insert_text_mode_support=T.ClientCompletionItemInsertTextModeOptions(
-                    value_set=[T.InsertTextMode.AsIs, T.InsertTextMode.AdjustIndentation]))),
+            completion=T.CompletionClientCapabilities(
+                completion_item=T.ClientCompletionItemOptions(
+                    snippet_support=snippets,
+                    documentation_format=fmt,
+                    insert_text_mode_support=T.ClientCompletionItemInsertTextModeOptions(
+                        value_set=[T.InsertTextMode.AsIs, T.InsertTextMode.AdjustIndentation]
+                    ),
+                )
+            ),
             diagnostic=T.DiagnosticClientCapabilities() if pull else None,
-            publish_diagnostics=T.PublishDiagnosticsClientCapabilities(related_information=True, version_support=True,
-                                                                       tag_support=T.ClientDiagnosticsTagOptions(value_set=[T.DiagnosticTag.Unnecessary])),
-            code_action=T.CodeActionClientCapabilities(code_action_literal_support=T.ClientCodeActionLiteralOptions(
-                code_action_kind=T.ClientCodeActionKindOptions(value_set=[T.CodeActionKind.QuickFix, T.CodeActionKind.Source]))),
+            publish_diagnostics=T.PublishDiagnosticsClientCapabilities(
+                related_information=True,
+                version_support=True,
+                tag_support=T.ClientDiagnosticsTagOptions(value_set=[T.DiagnosticTag.Unnecessary]),
+            ),
+            code_action=T.CodeActionClientCapabilities(
+                code_action_literal_support=T.ClientCodeActionLiteralOptions(
+                    code_action_kind=T.ClientCodeActionKindOptions(
+                        value_set=[T.CodeActionKind.QuickFix, T.CodeActionKind.Source]
+                    )
+                )
+            ),
             document_symbol=T.DocumentSymbolClientCapabilities(hierarchical_document_symbol_support=True),
             inlay_hint=T.InlayHintClientCapabilities(),
             semantic_tokens=T.SemanticTokensClientCapabilities(
-                requests=T.ClientSemanticTokensRequestOptions(full=True), token_types=[], token_modifiers=[],
-                formats=[T.TokenFormat.Relative]),
+                requests=T.ClientSemanticTokensRequestOptions(full=True),
+                token_types=[],
+                token_modifiers=[],
+                formats=[T.TokenFormat.Relative],
+            ),
         ),
         workspace=T.WorkspaceClientCapabilities(
             configuration=configuration,
@@ -83,7 +107,7 @@ def capabilities(*, pull: bool = False, snippets: bool = True, markdown: bool = 
             code_lens=T.CodeLensWorkspaceClientCapabilities(refresh_support=refresh),
         ),
         window=T.WindowClientCapabilities(work_done_progress=progress),
-    )  # fmt: skip
+    )
 
 
 class Editor:
@@ -106,8 +130,11 @@ class Editor:
         uri = path.as_uri()
         self.texts[uri] = text
         self.versions[uri] = 1
-        self.client.text_document_did_open(T.DidOpenTextDocumentParams(
-            text_document=T.TextDocumentItem(uri=uri, language_id="amct-quant-cfg", version=1, text=text)))  # fmt: skip
+        self.client.text_document_did_open(
+            T.DidOpenTextDocumentParams(
+                text_document=T.TextDocumentItem(uri=uri, language_id="amct-quant-cfg", version=1, text=text)
+            )
+        )
         return uri
 
     def open_existing(self, path: Path) -> str:
@@ -116,12 +143,17 @@ class Editor:
         text = path.read_text(encoding="utf-8")
         self.texts[uri] = text
         self.versions[uri] = 1
-        self.client.text_document_did_open(T.DidOpenTextDocumentParams(
-            text_document=T.TextDocumentItem(uri=uri, language_id="amct-quant-cfg", version=1, text=text)))  # fmt: skip
+        self.client.text_document_did_open(
+            T.DidOpenTextDocumentParams(
+                text_document=T.TextDocumentItem(uri=uri, language_id="amct-quant-cfg", version=1, text=text)
+            )
+        )
         return uri
 
     def close(self, uri: str) -> None:
-        self.client.text_document_did_close(T.DidCloseTextDocumentParams(text_document=T.TextDocumentIdentifier(uri=uri)))
+        self.client.text_document_did_close(
+            T.DidCloseTextDocumentParams(text_document=T.TextDocumentIdentifier(uri=uri))
+        )
         self.texts.pop(uri)
 
     def edit(self, uri: str, start: T.Position, end: T.Position, new_text: str) -> int:
@@ -142,16 +174,22 @@ class Editor:
     def apply_edits(self, uri: str, edits: list[T.TextEdit]) -> int:
         """Apply a server's edits locally and send them as one change per edit (last first)."""
         text = self.texts[uri]
-        ordered = sorted(edits, key=lambda e: (textmodel.offset(text, e.range.start), textmodel.offset(text, e.range.end)),
-                         reverse=True)  # fmt: skip
+        ordered = sorted(
+            edits,
+            key=lambda e: (textmodel.offset(text, e.range.start), textmodel.offset(text, e.range.end)),
+            reverse=True,
+        )
         self.texts[uri] = textmodel.apply(text, edits)
         return self._send(uri, [T.TextDocumentContentChangePartial(range=e.range, text=e.new_text) for e in ordered])
 
     def _send(self, uri: str, changes: list[Any]) -> int:
         self.versions[uri] += 1
         version = self.versions[uri]
-        self.client.text_document_did_change(T.DidChangeTextDocumentParams(
-            text_document=T.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=changes))  # fmt: skip
+        self.client.text_document_did_change(
+            T.DidChangeTextDocumentParams(
+                text_document=T.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=changes
+            )
+        )
         return version
 
     def at(self, uri: str, needle: str, nth: int = 0, delta: int = 0) -> T.Position:
@@ -164,8 +202,9 @@ class Editor:
     async def diagnostics(self, uri: str, version: int | None = None) -> list[T.Diagnostic]:
         """The diagnostics published for *version* (default: the current one)."""
         want = self.versions[uri] if version is None else version
-        found = await wait_for(lambda: next((p for p in reversed(self.client.published)
-                                             if p.uri == uri and p.version == want), None))  # fmt: skip
+        found = await wait_for(
+            lambda: next((p for p in reversed(self.client.published) if p.uri == uri and p.version == want), None)
+        )
         return list(found.diagnostics)
 
     # -- requests --------------------------------------------------------------------------------
@@ -174,19 +213,26 @@ class Editor:
 
     async def complete(self, uri: str, pos: T.Position) -> list[T.CompletionItem]:
         result = await self.client.text_document_completion_async(
-            T.CompletionParams(text_document=self.doc(uri), position=pos))
+            T.CompletionParams(text_document=self.doc(uri), position=pos)
+        )
         return list(result.items if isinstance(result, T.CompletionList) else result or [])
 
-    async def actions(self, uri: str, start: T.Position, end: T.Position | None = None,
-                      only: list[str] | None = None) -> list[T.CodeAction]:  # fmt: skip
-        result = await self.client.text_document_code_action_async(T.CodeActionParams(
-            text_document=self.doc(uri), range=T.Range(start=start, end=end or start),
-            context=T.CodeActionContext(diagnostics=[], only=only)))  # fmt: skip
+    async def actions(
+        self, uri: str, start: T.Position, end: T.Position | None = None, only: list[str] | None = None
+    ) -> list[T.CodeAction]:
+        result = await self.client.text_document_code_action_async(
+            T.CodeActionParams(
+                text_document=self.doc(uri),
+                range=T.Range(start=start, end=end or start),
+                context=T.CodeActionContext(diagnostics=[], only=only),
+            )
+        )
         return [a for a in result or [] if isinstance(a, T.CodeAction)]
 
     async def execute(self, command: str, *arguments: Any, token: str | None = None) -> Any:
         return await self.client.workspace_execute_command_async(
-            T.ExecuteCommandParams(command=command, arguments=list(arguments), work_done_token=token))
+            T.ExecuteCommandParams(command=command, arguments=list(arguments), work_done_token=token)
+        )
 
 
 async def wait_for(probe: Callable[[], Any], timeout: float = TIMEOUT) -> Any:
@@ -205,17 +251,28 @@ KV_SCHEMAS = {"**/*.quant.cfg": {"message": "AMCTQuantCaliConfig"}}
 
 
 @asynccontextmanager
-async def session(folder: Path, *, locale: str | None = None, settings: dict[str, Any] | None = None,
-                  root: Path | None = None, **caps: Any) -> AsyncIterator[Editor]:  # fmt: skip
+async def session(
+    folder: Path,
+    *,
+    locale: str | None = None,
+    settings: dict[str, Any] | None = None,
+    root: Path | None = None,
+    **caps: Any,
+) -> AsyncIterator[Editor]:
     """A server whose workspace folder is *folder* (``rootUri`` too, unless *root* is given)."""
     client = make_client()
     await client.start_io(*SERVER)
     # The documents these tests open (docN.quant.cfg) are KV-cache configs: say so with the
     # kvcal.schemas setting, so that no "recognised by content" note joins their diagnostics.
     client.set_configuration({"kvcal": {"schemas": KV_SCHEMAS, **(settings or {})}})
-    result = await client.initialize_session(T.InitializeParams(
-        capabilities=capabilities(**caps), locale=locale, root_uri=(root or folder).as_uri(),
-        workspace_folders=[T.WorkspaceFolder(uri=folder.as_uri(), name="ws")]))  # fmt: skip
+    result = await client.initialize_session(
+        T.InitializeParams(
+            capabilities=capabilities(**caps),
+            locale=locale,
+            root_uri=(root or folder).as_uri(),
+            workspace_folders=[T.WorkspaceFolder(uri=folder.as_uri(), name="ws")],
+        )
+    )
     try:
         yield Editor(client, folder, result.capabilities)
     finally:
@@ -234,8 +291,9 @@ def example_text() -> str:
     return EXAMPLE.read_text(encoding="utf-8")
 
 
-def write_samples(path: Path, layers: dict[str, int], channels: int = 8, tokens: int = 16,
-                  *, nan_in: str | None = None, seed: int = 0) -> Path:  # fmt: skip
+def write_samples(
+    path: Path, layers: dict[str, int], channels: int = 8, tokens: int = 16, *, nan_in: str | None = None, seed: int = 0
+) -> Path:
     """A safetensors sample file: ``layers`` maps a layer to its number of batches."""
     import numpy as np
     from safetensors.numpy import save_file
@@ -244,7 +302,9 @@ def write_samples(path: Path, layers: dict[str, int], channels: int = 8, tokens:
     tensors = {}
     for layer, batches in layers.items():
         for i in range(batches):
-            data = rng.standard_normal((tokens, channels)).astype(np.float32) * (1 + np.arange(channels, dtype=np.float32))
+            data = rng.standard_normal((tokens, channels)).astype(np.float32) * (
+                1 + np.arange(channels, dtype=np.float32)
+            )
             if nan_in == layer and i == batches - 1:
                 data[0, 0] = np.nan
             tensors[f"{layer}/{i}"] = data

@@ -29,16 +29,21 @@ async def fix(editor: Editor, text: str, code: str, title_part: str) -> tuple[st
 
 
 async def test_rename_misspelled_field(editor: Editor) -> None:
-    text, diags, action = await fix(editor, "batch_nmu: 2\nkv_cache_quant_config { quant_layers: 'a' }\n",
-                                    "unknown-field", "'batch_num'")  # fmt: skip
+    text, diags, action = await fix(
+        editor, "batch_nmu: 2\nkv_cache_quant_config { quant_layers: 'a' }\n", "unknown-field", "'batch_num'"
+    )
     assert text.startswith("batch_num: 2\n") and diags == [] and action.is_preferred
 
 
-@pytest.mark.parametrize(("which", "kept"), [("Remove 'ifmr_quantize'", "hfmg_quantize"),
-                                             ("Remove the other 'hfmg_quantize'", "ifmr_quantize")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("which", "kept"),
+    [("Remove 'ifmr_quantize'", "hfmg_quantize"), ("Remove the other 'hfmg_quantize'", "ifmr_quantize")],
+)
 async def test_remove_one_of_two_algorithms(editor: Editor, which: str, kept: str) -> None:
-    src = ("kv_cache_quant_config {\n  quant_layers: 'a'\n  calibration_config {\n"
-           "    hfmg_quantize { num_of_bins: 2048 }\n    ifmr_quantize { search_step: 0.02 }\n  }\n}\n")  # fmt: skip
+    src = (
+        "kv_cache_quant_config {\n  quant_layers: 'a'\n  calibration_config {\n"
+        "    hfmg_quantize { num_of_bins: 2048 }\n    ifmr_quantize { search_step: 0.02 }\n  }\n}\n"
+    )
     text, diags, _ = await fix(editor, src, "oneof-conflict", which)
     assert diags == []
     assert kept in text and ({"hfmg_quantize", "ifmr_quantize"} - {kept}).pop() not in text
@@ -52,8 +57,10 @@ async def test_nearest_num_of_bins(editor: Editor) -> None:
 
 
 async def test_swap_reversed_search_range(editor: Editor) -> None:
-    src = ("kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {\n"
-           "  search_range_start: 1.3\n  search_range_end: 0.7\n} } }\n")  # fmt: skip
+    src = (
+        "kv_cache_quant_config { quant_layers: 'a' calibration_config { ifmr_quantize {\n"
+        "  search_range_start: 1.3\n  search_range_end: 0.7\n} } }\n"
+    )
     text, diags, _ = await fix(editor, src, "search-range", "Swap")
     assert "search_range_start: 0.7\n  search_range_end: 1.3" in text and diags == []
 
@@ -73,8 +80,10 @@ async def test_delete_duplicate_layer(editor: Editor) -> None:
 
 
 async def test_delete_duplicate_override(editor: Editor) -> None:
-    src = ("override_layers_configs {\n  layer_name: 'a'\n}\noverride_layers_configs {\n  layer_name: 'a'\n"
-           "  kv_data_quant_config { hfmg_quantize {} }\n}\n")  # fmt: skip
+    src = (
+        "override_layers_configs {\n  layer_name: 'a'\n}\noverride_layers_configs {\n  layer_name: 'a'\n"
+        "  kv_data_quant_config { hfmg_quantize {} }\n}\n"
+    )
     text, diags, _ = await fix(editor, src, "duplicate-layer", "duplicate override")
     assert text == "override_layers_configs {\n  layer_name: 'a'\n}\n" and diags == []  # the whole block went
 

@@ -21,10 +21,12 @@ LAYERS = ["model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.v_proj", 
 
 def config(data: str, layers: list[str] = LAYERS, batch_num: int = 2, extra: str = "") -> str:
     entries = "".join(f"  quant_layers: '{name}'\n" for name in layers)
-    return (f"# kvcal: data={data}\nbatch_num: {batch_num}\nkv_cache_quant_config {{\n{entries}"
-            "  calibration_config { hfmg_quantize { num_of_bins: 1024 } }\n}\n"
-            f"override_layers_configs {{\n  layer_name: '{layers[0]}'\n"
-            "  kv_data_quant_config { ifmr_quantize { quant_granularity: per_channel } }\n}\n" + extra)  # fmt: skip
+    return (
+        f"# kvcal: data={data}\nbatch_num: {batch_num}\nkv_cache_quant_config {{\n{entries}"
+        "  calibration_config { hfmg_quantize { num_of_bins: 1024 } }\n}\n"
+        f"override_layers_configs {{\n  layer_name: '{layers[0]}'\n"
+        "  kv_data_quant_config { ifmr_quantize { quant_granularity: per_channel } }\n}\n" + extra
+    )
 
 
 async def test_refuses_a_config_with_errors(editor: Editor) -> None:
@@ -76,8 +78,12 @@ async def test_a_block_lens_calibrates_its_layers_and_keeps_the_others(editor: E
     assert [row["layer"] for row in part["layers"]] == LAYERS[1:] and part["errors"] == []
     text = record.read_text()
     assert all(f'key: "{name}"' in text for name in LAYERS)  # the override's layer is still recorded
-    infos = await wait_for(lambda: len([d for d in editor.client.diagnostics.get(uri, ()) if d.code == "calibration"]) == 3
-                           and [d for d in editor.client.diagnostics[uri] if d.code == "calibration"])  # fmt: skip
+    infos = await wait_for(
+        lambda: (
+            len([d for d in editor.client.diagnostics.get(uri, ()) if d.code == "calibration"]) == 3
+            and [d for d in editor.client.diagnostics[uri] if d.code == "calibration"]
+        )
+    )
     assert any(d.message.startswith(LAYERS[0]) for d in infos)  # its earlier result is still shown
     assert before[LAYERS[0]] == first["layers"][0]["scale"]
     stale = await editor.execute("kvcal.calibrate", uri, {"layers": ["model.layers.9.self_attn.k_proj"]})
@@ -116,9 +122,15 @@ async def test_calibrates_writes_the_record_and_shows_results(editor: Editor) ->
     # results where the config is: information diagnostics and inlay hints on the layer names
     infos = await wait_for(lambda: [d for d in editor.client.diagnostics.get(uri, ()) if d.code == "calibration"])
     assert len(infos) == 3 and all(d.severity == T.DiagnosticSeverity.Information for d in infos)
-    assert {d.range.start.line for d in infos} == {editor.at(uri, f"'{n}'", 1 if n == LAYERS[0] else 0).line for n in LAYERS}
-    hints = await editor.client.text_document_inlay_hint_async(T.InlayHintParams(
-        text_document=editor.doc(uri), range=T.Range(start=T.Position(line=0, character=0), end=T.Position(line=99, character=0))))  # fmt: skip
+    assert {d.range.start.line for d in infos} == {
+        editor.at(uri, f"'{n}'", 1 if n == LAYERS[0] else 0).line for n in LAYERS
+    }
+    hints = await editor.client.text_document_inlay_hint_async(
+        T.InlayHintParams(
+            text_document=editor.doc(uri),
+            range=T.Range(start=T.Position(line=0, character=0), end=T.Position(line=99, character=0)),
+        )
+    )
     assert sum("SQNR" in h.label for h in hints) == 3
     hover = await editor.hover(uri, editor.at(uri, LAYERS[2], delta=3))
     assert "last calibration" in hover.contents.value and "SQNR" in hover.contents.value
@@ -171,9 +183,11 @@ def many_layers(folder: Path, n: int = 16, tokens: int = 2048) -> tuple[str, lis
     names = [f"model.layers.{i}.self_attn.k_proj" for i in range(n)]
     if not (folder / "many.safetensors").exists():
         write_samples(folder / "many.safetensors", dict.fromkeys(names, 2), channels=64, tokens=tokens)
-    text = ("# kvcal: data=many.safetensors\nbatch_num: 2\nkv_cache_quant_config {\n"
-            + "".join(f"  quant_layers: '{name}'\n" for name in names)
-            + "  calibration_config { ifmr_quantize { quant_granularity: per_channel } }\n}\n")  # fmt: skip
+    text = (
+        "# kvcal: data=many.safetensors\nbatch_num: 2\nkv_cache_quant_config {\n"
+        + "".join(f"  quant_layers: '{name}'\n" for name in names)
+        + "  calibration_config { ifmr_quantize { quant_granularity: per_channel } }\n}\n"
+    )
     return text, names
 
 
@@ -184,7 +198,9 @@ async def test_cancel_with_work_done_progress_and_stay_responsive(editor: Editor
     token = "tok-cancel"
     editor.client.progress_reports[token] = []
     task = asyncio.ensure_future(editor.execute("kvcal.calibrate", uri, token=token))
-    await wait_for(lambda: any(isinstance(v, T.WorkDoneProgressReport) for v in editor.client.progress_reports[token]), timeout=60)
+    await wait_for(
+        lambda: any(isinstance(v, T.WorkDoneProgressReport) for v in editor.client.progress_reports[token]), timeout=60
+    )
     # the server answers while the engine works
     started = time.perf_counter()
     hover = await editor.hover(uri, editor.at(uri, "batch_num", delta=2))
@@ -207,7 +223,9 @@ async def test_cancel_request(editor: Editor) -> None:
     editor.client.progress_reports[token] = []
     before = set(editor.client.protocol._request_futures)
     task = asyncio.ensure_future(editor.execute("kvcal.calibrate", uri, token=token))
-    await wait_for(lambda: any(isinstance(v, T.WorkDoneProgressReport) for v in editor.client.progress_reports[token]), timeout=60)
+    await wait_for(
+        lambda: any(isinstance(v, T.WorkDoneProgressReport) for v in editor.client.progress_reports[token]), timeout=60
+    )
     (msg_id,) = set(editor.client.protocol._request_futures) - before
     editor.client.protocol.notify(T.CANCEL_REQUEST, T.CancelParams(id=msg_id))
     with pytest.raises(JsonRpcRequestCancelled):
@@ -238,5 +256,8 @@ async def test_record_file_setting_and_a_server_created_progress_token(tmp_path:
         assert {d.code for d in await ed.diagnostics(example)} == {"precedence", "schema"}
         result = await ed.execute("kvcal.calibrate", example)
         assert result["errors"] == [] and len(result["layers"]) == 4
-        assert Path(result["report"]) == tmp_path / "out" / "quant.report" and (tmp_path / "out" / "quant.report" / "report.md").exists()
+        assert (
+            Path(result["report"]) == tmp_path / "out" / "quant.report"
+            and (tmp_path / "out" / "quant.report" / "report.md").exists()
+        )
         assert sum(Path(r["histogram"]).exists() for r in result["layers"]) == 4

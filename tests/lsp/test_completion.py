@@ -23,10 +23,17 @@ def labels(items: list[T.CompletionItem]) -> list[str]:
 async def test_root_fields_and_snippets(editor: Editor) -> None:
     uri = editor.open("batch_num: 1\n\n")
     items = await editor.complete(uri, T.Position(line=1, character=0))
-    assert labels(items) == ["activation_offset", "kv_cache_quant_config", "override_layers_configs",
-                             "kv_cache_quant_config block", "override_layers_configs block"]  # fmt: skip
+    assert labels(items) == [
+        "activation_offset",
+        "kv_cache_quant_config",
+        "override_layers_configs",
+        "kv_cache_quant_config block",
+        "override_layers_configs block",
+    ]
     scalar = next(i for i in items if i.label == "activation_offset")
-    assert scalar.text_edit.new_text == "activation_offset: " and scalar.insert_text_format == T.InsertTextFormat.PlainText
+    assert (
+        scalar.text_edit.new_text == "activation_offset: " and scalar.insert_text_format == T.InsertTextFormat.PlainText
+    )
     block = next(i for i in items if i.label == "kv_cache_quant_config")
     assert block.text_edit.new_text == "kv_cache_quant_config {\n\t$0\n}"
     assert block.insert_text_format == T.InsertTextFormat.Snippet
@@ -54,8 +61,10 @@ async def test_set_fields_and_the_other_algorithm_are_not_offered(editor: Editor
 
 
 async def test_values(editor: Editor) -> None:
-    uri = editor.open("kv_cache_quant_config { calibration_config {\n hfmg_quantize {\n"
-                      "  num_of_bins: \n  quant_granularity: \n  asymmetric:\n } } }\n")  # fmt: skip
+    uri = editor.open(
+        "kv_cache_quant_config { calibration_config {\n hfmg_quantize {\n"
+        "  num_of_bins: \n  quant_granularity: \n  asymmetric:\n } } }\n"
+    )
     bins = await editor.complete(uri, editor.at(uri, "num_of_bins: ", delta=13))
     assert labels(bins) == ["1024", "2048", "4096", "8192"]
     assert [i.label for i in bins if i.preselect] == ["4096"]
@@ -79,7 +88,9 @@ async def test_renaming_a_field_keeps_its_value(editor: Editor) -> None:
 
 async def test_layer_names_from_sample_data(editor: Editor) -> None:
     write_samples(editor.folder / "kv.safetensors", {"m.k": 1, "m.v": 1, "m.q": 1})
-    uri = editor.open("# kvcal: data=kv.safetensors\nkv_cache_quant_config {\n  quant_layers: 'm.k'\n  quant_layers: \n}\n")
+    uri = editor.open(
+        "# kvcal: data=kv.safetensors\nkv_cache_quant_config {\n  quant_layers: 'm.k'\n  quant_layers: \n}\n"
+    )
     items = await editor.complete(uri, editor.at(uri, "quant_layers: \n", delta=14))
     assert sorted(labels(items)) == ["m.q", "m.v"]  # m.k is listed already
     assert items[0].text_edit.new_text in ("'m.v'", "'m.q'")

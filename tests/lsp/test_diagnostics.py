@@ -42,8 +42,17 @@ def expected(text: str, layers: list[str] | None = None) -> list[tuple[int, int,
 
 def got(diags: list[T.Diagnostic]) -> list[tuple[int, int, int, int, str, str]]:
     names = {1: "error", 2: "warning", 3: "information", 4: "hint"}
-    return [(d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character,
-             names[d.severity], d.code) for d in diags]  # fmt: skip
+    return [
+        (
+            d.range.start.line,
+            d.range.start.character,
+            d.range.end.line,
+            d.range.end.character,
+            names[d.severity],
+            d.code,
+        )
+        for d in diags
+    ]
 
 
 async def test_open_publishes_the_grammar_problems_with_version(editor: Editor) -> None:
@@ -157,8 +166,13 @@ async def test_a_relative_sample_data_setting_starts_at_the_documents_workspace_
 
 async def test_documents_that_are_not_quant_configs_are_left_alone(editor: Editor) -> None:
     notes = (editor.folder / "README.md").as_uri()
-    editor.client.text_document_did_open(T.DidOpenTextDocumentParams(text_document=T.TextDocumentItem(
-        uri=notes, language_id="markdown", version=1, text="# kvcal\nbatch_num: zero\n")))  # fmt: skip
+    editor.client.text_document_did_open(
+        T.DidOpenTextDocumentParams(
+            text_document=T.TextDocumentItem(
+                uri=notes, language_id="markdown", version=1, text="# kvcal\nbatch_num: zero\n"
+            )
+        )
+    )
     uri = editor.open(BAD)  # opened after it: once its diagnostics are in, the README's would be too
     await editor.diagnostics(uri)
     assert not [p for p in editor.client.published if p.uri == notes]

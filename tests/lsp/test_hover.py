@@ -41,10 +41,12 @@ async def test_hover_range_is_the_word(editor: Editor) -> None:
 
 
 async def test_value_hover_says_valid_or_why_not(editor: Editor) -> None:
-    uri = editor.open("kv_cache_quant_config { quant_layers: 'a' calibration_config {\n"
-                      "  hfmg_quantize { num_of_bins: 3000 quant_granularity: per_channel } } }\n"
-                      "override_layers_configs { layer_name: 'b' kv_data_quant_config { ifmr_quantize {\n"
-                      "  max_percentile: 0.999999 min_percentile: 0.3 } } }\n")  # fmt: skip
+    uri = editor.open(
+        "kv_cache_quant_config { quant_layers: 'a' calibration_config {\n"
+        "  hfmg_quantize { num_of_bins: 3000 quant_granularity: per_channel } } }\n"
+        "override_layers_configs { layer_name: 'b' kv_data_quant_config { ifmr_quantize {\n"
+        "  max_percentile: 0.999999 min_percentile: 0.3 } } }\n"
+    )
     bad = await hover_text(editor, uri, "3000")
     assert "**error** (num-of-bins)" in bad and "nearest is 2048" in bad
     good = await hover_text(editor, uri, "per_channel")
@@ -67,8 +69,10 @@ async def test_layer_hover_shows_the_effective_plan(editor: Editor) -> None:
 
 
 async def test_symmetric_decided_by_asymmetric_in_the_override(editor: Editor) -> None:
-    uri = editor.open("activation_offset: true\noverride_layers_configs { layer_name: 'x'\n"
-                      "  kv_data_quant_config { hfmg_quantize { asymmetric: false } } }\n")  # fmt: skip
+    uri = editor.open(
+        "activation_offset: true\noverride_layers_configs { layer_name: 'x'\n"
+        "  kv_data_quant_config { hfmg_quantize { asymmetric: false } } }\n"
+    )
     text = await hover_text(editor, uri, "'x'")
     assert "symmetric (no offset) — decided by `asymmetric` in this layer's override" in text
 

@@ -22,8 +22,7 @@ class Raw:
     """A bare JSON-RPC peer over the server's stdio: writes messages, reads replies in order."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL)  # fmt: skip
+        self.proc = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.next_id = 0
 
     def send(self, message: dict[str, Any]) -> None:
@@ -88,12 +87,15 @@ def test_a_request_before_initialize_is_refused(raw: Raw) -> None:
     assert "result" in raw.initialize()
 
 
-@pytest.mark.parametrize("position", [{"line": -1, "character": 0}, {"line": 2**31, "character": 0},
-                                      {"line": "x", "character": 0}, None])  # fmt: skip
+@pytest.mark.parametrize(
+    "position", [{"line": -1, "character": 0}, {"line": 2**31, "character": 0}, {"line": "x", "character": 0}, None]
+)
 def test_params_that_do_not_fit_get_invalid_params(raw: Raw, position: Any) -> None:
     raw.initialize()
-    raw.notify("textDocument/didOpen", {"textDocument": {"uri": URI, "languageId": "amct-quant-cfg",
-                                                         "version": 1, "text": TEXT}})  # fmt: skip
+    raw.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": URI, "languageId": "amct-quant-cfg", "version": 1, "text": TEXT}},
+    )
     reply = hover(raw, position)
     assert reply["error"]["code"] == -32602 and "textDocument/hover" in reply["error"]["message"]
     good = hover(raw, {"line": 0, "character": 3})  # the server goes on answering

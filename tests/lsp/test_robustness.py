@@ -22,9 +22,21 @@ from tests.lsp import textmodel
 from tests.lsp.conftest import Editor, example_text
 
 EDITS = 1000
-GARBAGE = [*"abcxyz_019.-+ \t\n{}[]<>:;,#'\"\\/=é中😀", "layer_name", "quant_layers: ", "{ ", " }", "ifmr_quantize", "'"]  # fmt: skip
-SNIPPETS = ["override_layers_configs { layer_name: 'x' kv_data_quant_config { hfmg_quantize { num_of_bins: 3000 } } }\n",
-            "kv_cache_quant_config { quant_layers: 'a' }\n", "batch_num: 0\n", "# comment\n"]  # fmt: skip
+GARBAGE = [
+    *"abcxyz_019.-+ \t\n{}[]<>:;,#'\"\\/=é中😀",
+    "layer_name",
+    "quant_layers: ",
+    "{ ",
+    " }",
+    "ifmr_quantize",
+    "'",
+]
+SNIPPETS = [
+    "override_layers_configs { layer_name: 'x' kv_data_quant_config { hfmg_quantize { num_of_bins: 3000 } } }\n",
+    "kv_cache_quant_config { quant_layers: 'a' }\n",
+    "batch_num: 0\n",
+    "# comment\n",
+]
 
 
 def inside(text: str, pos: T.Position) -> bool:
@@ -45,8 +57,22 @@ async def request(editor: Editor, uri: str, rng: random.Random) -> None:
     text = editor.texts[uri]
     doc = editor.doc(uri)
     pos = textmodel.position(text, rng.randint(0, len(text)))
-    kind = rng.choice(["hover", "completion", "actions", "symbols", "folding", "tokens", "hints", "lens",
-                       "format", "definition", "references", "pull"])  # fmt: skip
+    kind = rng.choice(
+        [
+            "hover",
+            "completion",
+            "actions",
+            "symbols",
+            "folding",
+            "tokens",
+            "hints",
+            "lens",
+            "format",
+            "definition",
+            "references",
+            "pull",
+        ]
+    )
     c = editor.client
     if kind == "hover":
         h = await editor.hover(uri, pos)
@@ -58,7 +84,9 @@ async def request(editor: Editor, uri: str, rng: random.Random) -> None:
             assert item.label
             check_range(text, item.text_edit.range, kind)
     elif kind == "actions":
-        for action in await editor.actions(uri, pos, textmodel.position(text, min(len(text), textmodel.offset(text, pos) + 20))):
+        for action in await editor.actions(
+            uri, pos, textmodel.position(text, min(len(text), textmodel.offset(text, pos) + 20))
+        ):
             for edit in action.edit.changes[uri]:
                 check_range(text, edit.range, kind)
     elif kind == "symbols":
@@ -79,8 +107,13 @@ async def request(editor: Editor, uri: str, rng: random.Random) -> None:
         for i in range(0, len(data), 5):
             dl, dc, length, _kind, _mods = data[i : i + 5]
             line, char = line + dl, (char + dc if dl == 0 else dc)
-            check_range(text, T.Range(start=T.Position(line=line, character=char),
-                                      end=T.Position(line=line, character=char + length)), kind)  # fmt: skip
+            check_range(
+                text,
+                T.Range(
+                    start=T.Position(line=line, character=char), end=T.Position(line=line, character=char + length)
+                ),
+                kind,
+            )
     elif kind == "hints":
         whole = T.Range(start=T.Position(line=0, character=0), end=textmodel.position(text, len(text)))
         for h in await c.text_document_inlay_hint_async(T.InlayHintParams(text_document=doc, range=whole)) or []:
@@ -91,14 +124,17 @@ async def request(editor: Editor, uri: str, rng: random.Random) -> None:
             assert lens.command.command == "kvcal.calibrate"
     elif kind == "format":
         options = T.FormattingOptions(tab_size=2, insert_spaces=True)
-        for edit in await c.text_document_formatting_async(T.DocumentFormattingParams(text_document=doc, options=options)) or []:
+        for edit in (
+            await c.text_document_formatting_async(T.DocumentFormattingParams(text_document=doc, options=options)) or []
+        ):
             check_range(text, edit.range, kind)
     elif kind in ("definition", "references"):
         if kind == "definition":
             locs = await c.text_document_definition_async(T.DefinitionParams(text_document=doc, position=pos))
         else:
-            locs = await c.text_document_references_async(T.ReferenceParams(
-                text_document=doc, position=pos, context=T.ReferenceContext(include_declaration=True)))  # fmt: skip
+            locs = await c.text_document_references_async(
+                T.ReferenceParams(text_document=doc, position=pos, context=T.ReferenceContext(include_declaration=True))
+            )
         for loc in locs or []:
             if loc.uri == uri:
                 check_range(text, loc.range, kind)

@@ -44,7 +44,9 @@ async def test_an_amct_ptq_config_gets_no_false_errors_and_a_note_naming_its_sch
         assert "checked as AMCT post-training quantization config (AMCTConfig)" in diags[0].message
         (fix,) = [a for a in await ed.actions(uri, diags[0].range.start) if "Pin the schema" in a.title]
         text = textmodel.apply(ed.texts[uri], fix.edit.changes[uri])
-        assert text.startswith("# proto-file: calibration_config_pytorch.proto\n# proto-message: AMCTPytorchProto.AMCTConfig\n")
+        assert text.startswith(
+            "# proto-file: calibration_config_pytorch.proto\n# proto-message: AMCTPytorchProto.AMCTConfig\n"
+        )
         ed.set_text(uri, text)
         assert _codes(await ed.diagnostics(uri)) == []  # pinned: no note
         summary = await ed.execute("kvcal.documentInfo", uri)
@@ -62,22 +64,26 @@ async def test_a_txtpb_with_a_header_is_checked_against_the_users_proto(tmp_path
         summary = await ed.execute("kvcal.documentInfo", uri)
         assert (summary["schema"], summary["how"], summary["family"]) == ("acme.v3.Job", "header", None)
         # go to definition: from the field to its declaration in open.proto
-        locs = await ed.client.text_document_definition_async(T.DefinitionParams(
-            text_document=ed.doc(uri), position=ed.at(uri, "retries", delta=2)))  # fmt: skip
+        locs = await ed.client.text_document_definition_async(
+            T.DefinitionParams(text_document=ed.doc(uri), position=ed.at(uri, "retries", delta=2))
+        )
         (loc,) = locs
         proto = Path(url2pathname(urlsplit(loc.uri).path))
         assert proto == (tmp_path / "open.proto").resolve()
         line = proto.read_text().splitlines()[loc.range.start.line]
         assert "retries" in line
         # an enum value goes to the value's declaration
-        (loc,) = await ed.client.text_document_definition_async(T.DefinitionParams(
-            text_document=ed.doc(uri), position=ed.at(uri, "BATCH", delta=2)))  # fmt: skip
+        (loc,) = await ed.client.text_document_definition_async(
+            T.DefinitionParams(text_document=ed.doc(uri), position=ed.at(uri, "BATCH", delta=2))
+        )
         assert "BATCH = 1" in proto.read_text().splitlines()[loc.range.start.line]
         # hover on the header says which schema and why
         hover = await ed.hover(uri, ed.at(uri, "acme.v3.Job", delta=2))
         assert hover is not None and "acme.v3.Job" in hover.contents.value
         # completion offers the proto's fields and its enum's values
-        labels = {i.label for i in await ed.complete(ed.open(JOB + "pri", name="j2.txtpb"), T.Position(line=4, character=3))}
+        labels = {
+            i.label for i in await ed.complete(ed.open(JOB + "pri", name="j2.txtpb"), T.Position(line=4, character=3))
+        }
         assert {"priority", "ids"} <= labels
 
 
@@ -114,9 +120,15 @@ async def test_document_info_says_which_sample_data_the_server_read(tmp_path: Pa
         uri = ed.open("# kvcal: data=kv.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n", name="x.quant.cfg")
         await ed.diagnostics(uri)
         info = await ed.execute("kvcal.documentInfo", uri)
-        assert info["sampleData"] == {"path": str(tmp_path / "kv.safetensors"), "origin": "header", "layers": 2,
-                                      "error": None}  # fmt: skip
-        missing = ed.open("# kvcal: data=nope.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n", name="y.quant.cfg")
+        assert info["sampleData"] == {
+            "path": str(tmp_path / "kv.safetensors"),
+            "origin": "header",
+            "layers": 2,
+            "error": None,
+        }
+        missing = ed.open(
+            "# kvcal: data=nope.safetensors\nkv_cache_quant_config { quant_layers: 'a' }\n", name="y.quant.cfg"
+        )
         await ed.diagnostics(missing)
         info = await ed.execute("kvcal.documentInfo", missing)
         assert info["sampleData"]["origin"] == "header" and info["sampleData"]["error"]
@@ -145,8 +157,13 @@ async def test_select_schema_choices_write_the_header(tmp_path: Path) -> None:
         titles = [a.title for a in await ed.actions(uri, note.range.start)]
         assert any("acme.v3.Job — open.proto" in t for t in titles) and any("AMCTConfig" in t for t in titles)
         job = next(c for c in choices if c["label"] == "Job")
-        edits = [T.TextEdit(range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
-                            new_text=e["newText"]) for e in job["edit"]["changes"][uri]]  # fmt: skip
+        edits = [
+            T.TextEdit(
+                range=T.Range(start=T.Position(**e["range"]["start"]), end=T.Position(**e["range"]["end"])),
+                new_text=e["newText"],
+            )
+            for e in job["edit"]["changes"][uri]
+        ]
         text = textmodel.apply(ed.texts[uri], edits)
         assert text == "# proto-file: open.proto\n# proto-message: acme.v3.Job\nkind: BATCH\n"
         ed.set_text(uri, text)

@@ -25,8 +25,9 @@ KV = kv_schema()
 
 
 def change(l0: int, c0: int, l1: int, c1: int, text: str) -> T.TextDocumentContentChangePartial:
-    return T.TextDocumentContentChangePartial(range=T.Range(start=T.Position(line=l0, character=c0),
-                                                            end=T.Position(line=l1, character=c1)), text=text)  # fmt: skip
+    return T.TextDocumentContentChangePartial(
+        range=T.Range(start=T.Position(line=l0, character=c0), end=T.Position(line=l1, character=c1)), text=text
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,7 +56,8 @@ def test_whole_document_change() -> None:
 def test_settings() -> None:
     assert parse_settings(None) == Settings()
     assert parse_settings({"sampleData": " a.safetensors ", "recordFile": "", "inlayHints": False}) == Settings(
-        "a.safetensors", None, False)  # fmt: skip
+        "a.safetensors", None, False
+    )
     assert parse_settings({"inlayHints": "no", "sampleData": 3}) == Settings()
 
 
@@ -76,7 +78,9 @@ def test_sample_association(tmp_path: Path) -> None:
 
 
 def test_outcome_follows_plans_and_anchors() -> None:
-    text = "kv_cache_quant_config { quant_layers: 'a' quant_layers: 'b' }\noverride_layers_configs { layer_name: 'a' }\n"
+    text = (
+        "kv_cache_quant_config { quant_layers: 'a' quant_layers: 'b' }\noverride_layers_configs { layer_name: 'a' }\n"
+    )
     analysis = analyze(text, schema=KV)
     plans = resolve_analysis(analysis)
     row = {"scale": [0.5, 0.25], "offset": [-3, 1], "sqnr_db": 40.123}
@@ -86,7 +90,11 @@ def test_outcome_follows_plans_and_anchors() -> None:
     problems = outcome.problems(analysis, plans, None)
     assert [(text[p.start : p.end], p.severity) for p in problems] == [("'a'", "information"), ("'b'", "information")]
     assert problems[0].start == text.index("'a'", text.index("layer_name"))  # on the override
-    changed = resolve_analysis(analyze(text.replace("layer_name: 'a' }", "layer_name: 'a' kv_data_quant_config { hfmg_quantize {} } }"), schema=KV))
+    changed = resolve_analysis(
+        analyze(
+            text.replace("layer_name: 'a' }", "layer_name: 'a' kv_data_quant_config { hfmg_quantize {} } }"), schema=KV
+        )
+    )
     assert outcome.current(changed) == {"b": "S"}  # a's plan changed: its result is stale
     failed = Outcome(issues=[Issue("bad data", "b"), Issue("no file")], plans=tuple(plans))
     spans = [(p.start, p.end, p.severity) for p in failed.problems(analysis, plans, (3, 7))]
@@ -125,24 +133,29 @@ def test_the_server_does_not_import_torch() -> None:
     import subprocess
     import sys
 
-    code = ("import sys\nimport kvcal.server, kvcal.server.commands.lsp\nfrom kvcal.server.lsp import create_server\n"
-            "create_server()\nheavy = sorted(m for m in ('torch', 'matplotlib', 'numpy', 'kvcal.calibrate') if m in sys.modules)\n"
-            "print(heavy)")  # fmt: skip
+    code = (
+        "import sys\nimport kvcal.server, kvcal.server.commands.lsp\nfrom kvcal.server.lsp import create_server\n"
+        "create_server()\nheavy = sorted(m for m in ('torch', 'matplotlib', 'numpy', 'kvcal.calibrate') if m in sys.modules)\n"
+        "print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize(("uri", "language", "text", "served"), [
-    ("file:///w/a.quant.cfg", "amct-quant-cfg", "", True),
-    ("file:///w/notes.txt", "amctquantcfg", "", True),  # Neovim's filetype from docs/editors.md
-    ("file:///w/model.cfg", "cfg", "batch_num: 1\n", True),
-    ("file:///w/run.pbtxt", "plaintext", "", True),
-    ("untitled:Untitled-1", "plaintext", "# kvcal: data=kv.safetensors\n", True),
-    ("untitled:Untitled-1", "plaintext", "\ufeff# proto-message: AMCTQuantCaliConfig\n", True),
-    ("file:///w/readme.md", "markdown", "# kvcal\nbatch_num: 1\n", False),
-    ("file:///w/setup.py", "python", "import os\n", False),
-    ("untitled:Untitled-1", "plaintext", "some notes\n", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("uri", "language", "text", "served"),
+    [
+        ("file:///w/a.quant.cfg", "amct-quant-cfg", "", True),
+        ("file:///w/notes.txt", "amctquantcfg", "", True),  # Neovim's filetype from docs/editors.md
+        ("file:///w/model.cfg", "cfg", "batch_num: 1\n", True),
+        ("file:///w/run.pbtxt", "plaintext", "", True),
+        ("untitled:Untitled-1", "plaintext", "# kvcal: data=kv.safetensors\n", True),
+        ("untitled:Untitled-1", "plaintext", "\ufeff# proto-message: AMCTQuantCaliConfig\n", True),
+        ("file:///w/readme.md", "markdown", "# kvcal\nbatch_num: 1\n", False),
+        ("file:///w/setup.py", "python", "import os\n", False),
+        ("untitled:Untitled-1", "plaintext", "some notes\n", False),
+    ],
+)
 def test_which_documents_are_quant_configs(uri: str, language: str, text: str, served: bool) -> None:
     from kvcal.server.lsp.documents import is_quant_config
 

@@ -107,12 +107,22 @@ def _alive(raw: Raw, msg_id: int) -> None:
     assert raw.response(msg_id).get("result", "x") is None
 
 
-@pytest.mark.parametrize(("body", "code"), [
-    (b"{not json", -32700), (b"", None), (b"\xff\xfe\x00", -32700), (b'{"jsonrpc": "2.0", "id": 5, "method": ',  -32700),
-    (b"[" * 50_000 + b"]" * 50_000, -32700), (b'{"jsonrpc": "2.0", "id": ' + b"9" * 5000 + b', "method": "x"}', -32700),
-    (b"[1, 2]", -32600), (b'"a string"', -32600), (b"42", -32600), (b"null", -32600),
-    (b'{"jsonrpc": "1.0", "id": 9, "method": "textDocument/hover"}', None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"{not json", -32700),
+        (b"", None),
+        (b"\xff\xfe\x00", -32700),
+        (b'{"jsonrpc": "2.0", "id": 5, "method": ', -32700),
+        (b"[" * 50_000 + b"]" * 50_000, -32700),
+        (b'{"jsonrpc": "2.0", "id": ' + b"9" * 5000 + b', "method": "x"}', -32700),
+        (b"[1, 2]", -32600),
+        (b'"a string"', -32600),
+        (b"42", -32600),
+        (b"null", -32600),
+        (b'{"jsonrpc": "1.0", "id": 9, "method": "textDocument/hover"}', None),
+    ],
+)
 def test_malformed_bodies_are_answered_and_the_server_goes_on(raw: Raw, body: bytes, code: int | None) -> None:
     if body == b"":  # (an empty body: nothing to answer; the framing goes on)
         raw.send_raw(b"Content-Length: 0\r\n\r\n")
@@ -133,10 +143,23 @@ def test_absurd_headers(raw: Raw) -> None:
 
 
 @settings(max_examples=25, deadline=None)
-@given(bodies=st.lists(st.one_of(st.binary(max_size=200), st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10)),
-    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.sampled_from(["jsonrpc", "id", "method", "params", "x"]), c, max_size=4)),
-    max_leaves=12).map(lambda v: json.dumps(v).encode())), min_size=1, max_size=6))  # fmt: skip
+@given(
+    bodies=st.lists(
+        st.one_of(
+            st.binary(max_size=200),
+            st.recursive(
+                st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=10)),
+                lambda c: st.one_of(
+                    st.lists(c, max_size=4),
+                    st.dictionaries(st.sampled_from(["jsonrpc", "id", "method", "params", "x"]), c, max_size=4),
+                ),
+                max_leaves=12,
+            ).map(lambda v: json.dumps(v).encode()),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_random_bodies_never_stop_the_server(bodies: list[bytes]) -> None:
     server = Raw()
     try:
@@ -229,7 +252,7 @@ async def test_calibration_outputs_that_are_no_regular_files_are_refused(tmp_pat
         result = await editor.execute("kvcal.calibrate", uri)
         assert result["layers"] == [] and ("FIFO" in result["errors"][0] or "symbolic link" in result["errors"][0])
     assert outside.read_text() == "precious\n"
-    assert (record.is_fifo() if kind == "fifo" else not record.exists())
+    assert record.is_fifo() if kind == "fifo" else not record.exists()
 
 
 # -- control characters in layer names -------------------------------------------------------------------
@@ -241,8 +264,10 @@ async def test_control_characters_in_layer_names_are_escaped_in_diagnostics(tmp_
 
     write_samples(tmp_path / "kv.safetensors", {"ok\x1b[31m": 1, "b\nc": 1})
     async with session(tmp_path) as editor:
-        text = ("# kvcal: data=kv.safetensors\nbatch_num: 1\nkv_cache_quant_config {\n"
-                "  quant_layers: 'a\\x1b[2Jb'\n  quant_layers: 'a\\x1b[2Jb'\n  quant_layers: ' x\\n'\n}\n")  # fmt: skip
+        text = (
+            "# kvcal: data=kv.safetensors\nbatch_num: 1\nkv_cache_quant_config {\n"
+            "  quant_layers: 'a\\x1b[2Jb'\n  quant_layers: 'a\\x1b[2Jb'\n  quant_layers: ' x\\n'\n}\n"
+        )
         uri = editor.open(text, name="q.cfg")
         found = await editor.diagnostics(uri)
         assert {d.code for d in found} >= {"duplicate-layer", "unknown-layer", "layer-name"}, found

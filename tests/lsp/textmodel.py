@@ -59,8 +59,11 @@ def position(text: str, off: int) -> types.Position:
 
 def apply(text: str, edits: Iterable[types.TextEdit]) -> str:
     """Apply non-overlapping edits (all relative to *text*), as an editor does."""
-    spans = sorted(((offset(text, e.range.start), offset(text, e.range.end), e.new_text) for e in edits),
-                   key=lambda s: (s[0], s[1]), reverse=True)  # fmt: skip
+    spans = sorted(
+        ((offset(text, e.range.start), offset(text, e.range.end), e.new_text) for e in edits),
+        key=lambda s: (s[0], s[1]),
+        reverse=True,
+    )
     for start, end, new in spans:
         text = text[:start] + new + text[end:]
     return text

