@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from google.protobuf.descriptor import FieldDescriptor
 
@@ -220,7 +220,7 @@ class _Walker:
                 data={"insert": {"offset": offset, "text": f" {name}{_placeholder(fi)} "}, "field": name},
             )
 
-    def lookup(self, info: MessageInfo, fld: Field) -> FieldInfo | bool | None:
+    def lookup(self, info: MessageInfo, fld: Field) -> FieldInfo | Literal[False] | None:
         """The field a name refers to; None for an unknown name (reported here or by the
         caller), False when a problem was reported here already."""
         name = fld.name
@@ -267,7 +267,7 @@ class _Walker:
         self, view: View, info: MessageInfo, fld: Field, suppressed: _Ancestors, inner: tuple[_Ancestors, bool]
     ) -> None:
         name = fld.name
-        fi = self.lookup(info, fld)
+        fi = info.lookup(name.text) if name.kind == "plain" else self.lookup(info, fld)
         if fi is False:
             return
         if fi is None:
@@ -276,7 +276,6 @@ class _Walker:
             else:
                 self.unknown(info, fld, suppressed)
             return
-        assert isinstance(fi, FieldInfo)
         fields = view.fields
         key = fi.key
         previous = fields.get(key)
