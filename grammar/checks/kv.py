@@ -10,8 +10,16 @@ import math
 from collections.abc import Collection
 
 from kvcal.grammar import schema
-from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
-from kvcal.grammar.checks.views import Occurrence, View, suggest
+from kvcal.grammar.checks.values import (
+    ValueRule,
+    by_message,
+    check_rules,
+    nonfinite_search,
+    problem,
+    related,
+    show,
+)
+from kvcal.grammar.checks.views import Occurrence, View, suggest, walk_views
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS, MAX_IFMR_CANDIDATES, MAX_SEARCH_CANDIDATES
 from kvcal.grammar.problems import Problem, Related, quoted
 from kvcal.grammar.syntax.tree import Message
@@ -77,24 +85,9 @@ def _check_ifmr(view: View) -> list[Problem]:
     start, end, step = (
         o.value if o is not None else d for o, d in zip((s_occ, e_occ, step_occ), defaults, strict=True)
     )
-    # an infinite end or step, or a nan end (no value rule covers the end); a nan start or
-    # step is the value rules' to report
-    endless = [
-        (o, c)
-        for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
-        if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))
-    ]
+    endless = nonfinite_search(s_occ, e_occ, step_occ, "its search (arange)")
     if endless:
-        return [
-            problem(
-                code,
-                "error",
-                o,
-                f"{o.field.name.text} must be a finite number, not {show(o.value)}: "
-                "AMCT cannot build its search (arange) from it",
-            )
-            for o, code in endless
-        ]
+        return endless
     if math.isnan(start) or math.isnan(step):
         return []  # the value rules report these
     anchor = s_occ or e_occ
@@ -162,16 +155,6 @@ def _ifmr_defaults() -> tuple[float, ...]:
     return tuple(schema.amct_float(fields[n].default_value) for n in _IFMR_RANGE)
 
 
-def _walk_views(root: View) -> list[View]:
-    out, stack = [], [root]
-    while stack:
-        view = stack.pop()
-        out.append(view)
-        for occs in view.fields.values():
-            stack.extend(o.value for o in occs if isinstance(o.value, View))
-    return out
-
-
 def check_values(
     root: View, text: str, *, layers: Collection[str] | None = None, views: Collection[View] | None = None
 ) -> list[Problem]:
@@ -181,7 +164,7 @@ def check_values(
     the caller has them at hand; the others are not looked at.
     """
     out: list[Problem] = []
-    for view in _walk_views(root) if views is None else views:
+    for view in walk_views(root) if views is None else views:
         name = view.descriptor.full_name
         if name in _RULES_BY_MESSAGE:
             out += check_rules(view, _RULES_BY_MESSAGE[name])

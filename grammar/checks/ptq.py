@@ -14,13 +14,21 @@ of scope: kvcal has no layer inventory for these configs.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kvcal.grammar.checks.effective import Row
-from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
-from kvcal.grammar.checks.views import Occurrence, View, suggest
+from kvcal.grammar.checks.values import (
+    ValueRule,
+    by_message,
+    check_rules,
+    nonfinite_search,
+    problem,
+    related,
+    show,
+)
+from kvcal.grammar.checks.views import Occurrence, View, suggest, walk_views
 from kvcal.grammar.plan import ALLOWED_NUM_OF_BINS
 from kvcal.grammar.problems import Problem, ProblemExtras, Related, Severity, quoted
 from kvcal.grammar.schema.fields import message_type
@@ -247,22 +255,9 @@ def _check_ifmr(view: View) -> list[Problem]:
     s_occ, e_occ, step_occ = occs
     start, end, step = (float(view.value(n)) for n in _IFMR_RANGE)
     start, end, step = (float(show(v)) if math.isfinite(v) else v for v in (start, end, step))
-    endless = [
-        (o, c)
-        for o, c in ((s_occ, "search-range"), (e_occ, "search-range"), (step_occ, "search-step"))
-        if o is not None and (math.isinf(o.value) or (o is e_occ and math.isnan(o.value)))
-    ]
+    endless = nonfinite_search(s_occ, e_occ, step_occ, "its search")
     if endless:
-        return [
-            problem(
-                code,
-                "error",
-                o,
-                f"{o.field.name.text} must be a finite number, not {show(o.value)}: "
-                "AMCT cannot build its search from it",
-            )
-            for o, code in endless
-        ]
+        return endless
     if math.isnan(start) or math.isnan(step):
         return []  # the value rules report these
     anchor = s_occ or e_occ
@@ -344,21 +339,12 @@ def _check_ada(view: View) -> list[Problem]:
     ]
 
 
-def _walk_views(root: View) -> Iterator[View]:
-    stack = [root]
-    while stack:
-        view = stack.pop()
-        yield view
-        for occs in view.fields.values():
-            stack.extend(o.value for o in occs if isinstance(o.value, View))
-
-
 def check_values(
     root: View, text: str, *, layers: Collection[str] | None = None, views: Collection[View] | None = None
 ) -> list[Problem]:
     """Value rules, relations, lists, layer types and common_config notes (spec §1.4, §1.6)."""
     out: list[Problem] = []
-    for view in _walk_views(root) if views is None else views:
+    for view in walk_views(root) if views is None else views:
         name = view.descriptor.full_name
         if name in _RULES_BY_MESSAGE:
             out += check_rules(view, _RULES_BY_MESSAGE[name])

@@ -39,8 +39,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kvcal.grammar.checks.effective import Row, RowKind
-from kvcal.grammar.checks.values import ValueRule, by_message, check_rules, problem, related, show
-from kvcal.grammar.checks.views import Occurrence, View, suggest
+from kvcal.grammar.checks.values import (
+    ValueRule,
+    by_message,
+    check_rules,
+    clip_rules,
+    problem,
+    related,
+    show,
+)
+from kvcal.grammar.checks.views import Occurrence, View, suggest, walk_views
 from kvcal.grammar.problems import Problem, ProblemExtras, Related, Severity, quoted
 
 if TYPE_CHECKING:  # (typing.Unpack is Python 3.11+)
@@ -87,24 +95,7 @@ VALUE_RULES: tuple[ValueRule, ...] = (
         high=1,
         high_inclusive=False,
     ),
-    ValueRule(
-        _CLIP,
-        "clip_max",
-        "clip-range",
-        "error",
-        'AMCT refuses it ("clip max should be larger than 0"): it is the initial upper clip',
-        low=0,
-    ),
-    ValueRule(
-        _CLIP,
-        "clip_min",
-        "clip-range",
-        "error",
-        'AMCT refuses it ("clip min should be less than 0"): it is the initial lower clip; to keep '
-        "the lower bound at 0, drop clip_max_min and set fixed_min: true",
-        high=0,
-        high_inclusive=False,
-    ),
+    *clip_rules(_CLIP),
 )
 
 _RULES_BY_MESSAGE = by_message(VALUE_RULES)
@@ -359,22 +350,12 @@ def field_problem(code: str, severity: Severity, occ: Occurrence, message: str, 
 # -- the checks ---------------------------------------------------------------------------
 
 
-def _walk_views(root: View) -> list[View]:
-    out, stack = [], [root]
-    while stack:
-        view = stack.pop()
-        out.append(view)
-        for occs in view.fields.values():
-            stack.extend(o.value for o in occs if isinstance(o.value, View))
-    return out
-
-
 def check_values(
     root: View, text: str, *, layers: Collection[str] | None = None, views: Collection[View] | None = None
 ) -> list[Problem]:
     """Every rule of spec §2 that needs no model, for the mode the content implies."""
     out: list[Problem] = []
-    for view in _walk_views(root) if views is None else views:
+    for view in walk_views(root) if views is None else views:
         rules = _RULES_BY_MESSAGE.get(view.descriptor.full_name)
         if rules:
             out += check_rules(view, rules)

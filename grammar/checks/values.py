@@ -17,7 +17,7 @@ from kvcal.grammar.schema import shortest_float32
 if TYPE_CHECKING:  # (typing.Unpack is Python 3.11+)
     from typing_extensions import Unpack
 
-__all__ = ["ValueRule", "by_message", "check_rules", "problem", "related", "show"]
+__all__ = ["ValueRule", "by_message", "check_rules", "clip_rules", "nonfinite_search", "problem", "related", "show"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +101,50 @@ def related(occ: Occurrence | None) -> tuple[Related, ...]:
     if occ is None:
         return ()
     return (Related(occ.node.start, occ.node.end, f"{occ.field.name.text} is set here"),)
+
+
+def nonfinite_search(
+    start: Occurrence | None, end: Occurrence | None, step: Occurrence | None, what: str
+) -> list[Problem]:
+    """An IFMR search written with an infinite bound or step, or a NaN end (no value rule
+    covers the end; a NaN start or step is the value rules' to report): one error each.
+    *what*: what AMCT cannot build from it."""
+    endless = [
+        (o, c)
+        for o, c in ((start, "search-range"), (end, "search-range"), (step, "search-step"))
+        if o is not None and (math.isinf(o.value) or (o is end and math.isnan(o.value)))
+    ]
+    return [
+        problem(
+            code,
+            "error",
+            o,
+            f"{o.field.name.text} must be a finite number, not {show(o.value)}: AMCT cannot build {what} from it",
+        )
+        for o, code in endless
+    ]
+
+
+def clip_rules(message: str) -> tuple[ValueRule, ValueRule]:
+    """The initial clip of a retrain or distillation ``ClipMaxMin`` (*message*: its full name):
+    AMCT refuses an upper clip <= 0 and a lower clip >= 0."""
+    return (
+        ValueRule(
+            message,
+            "clip_max",
+            "clip-range",
+            "error",
+            'AMCT refuses it ("clip max should be larger than 0"): it is the initial upper clip',
+            low=0,
+        ),
+        ValueRule(
+            message,
+            "clip_min",
+            "clip-range",
+            "error",
+            'AMCT refuses it ("clip min should be less than 0"): it is the initial lower clip; to keep '
+            "the lower bound at 0, drop clip_max_min and set fixed_min: true",
+            high=0,
+            high_inclusive=False,
+        ),
+    )

@@ -14,7 +14,7 @@ from google.protobuf.descriptor import Descriptor
 from kvcal.grammar.spelling import suggest
 from kvcal.grammar.syntax.tree import Field, Message, Value
 
-__all__ = ["Occurrence", "View", "merge_views", "suggest"]  # (suggest: re-exported for the rule tables)
+__all__ = ["Occurrence", "View", "merge_views", "suggest", "walk_views"]  # (suggest: re-exported for the rule tables)
 
 
 @dataclass(slots=True)
@@ -99,3 +99,15 @@ def merge_views(views: list[View]) -> View:
         for key, items in view.fields.items():
             merged.fields.setdefault(key, []).extend(items)
     return merged
+
+
+def walk_views(root: View) -> list[View]:
+    """*root* and every message view below it (the rule tables' fallback when the walk did not
+    collect their views)."""
+    out, stack = [], [root]
+    while stack:
+        view = stack.pop()
+        out.append(view)
+        for occs in view.fields.values():
+            stack.extend(o.value for o in occs if isinstance(o.value, View))
+    return out
