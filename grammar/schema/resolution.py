@@ -3,7 +3,8 @@ the language server.
 
 1. explicit: ``--proto FILE --message NAME`` (or the server's ``kvcal.schemas`` setting);
 2. the document's header (``# proto-file:``, ``# proto-message:``, ``# proto-import:``);
-   paths relative to the document's folder, then the proto path, then the workspace;
+   paths relative to the document's folder, then the proto path, then the workspace, then
+   the folders above the document up to its project's root (``.git``, a Bazel or buf root);
 3. the bundled AMCT family, recognised by content (:mod:`~kvcal.grammar.schema.detect`);
 4. none: syntax and formatting only, never a schema error.
 
@@ -192,7 +193,34 @@ def _locate(value: str, path: Path | None, options: SchemaOptions) -> tuple[Path
         candidate = base / written
         if candidate.is_file():
             return _tidy(candidate), base, bases
-    return None, None, bases
+    # then the folders up to the document's project root: protoc, Bazel and protobuf's own
+    # printers write a header's path from there (descriptor.file.name)
+    above = [b for b in _project_folders(path.parent) if b not in bases] if path is not None else []
+    for base in above:
+        candidate = base / written
+        if candidate.is_file():
+            return _tidy(candidate), base, [*bases, *above]
+    return None, None, [*bases, *above]
+
+
+# What marks a project's root: a repository, a Bazel workspace, a buf module or workspace.
+_PROJECT_MARKERS = (".git", ".hg", "MODULE.bazel", "WORKSPACE", "WORKSPACE.bazel", "buf.yaml", "buf.work.yaml")
+_MAX_DEPTH = 64
+
+
+def _project_folders(folder: Path) -> list[Path]:
+    """The folders above *folder*, nearest first, up to the nearest one that is a project's
+    root (see ``_PROJECT_MARKERS``); none when *folder* is a root itself or no root is above it."""
+    above: list[Path] = []
+    for current in [folder, *folder.parents][:_MAX_DEPTH]:
+        if current != folder:
+            above.append(current)
+        try:
+            if any((current / marker).exists() for marker in _PROJECT_MARKERS):
+                return above
+        except OSError:  # (an unreadable folder on the way: no root found through it)
+            return []
+    return []
 
 
 def _tidy(found: Path) -> Path:

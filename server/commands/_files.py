@@ -123,6 +123,13 @@ def add_schema_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cwd() -> tuple[Path, ...]:
+    try:
+        return (Path.cwd(),)
+    except OSError:  # (the current folder was removed)
+        return ()
+
+
 def schema_options(args: argparse.Namespace) -> SchemaOptions | int:
     """The schema options of a command; an unusable explicit schema is a usage error (2)."""
     proto, message = getattr(args, "proto", None), getattr(args, "message", None)
@@ -136,6 +143,7 @@ def schema_options(args: argparse.Namespace) -> SchemaOptions | int:
         message=message,
         origin="--proto/--message",
         proto_path=proto_path,
+        workspace=_cwd(),  # (the command line's workspace: where it runs)
     )
     if proto is not None or message is not None:
         try:
@@ -176,8 +184,9 @@ def analyzed_config(name: str, purpose: str, options: SchemaOptions | None = Non
     index = LineIndex(config.text)
     for p in errors:
         sys.stderr.write(problem_line(config.shown, index, p) + "\n")
+    reader = "AMCT" if analysis.family is not None else "protobuf"
     sys.stderr.write(
-        f"kvcal: {config.shown}: fix the {len(errors)} error(s) before {purpose}: AMCT would "
+        f"kvcal: {config.shown}: fix the {len(errors)} error(s) before {purpose}: {reader} would "
         f"reject or misread this file (`kvcal check {name}` lists every problem)\n"
     )
     return 1

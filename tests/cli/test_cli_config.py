@@ -11,9 +11,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "quant.cfg"
 
 
-def kvcal(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def kvcal(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kvcal.server", *args], input=stdin, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "kvcal.server", *args], input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd
     )
 
 
@@ -166,3 +166,37 @@ def test_capture_and_evaluate_refuse_bad_options_before_any_work(tmp_path: Path)
         r = kvcal(*args)
         assert r.returncode == 2 and says in r.stderr, (args, r.stderr)
     assert not (tmp_path / "x.safetensors").exists()
+
+
+SCHEMAS = ROOT / "tests" / "data" / "schemas"
+BROKEN_RUN = 'name: "a"\nsmall: 99999999999\nspeed: MEDIUM\nhost: "h" port: 3\n'
+
+
+def test_a_users_schema_by_option_checks_like_protobuf_and_schema_says_why(tmp_path: Path) -> None:
+    run = tmp_path / "run.txtpb"
+    run.write_text(BROKEN_RUN)
+    proto = str(SCHEMAS / "acme.proto")
+    r = kvcal("check", "--proto", proto, "--message", "acme.Experiment", str(run))
+    assert r.returncode == 1, r.stderr
+    codes = [(line.split(":")[1], line.rsplit("[", 1)[-1]) for line in r.stdout.splitlines()]
+    assert codes == [("2", "type]"), ("3", "enum-value]"), ("4", "oneof-conflict]")]
+    r = kvcal("schema", "--proto", proto, "--message", "Experiment", str(run))
+    assert r.returncode == 0 and "acme.Experiment" in r.stdout and "explicit: --proto/--message" in r.stdout
+    assert f"proto: {SCHEMAS / 'acme.proto'}" in r.stdout
+    r = kvcal("explain", "--proto", proto, "--message", "acme.Experiment", str(run))
+    assert r.returncode == 1 and "protobuf would reject or misread this file" in r.stderr  # (no AMCT file)
+    r = kvcal("check", "--proto", str(tmp_path / "nope.proto"), "--message", "X", str(run))
+    assert r.returncode == 2 and "nope.proto does not exist" in r.stderr
+
+
+def test_a_header_path_is_looked_up_from_the_folder_the_command_runs_in(tmp_path: Path) -> None:
+    (tmp_path / "protos").mkdir()
+    (tmp_path / "protos" / "acme.proto").write_text((SCHEMAS / "acme.proto").read_text())
+    (tmp_path / "runs").mkdir()
+    run = tmp_path / "runs" / "r.txtpb"
+    run.write_text("# proto-file: protos/acme.proto\n# proto-message: Experiment\n" + BROKEN_RUN)
+    elsewhere = kvcal("check", str(run))  # from the repository: no protos/acme.proto there
+    assert elsewhere.returncode == 1 and "cannot find protos/acme.proto" in elsewhere.stdout
+    here = kvcal("check", "runs/r.txtpb", cwd=tmp_path)
+    assert here.returncode == 1, here.stderr
+    assert [line.rsplit("[", 1)[-1] for line in here.stdout.splitlines()] == ["type]", "enum-value]", "oneof-conflict]"]

@@ -234,3 +234,27 @@ def test_a_header_naming_a_fifo_is_refused_without_blocking(tmp_path: Path) -> N
     text = f"compress_ratio: 2\noverride_prune_cfg: '{tmp_path / 'override.cfg'}'\n"
     problems = [p for p in check(text, path=doc) if p.code == "file-path"]  # (returns: nothing waits on the FIFO)
     assert problems and "does not exist here" in problems[0].message
+
+
+def test_a_header_path_written_from_the_projects_root_is_found_from_a_nested_document(tmp_path: Path) -> None:
+    # protoc, Bazel and protobuf's printers write descriptor.file.name: the path from the root
+    (tmp_path / "proto" / "acme").mkdir(parents=True)
+    shutil.copy(DATA / "open.proto", tmp_path / "proto" / "acme" / "open.proto")
+    doc = tmp_path / "golden" / "jobs" / "one.txtpb"
+    text = "# proto-file: proto/acme/open.proto\n# proto-message: Job\nkind: BATCH\n"
+    missing = analyze(text, path=doc)
+    assert missing.schema is None  # no project root above: not looked for up there
+    assert [p.code for p in missing.problems if p.is_error] == ["schema"]
+    for marker in (".git", "MODULE.bazel", "buf.yaml"):
+        (tmp_path / marker).mkdir() if marker == ".git" else (tmp_path / marker).write_text("")
+        found = analyze(text, path=doc)
+        assert found.schema is not None and found.schema.name == "acme.v3.Job", marker
+        assert found.resolution.protos[0] == tmp_path / "proto" / "acme" / "open.proto"
+        assert [p for p in found.problems if p.is_error] == []
+        bad = analyze(text.replace("BATCH", "NOPE"), path=doc)
+        assert [p.code for p in bad.problems if p.is_error] == ["enum-value"]  # the schema is in force
+        (tmp_path / marker).rmdir() if marker == ".git" else (tmp_path / marker).unlink()
+    # a nearer root stops the search: the proto above it is not this project's
+    (tmp_path / "golden" / ".git").mkdir(parents=True)
+    (tmp_path / ".git").mkdir()
+    assert analyze(text, path=doc).schema is None
