@@ -94,16 +94,49 @@ def _virtual_name(path: Path, includes: list[Path]) -> tuple[Path, str]:
     return path.parent, path.name
 
 
+_IMPORT = re.compile(r'^[ \t]*import[ \t]+(?:(?:public|weak|option)[ \t]+)?"([^"\n]+)"[ \t]*;', re.MULTILINE)
+_PROTO_READ_MAX = 4 * 1024 * 1024
+_ROOT_DEPTH = 32
+
+
+def _source_root(proto: Path, includes: list[Path]) -> Path | None:
+    """The folder above *proto* its imports are written from, when no include folder holds
+    them: ``import "wfa/cfg/common.proto";`` in ``src/main/proto/wfa/cfg/map.proto`` names
+    ``src/main/proto`` (what a build passes to protoc as ``-I``). None when every import is
+    found already, or no folder above holds them all."""
+    try:
+        with proto.open("rb") as f:
+            text = f.read(_PROTO_READ_MAX).decode("utf-8", "replace")
+    except OSError:
+        return None
+    wanted = [m for m in _IMPORT.findall(text) if not m.startswith("google/protobuf/")]
+    missing = [m for m in wanted if not any((inc / m).is_file() for inc in includes)]
+    if not missing:
+        return None
+    for folder in list(proto.parents)[:_ROOT_DEPTH]:
+        try:
+            if all((folder / m).is_file() for m in missing):
+                return folder
+        except OSError:
+            return None
+    return None
+
+
 def compile_proto(proto: Path, *, imports: tuple[Path, ...] = (), include: tuple[Path, ...] = ()) -> SchemaSet:
     """Compile *proto* (and *imports*, extra files whose types the document uses: extensions,
     ``Any`` payloads) with protoc; raise :class:`CompileError` when it fails.
 
     *include* are the folders imports are looked up in (protoc's ``-I``), in order; the
     first one holding *proto* names it (so ``import`` lines relative to a source root
-    work). The well-known types (``google/protobuf/*.proto``) are always available.
+    work). When *proto*'s imports are in none of them, the folder above it that holds them
+    all is tried first (see :func:`_source_root`). The well-known types
+    (``google/protobuf/*.proto``) are always available.
     """
     proto = proto.resolve()
     includes = [p.resolve() for p in include]
+    root = _source_root(proto, includes)
+    if root is not None:
+        includes.insert(0, root)
     base, name = _virtual_name(proto, includes)
     if base not in includes:
         includes.insert(0, base)

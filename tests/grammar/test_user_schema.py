@@ -258,3 +258,32 @@ def test_a_header_path_written_from_the_projects_root_is_found_from_a_nested_doc
     (tmp_path / "golden" / ".git").mkdir(parents=True)
     (tmp_path / ".git").mkdir()
     assert analyze(text, path=doc).schema is None
+
+
+def test_a_protos_imports_written_from_its_source_root_compile_without_a_proto_path(tmp_path: Path) -> None:
+    # src/main/proto is the build's -I: map.proto imports "wfa/cfg/common.proto" from there
+    folder = tmp_path / "src" / "main" / "proto" / "wfa" / "cfg"
+    folder.mkdir(parents=True)
+    (folder / "common.proto").write_text(
+        'syntax = "proto3";\npackage wfa.cfg;\n// A key.\nmessage Key { string id = 1; }\n'
+    )
+    (folder / "map.proto").write_text(
+        'syntax = "proto3";\npackage wfa.cfg;\nimport "wfa/cfg/common.proto";\n'
+        'import "google/protobuf/any.proto";\nmessage Map { repeated Key keys = 1; }\n'
+    )
+    (tmp_path / ".git").mkdir()
+    doc = tmp_path / "golden" / "m.txtpb"
+    text = '# proto-file: src/main/proto/wfa/cfg/map.proto\n# proto-message: Map\nkeys { idd: "a" }\n'
+    analysis = analyze(text, path=doc)
+    assert analysis.schema is not None and analysis.schema.name == "wfa.cfg.Map"
+    assert [(p.code, p.message.split(":")[0]) for p in analysis.problems if p.is_error] == [
+        ("unknown-field", "keys has no field 'idd'")
+    ]
+    decl = analysis.schema.declaration("wfa.cfg.Key.id")  # go to definition reaches the imported file
+    assert decl is not None and decl.file == folder / "common.proto"
+    # an import that exists nowhere is still protoc's one error on the header
+    (folder / "map.proto").write_text('syntax = "proto3";\nimport "wfa/cfg/gone.proto";\nmessage Map {}\n')
+    broken = analyze(text, path=doc)
+    assert broken.schema is None
+    assert [p.code for p in broken.problems if p.is_error] == ["schema"]
+    assert "wfa/cfg/gone.proto" in next(p.message for p in broken.problems if p.is_error)
