@@ -16,17 +16,20 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.message import DecodeError
 
+from kvcal.grammar.files import open_regular
 from kvcal.grammar.schema.model import SchemaSet
 
 __all__ = ["CompileError", "compile_count", "compile_proto"]
 
 PROTOC_TIMEOUT_S = 60.0
+_RETRY_FAILED_S = 5.0
 _ERROR = re.compile(r"^(?P<file>[^\n:]+?):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$", re.MULTILINE)
 
 
@@ -52,6 +55,7 @@ class CompileError(Exception):
 class _Entry:
     stamps: tuple[tuple[str, int, int], ...]  # (path, mtime_ns, size) of every source file
     result: SchemaSet | CompileError
+    made: float  # (time.monotonic())
 
 
 _CACHE: dict[tuple[object, ...], _Entry] = {}
@@ -105,9 +109,9 @@ def _source_root(proto: Path, includes: list[Path]) -> Path | None:
     ``src/main/proto`` (what a build passes to protoc as ``-I``). None when every import is
     found already, or no folder above holds them all."""
     try:
-        with proto.open("rb") as f:
+        with os.fdopen(open_regular(proto), "rb") as f:
             text = f.read(_PROTO_READ_MAX).decode("utf-8", "replace")
-    except OSError:
+    except OSError:  # (FileRefused among them: protoc's own error will say what is wrong)
         return None
     wanted = [m for m in _IMPORT.findall(text) if not m.startswith("google/protobuf/")]
     missing = [m for m in wanted if not any((inc / m).is_file() for inc in includes)]
@@ -133,7 +137,38 @@ def compile_proto(proto: Path, *, imports: tuple[Path, ...] = (), include: tuple
     (``google/protobuf/*.proto``) are always available.
     """
     proto = proto.resolve()
-    includes = [p.resolve() for p in include]
+    given = [p.resolve() for p in include]
+    key = (str(proto), tuple(str(p) for p in given), tuple(str(p.resolve()) for p in imports))
+    with _LOCK:
+        entry = _CACHE.get(key)
+        if entry is not None and _fresh(entry):
+            if isinstance(entry.result, CompileError):
+                raise entry.result
+            return entry.result
+        includes, name, extra = _invocation(proto, given, imports)
+        try:
+            result: SchemaSet | CompileError = _run_protoc(name, extra, includes)
+        except CompileError as exc:
+            result = exc
+        sources = result.sources if isinstance(result, SchemaSet) else {}
+        stamped = {str(proto), *(str(p.resolve()) for p in imports), *(str(p) for p in sources.values())}
+        _CACHE[key] = _Entry(tuple(_stamp(Path(p)) for p in sorted(stamped)), result, time.monotonic())
+    if isinstance(result, CompileError):
+        raise result
+    return result
+
+
+def _fresh(entry: _Entry) -> bool:
+    """Built from the files as they are now; a failure is also retried after a while (the
+    import it missed may have been created since, which no stamp of it can show)."""
+    if isinstance(entry.result, CompileError) and time.monotonic() - entry.made > _RETRY_FAILED_S:
+        return False
+    return all(_stamp(Path(p)) == (p, m, s) for p, m, s in entry.stamps)
+
+
+def _invocation(proto: Path, given: list[Path], imports: tuple[Path, ...]) -> tuple[list[Path], str, list[str]]:
+    """protoc's include folders, and the names it is given for *proto* and *imports*."""
+    includes = list(given)
     root = _source_root(proto, includes)
     if root is not None:
         includes.insert(0, root)
@@ -147,23 +182,7 @@ def compile_proto(proto: Path, *, imports: tuple[Path, ...] = (), include: tuple
     wkt = _well_known_include()
     if wkt is not None and wkt not in includes:
         includes.append(wkt)
-    key = (str(proto), tuple(str(p) for p in includes), tuple(n for _, n in extra))
-    with _LOCK:
-        entry = _CACHE.get(key)
-        if entry is not None and all(_stamp(Path(p)) == (p, m, s) for p, m, s in entry.stamps):
-            if isinstance(entry.result, CompileError):
-                raise entry.result
-            return entry.result
-        try:
-            result: SchemaSet | CompileError = _run_protoc(name, [n for _, n in extra], includes)
-        except CompileError as exc:
-            result = exc
-        sources = result.sources if isinstance(result, SchemaSet) else {}
-        stamped = {str(proto), *(str(p.resolve()) for p in imports), *(str(p) for p in sources.values())}
-        _CACHE[key] = _Entry(tuple(_stamp(Path(p)) for p in sorted(stamped)), result)
-    if isinstance(result, CompileError):
-        raise result
-    return result
+    return includes, name, [n for _, n in extra]
 
 
 def _run_protoc(name: str, extra: list[str], includes: list[Path]) -> SchemaSet:

@@ -146,7 +146,13 @@ def explicit_schema(
             chosen = _find_message(bundled_set(), message, None)
             if chosen is not None:
                 return chosen
-        what_is = "is a directory" if proto.is_dir() else "does not exist"
+        what_is = (
+            "is a directory"
+            if proto.is_dir()
+            else "is not a regular file (kvcal reads regular files only)"
+            if proto.exists()
+            else "does not exist"
+        )
         raise SchemaError(f"{proto} {what_is}")
     try:
         schema_set = compile_proto(proto, imports=imports, include=include)

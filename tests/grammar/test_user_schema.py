@@ -287,3 +287,20 @@ def test_a_protos_imports_written_from_its_source_root_compile_without_a_proto_p
     assert broken.schema is None
     assert [p.code for p in broken.problems if p.is_error] == ["schema"]
     assert "wfa/cfg/gone.proto" in next(p.message for p in broken.problems if p.is_error)
+
+
+def test_a_failed_compilation_is_retried_once_the_missing_import_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "main.proto").write_text('syntax = "proto3";\nimport "dep.proto";\nmessage M { D d = 1; }\n')
+    doc = tmp_path / "m.txtpb"
+    text = "# proto-file: main.proto\n# proto-message: M\nd { x: 1 }\n"
+    assert analyze(text, path=doc).schema is None  # dep.proto is missing
+    (tmp_path / "dep.proto").write_text('syntax = "proto3";\nmessage D { int32 x = 1; }\n')
+    before = compile_mod.compile_count()
+    assert analyze(text, path=doc).schema is None  # the failure is kept a moment: no protoc per keystroke
+    assert compile_mod.compile_count() == before
+    monkeypatch.setattr(compile_mod, "_RETRY_FAILED_S", 0.0)
+    fixed = analyze(text, path=doc)
+    assert fixed.schema is not None and [p for p in fixed.problems if p.is_error] == []
+    assert compile_mod.compile_count() == before + 1
