@@ -26,10 +26,10 @@ from google.protobuf.message import DecodeError
 from kvcal.grammar.files import open_regular
 from kvcal.grammar.schema.model import SchemaSet
 
-__all__ = ["CompileError", "compile_count", "compile_proto"]
+__all__ = ["RETRY_FAILED_S", "CompileError", "compile_count", "compile_proto", "forget_failed_compilations"]
 
 PROTOC_TIMEOUT_S = 60.0
-_RETRY_FAILED_S = 5.0
+RETRY_FAILED_S = 5.0
 _ERROR = re.compile(r"^(?P<file>[^\n:]+?):(?P<line>\d+):(?P<column>\d+): (?P<message>.+)$", re.MULTILINE)
 
 
@@ -66,6 +66,14 @@ _COUNT = 0
 def compile_count() -> int:
     """How many times protoc has run in this process (tests and benchmarks read it)."""
     return _COUNT
+
+
+def forget_failed_compilations() -> None:
+    """Drop the failures kept in the cache (a .proto was created or changed: an import that
+    was missing may be there now); compiled schemas stay, checked by their stamps."""
+    with _LOCK:
+        for key in [k for k, e in _CACHE.items() if isinstance(e.result, CompileError)]:
+            del _CACHE[key]
 
 
 def _stamp(path: Path) -> tuple[str, int, int]:
@@ -161,7 +169,7 @@ def compile_proto(proto: Path, *, imports: tuple[Path, ...] = (), include: tuple
 def _fresh(entry: _Entry) -> bool:
     """Built from the files as they are now; a failure is also retried after a while (the
     import it missed may have been created since, which no stamp of it can show)."""
-    if isinstance(entry.result, CompileError) and time.monotonic() - entry.made > _RETRY_FAILED_S:
+    if isinstance(entry.result, CompileError) and time.monotonic() - entry.made > RETRY_FAILED_S:
         return False
     return all(_stamp(Path(p)) == (p, m, s) for p, m, s in entry.stamps)
 

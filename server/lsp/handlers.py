@@ -57,16 +57,30 @@ def initialize(ls: KvcalServer, params: T.InitializeParams) -> None:
 
 
 async def initialized(ls: KvcalServer, params: T.InitializedParams) -> None:
+    registrations = []
     if ls.client.config_registration:
-        registration = T.Registration(
-            id=str(uuid.uuid4()),
-            method=T.WORKSPACE_DID_CHANGE_CONFIGURATION,
-            register_options=T.DidChangeConfigurationRegistrationOptions(section=SECTION),
+        registrations.append(
+            T.Registration(
+                id=str(uuid.uuid4()),
+                method=T.WORKSPACE_DID_CHANGE_CONFIGURATION,
+                register_options=T.DidChangeConfigurationRegistrationOptions(section=SECTION),
+            )
         )
+    if ls.client.watched_files_registration:  # a .proto edited, created or deleted: its documents again
+        registrations.append(
+            T.Registration(
+                id=str(uuid.uuid4()),
+                method=T.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                register_options=T.DidChangeWatchedFilesRegistrationOptions(
+                    watchers=[T.FileSystemWatcher(glob_pattern="**/*.proto")]
+                ),
+            )
+        )
+    for registration in registrations:
         try:
             await ls.client_register_capability_async(T.RegistrationParams(registrations=[registration]))
         except Exception as exc:
-            ls.log_failure(f"registering for configuration changes ({exc!r})")
+            ls.log_failure(f"registering for {registration.method} ({exc!r})")
 
 
 def shutdown(ls: KvcalServer, params: None) -> None:
@@ -97,6 +111,12 @@ def did_close(ls: KvcalServer, params: T.DidCloseTextDocumentParams) -> None:
 async def did_change_configuration(ls: KvcalServer, params: T.DidChangeConfigurationParams) -> None:
     await ls.fetch_settings([doc.uri for doc in ls.documents])
     await ls.refresh_views()
+
+
+@guarded("didChangeWatchedFiles")
+async def did_change_watched_files(ls: KvcalServer, params: T.DidChangeWatchedFilesParams) -> None:
+    if any(change.uri.endswith(".proto") for change in params.changes):
+        await ls.protos_changed()
 
 
 @guarded("diagnostic", empty=lambda: T.RelatedFullDocumentDiagnosticReport(items=[]))
@@ -379,6 +399,7 @@ FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
     (T.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
     (T.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
     (T.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
+    (T.WORKSPACE_DID_CHANGE_WATCHED_FILES, None, did_change_watched_files),
     (
         T.TEXT_DOCUMENT_DIAGNOSTIC,
         T.DiagnosticOptions(identifier="kvcal", inter_file_dependencies=False, workspace_diagnostics=False),

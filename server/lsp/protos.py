@@ -22,6 +22,10 @@ class ProtoFinder:
         self.ttl_s, self.limit, self.max_dirs = ttl_s, limit, max_dirs
         self._cache: dict[tuple[Path, ...], tuple[float, list[Path]]] = {}
 
+    def forget(self) -> None:
+        """A .proto was created or deleted: walk again on the next :meth:`find`."""
+        self._cache.clear()
+
     def find(self, folders: tuple[Path, ...]) -> list[Path]:
         now = time.monotonic()
         cached = self._cache.get(folders)

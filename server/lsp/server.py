@@ -19,6 +19,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from kvcal.grammar.checks.analysis import analyze
+from kvcal.grammar.schema.compile import forget_failed_compilations
 from kvcal.grammar.schema.resolution import SchemaOptions
 from kvcal.server import __version__
 from kvcal.server.lsp.diagnostics import diagnostics_for
@@ -51,6 +52,7 @@ class ClientInfo:
     code_lens_refresh: bool = False
     configuration: bool = False
     config_registration: bool = False
+    watched_files_registration: bool = False
     work_done_progress: bool = False
     markdown_hover: bool = True
     markdown_completion: bool = True
@@ -74,6 +76,9 @@ class ClientInfo:
             config_registration=bool(
                 ws and ws.did_change_configuration and ws.did_change_configuration.dynamic_registration
             ),
+            watched_files_registration=bool(
+                ws and ws.did_change_watched_files and ws.did_change_watched_files.dynamic_registration
+            ),
             work_done_progress=bool(caps.window and caps.window.work_done_progress),
             markdown_hover=types.MarkupKind.Markdown in (hover_formats or [types.MarkupKind.Markdown]),
             markdown_completion=types.MarkupKind.Markdown in (doc_formats or []),
@@ -83,6 +88,18 @@ class ClientInfo:
 def _absolute(path: str, root: Path | None) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() or root is None else root / p
+
+
+def _setting_proto(proto: str, root: Path | None, proto_path: tuple[Path, ...], workspace: tuple[Path, ...]) -> Path:
+    """A ``kvcal.schemas`` entry's proto: relative to the workspace folder, else found on
+    ``kvcal.protoPath`` or in another workspace folder, as a header's path would be."""
+    first = _absolute(proto, root)
+    if first.is_file() or Path(proto).expanduser().is_absolute():
+        return first
+    for folder in (*proto_path, *workspace):
+        if (folder / proto).is_file():
+            return folder / proto
+    return first  # (missing: the error names where it was expected)
 
 
 @dataclass
@@ -135,6 +152,7 @@ class KvcalServer(LanguageServer):
                 and cached.text is text
                 and cached.settings == settings
                 and cached.stamp == schema_stamp(cached.analysis.resolution)
+                and not cached.retry_schema()
             ):
                 cached.version = doc.version
                 return cached
@@ -181,7 +199,7 @@ class KvcalServer(LanguageServer):
             )
             rule = settings.schema_for(relative, path.as_posix())
             if rule is not None:
-                proto = _absolute(rule.proto, root) if rule.proto else None
+                proto = _setting_proto(rule.proto, root, proto_path, workspace) if rule.proto else None
                 return SchemaOptions(
                     proto=proto,
                     message=rule.message,
@@ -302,6 +320,21 @@ class KvcalServer(LanguageServer):
     def clear_diagnostics(self, uri: str) -> None:
         if not self.client.pull_diagnostics:
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    async def protos_changed(self) -> None:
+        """A .proto in the workspace was created, changed or deleted: the documents whose
+        schema comes from a .proto, or failed to, are analysed again and shown anew."""
+        forget_failed_compilations()
+        self.protos.forget()
+        stale = [
+            uri
+            for uri, snap in self._cache.items()
+            if snap.stamp or snap.analysis.resolution.header is not None or snap.analysis.schema is None
+        ]
+        for uri in stale:
+            self._cache.pop(uri, None)
+        if stale:
+            await self.refresh_views()
 
     async def refresh_views(self) -> None:
         """After settings or calibration results change: everything shown again."""

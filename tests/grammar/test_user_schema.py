@@ -300,7 +300,7 @@ def test_a_failed_compilation_is_retried_once_the_missing_import_exists(
     before = compile_mod.compile_count()
     assert analyze(text, path=doc).schema is None  # the failure is kept a moment: no protoc per keystroke
     assert compile_mod.compile_count() == before
-    monkeypatch.setattr(compile_mod, "_RETRY_FAILED_S", 0.0)
+    monkeypatch.setattr(compile_mod, "RETRY_FAILED_S", 0.0)
     fixed = analyze(text, path=doc)
     assert fixed.schema is not None and [p for p in fixed.problems if p.is_error] == []
     assert compile_mod.compile_count() == before + 1

@@ -42,6 +42,10 @@ def _record_lens_refresh(client: LanguageClient, params: Any) -> None:
     client.refreshes.append("codeLens")  # type: ignore[attr-defined]
 
 
+def _record_registration(client: LanguageClient, params: T.RegistrationParams) -> None:
+    client.registrations.extend(params.registrations)  # type: ignore[attr-defined]
+
+
 def make_client() -> LanguageClient:
     client = LanguageClient(converter_factory=default_converter)
     features = dict(DEFAULT_CLIENT_FEATURES)
@@ -49,9 +53,11 @@ def make_client() -> LanguageClient:
     features[T.WORKSPACE_DIAGNOSTIC_REFRESH] = _record_refresh
     features[T.WORKSPACE_INLAY_HINT_REFRESH] = _record_inlay_refresh
     features[T.WORKSPACE_CODE_LENS_REFRESH] = _record_lens_refresh
+    features[T.CLIENT_REGISTER_CAPABILITY] = _record_registration
     register_lsp_features(client, features)
     client.published = []  # type: ignore[attr-defined]
     client.refreshes = []  # type: ignore[attr-defined]
+    client.registrations = []  # type: ignore[attr-defined]
     return client
 
 
@@ -63,6 +69,7 @@ def capabilities(
     progress: bool = True,
     configuration: bool = True,
     refresh: bool = True,
+    watch: bool = False,
 ) -> T.ClientCapabilities:
     fmt = [T.MarkupKind.Markdown, T.MarkupKind.PlainText] if markdown else [T.MarkupKind.PlainText]
     return T.ClientCapabilities(
@@ -105,6 +112,7 @@ def capabilities(
             diagnostics=T.DiagnosticWorkspaceClientCapabilities(refresh_support=refresh),
             inlay_hint=T.InlayHintWorkspaceClientCapabilities(refresh_support=refresh),
             code_lens=T.CodeLensWorkspaceClientCapabilities(refresh_support=refresh),
+            did_change_watched_files=T.DidChangeWatchedFilesClientCapabilities(dynamic_registration=watch),
         ),
         window=T.WindowClientCapabilities(work_done_progress=progress),
     )

@@ -195,3 +195,56 @@ async def test_only_kv_cache_configs_get_calibrate_lenses(tmp_path: Path) -> Non
         await ed.diagnostics(kv)
         lenses = await ed.client.text_document_code_lens_async(T.CodeLensParams(text_document=ed.doc(kv)))
         assert lenses and lenses[0].command.title.startswith("▶ Calibrate")
+
+
+async def _published_after(ed, uri: str, count: int) -> list[T.Diagnostic]:  # type: ignore[no-untyped-def]
+    """The diagnostics of the next publish for *uri* after the first *count* publishes."""
+    from tests.lsp.conftest import wait_for
+
+    found = await wait_for(lambda: next((p for p in ed.client.published[count:] if p.uri == uri), None))
+    return list(found.diagnostics)
+
+
+async def test_a_changed_proto_updates_its_open_documents_without_an_edit(tmp_path: Path) -> None:
+    shutil.copy(DATA / "open.proto", tmp_path / "open.proto")
+    proto = tmp_path / "open.proto"
+    async with session(tmp_path, watch=True) as ed:
+        uri = ed.open(JOB, name="jobs/a.txtpb")  # (open.proto: found in the workspace folder)
+        assert _codes(await ed.diagnostics(uri)) == []
+        watched = [r for r in ed.client.registrations if r.method == T.WORKSPACE_DID_CHANGE_WATCHED_FILES]
+        assert len(watched) == 1 and watched[0].register_options["watchers"][0]["globPattern"] == "**/*.proto"
+        proto.write_text(proto.read_text().replace("BATCH = 1;", "BULK = 1;"))
+        count = len(ed.client.published)
+        ed.client.workspace_did_change_watched_files(
+            T.DidChangeWatchedFilesParams(changes=[T.FileEvent(uri=proto.as_uri(), type=T.FileChangeType.Changed)])
+        )
+        assert _codes(await _published_after(ed, uri, count)) == [("enum-value", "Error")]
+
+
+async def test_a_schema_broken_by_an_imported_proto_recovers_when_the_import_is_fixed(tmp_path: Path) -> None:
+    (tmp_path / "dep.proto").write_text('syntax = "proto3";\nmessage D { int32 x = 1 }\n')  # missing ';'
+    (tmp_path / "main.proto").write_text('syntax = "proto3";\nimport "dep.proto";\nmessage M { D d = 1; }\n')
+    async with session(tmp_path, watch=True) as ed:
+        uri = ed.open("# proto-file: main.proto\n# proto-message: M\nd { x: 1 }\n", name="m.txtpb")
+        diags = await ed.diagnostics(uri)
+        assert _codes(diags) == [("schema", "Error")] and "dep.proto" in diags[0].message
+        (tmp_path / "dep.proto").write_text('syntax = "proto3";\nmessage D { int32 x = 1; }\n')
+        count = len(ed.client.published)
+        ed.client.workspace_did_change_watched_files(
+            T.DidChangeWatchedFilesParams(
+                changes=[T.FileEvent(uri=(tmp_path / "dep.proto").as_uri(), type=T.FileChangeType.Changed)]
+            )
+        )
+        assert _codes(await _published_after(ed, uri, count)) == []
+
+
+async def test_the_schemas_setting_finds_its_proto_on_the_proto_path_like_a_header(tmp_path: Path) -> None:
+    (tmp_path / "protos" / "acme").mkdir(parents=True)
+    shutil.copy(DATA / "open.proto", tmp_path / "protos" / "acme" / "open.proto")
+    settings = {
+        "schemas": {"*.pbtxt": {"proto": "acme/open.proto", "message": "acme.v3.Job"}},
+        "protoPath": ["protos"],
+    }
+    async with session(tmp_path, settings=settings) as ed:
+        uri = ed.open("kind: BATCH\nretries: x\n", name="one.pbtxt")
+        assert _codes(await ed.diagnostics(uri)) == [("type", "Error")]
