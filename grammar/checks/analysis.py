@@ -226,6 +226,8 @@ class _Walker:
         name = fld.name
         if name.kind == "plain":
             return info.lookup(name.text)
+        if name.text[-2:-1] in ("", "[", ".", "/"):  # `[]`, `[pkg.]`: unfinished, a syntax error says so
+            return False
         if name.kind == "extension":
             if not info.extendable:
                 self.add(

@@ -315,3 +315,57 @@ def test_crs_for_line_breaks(text: str) -> None:
         return
     hides = any(c.text[c.text.index("\r") :].strip() for c in parse(cr).comments if "\r" in c.text)
     assert len(found) >= 1 and hides == (found[0].severity == "warning"), (cr, found)
+
+
+# -- a field being typed: every prefix of a field, inside a block, with fields after it ------
+TYPED = [
+    "[type.googleapis.com/acme.Msg] { a: 1 }",
+    "[acme.ext]: 1",
+    "[acme.ext] < a: 1 >",
+    '[type.googleapis.com/acme.Msg]: { s: "x" }',
+    'name: "x"',
+    "quant_granularity: per_channel",
+    "inner { a: 1 }",
+    "m: { k: -1 }",
+]
+_FALSE_BRACKET = re.compile(r"unexpected '[\]}>]'|unmatched|does not close|cannot be part")
+
+
+@pytest.mark.parametrize("full", TYPED)
+def test_a_field_being_typed_is_one_diagnostic_per_thing_left_out(full: str) -> None:
+    for i in range(1, len(full)):
+        typed = full[:i]
+        text = f"outer {{\n  {typed}\n}}\nafter: 1\n"
+        errors = syntax(text)
+        if not errors:  # a complete field already (`name: x`, `quant_granularity: p`)
+            assert re.fullmatch(r"[\w\]\[./]+: *[\w\"]+", typed) or typed.endswith("}"), typed
+            continue
+        assert not [e for e in errors if _FALSE_BRACKET.search(e.message)], (typed, errors)
+        inner = typed.rstrip().endswith(("{", "<")) or re.search(r"[{<][^}>]*$", typed) is not None
+        # a bare name or an unfinished [name]: one error; a block left open inside: perhaps one
+        # more, for what is unfinished in it (`inner { a`: the '{' and a's value)
+        assert len(errors) <= 2 if inner else len(errors) == 1, (typed, errors)
+        no_value = [e for e in errors if "has no value" in e.message]
+        if typed[-1].isalnum() and ":" not in typed and " " not in typed.strip() and typed[0] != "[":
+            assert no_value and text[no_value[0].start : no_value[0].end] == typed.strip(), (typed, errors)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ('name: "x"\nstage {\n  [\n}\n', 3, "'[' is an unfinished extension or Any name"),
+        ("[]\n", 1, "'[]' is an unfinished extension or Any name"),
+        ("a { [x]\n}\n", 1, "'[x]' has no value"),
+        ("a {\n  [ext\n}\nb: 1\n", 2, "'[ext' is an unfinished"),
+        ("a { [x: 1 }\n", 1, "'[' is never closed: add ']'"),
+        ("[1]\nb: 2\n", 1, "'1' cannot be part of an extension or Any name"),
+        ("x: 1 [", 1, "'[' is an unfinished"),
+        ("a {\n  b\n}\nc: 1\n", 2, "'b' has no value"),
+        ("a\nb: 1\n", 1, "'a' has no value"),
+    ],
+)
+def test_an_unfinished_name_is_one_error_on_its_line(text: str, line: int, words: str) -> None:
+    errors = syntax(text)
+    assert len(errors) == 1 and words in errors[0].message, errors
+    assert text[: errors[0].start].count("\n") + 1 == line
+    no_bracket_error_that_is_not_there(text)  # (a fix never deletes one bracket of a pair)
