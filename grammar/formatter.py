@@ -148,22 +148,29 @@ class _Printer:
 
     def string_lines(self, f: Field, value: Scalar, depth: int) -> None:
         """Adjacent strings over several source lines: one output line per source line, the
-        comments among them kept at the end of their lines."""
-        rows: list[str] = [""]
+        comments among them kept at the end of their lines (those between the name and the
+        value at the end of the first)."""
+        head = ""  # `name: # why` then the strings on the next lines
+        while self.next_comment < len(self.comments) and self.comments[self.next_comment].start < value.end:
+            c = self.comments[self.next_comment]
+            if c.start < value.start:
+                head += "  " + c.text.rstrip()
+            self.next_comment += 1  # (the others are printed with their strings)
+        rows: list[list[str]] = [["", head]]  # per source line: the strings, the comments
         for m in _STRING_PIECES.finditer(value.text):
             if m.lastgroup == "nl":
-                rows.append("")
+                rows.append(["", ""])
             elif m.lastgroup == "comment":
-                rows[-1] += ("  " if rows[-1] else "") + m.group().rstrip()
+                rows[-1][1] += "  " + m.group().rstrip()
             else:
-                rows[-1] += (" " if rows[-1] else "") + m.group()
-        rows = [r for r in rows if r]
+                rows[-1][0] += (" " if rows[-1][0] else "") + m.group()
+        # (the first row has a string: the value starts with one; a row of comments only
+        # stays a line of its own)
+        lines = [code + comments if code else comments.lstrip() for code, comments in rows if code or comments]
         pad = INDENT * depth
-        self.lines.append(f"{pad}{f.name.text}: {rows[0]}")
-        self.lines += [f"{pad}{INDENT * 2}{row}" for row in rows[1:]]
+        self.lines.append(f"{pad}{f.name.text}: {lines[0]}")
+        self.lines += [f"{pad}{INDENT * 2}{line}" for line in lines[1:]]
         self.last_end = f.end
-        while self.next_comment < len(self.comments) and self.comments[self.next_comment].start < value.end:
-            self.next_comment += 1  # printed above, with their strings
         self.trailing_comment(f.end)
 
     def block(self, message: Message, depth: int) -> None:

@@ -95,3 +95,49 @@ def test_layout_around_comments(src: str, want: str) -> None:
 def test_syntax_errors_are_refused_with_the_location() -> None:
     with pytest.raises(FormatError, match="line 2, column 1"):
         format_text("a: 1\n}\n")
+
+
+# -- a comment in every gap between tokens, for every kind of value --------------------------
+GAP_SNIPPETS = [
+    's: "A"\n"B"',
+    's: "A" "B"',
+    "n: -1",
+    "l: [1, 2]",
+    "l: [{ a: 1 }, { a: 2 }]",
+    "m { a: 1 }",
+    "m: < a: 1 >",
+    "[pkg.ext]: 1",
+    "[type.googleapis.com/x.Y] { a: 1 }",
+]
+
+
+def _gaps(snippet: str) -> list[int]:
+    """Offsets between two tokens of *snippet* (before each token but the first)."""
+    from kvcal.grammar.syntax.scanner import SCAN
+
+    starts = [m.start(m.lastindex) for m in SCAN.finditer(snippet) if m.lastindex and m.group(m.lastindex)][1:]
+    return [at for at in starts if not snippet[:at].rstrip().endswith("-")]  # (`- 1` is a syntax error)
+
+
+def _comment_words(text: str) -> list[str]:
+    return [w.strip() for c in parse(text).comments for w in c.text.split("#") if w.strip()]
+
+
+@pytest.mark.parametrize("snippet", GAP_SNIPPETS)
+def test_a_comment_in_any_gap_survives_formatting(snippet: str) -> None:
+    gaps = _gaps(snippet)
+    variants = []
+    for i, at in enumerate(gaps):  # one comment at a time, then one in every gap
+        variants.append(snippet[:at] + f" # c{i}\n" + snippet[at:])
+    every = snippet
+    for i, at in reversed(list(enumerate(gaps))):
+        every = every[:at] + f" # c{i}\n" + every[at:]
+    variants.append(every)
+    for text in variants:
+        text = f"# top\nouter {{\n{text}\n}}\nafter: 1  # end\n"
+        before = parse(text)
+        assert not before.problems, (text, before.problems)
+        out = format_text(text)
+        assert _comment_words(out) == _comment_words(text), (text, out)
+        assert values(parse(out).tree, out) == values(before.tree, text), (text, out)
+        assert format_text(out) == out, (text, out)
