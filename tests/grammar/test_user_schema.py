@@ -4,6 +4,8 @@ every kind of field checked as protobuf's own parser checks it."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -304,3 +306,35 @@ def test_a_failed_compilation_is_retried_once_the_missing_import_exists(
     fixed = analyze(text, path=doc)
     assert fixed.schema is not None and [p for p in fixed.problems if p.is_error] == []
     assert compile_mod.compile_count() == before + 1
+
+
+def test_nesting_deeper_than_protobufs_parser_reads_is_one_error_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "t.proto").write_text('syntax = "proto3";\npackage t;\nmessage M { string s = 1; M m = 2; }\n')
+    schema = explicit_schema(tmp_path / "t.proto", "t.M")
+    cls = schema.message_class()
+    from kvcal.grammar.checks.analysis import MAX_NESTING
+
+    def nested(n: int, open_: str = "{", close: str = "}") -> str:
+        return f"m {open_} " * n + 's: "x"' + f" {close}" * n
+
+    # protobuf reads MAX_NESTING levels from a fresh interpreter, and not 40 more
+    probe = (
+        "import sys\nfrom pathlib import Path\nfrom google.protobuf import text_format\n"
+        "from kvcal.grammar.schema.resolution import explicit_schema\n"
+        "cls = explicit_schema(Path(sys.argv[1]), 't.M').message_class()\n"
+        "n = int(sys.argv[2])\n"
+        "try:\n    text_format.Parse('m { ' * n + 's: \"x\"' + ' }' * n, cls()); print('ok')\n"
+        "except RecursionError:\n    print('RecursionError')\n"
+    )
+    verdicts = [
+        subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path / "t.proto"), str(n)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for n in (MAX_NESTING, MAX_NESTING + 40)
+    ]
+    assert verdicts == ["ok", "RecursionError"]
+    text_format.Parse(nested(MAX_NESTING - 100), cls())  # (from inside pytest's deeper stack: sooner)
+    assert check(nested(MAX_NESTING), schema=schema) == []
+    for n, brackets in ((MAX_NESTING + 1, "{}"), (5000, "{}"), (3000, "<>")):
+        problems = check(nested(n, *brackets), schema=schema)
+        assert [(p.code, p.severity) for p in problems] == [("nesting", "error")], n
