@@ -41,7 +41,9 @@ from kvcal.grammar.syntax.tree import Field, ListValue, Message, Scalar, Value
 
 __all__ = ["AUTO", "Analysis", "Occurrence", "View", "analyze", "check", "merge_views", "suggest"]
 
-FLOAT32_MAX = 3.4028234663852886e38
+#: the smallest magnitude that float32 rounds to infinity (FLT_MAX plus half an ulp): what
+#: protobuf's printer writes for FLT_MAX, 3.4028235e+38, is below it and stays finite
+FLOAT32_OVERFLOW = 2.0**128 - 2.0**103
 _F = FieldDescriptor
 
 
@@ -550,7 +552,7 @@ class _Walker:
             self.portable(node)
             if fi.type == _F.TYPE_DOUBLE:
                 return value
-            if abs(value) > FLOAT32_MAX and value not in (float("inf"), float("-inf")):
+            if abs(value) >= FLOAT32_OVERFLOW and value not in (float("inf"), float("-inf")):
                 self.add(
                     "type",
                     "warning",

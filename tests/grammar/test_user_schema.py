@@ -338,3 +338,15 @@ def test_nesting_deeper_than_protobufs_parser_reads_is_one_error_not_a_crash(tmp
     for n, brackets in ((MAX_NESTING + 1, "{}"), (5000, "{}"), (3000, "<>")):
         problems = check(nested(n, *brackets), schema=schema)
         assert [(p.code, p.severity) for p in problems] == [("nesting", "error")], n
+
+
+@pytest.mark.parametrize(
+    "literal", ["3.4028235e+38", "-3.4028235e+38", "3.40282356e38", "3.4028236e38", "1e39", "-1e39", "1e38"]
+)
+def test_a_float_is_beyond_float32_exactly_when_protobuf_stores_infinity(literal: str) -> None:
+    text = f'name: "a"\nratio: {literal}\n'
+    msg = ACME.message_class()()
+    text_format.Parse(text, msg)
+    overflows = msg.ratio in (float("inf"), float("-inf"))
+    warned = [p for p in check(text, schema=ACME) if "beyond float32" in p.message]
+    assert bool(warned) == overflows, (literal, msg.ratio, warned)
