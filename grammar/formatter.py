@@ -40,7 +40,8 @@ class FormatError(ValueError):
 def format_text(text: str | ParseResult) -> str:
     """The canonical form of *text*. Raises :class:`FormatError` on syntax errors."""
     parsed = parse(text) if isinstance(text, str) else text
-    syntax = [p for p in parsed.problems if p.code == "syntax"]
+    # (a warning, `"\q"` that protobuf's Python parser keeps as written, is printed as written)
+    syntax = [p for p in parsed.problems if p.code == "syntax" and p.is_error]
     if syntax:
         line, col = LineIndex(parsed.text).position(syntax[0].start)
         raise FormatError(

@@ -172,6 +172,7 @@ _SIMPLE_ESCAPES = {
     '"': b'"',
     "?": b"?",
 }
+_HEX_ESCAPES = {"x": "one or two hex digits", "u": "four hex digits", "U": "eight hex digits"}
 _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|(.)|\Z)")
 
 
@@ -214,6 +215,13 @@ def unescape(body: str, lenient: list[tuple[int, int, str]] | None = None) -> by
             out += chr(code).encode("utf-8")
         elif simple is not None and simple in _SIMPLE_ESCAPES:
             out += _SIMPLE_ESCAPES[simple]
+        elif simple in _HEX_ESCAPES:  # `\x` without a hex digit, `\u12`: protobuf refuses them
+            raise EscapeError(
+                f"'\\{simple}' is a truncated escape: it takes {_HEX_ESCAPES[simple]} (write '\\\\{simple}' "
+                "for a backslash and the letter)",
+                m.start(),
+                len(m[0]),
+            )
         elif simple is not None and lenient is not None:
             lenient.append(
                 (

@@ -350,3 +350,29 @@ def test_a_float_is_beyond_float32_exactly_when_protobuf_stores_infinity(literal
     overflows = msg.ratio in (float("inf"), float("-inf"))
     warned = [p for p in check(text, schema=ACME) if "beyond float32" in p.message]
     assert bool(warned) == overflows, (literal, msg.ratio, warned)
+
+
+@pytest.mark.parametrize(
+    "body", [r"a\xzb", r"\x", r"\x4", r"\x41\x", r"\u12", r"\u00e9", r"\U1234", r"\U0001F600", r"\8", r"\q", r"\0"]
+)
+@pytest.mark.parametrize("field", ["name", "blob"])
+def test_escapes_are_errors_exactly_where_protobuf_refuses_them(body: str, field: str) -> None:
+    text = f'name: "a"\n{field}: "{body}"\n' if field != "name" else f'name: "{body}"\n'
+    try:
+        text_format.Parse(text, ACME.message_class()())
+        refused = False
+    except text_format.ParseError:
+        refused = True
+    errors = [p for p in check(text, schema=ACME) if p.is_error]
+    assert bool(errors) == refused, (text, errors)
+    if refused:
+        assert [p.code for p in errors] == ["syntax"] and "truncated escape" in errors[0].message
+
+
+def test_format_prints_an_escape_protobuf_keeps_as_written_instead_of_refusing(tmp_path: Path) -> None:
+    from kvcal.grammar.formatter import format_text
+
+    text = 's:   "a\\qb"   # kept\n'
+    found = check(text)
+    assert not [p for p in found if p.is_error] and [p.code for p in found if p.severity == "warning"] == ["syntax"]
+    assert format_text(text) == 's: "a\\qb"  # kept\n'
