@@ -412,7 +412,11 @@ class _Walker:
                 related=(Related(first.name.start, first.name.end, "first payload here"),),
             )
         child = self.view(node, message_info(desc, self.schema.set), inner[0], inner[1], fld)
-        view.fields.setdefault("[Any]", []).append(Occurrence(fld, node, child))
+        occ = Occurrence(fld, node, child)
+        # protobuf's parser sets the Any's type_url and value from it: a `type_url:` or
+        # `value:` written after it is a second value, which it refuses
+        for key in ("[Any]", "type_url", "value"):
+            view.fields.setdefault(key, []).append(occ)
 
     def unknown(self, info: MessageInfo, fld: Field, suppressed: _Ancestors) -> None:
         name = fld.name

@@ -376,3 +376,26 @@ def test_format_prints_an_escape_protobuf_keeps_as_written_instead_of_refusing(t
     found = check(text)
     assert not [p for p in found if p.is_error] and [p.code for p in found if p.severity == "warning"] == ["syntax"]
     assert format_text(text) == 's: "a\\qb"  # kept\n'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '[type.googleapis.com/acme.Experiment] { name: "x" } type_url: "a/b"',
+        'type_url: "a/b" [type.googleapis.com/acme.Experiment] { name: "x" }',
+        '[type.googleapis.com/acme.Experiment] { name: "x" } value: "zz"',
+        'value: "zz" [type.googleapis.com/acme.Experiment] { name: "x" }',
+        'type_url: "a/b" value: ""',
+    ],
+)
+def test_an_expanded_any_and_its_own_fields_get_protobufs_verdict(body: str) -> None:
+    text = f'name: "a"\npayload {{ {body} }}\n'
+    cls = ACME.message_class()
+    try:
+        text_format.Parse(text, cls(), descriptor_pool=cls.DESCRIPTOR.file.pool)
+        refused = False
+    except text_format.ParseError:
+        refused = True
+    errors = [p for p in check(text, schema=ACME) if p.is_error]
+    assert bool(errors) == refused, (text, errors)
+    assert all(p.code == "duplicate-field" for p in errors)
