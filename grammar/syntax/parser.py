@@ -395,7 +395,12 @@ class _Parser(Reductions):
             # `[1]`, `[a b]`: no part of a name, inside a '[' the text closes: skipped up to the ']'
             if self._name_reported != lb[2]:
                 self._name_reported = lb[2]
-                self.report(tok[2], tok[3], f"{_describe(tok)} cannot be part of an extension or Any name", force=True)
+                message = (
+                    "an Any's type URL needs a prefix before '/': write [type.googleapis.com/pkg.Message]"
+                    if kind == "SLASH" and at == len(self.values) - 1
+                    else f"{_describe(tok)} cannot be part of an extension or Any name"
+                )
+                self.report(tok[2], tok[3], message, force=True)
             return True
         value_next = kind in _FIELD_FOLLOWERS or (
             kind == "RBRACKET" and following is not None and following[0] in _FIELD_FOLLOWERS

@@ -65,6 +65,8 @@ class Reductions:
     __slots__ = ()
     text: str
     problems: list[Problem]
+    #: the '[' of the last name recovery reported: that name is written `[]` (no schema check)
+    _name_reported: int
 
     # (Lark's tree builder would pass the children after its filtering; these take them as
     # the rule's expansion lists them. `__x_star_n`/`__x_plus_n` rules are lists, inlined
@@ -134,10 +136,12 @@ class Reductions:
         return [tok[1] + "".join(t[1] for t in rest), tok[2], rest[-1][3]]
 
     def extension_name(self, lb: Token, type_name: TypeName, rb: Token) -> Name:
-        return Name(f"[{type_name[0]}]", "extension", lb[2], rb[3] or lb[3])
+        written = "" if lb[2] == self._name_reported else type_name[0]
+        return Name(f"[{written}]", "extension", lb[2], rb[3] or lb[3])
 
     def any_name(self, lb: Token, url: TypeName, _slash: Token, type_name: TypeName, rb: Token) -> Name:
-        return Name(f"[{url[0]}/{type_name[0]}]", "any", lb[2], rb[3] or lb[3])
+        written = "" if lb[2] == self._name_reported else f"{url[0]}/{type_name[0]}"
+        return Name(f"[{written}]", "any", lb[2], rb[3] or lb[3])
 
     def url_first(self, type_name: TypeName) -> TypeName:
         return type_name

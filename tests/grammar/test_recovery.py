@@ -362,6 +362,7 @@ def test_a_field_being_typed_is_one_diagnostic_per_thing_left_out(full: str) -> 
         ("x: 1 [", 1, "'[' is an unfinished"),
         ("a {\n  b\n}\nc: 1\n", 2, "'b' has no value"),
         ("a\nb: 1\n", 1, "'a' has no value"),
+        ('m {\n  [/x.Y] { s: "x" }\n}\n', 2, "an Any's type URL needs a prefix before '/'"),
     ],
 )
 def test_an_unfinished_name_is_one_error_on_its_line(text: str, line: int, words: str) -> None:

@@ -399,3 +399,9 @@ def test_an_expanded_any_and_its_own_fields_get_protobufs_verdict(body: str) -> 
     errors = [p for p in check(text, schema=ACME) if p.is_error]
     assert bool(errors) == refused, (text, errors)
     assert all(p.code == "duplicate-field" for p in errors)
+
+
+def test_a_name_with_a_syntax_error_inside_is_not_checked_against_the_schema_again() -> None:
+    for text in ('name: "a"\npayload { [/acme.Experiment] { name: "x" } }\n', 'name: "a"\n[acme ext]: 1\n'):
+        errors = [p for p in check(text, schema=ACME) if p.is_error]
+        assert [p.code for p in errors] == ["syntax"], (text, errors)
