@@ -345,7 +345,7 @@ class _Parser(Reductions):
             self.report(
                 comma[2],
                 comma[3],
-                "a ',' right before ']': AMCT's parser (protobuf's text_format) wants "
+                "a ',' right before ']': protobuf's text_format (AMCT's parser) wants "
                 "a value after every ','; delete it",
                 force=True,
                 delete=[comma[2], comma[3]],
@@ -800,9 +800,9 @@ def lone_cr_problems(text: str, comments: list[Comment]) -> list[Problem]:
                 "warning",
                 c.start,
                 c.start + cr,
-                "this comment ends at a lone CR line break: AMCT's parser (protobuf's text_format) "
+                "this comment ends at a lone CR line break: protobuf's text_format (AMCT's parser) "
                 "ends lines only at \\n, so to it the comment runs on to the next \\n and hides the "
-                f"{len(hidden):,} characters after the CR (neither AMCT nor kvcal reads them); save "
+                f"{len(hidden):,} characters after the CR (neither protobuf, so AMCT, nor kvcal reads them); save "
                 "the file with LF or CRLF line breaks",
                 data={"line_breaks": "cr"},
             )
@@ -814,8 +814,8 @@ def lone_cr_problems(text: str, comments: list[Comment]) -> list[Problem]:
                 "hint",
                 0,
                 0,
-                "this file's line breaks are lone CRs (classic Mac OS): AMCT's parser (protobuf's "
-                "text_format) ends lines only at \\n and takes a CR for a blank, so it reads the file as "
+                "this file's line breaks are lone CRs (classic Mac OS): protobuf's text_format "
+                "(AMCT's parser) ends lines only at \\n and takes a CR for a blank, so it reads the file as "
                 "one line (its error messages say line 1, column N); save the file with LF line breaks",
             )
         )
@@ -835,7 +835,7 @@ def parse_bytes(data: bytes) -> ParseResult:
         problem = syntax_error(
             0,
             0,
-            f"this is a binary file (a NUL byte at offset {nul}), not a text-format config: give the quant.cfg itself",
+            f"this is a binary file (a NUL byte at offset {nul}), not a text-format file: give the text file itself",
         )
         return ParseResult(Message((), 0, len(text)), (), (problem,), text, binary=True)
     try:

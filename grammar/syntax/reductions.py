@@ -226,8 +226,8 @@ class Reductions:
                 syntax_error(
                     minus[2],
                     tok[2],
-                    f"write the '{minus[1]}' right before the value: AMCT's parser (protobuf's Python "
-                    "text_format) rejects a sign followed by a space",
+                    f"write the '{minus[1]}' right before the value: protobuf's Python text_format "
+                    "(AMCT's parser) rejects a sign followed by a space",
                     delete=[minus[3], tok[2]],
                 )
             )

@@ -156,8 +156,8 @@ class _Builder(Transformer):
                 _syntax(
                     minus.start_pos,
                     tok.start_pos,
-                    f"write the '{minus}' right before the value: AMCT's parser (protobuf's Python "
-                    "text_format) rejects a sign followed by a space",
+                    f"write the '{minus}' right before the value: protobuf's Python text_format "
+                    "(AMCT's parser) rejects a sign followed by a space",
                     delete=[minus.end_pos, tok.start_pos],
                 )
             )
