@@ -56,6 +56,9 @@ MAX_SYMBOL_DEPTH = 32
 _WORD_BEFORE = re.compile(r"[A-Za-z0-9_.+\-]*\Z")
 _WORD_AFTER = re.compile(r"[A-Za-z0-9_.+\-]*")
 _NAME_BEFORE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*\Z")
+#: an extension or Any name being typed: `[pkg.ex`, `[type.googleapis.com/pkg.`
+_BRACKET_BEFORE = re.compile(r"\[[A-Za-z0-9_.+\-/ \t]*\Z")
+_BRACKET_AFTER = re.compile(r"[A-Za-z0-9_.+\-/]*(?:[ \t]*\])?")
 
 
 # -- what is at an offset -----------------------------------------------------------------
@@ -227,6 +230,8 @@ class CompletionContext:
     quote: str | None = None
     followed: bool = False
     after_colon: bool = False
+    #: an extension or Any name is typed (`[pkg.ex`): ``replace`` spans its brackets
+    bracketed: bool = False
 
 
 def completion_context(analysis: Analysis, offset: int) -> CompletionContext:
@@ -273,9 +278,16 @@ def completion_context(analysis: Analysis, offset: int) -> CompletionContext:
             values,
             after_colon=text[start - 1 : start] == ":",
         )
+    bracket = _BRACKET_BEFORE.search(text, line_start, offset)
+    bracketed = bracket is not None and text[: bracket.start()].rstrip()[-1:] not in (":", ",", "[")
+    if bracket is not None and bracketed:  # the whole `[...]` is replaced
+        closing = _BRACKET_AFTER.match(text, offset)
+        start, end = bracket.start(), closing.end() if closing is not None else offset
     rest = text[end : end + 200].lstrip()
     followed = rest[:1] in (":", "{", "<")
-    return CompletionContext("field", scope, (start, end), text[start:offset], None, present, followed=followed)
+    return CompletionContext(
+        "field", scope, (start, end), text[start:offset], None, present, followed=followed, bracketed=bracketed
+    )
 
 
 def _closed(node: Scalar) -> bool:

@@ -55,6 +55,8 @@ def completion_items(
     ctx = completion_context(analysis, offset)
     doc_kind = types.MarkupKind.Markdown if markdown else types.MarkupKind.PlainText
     rng = lsp_range(index, *ctx.replace)
+    if ctx.kind == "field" and ctx.bracketed:  # `[pkg.ex`: extensions or Any payload types only
+        return _bracketed_items(analysis, ctx, rng)
     if ctx.kind == "field":
         items = [_field_item(fd, ctx, rng, index, snippets, locale, doc_kind, analysis) for fd in field_candidates(ctx)]
         if snippets and ctx.scope.descriptor is not None and ctx.scope.field is None and analysis.family == "kv":
@@ -121,7 +123,9 @@ def _bracketed_items(analysis: Analysis, ctx: CompletionContext, rng: types.Rang
                 label=f"[type.googleapis.com/{n}]",
                 kind=_K.Class,
                 detail="Any payload",
-                text_edit=types.TextEdit(range=rng, new_text=f"[type.googleapis.com/{n}] {{}}"),
+                text_edit=types.TextEdit(
+                    range=rng, new_text=f"[type.googleapis.com/{n}]" + ("" if ctx.followed else " {}")
+                ),
                 filter_text=f"[type.googleapis.com/{n}]",
                 sort_text=f"y{i:04d}",
             )
@@ -138,7 +142,10 @@ def _bracketed_items(analysis: Analysis, ctx: CompletionContext, rng: types.Rang
             label=f"[{x.full_name}]",
             kind=_K.Field,
             detail=f"extension · {label(x)} {type_name(x)}",
-            text_edit=types.TextEdit(range=rng, new_text=f"[{x.full_name}]" + (" {}" if x.message_type else ": ")),
+            text_edit=types.TextEdit(
+                range=rng,
+                new_text=f"[{x.full_name}]" + ("" if ctx.followed else " {}" if x.message_type else ": "),
+            ),
             filter_text=f"[{x.full_name}]",
             sort_text=f"y{i:04d}",
         )

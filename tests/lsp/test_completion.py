@@ -118,3 +118,36 @@ async def test_no_snippets_for_clients_without_them(tmp_path: Path) -> None:
 async def test_nothing_in_comments(editor: Editor) -> None:
     uri = editor.open("# comment here\n")
     assert await editor.complete(uri, T.Position(line=0, character=5)) == []
+
+
+async def test_a_bracketed_name_completes_as_a_whole_with_extensions_or_any_types_only(tmp_path: Path) -> None:
+    import shutil
+
+    data = Path(__file__).resolve().parents[1] / "data" / "schemas"
+    shutil.copy(data / "acme.proto", tmp_path / "acme.proto")
+    header = "# proto-file: acme.proto\n# proto-message: acme.Experiment\nname: 'x'\n"
+    async with session(tmp_path) as ed:
+        cases = [  # (text, where the cursor is, the label to take, the text after)
+            ('[acme.no]: "a"\n', "[acme.no", "[acme.note]", '[acme.note]: "a"\n'),
+            ("[acme.no\n", "[acme.no", "[acme.note]", "[acme.note]: \n"),
+            ("[\n", "[", "[acme.extra_steps]", "[acme.extra_steps] {}\n"),
+            (
+                "payload { [type.googleapis.com/acme. }\n",
+                "/acme.",
+                "[type.googleapis.com/acme.Step]",
+                "payload { [type.googleapis.com/acme.Step] {} }\n",
+            ),
+        ]
+        for body, needle, take, want in cases:
+            uri = ed.open(header + body, name=f"c{len(ed.texts)}.txtpb")
+            pos = ed.at(uri, needle, delta=len(needle))
+            items = await ed.complete(uri, pos)
+            assert all(i.label.startswith("[") for i in items), (body, labels(items))
+            item = next((i for i in items if i.label == take), None)
+            assert item is not None, (body, labels(items))
+            version = ed.apply_edits(uri, [T.TextEdit(range=item.text_edit.range, new_text=item.text_edit.new_text)])
+            assert ed.texts[uri] == header + want, (body, ed.texts[uri])
+            if "{}" in want:
+                continue  # (a Step needs its id: the next thing to type)
+            errors = [d for d in await ed.diagnostics(uri, version) if d.severity == T.DiagnosticSeverity.Error]
+            assert errors == [] or "has no value" in errors[0].message, (body, errors)
