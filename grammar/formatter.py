@@ -37,8 +37,11 @@ class FormatError(ValueError):
         self.reason, self.line, self.column = reason, line, column
 
 
-def format_text(text: str | ParseResult) -> str:
-    """The canonical form of *text*. Raises :class:`FormatError` on syntax errors."""
+def format_text(text: str | ParseResult, indent: str = INDENT) -> str:
+    """The canonical form of *text*, each level indented by *indent* (blanks or one tab).
+    Raises :class:`FormatError` on syntax errors."""
+    if not indent or indent.strip(" \t") or ("\t" in indent and indent != "\t"):
+        raise ValueError(f"indent {indent!r}: give spaces or one tab")
     parsed = parse(text) if isinstance(text, str) else text
     # (a warning, `"\q"` that protobuf's Python parser keeps as written, is printed as written)
     syntax = [p for p in parsed.problems if p.code == "syntax" and p.is_error]
@@ -49,7 +52,7 @@ def format_text(text: str | ParseResult) -> str:
             line + 1,
             col + 1,
         )
-    out = _Printer(parsed).run()
+    out = _Printer(parsed, indent).run()
     first_break = parsed.text.find("\n")
     if first_break > 0 and parsed.text[first_break - 1] == "\r":
         out = out.replace("\n", "\r\n")  # the file's own line break
@@ -57,7 +60,8 @@ def format_text(text: str | ParseResult) -> str:
 
 
 class _Printer:
-    def __init__(self, parsed: ParseResult) -> None:
+    def __init__(self, parsed: ParseResult, indent: str = INDENT) -> None:
+        self.indent = indent
         self.text = parsed.text
         self.tree = parsed.tree
         self.comments: list[Comment] = list(parsed.comments)
@@ -89,7 +93,7 @@ class _Printer:
             if c.own_line or not self.lines:
                 if self.blank_line_before(c.start):
                     self.lines.append("")
-                self.lines.append(INDENT * depth + c.text.rstrip())
+                self.lines.append(self.indent * depth + c.text.rstrip())
             else:
                 self.lines[-1] += "  " + c.text.rstrip()
             self.last_end = max(self.last_end, c.end)
@@ -121,7 +125,7 @@ class _Printer:
         self.comments_before(end, depth)
 
     def field(self, f: Field, depth: int) -> None:
-        pad = INDENT * depth
+        pad = self.indent * depth
         value = f.value
         if isinstance(value, Message):
             if not value.fields and not self.has_comments(value.start, value.end):
@@ -168,16 +172,16 @@ class _Printer:
         # (the first row has a string: the value starts with one; a row of comments only
         # stays a line of its own)
         lines = [code + comments if code else comments.lstrip() for code, comments in rows if code or comments]
-        pad = INDENT * depth
+        pad = self.indent * depth
         self.lines.append(f"{pad}{f.name.text}: {lines[0]}")
-        self.lines += [f"{pad}{INDENT * 2}{line}" for line in lines[1:]]
+        self.lines += [f"{pad}{self.indent * 2}{line}" for line in lines[1:]]
         self.last_end = f.end
         self.trailing_comment(f.end)
 
     def block(self, message: Message, depth: int) -> None:
         close = message.close.start if message.close else message.end
         self.body(message.fields, depth + 1, close)
-        self.lines.append(INDENT * depth + "}")
+        self.lines.append(self.indent * depth + "}")
         self.last_end = message.end
         self.trailing_comment(message.end)
 
@@ -186,7 +190,7 @@ class _Printer:
         return self.text[node.start : node.end]
 
     def list(self, f: Field, value: ListValue, depth: int) -> None:
-        pad = INDENT * depth
+        pad = self.indent * depth
         self.check_items(value)
         scalars = not any(isinstance(v, Message) for v in value.items)
         if scalars and not self.has_comments(value.start, value.end):
@@ -204,12 +208,12 @@ class _Printer:
         for i, item in enumerate(value.items):
             self.comments_before(item.start, depth + 1)
             if scalars:
-                self.lines.append(INDENT * (depth + 1) + self.scalar(item) + ("," if i < last else ""))
+                self.lines.append(self.indent * (depth + 1) + self.scalar(item) + ("," if i < last else ""))
                 self.last_end = item.end
                 self.trailing_comment(item.end)
                 continue
             assert isinstance(item, Message)
-            self.lines.append(INDENT * (depth + 1) + "{")
+            self.lines.append(self.indent * (depth + 1) + "{")
             self.last_end = item.open.end if item.open else item.start
             self.trailing_comment(self.last_end)
             self.block(item, depth + 1)

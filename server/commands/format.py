@@ -18,6 +18,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file would change")
     mode.add_argument("--diff", action="store_true", help="change nothing; print a unified diff")
+    parser.add_argument(
+        "--indent",
+        type=_indent,
+        default="  ",
+        metavar="N|tab",
+        help="each level indented by N spaces (1-16; default 2) or by a tab",
+    )
+
+
+def _indent(value: str) -> str:
+    if value == "tab":
+        return "\t"
+    if value.isdigit() and 1 <= int(value) <= 16:
+        return " " * int(value)
+    raise argparse.ArgumentTypeError(f"{value!r}: give a number of spaces from 1 to 16, or 'tab'")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
             status = 2
             continue
         try:
-            formatted = format_text(config.parsed)
+            formatted = format_text(config.parsed, args.indent)
         except FormatError as exc:
             where = f"{shown}:{exc.line}:{exc.column}:" if exc.line is not None else f"{shown}:"
             sys.stderr.write(f"{where} error: {exc.reason}\n")

@@ -245,8 +245,10 @@ async def formatting(ls: KvcalServer, params: T.DocumentFormattingParams) -> lis
     snap = await ls.snapshot(params.text_document.uri)
     if snap is None:
         return []
+    options = params.options  # the editor's indentation: tabs, or tab_size spaces
+    indent = " " * min(max(options.tab_size, 1), 16) if options.insert_spaces else "\t"
     try:
-        formatted = format_text(snap.analysis.parsed)
+        formatted = format_text(snap.analysis.parsed, indent)
     except FormatError as exc:
         ls.window_show_message(T.ShowMessageParams(type=T.MessageType.Warning, message=f"kvcal: not formatted: {exc}"))
         return []

@@ -200,3 +200,14 @@ def test_a_header_path_is_looked_up_from_the_folder_the_command_runs_in(tmp_path
     here = kvcal("check", "runs/r.txtpb", cwd=tmp_path)
     assert here.returncode == 1, here.stderr
     assert [line.rsplit("[", 1)[-1] for line in here.stdout.splitlines()] == ["type]", "enum-value]", "oneof-conflict]"]
+
+
+def test_format_indent_option(tmp_path: Path) -> None:
+    cfg = tmp_path / "a.txtpb"
+    cfg.write_text("a { b { c: 1 } }\n")
+    r = kvcal("format", "--indent", "4", str(cfg))
+    assert r.returncode == 0 and cfg.read_text() == "a {\n    b {\n        c: 1\n    }\n}\n"
+    r = kvcal("format", "--indent", "tab", "-", stdin="a { b: 1 }\n")
+    assert r.stdout == "a {\n\tb: 1\n}\n"
+    r = kvcal("format", "--indent", "0", str(cfg))
+    assert r.returncode == 2 and "--indent" in r.stderr

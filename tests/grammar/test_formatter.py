@@ -141,3 +141,20 @@ def test_a_comment_in_any_gap_survives_formatting(snippet: str) -> None:
         assert _comment_words(out) == _comment_words(text), (text, out)
         assert values(parse(out).tree, out) == values(before.tree, text), (text, out)
         assert format_text(out) == out, (text, out)
+
+
+@pytest.mark.parametrize("indent", ["    ", "\t", " "])
+def test_any_indentation_keeps_every_value_and_comment(indent: str) -> None:
+    for path in FILES:
+        if path.stem in ("syntax", "unclosed"):
+            continue
+        text = path.read_text()
+        out = format_text(text, indent)
+        assert values(parse(out).tree, out) == values(parse(text).tree, text)
+        assert _comment_words(out) == _comment_words(text)
+        assert format_text(out, indent) == out
+        assert format_text(out) == format_text(text)  # (back to the default layout)
+        levels = {len(line) - len(line.lstrip(indent[0])) for line in out.splitlines() if line.startswith(indent[0])}
+        assert all(n % len(indent) == 0 for n in levels), (path, indent)
+    with pytest.raises(ValueError):
+        format_text("a: 1\n", "x")

@@ -193,3 +193,20 @@ async def test_code_lenses(editor: Editor) -> None:
     assert [(lens.range.start.line, lens.command.title) for lens in lenses] == [(0, "▶ Calibrate: fix 1 error first")]
     commands = editor.capabilities.execute_command_provider.commands
     assert "kvcal.calibrate" in commands
+
+
+async def test_formatting_follows_the_editors_indentation(editor: Editor) -> None:
+    src = "kv_cache_quant_config { quant_layers: 'a' calibration_config { hfmg_quantize {} } }\n"
+    uri = editor.open(src)
+    for options, unit in (
+        (T.FormattingOptions(tab_size=4, insert_spaces=True), "    "),
+        (T.FormattingOptions(tab_size=4, insert_spaces=False), "\t"),
+        (T.FormattingOptions(tab_size=3, insert_spaces=True), "   "),
+    ):
+        edits = await editor.client.text_document_formatting_async(
+            T.DocumentFormattingParams(text_document=editor.doc(uri), options=options)
+        )
+        formatted = textmodel.apply(src, edits)
+        assert formatted.splitlines()[1] == unit + "quant_layers: 'a'", (options, formatted)
+        assert formatted.splitlines()[3] == unit * 2 + "hfmg_quantize {}", (options, formatted)
+        assert format_text(formatted, unit) == formatted
