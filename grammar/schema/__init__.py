@@ -26,6 +26,7 @@ from kvcal.grammar.schema.bundled import (
 )
 from kvcal.grammar.schema.fields import (
     amct_float,
+    declared,
     default_text,
     enum_names,
     label,
@@ -47,6 +48,7 @@ __all__ = [
     "SchemaSet",
     "amct_float",
     "bundled_set",
+    "declared",
     "default_text",
     "descriptor_set_bytes",
     "doc",

@@ -56,6 +56,12 @@ def is_map(field: FieldDescriptor) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
+def declared(field: FieldDescriptor) -> str:
+    """The field's label and type as the .proto declares them: ``optional uint32``,
+    ``repeated string``, ``map<string, int32>`` (a map has no label)."""
+    return type_name(field) if is_map(field) else f"{label(field)} {type_name(field)}"
+
+
 def label(field: FieldDescriptor) -> str:
     if is_map(field):
         return "map"

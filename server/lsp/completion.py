@@ -17,7 +17,7 @@ from kvcal.grammar.navigation import (
     field_candidates,
     value_candidates,
 )
-from kvcal.grammar.schema import label, type_name
+from kvcal.grammar.schema import declared
 from kvcal.grammar.text import LineIndex
 from kvcal.server.lsp.convert import lsp_range
 from kvcal.server.lsp.hover import field_markdown
@@ -98,7 +98,7 @@ def _field_item(
     return types.CompletionItem(
         label=name,
         kind=_K.Module if is_message else _K.Field,
-        detail=f"{label(fd)} {type_name(fd)}",
+        detail=declared(fd),
         documentation=types.MarkupContent(
             kind=doc_kind, value=field_markdown(fd, locale, analysis.schema, analysis.family)
         ),
@@ -141,7 +141,7 @@ def _bracketed_items(analysis: Analysis, ctx: CompletionContext, rng: types.Rang
         types.CompletionItem(
             label=f"[{x.full_name}]",
             kind=_K.Field,
-            detail=f"extension · {label(x)} {type_name(x)}",
+            detail=f"extension · {declared(x)}",
             text_edit=types.TextEdit(
                 range=rng,
                 new_text=f"[{x.full_name}]" + ("" if ctx.followed else " {}" if x.message_type else ": "),

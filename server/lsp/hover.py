@@ -15,7 +15,7 @@ from kvcal.grammar.checks.effective import Row, effective_rows
 from kvcal.grammar.navigation import Target, layer_refs, target_at
 from kvcal.grammar.plan import LayerPlan
 from kvcal.grammar.problems import excerpt
-from kvcal.grammar.schema import Schema, default_text, label, shortest_float32, type_name
+from kvcal.grammar.schema import Schema, declared, default_text, shortest_float32
 from kvcal.grammar.text import LineIndex
 
 _LABELS: dict[str, dict[str, str]] = {
@@ -155,7 +155,7 @@ def field_markdown(
 ) -> str:
     lab = labels(locale)
     owner = fd.containing_type.name if fd.containing_type is not None else fd.full_name
-    head = f"**{fd.name}** · `{label(fd)} {type_name(fd)}` · {owner}"
+    head = f"**{fd.name}** · `{declared(fd)}` · {owner}"
     lines = [head]
     facts = []
     default = default_text(fd)

@@ -405,3 +405,13 @@ def test_a_name_with_a_syntax_error_inside_is_not_checked_against_the_schema_aga
     for text in ('name: "a"\npayload { [/acme.Experiment] { name: "x" } }\n', 'name: "a"\n[acme ext]: 1\n'):
         errors = [p for p in check(text, schema=ACME) if p.is_error]
         assert [p.code for p in errors] == ["syntax"], (text, errors)
+
+
+def test_a_field_is_shown_as_its_proto_declares_it() -> None:
+    from kvcal.grammar.schema import declared
+
+    fields = ACME.root.fields_by_name
+    assert declared(fields["limits"]) == "map<string, int32>"  # (a map has no label)
+    assert declared(fields["tags"]) == "repeated string"
+    assert declared(fields["name"]) == "required string"
+    assert declared(fields["speed"]) == "optional Speed"
