@@ -112,6 +112,10 @@ def hover_text(
         if len(target.scopes) == 1 and analysis.resolution.how == "content":
             text += "\n\n---\n" + schema_line(analysis, locale)
         return HoverText(text, target.start, target.end)
+    if target.kind == "field" and target.field is not None and target.field.name.kind == "any":
+        any_text = any_markdown(analysis, target.field.name.text, locale)
+        if any_text is not None:
+            return HoverText(any_text, target.field.name.start, target.field.name.end)
     if target.kind == "layer" and target.layer is not None:
         plan = next((p for p in plans if p.layer_name == target.layer), None)
         text = layer_markdown(analysis, index, target.layer, plan, locale, (results or {}).get(target.layer))
@@ -119,6 +123,17 @@ def hover_text(
     if target.kind == "value" and target.field_descriptor is not None:
         return HoverText(value_markdown(analysis, target, locale), target.start, target.end)
     return None
+
+
+def any_markdown(analysis: Analysis, written: str, locale: str | None) -> str | None:
+    """``[type.googleapis.com/pkg.Msg]``: the payload's message and its doc comment."""
+    schema = analysis.schema
+    type_name = written[1:-1].rpartition("/")[2]
+    desc = schema.set.find_message(type_name) if schema is not None else None
+    if schema is None or desc is None:
+        return None
+    doc = schema.doc(desc.full_name).text(locale)
+    return f"**{desc.name}** · `google.protobuf.Any` payload · `{desc.full_name}`" + (f"\n\n{doc}" if doc else "")
 
 
 def row_markdown(row: Row, locale: str | None) -> str:

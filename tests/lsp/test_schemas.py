@@ -248,3 +248,15 @@ async def test_the_schemas_setting_finds_its_proto_on_the_proto_path_like_a_head
     async with session(tmp_path, settings=settings) as ed:
         uri = ed.open("kind: BATCH\nretries: x\n", name="one.pbtxt")
         assert _codes(await ed.diagnostics(uri)) == [("type", "Error")]
+
+
+async def test_hover_on_an_any_type_url_shows_the_payloads_message(tmp_path: Path) -> None:
+    shutil.copy(DATA / "acme.proto", tmp_path / "acme.proto")
+    text = "# proto-file: acme.proto\n# proto-message: acme.Experiment\nname: 'x'\n"
+    text += "payload { [type.googleapis.com/acme.Step] { id: 'a' } }\n"
+    async with session(tmp_path) as ed:
+        uri = ed.open(text, name="a.txtpb")
+        assert await ed.diagnostics(uri) == []
+        hover = await ed.hover(uri, ed.at(uri, "acme.Step", delta=3))
+        assert hover is not None and "acme.Step" in hover.contents.value and "One step." in hover.contents.value
+        assert hover.range.start == ed.at(uri, "[type.googleapis.com")
