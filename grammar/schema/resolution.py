@@ -169,9 +169,13 @@ def explicit_schema(
         raise SchemaError(f"say which message of {proto.name} the document is ({listing}): {what} names the file only")
     chosen = _find_message(schema_set, message, proto_name)
     if chosen is None:
-        names = schema_set.message_names()
-        close = suggest(message, names) or suggest(message, [n.rpartition(".")[2] for n in names])
-        hint = f"did you mean {close}?" if close else "it has " + (", ".join(names[:8]) or "no message")
+        own = _messages_of(schema_set, proto_name) if proto_name else []
+        names = own or schema_set.message_names()
+        # (compared by the last part of the name: a shared package is no likeness)
+        by_short = {n.rpartition(".")[2]: n for n in reversed(names)}
+        close = suggest(message.rpartition(".")[2], list(by_short))
+        listing = ", ".join(names[:8]) + (", …" if len(names) > 8 else "") if names else "no message"
+        hint = f"did you mean {by_short[close]}? (it has {listing})" if close else f"it has {listing}"
         raise SchemaError(f"{proto.name} has no message {message}: {hint}")
     return _with_proto(chosen, proto)
 

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--indent",
         type=_indent,
-        default="  ",
+        default="2",
         metavar="N|tab",
         help="each level indented by N spaces (1-16; default 2) or by a tab",
     )

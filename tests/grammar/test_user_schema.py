@@ -415,3 +415,12 @@ def test_a_field_is_shown_as_its_proto_declares_it() -> None:
     assert declared(fields["tags"]) == "repeated string"
     assert declared(fields["name"]) == "required string"
     assert declared(fields["speed"]) == "optional Speed"
+
+
+def test_a_header_naming_a_missing_message_lists_the_files_messages() -> None:
+    with pytest.raises(SchemaError) as nope:
+        explicit_schema(DATA / "acme.proto", "acme.Nope")
+    assert "did you mean" not in str(nope.value) and "it has acme.Experiment, acme.Step" in str(nope.value)
+    with pytest.raises(SchemaError) as typo:
+        explicit_schema(DATA / "acme.proto", "acme.Experimnt")
+    assert "did you mean acme.Experiment?" in str(typo.value)
