@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path, PurePath
 from typing import Any
 
 from lsprotocol import types
@@ -275,26 +276,31 @@ def schema_definition(snap: Snapshot, offset: int) -> list[T.Location]:
     name = declaration_name(snap.analysis, offset)
     decl = schema.declaration(name) if schema is not None and name else None
     if decl is None or decl.file is None:
-        header = snap.analysis.resolution.header
-        if (
-            header is not None
-            and header.file is not None
-            and header.file.line_start <= offset <= header.file.end
-            and snap.analysis.resolution.protos
-        ):
-            target = snap.analysis.resolution.protos[0]
-            return [
-                T.Location(
-                    uri=target.as_uri(),
-                    range=T.Range(start=T.Position(line=0, character=0), end=T.Position(line=0, character=0)),
-                )
-            ]
-        return []
+        target = _header_proto_at(snap, offset)
+        if target is None:
+            return []
+        start = T.Position(line=0, character=0)
+        return [T.Location(uri=target.as_uri(), range=T.Range(start=start, end=start))]
     rng = T.Range(
         start=T.Position(line=decl.line, character=decl.column),
         end=T.Position(line=decl.end_line, character=decl.end_column),
     )
     return [T.Location(uri=decl.file.resolve().as_uri(), range=rng)]
+
+
+def _header_proto_at(snap: Snapshot, offset: int) -> Path | None:
+    """The .proto a ``# proto-file:`` or ``# proto-import:`` line at *offset* names."""
+    resolution = snap.analysis.resolution
+    header, protos = resolution.header, resolution.protos
+    if header is None or not protos:
+        return None
+    if header.file is not None and header.file.line_start <= offset <= header.file.end:
+        return protos[0]
+    for imp in header.imports:
+        if imp.line_start <= offset <= imp.end:
+            written = PurePath(imp.value.strip("\"'"))
+            return next((p for p in protos[1:] if p.parts[-len(written.parts) :] == written.parts), None)
+    return None
 
 
 @guarded("references", empty=list)

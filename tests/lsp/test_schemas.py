@@ -260,3 +260,18 @@ async def test_hover_on_an_any_type_url_shows_the_payloads_message(tmp_path: Pat
         hover = await ed.hover(uri, ed.at(uri, "acme.Step", delta=3))
         assert hover is not None and "acme.Step" in hover.contents.value and "One step." in hover.contents.value
         assert hover.range.start == ed.at(uri, "[type.googleapis.com")
+
+
+async def test_definition_on_a_header_line_opens_the_proto_it_names(tmp_path: Path) -> None:
+    (tmp_path / "protos").mkdir()
+    shutil.copy(DATA / "acme.proto", tmp_path / "acme.proto")
+    shutil.copy(DATA / "open.proto", tmp_path / "protos" / "open.proto")
+    text = "# proto-file: acme.proto\n# proto-message: acme.Experiment\n# proto-import: protos/open.proto\nname: 'x'\n"
+    async with session(tmp_path) as ed:
+        uri = ed.open(text, name="a.txtpb")
+        await ed.diagnostics(uri)
+        for needle, want in (("acme.proto", "acme.proto"), ("protos/open.proto", "protos/open.proto")):
+            (loc,) = await ed.client.text_document_definition_async(
+                T.DefinitionParams(text_document=ed.doc(uri), position=ed.at(uri, needle, delta=2))
+            )
+            assert Path(url2pathname(urlsplit(loc.uri).path)) == (tmp_path / want).resolve()
