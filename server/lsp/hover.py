@@ -187,6 +187,11 @@ def field_markdown(
     doc = schema.doc(fd.full_name).text(locale) if schema is not None else ""
     if doc:
         lines += ["", doc]
+    entry = fd.message_type
+    if schema is not None and entry is not None and not entry.GetOptions().map_entry:
+        type_doc = schema.doc(entry.full_name).text(locale)  # the message's own comment
+        if type_doc and type_doc != doc:
+            lines += ["", f"`{entry.name}`: {type_doc}"]
     if facts:
         lines += ["", " · ".join(facts)]
     return "\n".join(lines)

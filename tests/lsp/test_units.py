@@ -161,3 +161,14 @@ def test_which_documents_are_quant_configs(uri: str, language: str, text: str, s
 
     item = T.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)
     assert is_quant_config(item) is served
+
+
+def test_hover_on_a_message_field_adds_the_messages_own_comment() -> None:
+    from kvcal.grammar.schema.resolution import explicit_schema
+    from kvcal.server.lsp.hover import field_markdown
+
+    schema = explicit_schema(Path(__file__).resolve().parents[1] / "data/schemas/acme.proto", "acme.Experiment")
+    text = field_markdown(schema.root.fields_by_name["steps"], None, schema)
+    assert text.startswith("**steps** · `repeated Step`") and "`Step`: One step." in text
+    limits = field_markdown(schema.root.fields_by_name["limits"], None, schema)
+    assert "LimitsEntry" not in limits  # (a map's entry message is no message of the user's)
