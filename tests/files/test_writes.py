@@ -215,9 +215,9 @@ def test_format_keeps_an_edit_saved_while_it_ran(
     edited = UNFORMATTED + "batch_num:3\n"
     real_format = fmt.format_text
 
-    def slow_format(parsed):  # the user saves an edit while kvcal formats
+    def slow_format(parsed, indent="  "):  # the user saves an edit while kvcal formats
         cfg.write_text(edited)
-        return real_format(parsed)
+        return real_format(parsed, indent)
 
     monkeypatch.setattr(fmt, "format_text", slow_format)
     assert main(["format", str(cfg)]) == 2
