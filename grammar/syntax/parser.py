@@ -306,6 +306,9 @@ class _Parser(Reductions):
         if type(top) is not tuple:
             return None
         if top[0] == "IDENT":
+            before = values[-2] if len(values) > 1 else None
+            if (type(before) is tuple and before[0] in ("LBRACKET", "DOT", "SLASH")) or type(before) is list:
+                return None  # a piece of a `[pkg.ext]` name (a TypeName list before: `[a/b`)
             return (top[2], top[3]) if top[1] and "NUMBER" not in self.rows[-2] else None
         if top[0] != "RBRACKET":
             return None
@@ -639,8 +642,9 @@ def bracket_choice(
     *n* innermost openers were left open (it closes the one below them), REPLACE it is the
     wrong closer for the innermost, DELETE it is one too many. Each reading is played on
     the next LOOKAHEAD tokens' brackets (the end of the text counts what is left open);
-    the one with the fewest bracket errors wins (ties: a wrong closer, then openers left
-    open, then one too many; without lookahead: the first that applies). *opened*: the
+    the one with the fewest bracket errors wins (ties: the one leaving fewer brackets open,
+    then a wrong closer, openers left open, one too many; without lookahead: the first that
+    applies). *opened*: the
     openers' kinds, innermost last; *closer*: the closer's kind; *after*: where it ends."""
     want = _CLOSERS[closer]
     options: list[tuple[int, int, list[str]]] = []  # (cost, choice, stack after the closer)
@@ -667,9 +671,12 @@ def bracket_choice(
             break
     best = None
     for rank, (cost, choice, stack) in enumerate(options):
-        total = cost + _bracket_errors(stack, brackets, ended)
-        if best is None or (total, rank) < best[0]:
-            best = ((total, rank), choice)
+        errors, left_open = _bracket_errors(stack, brackets, ended)
+        # ties: the reading that leaves fewer brackets open after the window (the text after
+        # a mistake is most likely balanced), then a wrong closer, openers left open, one too many
+        key = (cost + errors, left_open, rank)
+        if best is None or key < best[0]:
+            best = (key, choice)
     assert best is not None
     return best[1]
 
@@ -701,8 +708,9 @@ def textual_pairs(text: str) -> frozenset[int]:
     return frozenset(paired)
 
 
-def _bracket_errors(stack: list[str], brackets: list[str], ended: bool) -> int:
-    """Bracket errors in *brackets* after *stack* (a copy is used), greedily matched."""
+def _bracket_errors(stack: list[str], brackets: list[str], ended: bool) -> tuple[int, int]:
+    """Bracket errors in *brackets* after *stack* (a copy is used), greedily matched, and
+    how many openers are still open after them."""
     stack = list(stack)
     errors = 0
     for c in brackets:
@@ -718,7 +726,7 @@ def _bracket_errors(stack: list[str], brackets: list[str], ended: bool) -> int:
             del stack[depth:]
         else:
             errors += 1
-    return errors + (len(stack) if ended else 0)
+    return errors + (len(stack) if ended else 0), len(stack)
 
 
 @dataclass(frozen=True)

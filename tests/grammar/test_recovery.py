@@ -363,6 +363,9 @@ def test_a_field_being_typed_is_one_diagnostic_per_thing_left_out(full: str) -> 
         ("a {\n  b\n}\nc: 1\n", 2, "'b' has no value"),
         ("a\nb: 1\n", 1, "'a' has no value"),
         ('m {\n  [/x.Y] { s: "x" }\n}\n', 2, "an Any's type URL needs a prefix before '/'"),
+        ("m { [a b: 1 }\n", 1, "'[a' is an unfinished"),
+        ("[a\nb: 1\n", 1, "'[a' is an unfinished"),
+        ("m {\n  [a.b c { }\n}\n", 2, "'[a.b' is an unfinished"),
     ],
 )
 def test_an_unfinished_name_is_one_error_on_its_line(text: str, line: int, words: str) -> None:
