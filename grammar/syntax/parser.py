@@ -307,7 +307,9 @@ class _Parser(Reductions):
             return None
         if top[0] == "IDENT":
             before = values[-2] if len(values) > 1 else None
-            if (type(before) is tuple and before[0] in ("LBRACKET", "DOT", "SLASH")) or type(before) is list:
+            if (type(before) is tuple and before[0] in ("LBRACKET", "DOT", "SLASH")) or (
+                type(before) is list and before and type(before[0]) is str
+            ):
                 return None  # a piece of a `[pkg.ext]` name (a TypeName list before: `[a/b`)
             return (top[2], top[3]) if top[1] and "NUMBER" not in self.rows[-2] else None
         if top[0] != "RBRACKET":
@@ -316,11 +318,51 @@ class _Parser(Reductions):
         return (values[at][2], top[3]) if at is not None else None
 
     def _fill_missing_value(self, tok: Token) -> None:
-        """`name:` directly followed by the next field (`other: ...`, `other {`): no value."""
+        """`name:` directly followed by the next field (`other: ...`, `other {`): no value,
+        or, when the lines after it are indented under it up to a '}' in its column, a
+        block whose '{' is missing (one diagnostic; the fields are read into the block)."""
         if not self._in_value_position():
             return
+        name = self._last_name()
+        close = self._missing_opener(name, tok) if name is not None else None
+        if name is not None and close is not None:
+            line = self.text.count("\n", 0, close) + 1
+            self.report(
+                name[0],
+                name[1],
+                f"'{self.text[name[0] : name[1]]}' has no value: its block's '{{' is missing (the '}}' on line "
+                f"{line} closes it); add '{{' after it",
+                force=True,
+                insert={"offset": name[1], "text": " {"},
+            )
+            if self.feed(_synthetic("LBRACE", name[1])):
+                return
         self._report_no_value(tok[2])
         self.feed(_synthetic("IDENT", tok[2]))
+
+    def _missing_opener(self, name: tuple[int, int], tok: Token) -> int | None:
+        """Where the '}' is that closes a block opened without '{' after the name at *name*:
+        *tok* (the next field) starts a later line, indented deeper than the name, and the
+        first later line not indented deeper is a '}' in the name's column (looked at for
+        at most 200 lines: linear time)."""
+        text = self.text
+        name_line = text.rfind("\n", 0, name[0]) + 1
+        column = name[0] - name_line
+        if text[name_line : name[0]].strip() or "\n" not in text[name[1] : tok[2]]:
+            return None  # (the name does not start its line, or the field is on the same line)
+        pos = text.find("\n", name[1]) + 1
+        for _ in range(200):
+            if pos <= 0 or pos >= len(text):
+                return None
+            end = text.find("\n", pos)
+            line = text[pos : end if end >= 0 else len(text)]
+            body = line.lstrip(" \t")
+            if body and not body.startswith("#"):
+                indent = len(line) - len(body)
+                if indent <= column:
+                    return pos + indent if indent == column and body.startswith("}") else None
+            pos = end + 1
+        return None
 
     def _report_no_value(self, at: int) -> None:
         name = self._last_name()

@@ -364,6 +364,9 @@ def test_a_field_being_typed_is_one_diagnostic_per_thing_left_out(full: str) -> 
         ("a\nb: 1\n", 1, "'a' has no value"),
         ('m {\n  [/x.Y] { s: "x" }\n}\n', 2, "an Any's type URL needs a prefix before '/'"),
         ("m { [a b: 1 }\n", 1, "'[a' is an unfinished"),
+        ('m\n  s: "a"\n}\ns: "b"\n', 1, "its block's '{' is missing (the '}' on line 3 closes it)"),
+        ('outer {\n  m\n    s: "a"\n  }\n  t: 1\n}\n', 2, "its block's '{' is missing (the '}' on line 4"),
+        ('m\n  s: "a"\nt: 1\n', 1, "'m' has no value: add one after it"),
         ("[a\nb: 1\n", 1, "'[a' is an unfinished"),
         ("m {\n  [a.b c { }\n}\n", 2, "'[a.b' is an unfinished"),
     ],
@@ -373,3 +376,21 @@ def test_an_unfinished_name_is_one_error_on_its_line(text: str, line: int, words
     assert len(errors) == 1 and words in errors[0].message, errors
     assert text[: errors[0].start].count("\n") + 1 == line
     no_bracket_error_that_is_not_there(text)  # (a fix never deletes one bracket of a pair)
+
+
+@settings(max_examples=300, deadline=None)
+@given(CONFIGS, st.data())
+def test_a_deleted_opener_in_a_formatted_file_is_one_diagnostic(text: str, data: st.DataObject) -> None:
+    from kvcal.grammar.formatter import format_text
+
+    laid_out = format_text(text)  # (the layout people write: one field a line, indented blocks)
+    openers = [m.start() for m in re.finditer(r"(?<=[\w\]]) \{\n", laid_out)]  # `name {`, not a list item
+    if not openers:
+        return
+    at = data.draw(st.sampled_from(openers))
+    broken = laid_out[:at] + laid_out[at + 2 :]
+    found = syntax(broken)
+    assert len(found) == 1 and "its block's '{' is missing" in found[0].message, (broken, found)
+    insert = found[0].data["insert"]
+    repaired = broken[: insert["offset"]] + insert["text"] + broken[insert["offset"] :]
+    assert syntax(repaired) == []
