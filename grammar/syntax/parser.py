@@ -78,8 +78,9 @@ _FIELD_FOLLOWERS = frozenset({"COLON", "LBRACE", "LANGLE"})
 _SEPARATORS = frozenset({"COLON", "COMMA", "SEMICOLON"})
 _VALUE_PREFIX = ("COLON", "MINUS")  # a token after which a value is due
 _BRACKETS_AND_END = frozenset({"LBRACE", "RBRACE", "LANGLE", "RANGLE", "LBRACKET", "RBRACKET", "$END"})
-# (IDENT, RBRACKET: a name, `a` or `[pkg.ext]`, perhaps: see _closed_name)
-_NAME_OR_VALUE_PREFIX = ("COLON", "MINUS", "RBRACKET", "IDENT")
+# (IDENT, RBRACKET: a name, `a` or `[pkg.ext]`, perhaps: see _closed_name; LBRACKET: a list
+# left open, `a: [` then a field)
+_NAME_OR_VALUE_PREFIX = ("COLON", "MINUS", "RBRACKET", "IDENT", "LBRACKET")
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,14 @@ class _Parser(Reductions):
         """`name:` directly followed by the next field (`other: ...`, `other {`): no value,
         or, when the lines after it are indented under it up to a '}' in its column, a
         block whose '{' is missing (one diagnostic; the fields are read into the block)."""
+        top = self.values[-1]
+        if type(top) is tuple and top[0] == "LBRACKET" and "\n" in self.text[top[3] : tok[2]]:
+            # `a: [` then the next field on a later line: the list was left open (and empty)
+            if "NUMBER" in self.rows[-2] and self.feed(_synthetic("RBRACKET", top[3])):
+                self.report(
+                    top[2], top[3], "'[' is never closed: add ']'", force=True, insert={"offset": top[3], "text": "]"}
+                )
+            return
         if not self._in_value_position():
             return
         name = self._last_name()

@@ -12,6 +12,7 @@ the hint of what AMCT's parser makes of them.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
@@ -394,3 +395,25 @@ def test_a_deleted_opener_in_a_formatted_file_is_one_diagnostic(text: str, data:
     insert = found[0].data["insert"]
     repaired = broken[: insert["offset"]] + insert["text"] + broken[insert["offset"] :]
     assert syntax(repaired) == []
+
+
+# -- a field half typed on its own line, anywhere in a real config ---------------------------
+ROOT_DIR = Path(__file__).resolve().parents[2]
+TYPED_SNIPPETS = ["[", "[a.", "[type.googleapis.com/", "a", "a:", "a {", "a: {", "a: [", 'a: "x', "a <", "}", "a: -"]
+REAL_CONFIGS = [
+    *sorted((ROOT_DIR / "examples").glob("*.cfg")),
+    *sorted((ROOT_DIR / "tests/data/amct").glob("*/clean/*.cfg"))[::4],
+]
+
+
+@pytest.mark.parametrize("path", REAL_CONFIGS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")
+def test_a_field_half_typed_in_a_real_config_is_one_diagnostic(path: Path) -> None:
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for i in range(1, len(lines)):
+        if not lines[i].strip() or lines[i].lstrip().startswith("#"):
+            continue
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+        for typed in TYPED_SNIPPETS:
+            text = "".join(lines[:i]) + indent + typed + "\n" + "".join(lines[i:])
+            errors = [p for p in syntax(text) if p.severity == "error"]
+            assert len(errors) == 1, (path.name, i, typed, errors)
