@@ -42,7 +42,7 @@ from kvcal.server.lsp.diagnostics import diagnostics_for, results_of
 from kvcal.server.lsp.hints import CALIBRATE_COMMAND, code_lenses, inlay_hints
 from kvcal.server.lsp.hover import hover_text
 from kvcal.server.lsp.outcome import Outcome
-from kvcal.server.lsp.schemas import schema_choices, schema_summary
+from kvcal.server.lsp.schemas import header_completion, schema_choices, schema_summary
 from kvcal.server.lsp.server import ClientInfo, KvcalServer, guarded
 from kvcal.server.lsp.settings import SECTION
 from kvcal.server.lsp.snapshot import Snapshot
@@ -155,6 +155,9 @@ async def completion(ls: KvcalServer, params: T.CompletionParams) -> T.Completio
     if snap is None:
         return T.CompletionList(is_incomplete=False, items=[])
     offset = offset_at(snap.index, params.position)
+    header = header_completion(ls, snap, offset)
+    if header is not None:
+        return T.CompletionList(is_incomplete=False, items=header)
     items = completion_items(
         snap.analysis,
         snap.index,

@@ -9,10 +9,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lsprotocol import types
+
 from kvcal.grammar.checks.analysis import Analysis
 from kvcal.grammar.schema import FAMILIES
 from kvcal.grammar.schema.compile import CompileError, compile_proto
-from kvcal.server.lsp.convert import lsp_text_edit
+from kvcal.grammar.schema.header import read_header
+from kvcal.server.lsp.convert import lsp_range, lsp_text_edit
 from kvcal.server.lsp.snapshot import Snapshot
 
 if TYPE_CHECKING:  # (an annotation: the server's handlers call in here)
@@ -124,3 +127,52 @@ def schema_choices(ls: KvcalServer, snap: Snapshot) -> list[dict[str, Any]]:
                 }
             )
     return out[:MAX_CHOICES]
+
+
+def header_completion(ls: KvcalServer, snap: Snapshot, offset: int) -> list[types.CompletionItem] | None:
+    """Completion on a header line's value: ``# proto-file:`` / ``# proto-import:`` the
+    workspace's .proto files (as a header names them), ``# proto-message:`` the top-level
+    messages of the header's .proto (the bundled AMCT roots without one). None elsewhere."""
+    header = snap.analysis.resolution.header or read_header(snap.text)
+    values = [("file", header.file), ("message", header.message), *(("import", v) for v in header.imports)]
+    hit = next(((k, v) for k, v in values if v is not None and v.start <= offset <= v.end), None)
+    if hit is None:
+        return None
+    key, value = hit
+    rng = lsp_range(snap.index, value.start, value.end)
+    options = ls.schema_options(snap.uri, snap.settings)
+    if key != "message":
+        written = [_header_path(p, snap.path, options.proto_path, options.workspace) for p in options.known_protos]
+        return [
+            types.CompletionItem(
+                label=w, kind=types.CompletionItemKind.File, text_edit=types.TextEdit(range=rng, new_text=w)
+            )
+            for w in dict.fromkeys(written)
+        ]
+    protos = snap.analysis.resolution.protos
+    if not protos:  # no .proto named: the bundled AMCT configs
+        return [
+            types.CompletionItem(
+                label=f.root,
+                kind=types.CompletionItemKind.Class,
+                detail=f"{f.title} (bundled)",
+                text_edit=types.TextEdit(range=rng, new_text=f.root),
+            )
+            for f in FAMILIES
+        ]
+    include = tuple(dict.fromkeys([protos[0].parent, *options.proto_path, *options.workspace]))
+    try:
+        schema_set = compile_proto(protos[0], include=include)
+    except CompileError:
+        return []
+    own = next((n for n, p in schema_set.sources.items() if p.resolve() == protos[0].resolve()), None)
+    return [
+        types.CompletionItem(
+            label=name,
+            kind=types.CompletionItemKind.Class,
+            detail=schema_set.doc(name).text(ls.client.locale).split("\n")[0] or None,
+            text_edit=types.TextEdit(range=rng, new_text=name),
+        )
+        for name in schema_set.message_names()
+        if schema_set.message(name).file.name == own and schema_set.message(name).containing_type is None
+    ]

@@ -275,3 +275,24 @@ async def test_definition_on_a_header_line_opens_the_proto_it_names(tmp_path: Pa
                 T.DefinitionParams(text_document=ed.doc(uri), position=ed.at(uri, needle, delta=2))
             )
             assert Path(url2pathname(urlsplit(loc.uri).path)) == (tmp_path / want).resolve()
+
+
+async def test_header_values_complete_to_the_workspaces_protos_and_their_messages(tmp_path: Path) -> None:
+    (tmp_path / "protos").mkdir()
+    shutil.copy(DATA / "acme.proto", tmp_path / "protos" / "acme.proto")
+    async with session(tmp_path) as ed:
+        uri = ed.open("# proto-file: \nname: 'x'\n", name="runs/a.txtpb")
+        files = await ed.complete(uri, T.Position(line=0, character=len("# proto-file: ")))
+        assert [i.label for i in files] == ["../protos/acme.proto"]
+        ed.apply_edits(uri, [files[0].text_edit])
+        ed.replace(uri, "name: 'x'", "# proto-message: \nname: 'x'")
+        messages = await ed.complete(uri, T.Position(line=1, character=len("# proto-message: ")))
+        assert [i.label for i in messages] == ["acme.Experiment", "acme.Step"]
+        assert messages[0].detail == "An experiment to run."
+        ed.apply_edits(uri, [messages[0].text_edit])
+        assert ed.texts[uri].startswith("# proto-file: ../protos/acme.proto\n# proto-message: acme.Experiment\n")
+        assert await ed.diagnostics(uri) == []
+        bundled = ed.open("# proto-message: \n", name="b.cfg")
+        roots = await ed.complete(bundled, T.Position(line=0, character=len("# proto-message: ")))
+        labels = [i.label for i in roots]  # (full names: AMCTConfig is in two packages)
+        assert "AMCTPytorchQuantCaliProto.AMCTQuantCaliConfig" in labels and "AMCTFrameworkProto.AMCTConfig" in labels
