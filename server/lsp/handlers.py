@@ -4,6 +4,7 @@ return. Each is guarded: a failure is logged and answered with an empty result."
 from __future__ import annotations
 
 import asyncio
+import difflib
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
@@ -247,18 +248,44 @@ async def folding_range(ls: KvcalServer, params: T.FoldingRangeParams) -> list[T
 @guarded("formatting", empty=list)
 async def formatting(ls: KvcalServer, params: T.DocumentFormattingParams) -> list[T.TextEdit]:
     snap = await ls.snapshot(params.text_document.uri)
-    if snap is None:
-        return []
-    options = params.options  # the editor's indentation: tabs, or tab_size spaces
-    indent = " " * min(max(options.tab_size, 1), 16) if options.insert_spaces else "\t"
-    try:
-        formatted = format_text(snap.analysis.parsed, indent)
-    except FormatError as exc:
-        ls.window_show_message(T.ShowMessageParams(type=T.MessageType.Warning, message=f"kvcal: not formatted: {exc}"))
-        return []
-    if formatted == snap.text:
+    formatted = _formatted(ls, snap, params.options)
+    if snap is None or formatted is None or formatted == snap.text:
         return []
     return [lsp_text_edit(snap.index, 0, len(snap.text), formatted)]
+
+
+@guarded("rangeFormatting", empty=list)
+async def range_formatting(ls: KvcalServer, params: T.DocumentRangeFormattingParams) -> list[T.TextEdit]:
+    """The whole document's formatting, keeping only the changed lines that touch the range."""
+    snap = await ls.snapshot(params.text_document.uri)
+    formatted = _formatted(ls, snap, params.options)
+    if snap is None or formatted is None or formatted == snap.text:
+        return []
+    first, last = params.range.start.line, params.range.end.line
+    if last > first and params.range.end.character == 0:
+        last -= 1  # (a selection of whole lines ends at the start of the next one)
+    old, new = snap.text.splitlines(keepends=True), formatted.splitlines(keepends=True)
+    starts = [0]
+    for line in old:
+        starts.append(starts[-1] + len(line))
+    edits = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if op != "equal" and i1 <= last and max(i2 - 1, i1) >= first:
+            edits.append(lsp_text_edit(snap.index, starts[i1], starts[i2], "".join(new[j1:j2])))
+    return edits
+
+
+def _formatted(ls: KvcalServer, snap: Snapshot | None, options: T.FormattingOptions) -> str | None:
+    """The document formatted with the editor's indentation (tabs, or tab_size spaces); None
+    (and the user told why) when it has syntax errors."""
+    if snap is None:
+        return None
+    indent = " " * min(max(options.tab_size, 1), 16) if options.insert_spaces else "\t"
+    try:
+        return format_text(snap.analysis.parsed, indent)
+    except FormatError as exc:
+        ls.window_show_message(T.ShowMessageParams(type=T.MessageType.Warning, message=f"kvcal: not formatted: {exc}"))
+        return None
 
 
 @guarded("definition", empty=list)
@@ -426,6 +453,7 @@ FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
     (T.TEXT_DOCUMENT_DOCUMENT_SYMBOL, None, document_symbol),
     (T.TEXT_DOCUMENT_FOLDING_RANGE, None, folding_range),
     (T.TEXT_DOCUMENT_FORMATTING, None, formatting),
+    (T.TEXT_DOCUMENT_RANGE_FORMATTING, None, range_formatting),
     (T.TEXT_DOCUMENT_DEFINITION, None, definition),
     (T.TEXT_DOCUMENT_REFERENCES, None, references),
     (

@@ -210,3 +210,24 @@ async def test_formatting_follows_the_editors_indentation(editor: Editor) -> Non
         assert formatted.splitlines()[1] == unit + "quant_layers: 'a'", (options, formatted)
         assert formatted.splitlines()[3] == unit * 2 + "hfmg_quantize {}", (options, formatted)
         assert format_text(formatted, unit) == formatted
+
+
+async def test_range_formatting_changes_only_the_lines_it_touches(editor: Editor) -> None:
+    src = "batch_num:2\nkv_cache_quant_config {\nquant_layers:'a'\n   quant_layers:'b'\n}\nbatch_num:   3\n"
+    uri = editor.open(src)
+    options = T.FormattingOptions(tab_size=2, insert_spaces=True)
+    edits = await editor.client.text_document_range_formatting_async(
+        T.DocumentRangeFormattingParams(
+            text_document=editor.doc(uri),
+            range=T.Range(start=T.Position(line=2, character=0), end=T.Position(line=4, character=0)),
+            options=options,
+        )
+    )
+    out = textmodel.apply(src, edits)
+    lines = out.splitlines()
+    assert lines[2:4] == ["  quant_layers: 'a'", "  quant_layers: 'b'"]  # the selected lines, formatted
+    assert lines[0] == "batch_num:2" and lines[-1] == "batch_num:   3"  # the others as they were
+    whole = await editor.client.text_document_formatting_async(
+        T.DocumentFormattingParams(text_document=editor.doc(uri), options=options)
+    )
+    assert textmodel.apply(src, whole) == format_text(src)
