@@ -171,6 +171,20 @@ class SchemaSet:
                 pending.extend(desc.nested_types)
         return out
 
+    def file_name(self, proto: Path) -> str | None:
+        """The name protoc gave the .proto at *proto* (None: not a file of this set)."""
+        resolved = proto.resolve()
+        return next((name for name, path in self.sources.items() if path.resolve() == resolved), None)
+
+    def top_messages(self, file_name: str) -> list[str]:
+        """The full names of the top-level messages the file *file_name* declares."""
+        out = []
+        for name in self.message_names():
+            desc = self.message(name)
+            if desc.file.name == file_name and desc.containing_type is None:
+                out.append(name)
+        return out
+
     def doc(self, full_name: str) -> Doc:
         return self.docs.get(full_name, NO_DOC)
 

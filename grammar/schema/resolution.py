@@ -112,14 +112,6 @@ def _find_message(schema_set: SchemaSet, name: str, proto_name: str | None) -> S
     return Schema(schema_set, desc, family.key if family is not None else None, title)
 
 
-def _messages_of(schema_set: SchemaSet, proto_name: str) -> list[str]:
-    return [
-        n
-        for n in schema_set.message_names()
-        if schema_set.message(n).file.name == proto_name and schema_set.message(n).containing_type is None
-    ]
-
-
 def explicit_schema(
     proto: Path | None,
     message: str | None,
@@ -158,9 +150,9 @@ def explicit_schema(
         schema_set = compile_proto(proto, imports=imports, include=include)
     except CompileError as exc:
         raise SchemaError(f"{proto.name} does not compile: {exc}") from exc
-    proto_name = _proto_name(schema_set, proto)
+    proto_name = schema_set.file_name(proto)
     if message is None:
-        tops = _messages_of(schema_set, proto_name) if proto_name else []
+        tops = schema_set.top_messages(proto_name) if proto_name else []
         if len(tops) == 1:
             chosen = _find_message(schema_set, tops[0], proto_name)
             assert chosen is not None
@@ -169,7 +161,7 @@ def explicit_schema(
         raise SchemaError(f"say which message of {proto.name} the document is ({listing}): {what} names the file only")
     chosen = _find_message(schema_set, message, proto_name)
     if chosen is None:
-        own = _messages_of(schema_set, proto_name) if proto_name else []
+        own = schema_set.top_messages(proto_name) if proto_name else []
         names = own or schema_set.message_names()
         # (compared by the last part of the name: a shared package is no likeness)
         by_short = {n.rpartition(".")[2]: n for n in reversed(names)}
@@ -182,14 +174,6 @@ def explicit_schema(
 
 def _with_proto(schema: Schema, proto: Path) -> Schema:
     return Schema(schema.set, schema.root, schema.family, schema.title, proto)
-
-
-def _proto_name(schema_set: SchemaSet, proto: Path) -> str | None:
-    resolved = proto.resolve()
-    for name, path in schema_set.sources.items():
-        if path.resolve() == resolved:
-            return name
-    return None
 
 
 def _locate(value: str, path: Path | None, options: SchemaOptions) -> tuple[Path | None, Path | None, list[Path]]:

@@ -307,11 +307,8 @@ class _Parser(Reductions):
         if type(top) is not tuple:
             return None
         if top[0] == "IDENT":
-            before = values[-2] if len(values) > 1 else None
-            if (type(before) is tuple and before[0] in ("LBRACKET", "DOT", "SLASH")) or (
-                type(before) is list and before and type(before[0]) is str
-            ):
-                return None  # a piece of a `[pkg.ext]` name (a TypeName list before: `[a/b`)
+            if self._partial_name() is not None:
+                return None  # a piece of a `[pkg.ext]` name
             return (top[2], top[3]) if top[1] and "NUMBER" not in self.rows[-2] else None
         if top[0] != "RBRACKET":
             return None

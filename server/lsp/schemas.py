@@ -112,12 +112,10 @@ def schema_choices(ls: KvcalServer, snap: Snapshot) -> list[dict[str, Any]]:
         except CompileError as exc:
             logger.info("%s does not compile: %s", proto, exc)
             continue
-        name = next((n for n, p in schema_set.sources.items() if p.resolve() == proto.resolve()), None)
+        name = schema_set.file_name(proto)
         written = _header_path(proto, document, options.proto_path, options.workspace)
-        for message in schema_set.message_names():
+        for message in schema_set.top_messages(name) if name is not None else []:
             desc = schema_set.message(message)
-            if desc.file.name != name or desc.containing_type is not None:
-                continue
             out.append(
                 {
                     "label": desc.name,
@@ -165,7 +163,7 @@ def header_completion(ls: KvcalServer, snap: Snapshot, offset: int) -> list[type
         schema_set = compile_proto(protos[0], include=include)
     except CompileError:
         return []
-    own = next((n for n, p in schema_set.sources.items() if p.resolve() == protos[0].resolve()), None)
+    own = schema_set.file_name(protos[0])
     return [
         types.CompletionItem(
             label=name,
@@ -173,6 +171,5 @@ def header_completion(ls: KvcalServer, snap: Snapshot, offset: int) -> list[type
             detail=schema_set.doc(name).text(ls.client.locale).split("\n")[0] or None,
             text_edit=types.TextEdit(range=rng, new_text=name),
         )
-        for name in schema_set.message_names()
-        if schema_set.message(name).file.name == own and schema_set.message(name).containing_type is None
+        for name in (schema_set.top_messages(own) if own is not None else [])
     ]
